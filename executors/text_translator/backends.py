@@ -1,0 +1,143 @@
+"""Translation backends: `translate(texts, source, target) -> translations`, one call per language pair.
+
+Codes are ISO 639-1 ("en", "es"), already normalised by the executor; each backend maps them to its own
+names and raises UnsupportedLanguageError for a pair it cannot translate.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from transmodal import languages
+from transmodal.backends import Registry
+from transmodal.errors import ModelNotFoundError, UnsupportedLanguageError
+from transmodal.models import load_pretrained, model_reference, torch_device
+
+TRANSLATORS: Registry = Registry("translation")
+
+
+@TRANSLATORS.register("apertium")
+class ApertiumTranslator:
+    """Rule-based MT from Debian's apertium packages: offline, fast, English <-> Spanish and more."""
+
+    def __init__(self, binary: str = "apertium", mark_unknown: bool = False, timeout: float = 120.0):
+        if shutil.which(binary) is None:
+            raise ModelNotFoundError(
+                f"{binary!r} not found: install Debian's apertium and a language pair "
+                "(apt-get install apertium apertium-eng-spa, or run scripts/install-system.sh)"
+            )
+        self.binary = binary
+        self.mark_unknown = mark_unknown
+        self.timeout = timeout
+        listed = subprocess.run([binary, "-l"], capture_output=True, text=True, timeout=timeout).stdout
+        self.modes = {line.strip() for line in listed.splitlines() if line.strip()}
+
+    def installed_pairs(self) -> list[str]:
+        return sorted(mode for mode in self.modes if mode.count("-") == 1)
+
+    def mode(self, source: str, target: str) -> str:
+        # Debian names modes by ISO 639-3 ("eng-spa") or ISO 639-1 ("en-gl", "es-pt"), sometimes mixed.
+        for source_name in (languages.iso3(source), source):
+            for target_name in (languages.iso3(target), target):
+                if f"{source_name}-{target_name}" in self.modes:
+                    return f"{source_name}-{target_name}"
+        raise UnsupportedLanguageError(
+            f"no Apertium pair installed for {source}->{target}; installed: {', '.join(self.installed_pairs())} "
+            f"(Debian packages apertium-*; or use `backend: transformers` with a model for this pair)"
+        )
+
+    def check_pair(self, source: str, target: str) -> None:
+        self.mode(source, target)
+
+    def _run(self, mode: str, text: str) -> str:
+        command = [self.binary] + ([] if self.mark_unknown else ["-u"]) + [mode]
+        result = subprocess.run(command, input=text, capture_output=True, text=True, timeout=self.timeout)
+        if result.returncode != 0:
+            raise RuntimeError(f"apertium {mode} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def translate(self, texts: list[str], source: str, target: str) -> list[str]:
+        mode = self.mode(source, target)
+        # One process for the whole batch: apertium keeps blank-line-separated paragraphs apart.
+        paragraphs = [" ".join(text.split()) for text in texts]
+        output = self._run(mode, "\n\n".join(paragraphs)).strip("\n").split("\n\n")
+        if len(output) != len(paragraphs):  # a paragraph was merged or split: translate one by one
+            output = [self._run(mode, paragraph) for paragraph in paragraphs]
+        return [translation.strip() for translation in output]
+
+
+# Codes of the multilingual models' tokenizers: NLLB uses FLORES-200 names, M2M100 and mBART-50 their own.
+NLLB_CODES = {
+    "ar": "arb_Arab", "de": "deu_Latn", "en": "eng_Latn", "es": "spa_Latn", "fr": "fra_Latn",
+    "it": "ita_Latn", "ja": "jpn_Jpan", "ko": "kor_Hang", "nl": "nld_Latn", "pl": "pol_Latn",
+    "pt": "por_Latn", "ru": "rus_Cyrl", "tr": "tur_Latn", "uk": "ukr_Cyrl", "zh": "zho_Hans",
+    "ca": "cat_Latn", "gl": "glg_Latn", "eu": "eus_Latn", "hi": "hin_Deva", "vi": "vie_Latn",
+}
+
+
+@TRANSLATORS.register("transformers")
+class TransformersTranslator:
+    """Any transformers seq2seq MT model: MarianMT (one pair per model), NLLB-200 or M2M100 (many pairs).
+
+    `model` is a hub id (found in the local cache) or a directory, e.g. one written by save_pretrained.
+    For a single-pair model, set source_lang/target_lang so other pairs are refused instead of mistranslated.
+    """
+
+    ENV_VAR = "TRANSMODAL_TRANSLATION_MODEL"
+
+    def __init__(self, model: str | None = None, device: str = "auto", batch_size: int = 16,
+                 max_new_tokens: int = 256, num_beams: int = 1,
+                 source_lang: str | None = None, target_lang: str | None = None):
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+        reference = model_reference(model, self.ENV_VAR)
+        self.tokenizer = load_pretrained(AutoTokenizer.from_pretrained, reference, "model", self.ENV_VAR)
+        self.device = torch_device(device)
+        self.model = load_pretrained(AutoModelForSeq2SeqLM.from_pretrained, reference, "model", self.ENV_VAR)
+        self.model.to(self.device).eval()
+        self.batch_size = batch_size
+        self.max_new_tokens = max_new_tokens
+        self.num_beams = num_beams
+        self.pair = (source_lang, target_lang) if source_lang and target_lang else None
+        self.model_type = self.model.config.model_type
+
+    def _language_token(self, code: str) -> str | None:
+        if self.model_type == "m2m_100":
+            return f"__{code}__"
+        if self.model_type in ("nllb", "nllb-moe") or "nllb" in type(self.tokenizer).__name__.lower():
+            return NLLB_CODES.get(code)
+        return None  # single-pair model (Marian): no language tokens
+
+    def _is_multilingual(self) -> bool:
+        return hasattr(self.tokenizer, "src_lang") and self.model_type != "marian"
+
+    def check_pair(self, source: str, target: str) -> None:
+        if self._is_multilingual():
+            for code in (source, target):
+                token = self._language_token(code)
+                if token is None or self.tokenizer.convert_tokens_to_ids(token) == self.tokenizer.unk_token_id:
+                    raise UnsupportedLanguageError(f"model {self.model_type} has no language token for {code!r}")
+        elif self.pair and (source, target) != self.pair:
+            raise UnsupportedLanguageError(
+                f"this model translates {self.pair[0]}->{self.pair[1]} only, not {source}->{target}"
+            )
+
+    def translate(self, texts: list[str], source: str, target: str) -> list[str]:
+        import torch
+
+        self.check_pair(source, target)
+        generate_options = {"max_new_tokens": self.max_new_tokens, "num_beams": self.num_beams}
+        if self._is_multilingual():
+            self.tokenizer.src_lang = self._language_token(source)
+            generate_options["forced_bos_token_id"] = self.tokenizer.convert_tokens_to_ids(
+                self._language_token(target)
+            )
+        translations: list[str] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = texts[start:start + self.batch_size]
+            inputs = self.tokenizer(batch, return_tensors="pt", padding=True, truncation=True).to(self.device)
+            with torch.inference_mode():
+                outputs = self.model.generate(**inputs, **generate_options)
+            translations += self.tokenizer.batch_decode(outputs, skip_special_tokens=True)
+        return [translation.strip() for translation in translations]

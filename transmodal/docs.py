@@ -1,0 +1,103 @@
+"""The document types every transmodal executor reads and writes.
+
+One document type, `MediaDoc`, travels through every Flow. Each executor reads the fields it needs and
+fills the fields it adds, so executors can be swapped and chained in YAML without schema mismatches:
+
+    TextDetector      image                      -> regions, text
+    TextEraser        image, regions             -> image (text removed), region styles
+    TextTranslator    text, regions, languages   -> translation, region translations
+    TextRenderer      image, regions             -> image (translations drawn)
+    SpeechRecognizer  audio                      -> text, source_lang, segments
+    SpeechSynthesizer translation or text        -> audio
+    ImageGenerator    translation or text        -> image, images
+    ImageCaptioner    image                      -> text
+
+A document that failed at any stage carries `error` (and `error_stage`); later executors pass it through
+untouched, so no document is ever dropped from a request.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from docarray import BaseDoc, DocList
+from docarray.typing import AudioBytes, ImageBytes, NdArray
+from pydantic import Field
+
+
+class TextStyle(BaseDoc):
+    """How a piece of text looks, measured from the source image so a translation can match it."""
+
+    color: Optional[list[int]] = None  # RGB of the text pixels
+    background_color: Optional[list[int]] = None  # RGB of the pixels around the text
+    font_size: Optional[float] = None  # pixel height of one line of text (ascender to descender)
+    direction: str = "horizontal"  # or "vertical" (top-to-bottom columns, as in manga)
+    alignment: str = "left"  # left, center or right
+
+
+class TextRegion(BaseDoc):
+    """A block of text in an image: where it is, what it says, what it should say, how it looks."""
+
+    polygon: list[list[float]] = Field(default_factory=list)  # [[x, y], ...] clockwise from top-left
+    lines: list[list[float]] = Field(default_factory=list)  # [x0, y0, x1, y1] box of each text line
+    text: str = ""
+    translation: Optional[str] = None
+    confidence: float = 0.0  # 0..1
+    style: TextStyle = Field(default_factory=TextStyle)
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        """Axis-aligned integer bounding box (x0, y0, x1, y1) of the polygon."""
+        xs = [point[0] for point in self.polygon]
+        ys = [point[1] for point in self.polygon]
+        return int(min(xs)), int(min(ys)), int(round(max(xs))), int(round(max(ys)))
+
+
+class Segment(BaseDoc):
+    """A timed piece of a transcript."""
+
+    start: float  # seconds
+    end: float
+    text: str
+
+
+class GeneratedImage(BaseDoc):
+    """One image produced for a prompt."""
+
+    image: ImageBytes
+    seed: Optional[int] = None
+
+
+class MediaDoc(BaseDoc):
+    """The one document type of every transmodal Flow."""
+
+    # Inputs and outputs, by modality. Images and audio travel encoded (PNG/JPEG, WAV/FLAC/OGG) and are
+    # decoded on demand by transmodal.media, which enforces size limits before a full decode.
+    image: Optional[ImageBytes] = None
+    audio: Optional[AudioBytes] = None
+    text: Optional[str] = None
+    translation: Optional[str] = None  # `text` in target_lang
+
+    # ISO 639-1 codes ("en", "es"); the client sets them, recognisers may fill source_lang.
+    source_lang: Optional[str] = None
+    target_lang: Optional[str] = None
+
+    regions: DocList[TextRegion] = Field(default_factory=lambda: DocList[TextRegion]())
+    segments: DocList[Segment] = Field(default_factory=lambda: DocList[Segment]())
+    images: DocList[GeneratedImage] = Field(default_factory=lambda: DocList[GeneratedImage]())
+    # Raw samples, for callers that hold audio as arrays rather than files (with sample_rate).
+    samples: Optional[NdArray] = None
+    sample_rate: Optional[int] = None
+
+    name: Optional[str] = None  # the input's file name, used to name the output
+    error: Optional[str] = None
+    error_stage: Optional[str] = None  # the executor that set `error`
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    @property
+    def final_text(self) -> Optional[str]:
+        """The text to speak or draw from: the translation when there is one."""
+        return self.translation if self.translation is not None else self.text

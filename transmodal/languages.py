@@ -1,0 +1,80 @@
+"""Language codes: users speak ISO 639-1 ("en", "es"); engines want their own names.
+
+Documents always carry ISO 639-1 codes; each backend maps them here, and an unknown code becomes a
+per-document UnsupportedLanguageError rather than an engine crash.
+"""
+
+from __future__ import annotations
+
+from transmodal.errors import UnsupportedLanguageError
+
+# ISO 639-1 -> (ISO 639-2/T three-letter code, English name)
+LANGUAGES: dict[str, tuple[str, str]] = {
+    "ar": ("ara", "Arabic"),
+    "bg": ("bul", "Bulgarian"),
+    "bs": ("bos", "Bosnian"),
+    "ca": ("cat", "Catalan"),
+    "cs": ("ces", "Czech"),
+    "da": ("dan", "Danish"),
+    "de": ("deu", "German"),
+    "el": ("ell", "Greek"),
+    "en": ("eng", "English"),
+    "eo": ("epo", "Esperanto"),
+    "es": ("spa", "Spanish"),
+    "et": ("est", "Estonian"),
+    "eu": ("eus", "Basque"),
+    "fa": ("fas", "Persian"),
+    "fi": ("fin", "Finnish"),
+    "fr": ("fra", "French"),
+    "gl": ("glg", "Galician"),
+    "he": ("heb", "Hebrew"),
+    "hi": ("hin", "Hindi"),
+    "hr": ("hrv", "Croatian"),
+    "hu": ("hun", "Hungarian"),
+    "id": ("ind", "Indonesian"),
+    "is": ("isl", "Icelandic"),
+    "it": ("ita", "Italian"),
+    "ja": ("jpn", "Japanese"),
+    "ko": ("kor", "Korean"),
+    "lt": ("lit", "Lithuanian"),
+    "lv": ("lav", "Latvian"),
+    "mk": ("mkd", "Macedonian"),
+    "nl": ("nld", "Dutch"),
+    "no": ("nor", "Norwegian"),
+    "pl": ("pol", "Polish"),
+    "pt": ("por", "Portuguese"),
+    "ro": ("ron", "Romanian"),
+    "ru": ("rus", "Russian"),
+    "sk": ("slk", "Slovak"),
+    "sl": ("slv", "Slovenian"),
+    "sr": ("srp", "Serbian"),
+    "sv": ("swe", "Swedish"),
+    "th": ("tha", "Thai"),
+    "tr": ("tur", "Turkish"),
+    "uk": ("ukr", "Ukrainian"),
+    "vi": ("vie", "Vietnamese"),
+    "zh": ("zho", "Chinese"),
+}
+
+# Scripts written without spaces between words or top-to-bottom: the renderer wraps them per character.
+CJK_LANGUAGES = {"ja", "zh", "ko"}
+
+
+def normalize(code: str | None, what: str = "language") -> str:
+    """'EN', 'en-US', 'en_GB' -> 'en'; raises UnsupportedLanguageError for codes we do not know."""
+    if not code:
+        raise UnsupportedLanguageError(f"no {what} given: set it to an ISO 639-1 code such as 'en'")
+    base = code.strip().replace("_", "-").split("-")[0].lower()
+    if base not in LANGUAGES:
+        raise UnsupportedLanguageError(
+            f"unknown {what} code {code!r}: use an ISO 639-1 code, one of {', '.join(sorted(LANGUAGES))}"
+        )
+    return base
+
+
+def iso3(code: str) -> str:
+    return LANGUAGES[normalize(code)][0]
+
+
+def name(code: str) -> str:
+    return LANGUAGES[normalize(code)][1]

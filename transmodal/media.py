@@ -1,0 +1,54 @@
+"""Decoding and encoding of the images carried by documents, with the checks that keep bad input out.
+
+Images travel encoded; an executor decodes one only when it needs pixels. The pixel limit is checked from
+the header, before the full decode, so a decompression bomb (a tiny file that claims 50k x 50k pixels) is
+rejected without allocating its pixels.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+
+import numpy as np
+from PIL import Image
+
+from transmodal.errors import BadInputError
+
+DEFAULT_MAX_PIXELS = int(os.environ.get("TRANSMODAL_MAX_PIXELS", 64_000_000))
+
+# Our own limit is checked before decode; Pillow's bomb check would fire first with a less useful message.
+Image.MAX_IMAGE_PIXELS = None
+
+
+def decode_image(data: bytes | None, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Encoded bytes (PNG, JPEG, WebP, ...) -> RGB uint8 array of shape (height, width, 3)."""
+    if data is None or len(data) == 0:
+        raise BadInputError("empty image: the document has no image bytes")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Exception as error:  # Pillow raises several types for unreadable headers
+        raise BadInputError(f"cannot decode image ({len(data)} bytes): {error}") from error
+    width, height = image.size
+    if width == 0 or height == 0:
+        raise BadInputError(f"empty image: {width}x{height} pixels")
+    if width * height > max_pixels:
+        raise BadInputError(
+            f"image too large: {width}x{height} = {width * height:,} pixels exceeds the limit of "
+            f"{max_pixels:,} (set max_pixels in the executor's `with:` or TRANSMODAL_MAX_PIXELS)"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image.load()
+        return np.asarray(image.convert("RGB"))
+    except Exception as error:
+        raise BadInputError(f"cannot decode image ({len(data)} bytes, truncated or corrupt): {error}") from error
+
+
+def encode_image(pixels: np.ndarray, format: str = "PNG") -> bytes:
+    """RGB uint8 array -> encoded bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).save(buffer, format=format)
+    return buffer.getvalue()
