@@ -14,15 +14,17 @@ fills the fields it adds, so executors can be swapped and chained in YAML withou
 
 A document that failed at any stage carries `error` (and `error_stage`); later executors pass it through
 untouched, so no document is ever dropped from a request.
+
+Defaults are literals, not default factories: Jina's gateway rebuilds these types from their JSON schema,
+which keeps literal defaults but loses factories (fields would become required). Pydantic copies mutable
+defaults per instance.
 """
 
-from __future__ import annotations
 
 from typing import Optional
 
 from docarray import BaseDoc, DocList
 from docarray.typing import AudioBytes, ImageBytes, NdArray
-from pydantic import Field
 
 
 class TextStyle(BaseDoc):
@@ -38,12 +40,12 @@ class TextStyle(BaseDoc):
 class TextRegion(BaseDoc):
     """A block of text in an image: where it is, what it says, what it should say, how it looks."""
 
-    polygon: list[list[float]] = Field(default_factory=list)  # [[x, y], ...] clockwise from top-left
-    lines: list[list[float]] = Field(default_factory=list)  # [x0, y0, x1, y1] box of each text line
+    polygon: list[list[float]] = []  # [[x, y], ...] clockwise from top-left
+    lines: list[list[float]] = []  # [x0, y0, x1, y1] box of each text line
     text: str = ""
     translation: Optional[str] = None
     confidence: float = 0.0  # 0..1
-    style: TextStyle = Field(default_factory=TextStyle)
+    style: TextStyle = TextStyle()
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -82,14 +84,15 @@ class MediaDoc(BaseDoc):
     source_lang: Optional[str] = None
     target_lang: Optional[str] = None
 
-    regions: DocList[TextRegion] = Field(default_factory=lambda: DocList[TextRegion]())
-    segments: DocList[Segment] = Field(default_factory=lambda: DocList[Segment]())
-    images: DocList[GeneratedImage] = Field(default_factory=lambda: DocList[GeneratedImage]())
+    regions: DocList[TextRegion] = DocList[TextRegion]()
+    segments: DocList[Segment] = DocList[Segment]()
+    images: DocList[GeneratedImage] = DocList[GeneratedImage]()
     # Raw samples, for callers that hold audio as arrays rather than files (with sample_rate).
     samples: Optional[NdArray] = None
     sample_rate: Optional[int] = None
 
     name: Optional[str] = None  # the input's file name, used to name the output
+    trace: list[str] = []  # the executor replicas that processed the document, in order ("TextDetector/rep-0")
     error: Optional[str] = None
     error_stage: Optional[str] = None  # the executor that set `error`
 

@@ -60,11 +60,15 @@ LANGUAGES: dict[str, tuple[str, str]] = {
 CJK_LANGUAGES = {"ja", "zh", "ko"}
 
 
+_FROM_ISO3 = {three: two for two, (three, _) in LANGUAGES.items()}
+
+
 def normalize(code: str | None, what: str = "language") -> str:
-    """'EN', 'en-US', 'en_GB' -> 'en'; raises UnsupportedLanguageError for codes we do not know."""
+    """'EN', 'en-US', 'en_GB', 'eng' -> 'en'; raises UnsupportedLanguageError for codes we do not know."""
     if not code:
         raise UnsupportedLanguageError(f"no {what} given: set it to an ISO 639-1 code such as 'en'")
     base = code.strip().replace("_", "-").split("-")[0].lower()
+    base = _FROM_ISO3.get(base, base)
     if base not in LANGUAGES:
         raise UnsupportedLanguageError(
             f"unknown {what} code {code!r}: use an ISO 639-1 code, one of {', '.join(sorted(LANGUAGES))}"

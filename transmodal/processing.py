@@ -24,6 +24,14 @@ def mark_failed(doc: MediaDoc, stage: str, error: BaseException) -> None:
     doc.error_stage = stage
 
 
+def traced(docs, executor):
+    """Record on every document which executor replica handled it (shows the path through replicas)."""
+    replica = getattr(getattr(executor, "runtime_args", None), "name", None) or executor.metas.name
+    for doc in docs:
+        doc.trace.append(replica)
+    return docs
+
+
 def live_docs(docs: Iterable[MediaDoc]) -> list[MediaDoc]:
     """The documents no earlier stage has failed."""
     return [doc for doc in docs if not doc.failed]

@@ -34,7 +34,8 @@ class ApertiumTranslator:
         self.modes = {line.strip() for line in listed.splitlines() if line.strip()}
 
     def installed_pairs(self) -> list[str]:
-        return sorted(mode for mode in self.modes if mode.count("-") == 1)
+        # Plain language pairs only, not variants ("eng-cat_valencia") or transliterators ("Cyrl-Latn").
+        return sorted(mode for mode in self.modes if mode.count("-") == 1 and mode.islower() and "_" not in mode)
 
     def mode(self, source: str, target: str) -> str:
         # Debian names modes by ISO 639-3 ("eng-spa") or ISO 639-1 ("en-gl", "es-pt"), sometimes mixed.
@@ -99,8 +100,13 @@ class TransformersTranslator:
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
         self.num_beams = num_beams
-        self.pair = (source_lang, target_lang) if source_lang and target_lang else None
         self.model_type = self.model.config.model_type
+        # A single-pair model's tokenizer often records its pair (Marian: source_lang/target_lang).
+        source_lang = source_lang or getattr(self.tokenizer, "source_lang", None)
+        target_lang = target_lang or getattr(self.tokenizer, "target_lang", None)
+        self.pair = None
+        if source_lang and target_lang:
+            self.pair = (languages.normalize(source_lang), languages.normalize(target_lang))
 
     def _language_token(self, code: str) -> str | None:
         if self.model_type == "m2m_100":

@@ -1,5 +1,3 @@
-from __future__ import annotations
-
 from collections import defaultdict
 
 from docarray import DocList
@@ -8,7 +6,7 @@ from jina import Executor, requests
 from executors.text_translator.backends import TRANSLATORS
 from transmodal import languages
 from transmodal.docs import MediaDoc
-from transmodal.processing import for_batch, for_each_doc
+from transmodal.processing import for_batch, for_each_doc, traced
 
 
 class TextTranslator(Executor):
@@ -46,7 +44,7 @@ class TextTranslator(Executor):
                 by_pair[(doc.source_lang, doc.target_lang)].append(doc)
         for (source, target), pair_docs in by_pair.items():
             for_batch(pair_docs, self.metas.name, lambda batch: self._translate_batch(batch, source, target))
-        return docs
+        return traced(docs, self)
 
     def _translate_batch(self, docs: list[MediaDoc], source: str, target: str) -> None:
         # Translate line by line (a document's text holds one region per line), each unique line once.

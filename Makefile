@@ -1,0 +1,39 @@
+# Set-up is idempotent: a target's stamp file records it is done, so a second run installs nothing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP_SYSTEM := $(VENV)/.system-packages
+STAMP_PYTHON := $(VENV)/.python-packages
+
+export JINA_OPTOUT_TELEMETRY := 1
+export HF_HUB_OFFLINE := 1
+export OMP_THREAD_LIMIT := 1
+
+.PHONY: install demo test bench lint clean
+
+install: $(STAMP_SYSTEM) $(STAMP_PYTHON)
+
+$(STAMP_SYSTEM): scripts/install-system.sh
+	bash scripts/install-system.sh
+	@mkdir -p $(VENV) && touch $@
+
+# torch first, from the CPU wheel on local disk: an unpinned torch would pull a multi-GB CUDA build.
+$(STAMP_PYTHON): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip>=24,<26"
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[all]"
+	$(BIN)/python -m pip install -q --no-deps -c constraints.txt rapidocr-onnxruntime
+	touch $@
+
+demo: install
+	$(BIN)/transmodal translate-image examples/*.png --source en --target es --out out/
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python benchmarks/image_translation.py
+
+clean:
+	rm -rf out .pytest_cache

@@ -1,0 +1,127 @@
+"""The `transmodal` command line.
+
+    transmodal translate-image photo.jpg menu.png --source en --target es --out out/
+    transmodal run flows/read-aloud.yml sign.png --target es --out out/
+    transmodal serve flow.yml
+
+Without --host, the command starts the Flow locally on a free loopback port, streams the inputs to it,
+writes each result as it arrives and stops the Flow. With --host grpc://HOST:PORT it uses a running Flow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from transmodal.files import read_input, write_outputs
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def default_flow() -> str:
+    for candidate in (os.environ.get("TRANSMODAL_FLOW"), "flow.yml", os.path.join(PROJECT_ROOT, "flow.yml")):
+        if candidate and os.path.isfile(candidate):
+            return candidate
+    return "flow.yml"
+
+
+def _replicas(values: list[str]) -> dict[str, int]:
+    replicas = {}
+    for value in values:
+        name, _, count = value.partition("=")
+        if not count.isdigit():
+            raise SystemExit(f"--replicas takes NAME=COUNT, got {value!r}")
+        replicas[name] = int(count)
+    return replicas
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", help="input files (images, audio or text)")
+    parser.add_argument("--source", "-s", help="source language, ISO 639-1 (default: the flow's)")
+    parser.add_argument("--target", "-t", help="target language, ISO 639-1 (default: the flow's)")
+    parser.add_argument("--out", "-o", default="out", help="output folder (default: out/)")
+    parser.add_argument("--host", help="a running Flow, e.g. grpc://localhost:51000 (default: start one)")
+    parser.add_argument("--request-size", type=int, default=1, help="documents per request (default: 1)")
+    parser.add_argument("--save-regions", action="store_true", help="also write regions as .json")
+    parser.add_argument("--replicas", action="append", default=[], metavar="NAME=N",
+                        help="replicas of an executor for the local Flow, e.g. TextDetector=2")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
+    from transmodal.client import TransmodalClient
+    from transmodal.flows import local_flow
+
+    missing = [path for path in args.inputs if not os.path.isfile(path)]
+    if missing:
+        print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    parameters = {key: value for key, value in (("source_lang", args.source), ("target_lang", args.target)) if value}
+    docs = (read_input(path) for path in args.inputs)
+    written: list[str] = []
+
+    def save(doc) -> None:
+        if not doc.failed:
+            written.extend(write_outputs(doc, args.out, save_regions=args.save_regions))
+
+    def send(host: str):
+        client = TransmodalClient(host)
+        return client.process(docs, parameters=parameters, request_size=args.request_size, on_result=save,
+                              progress=not args.quiet, total=len(args.inputs))
+
+    if args.host:
+        report = send(args.host)
+    else:
+        flow, host = local_flow(flow_path, replicas=_replicas(args.replicas))
+        with flow:
+            report = send(host)
+
+    for path in written:
+        print(f"wrote {path}")
+    print(f"{report.succeeded}/{report.sent} documents in {report.seconds:.1f} s")
+    for failure in report.failures:
+        stage = f" [{failure.stage}]" if failure.stage else ""
+        print(f"FAILED {failure.name}{stage}: {failure.error}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def serve(args: argparse.Namespace) -> int:
+    from transmodal.flows import load_flow
+
+    ports = [port for port in (args.port, args.http_port) if port] or None
+    flow = load_flow(args.flow, ports=ports, host=args.host, replicas=_replicas(args.replicas))
+    with flow:
+        flow.block()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="transmodal", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    translate = commands.add_parser("translate-image", help="translate the text inside images (flow.yml)")
+    _add_run_options(translate)
+    translate.add_argument("--flow", default=None, help="the Flow YAML (default: flow.yml)")
+
+    run = commands.add_parser("run", help="run any Flow YAML on files of any type")
+    run.add_argument("flow", help="the Flow YAML, e.g. flows/read-aloud.yml")
+    _add_run_options(run)
+
+    serve_parser = commands.add_parser("serve", help="serve a Flow until interrupted")
+    serve_parser.add_argument("flow", nargs="?", default=None, help="the Flow YAML (default: flow.yml)")
+    serve_parser.add_argument("--port", type=int, help="gRPC port (default: the YAML's)")
+    serve_parser.add_argument("--http-port", type=int, help="HTTP port, with --port")
+    serve_parser.add_argument("--host", help="address to bind (default: the YAML's, 0.0.0.0)")
+    serve_parser.add_argument("--replicas", action="append", default=[], metavar="NAME=N")
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        args.flow = args.flow or default_flow()
+        return serve(args)
+    flow_path = args.flow or default_flow()
+    return run_inputs(flow_path, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

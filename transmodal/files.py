@@ -1,0 +1,70 @@
+"""Files in and out: an input file becomes a MediaDoc typed by its content; a result is written by type."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from transmodal.docs import MediaDoc
+
+IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
+AUDIO_SIGNATURES = (b"fLaC", b"OggS", b"ID3")
+
+
+def kind_of(data: bytes, path: str = "") -> str:
+    """'image', 'audio' or 'text', from the bytes (the file name only breaks ties for empty files)."""
+    if data.startswith(IMAGE_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+        return "image"
+    if data.startswith(AUDIO_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WAVE"):
+        return "audio"
+    extension = os.path.splitext(path)[1].lower()
+    if not data and extension in (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"):
+        return "image"
+    if not data and extension in (".wav", ".flac", ".ogg", ".mp3"):
+        return "audio"
+    try:
+        data.decode("utf-8")
+        return "text"
+    except UnicodeDecodeError:
+        return "image"  # unknown binary: let the image decoder say why it cannot be read
+
+
+def read_input(path: str, kind: str | None = None) -> MediaDoc:
+    """A document for one input file; `kind` forces image/audio/text instead of sniffing."""
+    with open(path, "rb") as file:
+        data = file.read()
+    kind = kind or kind_of(data, path)
+    name = os.path.basename(path)
+    if kind == "image":
+        return MediaDoc(image=data, name=name)
+    if kind == "audio":
+        return MediaDoc(audio=data, name=name)
+    return MediaDoc(text=data.decode("utf-8", errors="replace"), name=name)
+
+
+def write_outputs(doc: MediaDoc, out_dir: str, save_regions: bool = False) -> list[str]:
+    """Write what the document carries: image -> .png, audio -> .wav, text -> .txt, regions -> .json."""
+    os.makedirs(out_dir, exist_ok=True)
+    stem = os.path.splitext(doc.name or doc.id)[0]
+    written = []
+
+    def write(suffix: str, data: bytes) -> None:
+        path = os.path.join(out_dir, stem + suffix)
+        with open(path, "wb") as file:
+            file.write(data)
+        written.append(path)
+
+    if doc.image is not None:
+        write(".png", bytes(doc.image))
+    for index, generated in enumerate(doc.images):
+        write(f"-{index}.png", bytes(generated.image))
+    if doc.audio is not None:
+        write(".wav", bytes(doc.audio))
+    if doc.final_text is not None and doc.image is None and doc.audio is None:
+        write(".txt", doc.final_text.encode("utf-8"))
+    if save_regions and doc.regions:
+        regions = [region.dict(exclude={"id"}) for region in doc.regions]
+        write(".json", json.dumps({"source_lang": doc.source_lang, "target_lang": doc.target_lang,
+                                   "text": doc.text, "translation": doc.translation,
+                                   "regions": regions}, ensure_ascii=False, indent=1).encode("utf-8"))
+    return written
