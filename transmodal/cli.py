@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 
-from transmodal.files import read_input, write_outputs
+from transmodal.files import fingerprint, read_input, write_outputs
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -58,16 +58,22 @@ def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
         print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
     parameters = {key: value for key, value in (("source_lang", args.source), ("target_lang", args.target)) if value}
-    docs = (read_input(path) for path in args.inputs)
+    input_fingerprints: dict[str, str | None] = {}
     written: list[str] = []
+
+    def read_all():
+        for path in args.inputs:
+            doc = read_input(path)
+            input_fingerprints[doc.id] = fingerprint(doc.image if doc.image is not None else doc.audio)
+            yield doc
 
     def save(doc) -> None:
         if not doc.failed:
-            written.extend(write_outputs(doc, args.out, save_regions=args.save_regions))
+            written.extend(write_outputs(doc, args.out, input_fingerprints.get(doc.id), args.save_regions))
 
     def send(host: str):
         client = TransmodalClient(host)
-        return client.process(docs, parameters=parameters, request_size=args.request_size, on_result=save,
+        return client.process(read_all(), parameters=parameters, request_size=args.request_size, on_result=save,
                               progress=not args.quiet, total=len(args.inputs))
 
     if args.host:

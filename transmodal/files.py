@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -42,8 +43,17 @@ def read_input(path: str, kind: str | None = None) -> MediaDoc:
     return MediaDoc(text=data.decode("utf-8", errors="replace"), name=name)
 
 
-def write_outputs(doc: MediaDoc, out_dir: str, save_regions: bool = False) -> list[str]:
-    """Write what the document carries: image -> .png, audio -> .wav, text -> .txt, regions -> .json."""
+def fingerprint(data) -> str | None:
+    return None if data is None else hashlib.sha1(bytes(data)).hexdigest()
+
+
+def write_outputs(doc: MediaDoc, out_dir: str, input_fingerprint: str | None = None,
+                  save_regions: bool = False) -> list[str]:
+    """Write what the Flow produced: image -> .png, audio -> .wav, else text -> .txt; regions -> .json.
+
+    An image or audio identical to the input (`input_fingerprint`) is not written back: in read-aloud the
+    image only passes through, the speech is the result.
+    """
     os.makedirs(out_dir, exist_ok=True)
     stem = os.path.splitext(doc.name or doc.id)[0]
     written = []
@@ -54,13 +64,15 @@ def write_outputs(doc: MediaDoc, out_dir: str, save_regions: bool = False) -> li
             file.write(data)
         written.append(path)
 
-    if doc.image is not None:
-        write(".png", bytes(doc.image))
-    for index, generated in enumerate(doc.images):
+    image = doc.image if fingerprint(doc.image) != input_fingerprint else None
+    audio = doc.audio if fingerprint(doc.audio) != input_fingerprint else None
+    if image is not None:
+        write(".png", bytes(image))
+    for index, generated in enumerate(doc.images[1:], start=1):  # the first is doc.image
         write(f"-{index}.png", bytes(generated.image))
-    if doc.audio is not None:
-        write(".wav", bytes(doc.audio))
-    if doc.final_text is not None and doc.image is None and doc.audio is None:
+    if audio is not None:
+        write(".wav", bytes(audio))
+    if doc.final_text is not None and image is None and audio is None:
         write(".txt", doc.final_text.encode("utf-8"))
     if save_regions and doc.regions:
         regions = [region.dict(exclude={"id"}) for region in doc.regions]
