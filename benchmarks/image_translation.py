@@ -15,7 +15,6 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 os.environ.setdefault("JINA_OPTOUT_TELEMETRY", "1")
 
 from docarray import DocList  # noqa: E402

@@ -1,0 +1,87 @@
+"""Captioning backends: `caption(images) -> one description per image`, in order.
+
+`images` are RGB uint8 arrays. A backend's `language` (ISO 639-1) is the language it describes in. An
+empty description means the backend found nothing to say; the executor turns it into that document's error,
+with the backend's `nothing_found` as the reason.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from executors.text_detector.backends import DETECTORS, has_words
+from transmodal import languages
+from transmodal.backends import Registry
+from transmodal.models import load_pretrained, model_reference, torch_device
+
+CAPTIONERS: Registry = Registry("image captioning")
+
+
+@CAPTIONERS.register("transformers")
+class TransformersCaptioner:
+    """An image-to-text model: BLIP, GIT or a VisionEncoderDecoder such as ViT-GPT2, all through
+    AutoModelForImageTextToText.
+
+    `model` is a hub id (found in the local cache) or a directory written by save_pretrained, holding the
+    model, its image processor and its tokenizer. `language` is the language the model writes in.
+    """
+
+    ENV_VAR = "TRANSMODAL_CAPTION_MODEL"
+    nothing_found = "the model generated an empty caption"
+
+    def __init__(self, model: str | None = None, language: str = "en", device: str = "auto",
+                 batch_size: int = 16, max_new_tokens: int = 30, num_beams: int = 1):
+        from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoTokenizer
+
+        self.language = languages.normalize(language)
+        reference = model_reference(model, self.ENV_VAR)
+        # An image processor and a tokenizer rather than AutoProcessor: VisionEncoderDecoder checkpoints
+        # (ViT-GPT2) ship no processor class, and the pair works for BLIP and GIT too.
+        self.image_processor = load_pretrained(AutoImageProcessor.from_pretrained, reference, "model", self.ENV_VAR)
+        self.tokenizer = load_pretrained(AutoTokenizer.from_pretrained, reference, "model", self.ENV_VAR)
+        self.model = load_pretrained(AutoModelForImageTextToText.from_pretrained, reference, "model", self.ENV_VAR)
+        self.device = torch_device(device)
+        self.model.to(self.device).eval()
+        self.batch_size = batch_size
+        self.max_new_tokens = max_new_tokens
+        self.num_beams = num_beams
+
+    def caption(self, images: list[np.ndarray]) -> list[str]:
+        import torch
+
+        captions: list[str] = []
+        for start in range(0, len(images), self.batch_size):
+            batch = images[start:start + self.batch_size]
+            pixel_values = self.image_processor(images=batch, return_tensors="pt").pixel_values
+            with torch.inference_mode():
+                output = self.model.generate(pixel_values=pixel_values.to(self.device, self.model.dtype),
+                                             max_new_tokens=self.max_new_tokens, num_beams=self.num_beams)
+            captions += self.tokenizer.batch_decode(output, skip_special_tokens=True)
+        return [" ".join(caption.split()) for caption in captions]
+
+
+@CAPTIONERS.register("ocr")
+class TextInImageCaptioner:
+    """Describes an image by the text written in it, read by a TextDetector backend (Tesseract by default).
+
+    Offline and real, but it sees writing only: a sign gets its text ("No smoking"), a photo without
+    writing gets no description (an error on that document). Use `transformers` for scene descriptions.
+    """
+
+    nothing_found = "no text found in the image (the ocr captioner describes images by their writing only)"
+
+    def __init__(self, language: str = "en", detector: str = "tesseract", detector_options: dict | None = None,
+                 min_confidence: float = 0.5):
+        self.language = languages.normalize(language)
+        self.detector = DETECTORS.create(detector, **(detector_options or {}))
+        self.detector.check_language(self.language)  # a language without OCR data fails at start-up
+        self.min_confidence = min_confidence
+
+    def caption(self, images: list[np.ndarray]) -> list[str]:
+        captions = []
+        for pixels in images:
+            regions = [region for region in self.detector.detect(pixels, self.language)
+                       if has_words(region.text) and region.confidence >= self.min_confidence]
+            regions.sort(key=lambda region: (region.box[1], region.box[0]))  # top to bottom
+            captions.append("\n".join(region.text for region in regions))
+        return captions

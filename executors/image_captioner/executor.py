@@ -1,0 +1,44 @@
+import numpy as np
+from docarray import DocList
+from jina import Executor, requests
+
+from executors.image_captioner.backends import CAPTIONERS
+from transmodal.docs import MediaDoc
+from transmodal.errors import BadInputError
+from transmodal.media import DEFAULT_MAX_PIXELS, decode_image
+from transmodal.processing import for_batch, for_each_doc, mark_failed, traced
+
+
+class ImageCaptioner(Executor):
+    """Describes each document's `image` in words: `text` is the description, `source_lang` its language
+    (the backend's), so a TextTranslator or a SpeechSynthesizer can follow.
+
+    All images of a request are decoded first (a bad one fails only its document), then described by the
+    backend in one batch.
+    """
+
+    def __init__(self, backend: str = "ocr", backend_options: dict | None = None,
+                 max_pixels: int = DEFAULT_MAX_PIXELS, **kwargs):
+        super().__init__(**kwargs)
+        self.captioner = CAPTIONERS.create(backend, **(backend_options or {}))
+        self.max_pixels = max_pixels
+
+    @requests
+    def caption(self, docs: DocList[MediaDoc], parameters: dict | None = None, **kwargs) -> DocList[MediaDoc]:
+        decoded: dict[str, np.ndarray] = {}
+
+        def decode(doc: MediaDoc) -> None:
+            decoded[doc.id] = decode_image(doc.image, self.max_pixels)
+
+        for_each_doc(docs, self.metas.name, decode)
+        for_batch(docs, self.metas.name, lambda batch: self._caption_batch(batch, decoded))
+        return traced(docs, self)
+
+    def _caption_batch(self, docs: list[MediaDoc], decoded: dict[str, np.ndarray]) -> None:
+        captions = self.captioner.caption([decoded[doc.id] for doc in docs])
+        for doc, caption in zip(docs, captions):
+            if not caption.strip():
+                mark_failed(doc, self.metas.name, BadInputError(f"no description: {self.captioner.nothing_found}"))
+                continue
+            doc.text = caption
+            doc.source_lang = self.captioner.language

@@ -1,0 +1,77 @@
+import re
+
+import numpy as np
+from docarray import DocList
+from jina import Executor, requests
+
+from executors.speech_synthesizer.backends import SYNTHESIZERS
+from transmodal import languages
+from transmodal.audio import encode_wav
+from transmodal.docs import MediaDoc
+from transmodal.errors import BadInputError, UnsupportedLanguageError
+from transmodal.processing import for_each_doc, traced
+
+# A sentence ends at . ! ? (or their CJK forms) followed by a space, or at a line break.
+SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；])|\n+")
+
+
+def split_sentences(text: str, max_characters: int = 400) -> list[str]:
+    """Sentences, each short enough for a synthesiser; an over-long one is cut between words."""
+    sentences = []
+    for sentence in SENTENCE_END.split(text):
+        sentence = " ".join(sentence.split())
+        while len(sentence) > max_characters:
+            cut = sentence.rfind(" ", 0, max_characters)
+            cut = cut if cut > 0 else max_characters
+            sentences.append(sentence[:cut])
+            sentence = sentence[cut:].strip()
+        if sentence:
+            sentences.append(sentence)
+    return sentences
+
+
+class SpeechSynthesizer(Executor):
+    """Speaks each document's final text (its `translation` if any, else `text`) into `audio` (WAV bytes)
+    and `sample_rate`.
+
+    The language is `target_lang` when speaking a translation, else `source_lang`, else the request's
+    `language` parameter, else `with: language`. Text is spoken sentence by sentence and joined with a
+    short pause, so long text never reaches a synthesiser in one piece.
+    """
+
+    def __init__(self, backend: str = "auto", backend_options: dict | None = None, language: str = "en",
+                 max_characters: int = 20_000, pause_seconds: float = 0.25, **kwargs):
+        super().__init__(**kwargs)
+        self.synthesizer = SYNTHESIZERS.create(backend, **(backend_options or {}))
+        self.backend = backend
+        self.language = language
+        self.max_characters = max_characters
+        self.pause_seconds = pause_seconds
+
+    @requests
+    def synthesize(self, docs: DocList[MediaDoc], parameters: dict | None = None, **kwargs) -> DocList[MediaDoc]:
+        parameters = parameters or {}
+
+        def speak(doc: MediaDoc) -> None:
+            text = doc.final_text
+            if text is None or not text.strip():
+                raise BadInputError("no text to speak: the document's translation and text are empty")
+            if len(text) > self.max_characters:
+                raise BadInputError(f"text too long to speak: {len(text):,} characters exceeds the limit of "
+                                    f"{self.max_characters:,} (max_characters in `with:`)")
+            spoken = doc.target_lang if doc.translation is not None else doc.source_lang
+            language = languages.normalize(spoken or parameters.get("language") or self.language, "language")
+            if language not in self.synthesizer.languages:
+                raise UnsupportedLanguageError(
+                    f"the {self.backend} speech backend cannot speak {language!r}; it speaks: "
+                    f"{', '.join(self.synthesizer.languages)}"
+                )
+            pieces, rate = [], None
+            for sentence in split_sentences(text):
+                samples, rate = self.synthesizer.speak(sentence, language)
+                pieces += [samples, np.zeros(int(self.pause_seconds * rate), dtype=np.float32)]
+            doc.audio = encode_wav(np.concatenate(pieces[:-1]), rate)
+            doc.sample_rate = rate
+
+        for_each_doc(docs, self.metas.name, speak)
+        return traced(docs, self)

@@ -1,0 +1,213 @@
+"""SpeechSynthesizer: a document's final text becomes WAV audio in its language; bad text fails only its
+document."""
+
+import io
+import os
+import time
+
+import numpy as np
+import pytest
+import soundfile
+from docarray import DocList
+
+from executors.speech_recognizer.executor import SpeechRecognizer
+from executors.speech_synthesizer.backends import FliteSynthesizer
+from executors.speech_synthesizer.executor import SpeechSynthesizer, split_sentences
+from transmodal.audio import word_error_rate
+from transmodal.docs import MediaDoc
+from transmodal.errors import ConfigurationError, ModelNotFoundError
+
+ENGLISH = "Please open the window before the meeting starts. The library is closed on Sunday afternoon."
+SPANISH = "La biblioteca está cerrada el domingo por la tarde. Necesitamos tres billetes para el tren."
+
+
+@pytest.fixture(scope="module")
+def auto_synthesizer():
+    return SpeechSynthesizer(backend="auto")
+
+
+def synthesize(synthesizer, *docs, parameters=None):
+    return synthesizer.synthesize(DocList[MediaDoc](list(docs)), parameters=parameters)
+
+
+def wav_info(doc: MediaDoc):
+    return soundfile.info(io.BytesIO(bytes(doc.audio)))
+
+
+def test_flite_english_round_trips_through_pocketsphinx(auto_synthesizer):
+    (doc,) = synthesize(auto_synthesizer, MediaDoc(text=ENGLISH, source_lang="en"))
+    assert doc.error is None and doc.trace == ["SpeechSynthesizer"]
+    assert doc.sample_rate == wav_info(doc).samplerate == 16_000  # flite's slt voice
+    (heard,) = SpeechRecognizer(backend="pocketsphinx").recognize(DocList[MediaDoc]([MediaDoc(audio=doc.audio)]))
+    assert word_error_rate(ENGLISH, heard.text) < 0.15, heard.text  # measured: 0 %
+
+
+def test_spanish_translation_is_spoken_by_espeak_ng_at_a_plausible_length(auto_synthesizer):
+    doc = MediaDoc(text="The library is closed", translation=SPANISH, source_lang="en", target_lang="es")
+    (doc,) = synthesize(auto_synthesizer, doc)
+    assert doc.error is None
+    info = wav_info(doc)
+    assert doc.sample_rate == info.samplerate == 22_050  # espeak-ng, not flite: the translation is Spanish
+    seconds_per_character = info.duration / len(SPANISH)
+    assert 0.03 < seconds_per_character < 0.25, seconds_per_character  # measured: 0.07
+    samples, _ = soundfile.read(io.BytesIO(bytes(doc.audio)))
+    assert np.abs(samples).max() > 0.1  # speech, not silence
+
+
+def test_language_falls_back_to_request_parameters_then_executor_default(auto_synthesizer):
+    (german,) = synthesize(auto_synthesizer, MediaDoc(text="Guten Morgen"), parameters={"language": "de"})
+    assert german.error is None and german.sample_rate == 22_050  # espeak-ng German
+    (default,) = synthesize(auto_synthesizer, MediaDoc(text="Good morning"))
+    assert default.sample_rate == 16_000  # `with: language: en` -> flite
+
+
+def test_long_text_is_spoken_sentence_by_sentence_with_pauses(monkeypatch):
+    spoken = []
+    original = FliteSynthesizer.speak
+
+    def recording_speak(self, text, language):
+        spoken.append(text)
+        return original(self, text, language)
+
+    monkeypatch.setattr(FliteSynthesizer, "speak", recording_speak)
+    synthesizer = SpeechSynthesizer(backend="flite", pause_seconds=0.5)
+    (doc,) = synthesize(synthesizer, MediaDoc(text="Hot soup. Cold drinks!\nFish market? Open every day"))
+    assert spoken == ["Hot soup.", "Cold drinks!", "Fish market?", "Open every day"]
+    assert wav_info(doc).duration > 3 * 0.5  # three pauses between four sentences
+
+
+def test_an_over_long_sentence_is_cut_between_words():
+    sentence = " ".join(["word"] * 300)
+    pieces = split_sentences(sentence, max_characters=100)
+    assert all(len(piece) <= 100 for piece in pieces)
+    assert " ".join(pieces) == sentence
+
+
+@pytest.mark.parametrize("voice, rate", [("awb", 16_000), ("kal16", 16_000), ("kal", 8_000)])
+def test_each_flite_voice_writes_its_own_sample_rate(voice, rate):
+    (doc,) = synthesize(SpeechSynthesizer(backend="flite", backend_options={"voice": voice}), MediaDoc(text="Hello"))
+    assert doc.error is None and doc.sample_rate == wav_info(doc).samplerate == rate
+
+
+def test_bad_text_fails_only_its_document(auto_synthesizer):
+    docs = synthesize(
+        auto_synthesizer,
+        MediaDoc(text=""),
+        MediaDoc(text="   \n "),
+        MediaDoc(image=b"\x89PNG"),  # no text at all
+        MediaDoc(text="Hello", source_lang="xx"),
+        MediaDoc(text="Ola", source_lang="gl"),  # a known code that espeak-ng has no voice for
+        MediaDoc(text="Hello"),
+    )
+    errors = [doc.error for doc in docs]
+    assert "no text to speak" in errors[0] and "no text to speak" in errors[1] and "no text to speak" in errors[2]
+    assert "unknown language code 'xx'" in errors[3]
+    assert "cannot speak 'gl'" in errors[4] and "en, " in errors[4]  # lists what it can speak
+    assert all(doc.error_stage == "SpeechSynthesizer" and doc.audio is None for doc in docs[:5])
+    assert errors[5] is None and docs[5].audio is not None
+
+
+def test_too_long_text_and_languages_flite_cannot_speak_are_refused():
+    synthesizer = SpeechSynthesizer(backend="flite", max_characters=50)
+    too_long, spanish = synthesize(synthesizer, MediaDoc(text="word " * 20), MediaDoc(text="Hola", source_lang="es"))
+    assert "text too long to speak: 100 characters" in too_long.error
+    assert "flite speech backend cannot speak 'es'; it speaks: en" in spanish.error
+
+
+def test_failed_documents_pass_through_untouched(auto_synthesizer):
+    (doc,) = synthesize(auto_synthesizer, MediaDoc(text="Hello", error="bad image", error_stage="TextDetector"))
+    assert doc.audio is None and doc.error_stage == "TextDetector"
+
+
+def test_unknown_backend_and_unknown_voice_list_the_choices():
+    with pytest.raises(ConfigurationError, match="auto, espeak-ng, flite, transformers"):
+        SpeechSynthesizer(backend="nope")
+    with pytest.raises(ConfigurationError, match="slt"):
+        SpeechSynthesizer(backend="flite", backend_options={"voice": "nobody"})
+
+
+# --- transformers: a tiny random SpeechT5 + HiFi-GAN, saved and loaded through the backend's own path ----
+
+VOCODER_RATE = 22_050  # not SpeechT5's usual 16 kHz, so the test shows where the rate comes from
+
+
+def _build_tiny_speecht5(directory: str) -> tuple[str, str]:
+    import sentencepiece
+    import torch
+    from transformers import (SpeechT5Config, SpeechT5FeatureExtractor, SpeechT5ForTextToSpeech,
+                              SpeechT5HifiGan, SpeechT5HifiGanConfig, SpeechT5Processor, SpeechT5Tokenizer)
+
+    model_dir, vocoder_dir = os.path.join(directory, "speecht5"), os.path.join(directory, "hifigan")
+    corpus = ["hello world", "good morning", "open the window please", "the library is closed"] * 10
+    model_proto = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus), model_writer=model_proto, vocab_size=30, model_type="unigram",
+        character_coverage=1.0, hard_vocab_limit=False, minloglevel=2,
+    )
+    os.makedirs(model_dir)
+    spm_path = os.path.join(directory, "spm.model")
+    with open(spm_path, "wb") as file:
+        file.write(model_proto.getvalue())
+    tokenizer = SpeechT5Tokenizer(vocab_file=spm_path)
+    SpeechT5Processor(tokenizer=tokenizer, feature_extractor=SpeechT5FeatureExtractor(num_mel_bins=16)) \
+        .save_pretrained(model_dir)
+    config = SpeechT5Config(
+        vocab_size=len(tokenizer), hidden_size=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_mel_bins=16,
+        speech_decoder_prenet_units=32, speech_decoder_postnet_layers=1, speech_decoder_postnet_units=32,
+        speaker_embedding_dim=8, max_speech_positions=600, max_text_positions=100,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    vocoder_config = SpeechT5HifiGanConfig(
+        model_in_dim=16, upsample_initial_channel=32, upsample_rates=[4, 4], upsample_kernel_sizes=[8, 8],
+        resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]], sampling_rate=VOCODER_RATE,
+    )
+    torch.manual_seed(0)
+    SpeechT5ForTextToSpeech(config).save_pretrained(model_dir)
+    SpeechT5HifiGan(vocoder_config).save_pretrained(vocoder_dir)
+    return model_dir, vocoder_dir
+
+
+@pytest.fixture(scope="module")
+def tiny_speecht5(tmp_path_factory) -> tuple[str, str]:
+    return _build_tiny_speecht5(str(tmp_path_factory.mktemp("tiny-speecht5")))
+
+
+def test_speecht5_with_vocoder_writes_wav_at_the_vocoders_rate(tiny_speecht5, tmp_path):
+    model_dir, vocoder_dir = tiny_speecht5
+    speaker = tmp_path / "speaker.npy"
+    np.save(speaker, np.full(8, 0.1, dtype=np.float32))
+    synthesizer = SpeechSynthesizer(backend="transformers", backend_options={
+        "model": model_dir, "vocoder": vocoder_dir, "speaker_embeddings": str(speaker), "device": "cpu"})
+    spoken, spanish = synthesize(synthesizer, MediaDoc(text="hello world. good morning"),
+                                 MediaDoc(text="hola", source_lang="es"))
+    assert spoken.error is None
+    info = wav_info(spoken)
+    assert spoken.sample_rate == info.samplerate == VOCODER_RATE
+    assert info.frames > 0
+    assert "cannot speak 'es'; it speaks: en" in spanish.error  # the model's declared language
+
+
+def test_speecht5_vocoder_from_environment_and_bad_speaker_embeddings(tiny_speecht5, tmp_path, monkeypatch):
+    model_dir, vocoder_dir = tiny_speecht5
+    monkeypatch.setenv("TRANSMODAL_TTS_MODEL", model_dir)
+    monkeypatch.setenv("TRANSMODAL_TTS_VOCODER", vocoder_dir)
+    (doc,) = synthesize(SpeechSynthesizer(backend="transformers"), MediaDoc(text="hello"))
+    assert doc.error is None and doc.sample_rate == VOCODER_RATE
+    wrong_size = tmp_path / "speaker.npy"
+    np.save(wrong_size, np.zeros(512, dtype=np.float32))
+    with pytest.raises(ConfigurationError, match="has 512 values; the model needs 8"):
+        SpeechSynthesizer(backend="transformers", backend_options={"speaker_embeddings": str(wrong_size)})
+
+
+def test_missing_tts_model_or_vocoder_fails_fast_naming_what_to_set(tiny_speecht5, monkeypatch):
+    monkeypatch.delenv("TRANSMODAL_TTS_MODEL", raising=False)
+    monkeypatch.delenv("TRANSMODAL_TTS_VOCODER", raising=False)
+    started = time.perf_counter()
+    with pytest.raises(ModelNotFoundError, match="TRANSMODAL_TTS_MODEL"):
+        SpeechSynthesizer(backend="transformers")
+    with pytest.raises(ModelNotFoundError, match="with: backend_options: model"):
+        SpeechSynthesizer(backend="transformers", backend_options={"model": "microsoft/speecht5_tts"})
+    with pytest.raises(ModelNotFoundError, match="TRANSMODAL_TTS_VOCODER"):
+        SpeechSynthesizer(backend="transformers", backend_options={"model": tiny_speecht5[0]})
+    assert time.perf_counter() - started < 10
