@@ -7,7 +7,6 @@ STAMP_PYTHON := $(VENV)/.python-packages
 
 export JINA_OPTOUT_TELEMETRY := 1
 export HF_HUB_OFFLINE := 1
-export OMP_THREAD_LIMIT := 1
 
 .PHONY: install demo test bench lint clean
 
@@ -24,6 +23,7 @@ $(STAMP_PYTHON): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[all]"
 	$(BIN)/python -m pip install -q --no-deps -c constraints.txt rapidocr-onnxruntime
+	$(BIN)/python -m pip install -q --no-deps -c constraints.txt openai-whisper==20250625
 	touch $@
 
 demo: install
@@ -34,6 +34,17 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/image_translation.py
+
+# Deployment (README, Deployment). REGISTRY: where the images go; `make images PUSH=1` also pushes them.
+# `make k8s` regenerates every deployment file (Dockerfiles, k8s/, flows/compose|jcloud|local-gpu/).
+REGISTRY ?= localhost:5000
+.PHONY: images k8s
+
+images: $(STAMP_PYTHON)
+	$(BIN)/python -m deploy.images --registry $(REGISTRY) $(if $(PUSH),--push)
+
+k8s: $(STAMP_PYTHON)
+	$(BIN)/python -m deploy.export --registry $(REGISTRY)
 
 clean:
 	rm -rf out .pytest_cache

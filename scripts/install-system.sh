@@ -11,6 +11,7 @@ PACKAGES=(
   apertium-hbs-eng apertium-isl-eng apertium-mkd-eng apertium-fr-es apertium-es-pt
   flite espeak-ng libsndfile1
   fonts-dejavu-core fonts-noto-core fonts-noto-cjk
+  libfribidi0  # loaded at run time by Pillow's bundled libraqm (bidirectional text)
 )
 
 missing=()

@@ -102,6 +102,34 @@ def _background(kind: str, size: tuple[int, int], color: tuple[int, int, int], r
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
 
 
+@functools.lru_cache(maxsize=1)
+def _photos() -> list[np.ndarray]:
+    return [np.asarray(Image.open(path).convert("RGB")) for path in _photo_paths()]
+
+
+def random_panel(size: tuple[int, int], rng: np.random.Generator,
+                 kinds: tuple[str, ...] = BACKGROUNDS) -> tuple[Image.Image, tuple[int, int, int], str]:
+    """A background of a random kind and a text colour that reads on it: (image, text colour, kind).
+
+    Meant for training data drawn as many small images: a photo panel is a random crop of a random photo
+    (kept in memory), not the whole photo resized, so panels cut from the same few photos still differ.
+    """
+    text_color, background_color = _contrasting_colors(rng)
+    kind = kinds[rng.integers(len(kinds))]
+    if kind != "photo" or not _photos():
+        return _background("texture" if kind == "photo" else kind, size, background_color, rng), text_color, kind
+    photo = _photos()[rng.integers(len(_photos()))]
+    width, height = size
+    side = int(rng.integers(min(photo.shape[:2]) // 4, min(photo.shape[:2]) + 1))
+    top = int(rng.integers(0, photo.shape[0] - side + 1))
+    left = int(rng.integers(0, photo.shape[1] - side + 1))
+    crop = Image.fromarray(photo[top:top + side, left:left + side]).resize((width, height), Image.BILINEAR)
+    crop = crop.filter(ImageFilter.GaussianBlur(max(1.0, width / 200)))
+    # As in _background: pulled towards the panel colour so the text stays readable.
+    pixels = 0.55 * np.array(background_color, dtype=np.float32) + 0.45 * np.asarray(crop, dtype=np.float32)
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)), text_color, kind
+
+
 def make_sign(
     lines: list[str],
     *,
