@@ -19,118 +19,20 @@ from transmodal import fonts, synthetic
 from transmodal.docs import MediaDoc
 from transmodal.errors import ConfigurationError, ModelNotFoundError, UnsupportedLanguageError
 from transmodal.media import encode_image
+from tiny_models import build_tiny_blip, build_tiny_vit_gpt2, picture
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CAPTIONS = {"red": "a red house", "blue": "a blue sea"}
-COLORS = {"red": (200, 30, 30), "blue": (30, 30, 200)}
-
-
-def picture(color: str, seed: int) -> np.ndarray:
-    """A noisy picture of one colour; every seed gives different pixels."""
-    noise = np.random.default_rng(seed).integers(-20, 20, (48, 64, 3))
-    return np.clip(np.array(COLORS[color]) + noise, 0, 255).astype(np.uint8)
-
-
-TRAINING_PICTURES = [(picture(color, seed), CAPTIONS[color]) for seed in range(4) for color in CAPTIONS]
-
-
-def _train(model, batch: dict) -> None:
-    import torch
-
-    # One torch thread: under OMP_THREAD_LIMIT=1 (often set for Tesseract) OpenMP runs a single thread while
-    # torch plans work for get_num_threads() of them, and the patch embedding's gradient comes out NaN.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    model.train()
-    try:
-        for _ in range(300):  # memorise two captions: a second on CPU
-            loss = model(**batch).loss
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            if loss.item() < 0.01:
-                break
-    finally:
-        torch.set_num_threads(threads)
-    model.eval()
-
-
-def _build_tiny_blip(directory: str) -> None:
-    import torch
-    from transformers import BertTokenizer, BlipConfig, BlipForConditionalGeneration, BlipImageProcessor, BlipProcessor
-
-    words = sorted({word for caption in CAPTIONS.values() for word in caption.split()})
-    vocab = {token: index for index, token in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words)}
-    processor = BlipProcessor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}),
-                              tokenizer=BertTokenizer(vocab=vocab))
-    config = BlipConfig(
-        vision_config={"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 1, "num_attention_heads": 4,
-                       "image_size": 32, "patch_size": 8},
-        text_config={"vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 1,
-                     "num_attention_heads": 4, "max_position_embeddings": 32, "pad_token_id": 0, "bos_token_id": 2,
-                     "sep_token_id": 3, "eos_token_id": 3},
-        projection_dim=32,
-    )
-    torch.manual_seed(0)
-    model = BlipForConditionalGeneration(config)
-    batch = processor(images=[image for image, _ in TRAINING_PICTURES], text=[text for _, text in TRAINING_PICTURES],
-                      return_tensors="pt", padding=True)
-    labels = batch["input_ids"].masked_fill(batch["input_ids"] == 0, -100)
-    _train(model, {"pixel_values": batch["pixel_values"], "input_ids": batch["input_ids"],
-                   "attention_mask": batch["attention_mask"], "labels": labels})
-    processor.save_pretrained(directory)
-    model.save_pretrained(directory)
-
-
-def _build_tiny_vit_gpt2(directory: str) -> None:
-    import torch
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import (GPT2Config, PreTrainedTokenizerFast, VisionEncoderDecoderConfig,
-                              VisionEncoderDecoderModel, ViTConfig, ViTImageProcessor)
-
-    # A byte-level BPE like GPT-2's, trained on the two captions (transformers 5 ignores vocab_file=).
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(list(CAPTIONS.values()) * 5, vocab_size=300, special_tokens=["<|endoftext|>"],
-                            show_progress=False)
-    end = "<|endoftext|>"
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token=end, eos_token=end, pad_token=end)
-    end_id = tokenizer.eos_token_id
-    image_processor = ViTImageProcessor(size={"height": 32, "width": 32})
-    config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(
-        ViTConfig(hidden_size=32, intermediate_size=37, num_hidden_layers=1, num_attention_heads=4, image_size=32,
-                  patch_size=8),
-        GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=1, n_head=4, n_positions=32, bos_token_id=end_id,
-                   eos_token_id=end_id),
-    )
-    # As in ViT-GPT2 captioners: GPT-2's end-of-text token also starts and pads every caption.
-    config.decoder_start_token_id = config.pad_token_id = config.eos_token_id = end_id
-    torch.manual_seed(0)
-    model = VisionEncoderDecoderModel(config)
-    for name in ("decoder_start_token_id", "pad_token_id", "eos_token_id"):
-        setattr(model.generation_config, name, end_id)
-    token_ids = [tokenizer(text).input_ids + [end_id] for _, text in TRAINING_PICTURES]
-    longest = max(len(ids) for ids in token_ids)
-    labels = torch.tensor([ids + [-100] * (longest - len(ids)) for ids in token_ids])
-    pixel_values = image_processor(images=[image for image, _ in TRAINING_PICTURES], return_tensors="pt").pixel_values
-    _train(model, {"pixel_values": pixel_values, "labels": labels})
-    image_processor.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    model.save_pretrained(directory)
-
-
 @pytest.fixture(scope="module")
 def blip_dir(tmp_path_factory):
     directory = str(tmp_path_factory.mktemp("tiny-blip"))
-    _build_tiny_blip(directory)
+    build_tiny_blip(directory)
     return directory
 
 
 @pytest.fixture(scope="module")
 def vit_gpt2_dir(tmp_path_factory):
     directory = str(tmp_path_factory.mktemp("tiny-vit-gpt2"))
-    _build_tiny_vit_gpt2(directory)
+    build_tiny_vit_gpt2(directory)
     return directory
 
 

@@ -3,7 +3,6 @@ fails only its own document."""
 
 import io
 import os
-import subprocess
 import time
 
 import numpy as np
@@ -15,6 +14,7 @@ from executors.speech_recognizer.executor import SpeechRecognizer
 from transmodal.audio import decode_audio, encode_wav, resample, word_error_rate
 from transmodal.docs import MediaDoc
 from transmodal.errors import ConfigurationError, ModelNotFoundError
+from tiny_models import flite_wav
 
 SENTENCES = [
     "Please open the window before the meeting starts.",
@@ -22,14 +22,6 @@ SENTENCES = [
     "The library is closed on Sunday afternoon.",
 ]
 SPEECH = " ".join(SENTENCES)
-
-
-def flite_wav(text: str, directory, voice: str = "slt") -> bytes:
-    """Speech synthesised by Debian's flite (16 kHz WAV), the recogniser's test input."""
-    path = os.path.join(str(directory), "speech.wav")
-    subprocess.run(["flite", "-voice", voice, "-t", text, "-o", path], check=True)
-    with open(path, "rb") as file:
-        return file.read()
 
 
 @pytest.fixture(scope="module")

@@ -49,12 +49,13 @@ def _run_to_wav(command: list[str], text: str, timeout: float) -> tuple[np.ndarr
 
 @SYNTHESIZERS.register("flite")
 class FliteSynthesizer:
-    """CMU Flite from Debian: offline, English only. Voices: slt (female), awb, rms (male), kal16; these
-    are 16 kHz (slt/awb/rms are ClusterGen voices, clearer than the diphone kal16); kal is 8 kHz."""
+    """CMU Flite from Debian: offline, English only. Voices: awb (male, Scottish), rms (male), slt (female),
+    kal16; these are 16 kHz (awb/rms/slt are ClusterGen voices, clearer than the diphone kal16); kal is
+    8 kHz. awb is the default: the most intelligible on short sign texts (benchmarks/speech.py)."""
 
     languages = ["en"]
 
-    def __init__(self, voice: str = "slt", binary: str = "flite", timeout: float = 120.0):
+    def __init__(self, voice: str = "awb", binary: str = "flite", timeout: float = 120.0):
         self.binary = _require_binary(binary, "flite")
         listed = subprocess.run([self.binary, "-lv"], capture_output=True, text=True, timeout=timeout).stdout
         voices = listed.split(":", 1)[-1].split()

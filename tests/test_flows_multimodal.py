@@ -1,0 +1,126 @@
+"""The flows of flows/, each a YAML swap of executors, run as real Flows on loopback.
+
+read-aloud and speech-to-speech run on the offline engines; speech-to-image and image-to-speech run on tiny
+models the tests build, pointed at by the same environment variables a deployment would set.
+"""
+
+import io
+import os
+
+import pytest
+import soundfile
+from docarray import DocList
+from PIL import Image
+
+from executors.speech_recognizer.executor import SpeechRecognizer
+from tiny_models import build_tiny_blip, build_tiny_stable_diffusion, flite_wav, picture
+from transmodal.audio import word_error_rate
+from transmodal.client import TransmodalClient
+from transmodal.docs import MediaDoc
+from transmodal.flows import local_flow
+from transmodal.media import encode_image
+from transmodal.synthetic import sign_set
+
+pytestmark = pytest.mark.integration
+
+FLOWS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "flows")
+
+
+def run_flow(name: str, docs: list[MediaDoc], parameters: dict | None = None) -> tuple:
+    results = {}
+    flow, host = local_flow(os.path.join(FLOWS, name))
+    with flow:
+        report = TransmodalClient(host).process(docs, parameters=parameters or {},
+                                                on_result=lambda doc: results.update({doc.name: doc}))
+    return report, results
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    return SpeechRecognizer()
+
+
+def transcribe(recognizer: SpeechRecognizer, wav: bytes) -> str:
+    (doc,) = recognizer.recognize(DocList[MediaDoc]([MediaDoc(audio=wav, source_lang="en")]))
+    assert doc.error is None, doc.error
+    return doc.text
+
+
+def duration(wav: bytes) -> float:
+    samples, rate = soundfile.read(io.BytesIO(wav))
+    return len(samples) / rate
+
+
+def test_read_aloud_speaks_a_signs_text_so_a_recogniser_recovers_it(recognizer):
+    signs = sign_set(4, seed=21)
+    docs = [MediaDoc(image=encode_image(sign.image), name=f"sign{index}.png") for index, sign in enumerate(signs)]
+    report, results = run_flow("read-aloud.yml", docs, {"source_lang": "en", "target_lang": "en"})
+    assert report.ok, report.failures
+    recalls = []
+    for index, sign in enumerate(signs):
+        doc = results[f"sign{index}.png"]
+        assert doc.trace == ["TextDetector/rep-0", "TextTranslator/rep-0", "SpeechSynthesizer/rep-0"]
+        heard = set(transcribe(recognizer, bytes(doc.audio)).lower().split())
+        wanted = [word.lower() for word in sign.text.split()]
+        recalls.append(sum(word in heard for word in wanted) / len(wanted))
+    assert sum(recalls) / len(recalls) >= 0.8, recalls
+
+
+def test_read_aloud_in_spanish_speaks_the_translation():
+    sign = sign_set(1, seed=22)[0]
+    report, results = run_flow("read-aloud.yml", [MediaDoc(image=encode_image(sign.image), name="sign.png")],
+                               {"source_lang": "en", "target_lang": "es"})
+    assert report.ok, report.failures
+    doc = results["sign.png"]
+    assert doc.translation and doc.translation != doc.text
+    assert 0.03 <= duration(bytes(doc.audio)) / len(doc.translation) <= 0.25
+
+
+def test_speech_to_speech_turns_english_speech_into_spanish_speech(tmp_path, recognizer):
+    wav = flite_wav("Good morning. The library is closed today.", tmp_path)
+    report, results = run_flow("speech-to-speech.yml", [MediaDoc(audio=wav, name="question.wav")],
+                               {"source_lang": "en", "target_lang": "es"})
+    assert report.ok, report.failures
+    doc = results["question.wav"]
+    assert word_error_rate("good morning the library is closed today", doc.text.lower()) <= 0.3
+    assert "biblioteca" in doc.translation.lower()
+    spoken = duration(bytes(doc.audio))
+    assert 0.03 <= spoken / len(doc.translation) <= 0.25  # Spanish speech as long as its text, not the input
+    assert bytes(doc.audio) != wav
+
+
+def test_bad_audio_fails_alone_and_speech_to_speech_keeps_serving(tmp_path):
+    wav = flite_wav("Good morning.", tmp_path)
+    docs = [MediaDoc(audio=b"RIFF....WAVEjunk", name="corrupt.wav"), MediaDoc(audio=b"", name="empty.wav"),
+            MediaDoc(audio=wav, name="good.wav")]
+    report, results = run_flow("speech-to-speech.yml", docs, {"source_lang": "en", "target_lang": "es"})
+    assert len(results) == 3
+    assert results["corrupt.wav"].error_stage == "SpeechRecognizer"
+    assert "empty" in results["empty.wav"].error
+    assert results["good.wav"].error is None and results["good.wav"].audio is not None
+    assert {failure.name for failure in report.failures} == {"corrupt.wav", "empty.wav"}
+
+
+def test_speech_to_image_generates_images_from_what_was_said(tmp_path, monkeypatch):
+    model_dir = str(tmp_path / "tiny-sd")
+    build_tiny_stable_diffusion(model_dir)
+    monkeypatch.setenv("TRANSMODAL_IMAGE_MODEL", model_dir)  # inherited by the executor processes
+    wav = flite_wav("A red house by the sea.", tmp_path)
+    report, results = run_flow("speech-to-image.yml", [MediaDoc(audio=wav, name="request.wav")],
+                               {"num_images": 2, "steps": 2, "seed": 3})
+    assert report.ok, report.failures
+    doc = results["request.wav"]
+    assert "house" in doc.text.lower()
+    assert [generated.seed for generated in doc.images] == [3, 4]
+    assert Image.open(io.BytesIO(bytes(doc.image))).size == (64, 64)
+
+
+def test_image_to_speech_describes_a_picture_aloud(tmp_path, monkeypatch, recognizer):
+    model_dir = str(tmp_path / "tiny-blip")
+    build_tiny_blip(model_dir)  # trained to say "a red house" for red pictures
+    monkeypatch.setenv("TRANSMODAL_CAPTION_MODEL", model_dir)
+    report, results = run_flow("image-to-speech.yml", [MediaDoc(image=encode_image(picture("red", 7)), name="red.png")])
+    assert report.ok, report.failures
+    doc = results["red.png"]
+    assert doc.text == "a red house"
+    assert "red" in transcribe(recognizer, bytes(doc.audio)).lower().split()  # three words: ASR gets the colour
