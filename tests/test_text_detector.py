@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from docarray import DocList
 
-from executors.text_detector.backends import Line, estimate_alignment, join_lines, merge_line_fragments
+from executors.text_detector.backends import Line, estimate_alignment, join_lines, merge_line_fragments, split_phrases
 from executors.text_detector.executor import TextDetector, reading_order
 from transmodal import synthetic
 from transmodal.docs import MediaDoc, TextRegion
@@ -86,7 +86,11 @@ def test_tesseract_reads_english_signs(detectors):
             assert region.polygon == [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
             assert 0.5 <= region.confidence <= 1.0
             assert region.style.direction == "horizontal"
-            assert region.style.alignment == "left"  # make_sign draws every line from the same x
+            # make_sign draws every line from the same x: left, unless the lines are about as long as each
+            # other (then every edge lines up, and centred is the documented choice), as is a single line
+            widths = [line[2] - line[0] for line in region.lines]
+            ambiguous = np.ptp(widths) <= 0.5 * region.style.font_size
+            assert region.style.alignment == ("center" if ambiguous else "left")
             heights = [line[3] - line[1] for line in region.lines]
             assert region.style.font_size == pytest.approx(float(np.median(heights)))
     # Measured 0.000 on these 6 signs (0.18 on 30 with photos: README); the margin is for other builds.
@@ -177,6 +181,21 @@ def test_line_and_block_helpers():
     centred = [Line(box=(100, 0, 300, 20)), Line(box=(150, 30, 250, 50))]
     right = [Line(box=(100, 0, 300, 20)), Line(box=(200, 30, 300, 50))]
     assert estimate_alignment(centred, 20) == "center" and estimate_alignment(right, 20) == "right"
+    assert estimate_alignment([Line(box=(100, 0, 300, 20)), Line(box=(100, 30, 200, 50))], 20) == "left"
+
+
+def test_stacked_items_become_separate_regions_and_wrapped_sentences_stay_whole():
+    def stacked(*texts):
+        return [Line(box=(100, 40 * index, 300, 40 * index + 30), text=text) for index, text in enumerate(texts)]
+
+    def phrases(*texts):
+        return [" ".join(line.text for line in phrase) for phrase in split_phrases(stacked(*texts))]
+
+    assert phrases("Fish market", "Cold drinks", "Hot soup") == ["Fish market", "Cold drinks", "Hot soup"]
+    assert phrases("The library is", "closed today") == ["The library is closed today"]
+    assert phrases("We need tickets to", "London and back") == ["We need tickets to London and back"]
+    assert phrases("Fresh bread,", "Coffee") == ["Fresh bread, Coffee"]
+    assert phrases("NO SMOKING", "EXIT") == ["NO SMOKING EXIT"]  # all capitals: no signal, one block
     columns = [(238, 49, 305, 289), (180, 52, 228, 285)]  # vertical text side by side: not one line
     assert merge_line_fragments(columns) == columns
     # Two overlapping pieces of one line become one box; the line below stays apart.
