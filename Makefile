@@ -34,6 +34,11 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/image_translation.py
+	$(BIN)/python benchmarks/ocr_backends.py
+	$(BIN)/python benchmarks/speech.py
+
+lint: install
+	$(BIN)/python -m pyflakes transmodal executors tests benchmarks deploy examples
 
 # Deployment (README, Deployment). REGISTRY: where the images go; `make images PUSH=1` also pushes them.
 # `make k8s` regenerates every deployment file (Dockerfiles, k8s/, flows/compose|jcloud|local-gpu/).
