@@ -22,6 +22,7 @@ from executors.text_detector.executor import TextDetector
 from transmodal import synthetic
 from transmodal.docs import MediaDoc
 from transmodal.media import encode_image
+from transmodal.metrics import box_iou as iou, edit_distance
 
 GERMAN_SIGNS = [
     ["Größe"], ["Straße gesperrt"], ["Ausgang"], ["Frühstück", "ab sieben Uhr"], ["Bitte nicht rauchen"],
@@ -46,23 +47,8 @@ def german_signs(seed: int) -> list[synthetic.Sign]:
     ]
 
 
-def edit_distance(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, char_a in enumerate(a, 1):
-        current = [i]
-        for j, char_b in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
-        previous = current
-    return previous[-1]
 
 
-def iou(a, b) -> float:
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    overlap = width * height
-    return overlap / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - overlap)
 
 
 def cpu_seconds() -> float:

@@ -24,7 +24,8 @@ from docarray import DocList  # noqa: E402
 
 from executors.speech_recognizer.executor import SpeechRecognizer  # noqa: E402
 from executors.speech_synthesizer.executor import SpeechSynthesizer  # noqa: E402
-from transmodal.audio import audio_of, word_error_rate  # noqa: E402
+from transmodal.audio import audio_of  # noqa: E402
+from transmodal.metrics import word_error_rate  # noqa: E402
 from transmodal.docs import MediaDoc  # noqa: E402
 
 SENTENCES = [

@@ -14,7 +14,7 @@ from PIL import Image
 
 from executors.speech_recognizer.executor import SpeechRecognizer
 from tiny_models import build_tiny_blip, build_tiny_stable_diffusion, flite_wav, picture
-from transmodal.audio import word_error_rate
+from transmodal.metrics import word_error_rate
 from transmodal.client import TransmodalClient
 from transmodal.docs import MediaDoc
 from transmodal.flows import local_flow

@@ -11,7 +11,8 @@ import soundfile
 from docarray import DocList
 
 from executors.speech_recognizer.executor import SpeechRecognizer
-from transmodal.audio import decode_audio, encode_wav, resample, word_error_rate
+from transmodal.audio import decode_audio, encode_wav, resample
+from transmodal.metrics import word_error_rate
 from transmodal.docs import MediaDoc
 from transmodal.errors import ConfigurationError, ModelNotFoundError
 from tiny_models import flite_wav

@@ -13,7 +13,7 @@ from docarray import DocList
 from executors.speech_recognizer.executor import SpeechRecognizer
 from executors.speech_synthesizer.backends import FliteSynthesizer
 from executors.speech_synthesizer.executor import SpeechSynthesizer, split_sentences
-from transmodal.audio import word_error_rate
+from transmodal.metrics import word_error_rate
 from transmodal.docs import MediaDoc
 from transmodal.errors import ConfigurationError, ModelNotFoundError
 

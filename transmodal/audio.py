@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import re
 
 import numpy as np
 import soundfile
@@ -113,21 +112,3 @@ def audio_of(doc, max_seconds: float = DEFAULT_MAX_SECONDS) -> tuple[np.ndarray,
     if peak < SILENCE_PEAK:
         raise BadInputError(f"silent audio: the loudest sample is {20 * math.log10(max(peak, 1e-12)):.0f} dBFS")
     return samples, rate
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """(substitutions + deletions + insertions) / reference words, ignoring case and punctuation: the
-    usual ASR accuracy measure, used by the speech tests and benchmarks."""
-    def words(text: str) -> list[str]:
-        return re.sub(r"[^\w\s']", " ", text.lower()).split()
-
-    expected, heard = words(reference), words(hypothesis)
-    if not expected:
-        return float(len(heard) > 0)
-    distances = list(range(len(heard) + 1))  # one row of the Levenshtein table over words
-    for i, word in enumerate(expected, start=1):
-        diagonal, distances[0] = distances[0], i
-        for j, candidate in enumerate(heard, start=1):
-            diagonal, distances[j] = distances[j], min(
-                distances[j] + 1, distances[j - 1] + 1, diagonal + (word != candidate))
-    return distances[-1] / len(expected)
