@@ -239,7 +239,9 @@ class RapidOCRTesseractDetector:
     """RapidOCR's line boxes, each line read by Tesseract in the document's language.
 
     The DB detector finds text on photos and textures where Tesseract's own layout analysis finds none,
-    and Tesseract reads every language it has data for (umlauts, accents) where RapidOCR cannot.
+    and Tesseract reads every language it has data for (umlauts, accents) where RapidOCR cannot. In the
+    languages RapidOCR's recogniser covers fully (English, Chinese) its reading is kept: it was the more
+    accurate one there (benchmarks/ocr_backends.py; Tesseract adds stray marks such as "No. smoking").
     """
 
     def __init__(self, binary: str = "tesseract", threads: int = -1, box_threshold: float = 0.5,
@@ -252,7 +254,11 @@ class RapidOCRTesseractDetector:
 
     def detect(self, pixels: np.ndarray, language: str) -> list[TextRegion]:
         boxes = self.line_finder.find_line_boxes(pixels)
-        read = self.tesseract.read_lines([crop_line(pixels, box) for box in boxes], language) if boxes else []
+        if not boxes:
+            return []
+        if language in self.line_finder.languages:
+            return regions_from_lines(self.line_finder.read_lines(pixels, boxes), language)
+        read = self.tesseract.read_lines([crop_line(pixels, box) for box in boxes], language)
         lines = [Line(box=box, text=line.text, confidence=line.confidence) for box, line in zip(boxes, read)]
         return regions_from_lines(lines, language)
 
