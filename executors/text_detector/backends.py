@@ -393,10 +393,13 @@ def regions_from_lines(lines: list[Line], language: str = "en") -> list[TextRegi
     """One region per phrase of a block of lines; lines without any letter or digit (noise read as '|', '~')
     are dropped."""
     lines = [line for line in lines if has_words(line.text)]
-    blocks = group_into_blocks(lines)
-    if language not in NOUN_CAPITALISING_LANGUAGES:
-        blocks = [phrase for block in blocks for phrase in split_phrases(block)]
-    return [region_from_block(block) for block in blocks]
+    regions = []
+    for block in group_into_blocks(lines):
+        # Phrases keep their block's alignment: "No smoking" under "Emergency exit" stays left-aligned.
+        alignment = block_alignment(block)
+        phrases = [block] if language in NOUN_CAPITALISING_LANGUAGES else split_phrases(block)
+        regions += [region_from_block(phrase, alignment) for phrase in phrases]
+    return regions
 
 
 def has_words(text: str) -> bool:
@@ -455,7 +458,13 @@ def _same_block(a: Line, b: Line) -> bool:
     return gap <= min(a.height, b.height) and sideways_overlap > 0
 
 
-def region_from_block(lines: list[Line]) -> TextRegion:
+def block_alignment(lines: list[Line]) -> str:
+    if all(line.vertical for line in lines):
+        return "left"
+    return estimate_alignment(lines, statistics.median(line.height for line in lines))
+
+
+def region_from_block(lines: list[Line], alignment: str | None = None) -> TextRegion:
     vertical = all(line.vertical for line in lines)
     # Reading order inside the block: rows top to bottom; vertical columns right to left.
     lines = sorted(lines, key=lambda line: -line.box[0] if vertical else line.box[1])
@@ -468,7 +477,7 @@ def region_from_block(lines: list[Line]) -> TextRegion:
         text=join_lines(texts),
         confidence=_weighted_confidence(texts, [line.confidence for line in lines]),
         style=TextStyle(font_size=float(font_size), direction="vertical" if vertical else "horizontal",
-                        alignment="left" if vertical else estimate_alignment(lines, font_size)),
+                        alignment=alignment or block_alignment(lines)),
     )
 
 

@@ -24,7 +24,7 @@ class TextRenderer(Executor):
     """
 
     def __init__(self, backend: str = "pillow", backend_options: dict | None = None, font: str | None = None,
-                 bold: bool = False, min_font_size: int = 10, floor_font_size: int = 6, max_scale: float = 1.1,
+                 bold: bool = False, min_font_size: int = 10, floor_font_size: int = 6, max_scale: float = 1.0,
                  outline: str = "auto", line_spacing: float | None = None, max_grow: float = 0.5,
                  min_contrast: float = 3.0, max_pixels: int = DEFAULT_MAX_PIXELS, **kwargs):
         super().__init__(**kwargs)
