@@ -47,3 +47,28 @@ def test_outputs_are_written_by_type_and_pass_through_inputs_are_not(tmp_path):
                          images=DocList[GeneratedImage]([GeneratedImage(image=image, seed=1), GeneratedImage(image=image, seed=2)]))
     written = write_outputs(generated, str(tmp_path / "gen"), input_fingerprint=fingerprint(wav_bytes()))
     assert sorted(p.split("/")[-1] for p in written) == ["request-1.png", "request.png"]
+
+
+def test_base64_text_from_json_clients_decodes_like_the_file_itself():
+    import base64
+
+    from transmodal.audio import decode_audio
+    from transmodal.media import decode_image, unwrap_base64
+
+    png = encode_image(np.full((3, 5, 3), 200, np.uint8))
+    assert decode_image(base64.b64encode(png)).shape == (3, 5, 3)
+    samples, rate = decode_audio(base64.b64encode(wav_bytes_with_tone()))
+    assert rate == 16000 and len(samples) == 1600
+    assert unwrap_base64(b"aGVsbG8gd29ybGQ=") == b"aGVsbG8gd29ybGQ="  # base64, but not of a media file
+    assert unwrap_base64(png) == png
+
+
+def wav_bytes_with_tone() -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as file:
+        file.setnchannels(1)
+        file.setsampwidth(2)
+        file.setframerate(16000)
+        tone = (8000 * np.sin(np.arange(1600) * 2 * np.pi * 440 / 16000)).astype(np.int16)
+        file.writeframes(tone.tobytes())
+    return buffer.getvalue()

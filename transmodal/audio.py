@@ -16,6 +16,7 @@ import numpy as np
 import soundfile
 
 from transmodal.errors import BadInputError
+from transmodal.media import unwrap_base64
 
 DEFAULT_MAX_SECONDS = float(os.environ.get("TRANSMODAL_MAX_AUDIO_SECONDS", 600))
 MIN_SAMPLE_RATE = 4_000
@@ -46,6 +47,7 @@ def decode_audio(data: bytes | None, max_seconds: float = DEFAULT_MAX_SECONDS) -
     """Encoded bytes (WAV, FLAC, OGG, ...) -> (float32 mono samples in [-1, 1], sample rate)."""
     if data is None or len(data) == 0:
         raise BadInputError("empty audio: the document has no audio bytes")
+    data = unwrap_base64(data)
     try:
         sound = soundfile.SoundFile(io.BytesIO(bytes(data)))
     except Exception as error:  # libsndfile reports every unreadable header the same way

@@ -7,6 +7,8 @@ rejected without allocating its pixels.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import os
 import warnings
@@ -22,10 +24,25 @@ DEFAULT_MAX_PIXELS = int(os.environ.get("TRANSMODAL_MAX_PIXELS", 64_000_000))
 Image.MAX_IMAGE_PIXELS = None
 
 
+def unwrap_base64(data: bytes) -> bytes:
+    """The file inside a base64 text, as JSON clients of the HTTP gateway send binary fields; other bytes
+    unchanged. Only a payload that decodes to bytes starting like a media file is unwrapped."""
+    head = bytes(data[:16])
+    if not head.isascii() or head.startswith((b"RIFF", b"OggS", b"fLaC", b"GIF8", b"BM", b"ID3")):
+        return data
+    try:
+        decoded = base64.b64decode(bytes(data), validate=True)
+    except (binascii.Error, ValueError):
+        return data
+    signatures = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"RIFF", b"OggS", b"fLaC", b"ID3")
+    return decoded if decoded.startswith(signatures) else data
+
+
 def decode_image(data: bytes | None, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Encoded bytes (PNG, JPEG, WebP, ...) -> RGB uint8 array of shape (height, width, 3)."""
+    """Encoded bytes (PNG, JPEG, WebP, ..., or their base64 text) -> RGB uint8 array (height, width, 3)."""
     if data is None or len(data) == 0:
         raise BadInputError("empty image: the document has no image bytes")
+    data = unwrap_base64(data)
     try:
         image = Image.open(io.BytesIO(data))
     except Exception as error:  # Pillow raises several types for unreadable headers
