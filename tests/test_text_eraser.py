@@ -1,30 +1,18 @@
-import os
-
-os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported: no test may reach for the hub
-
-from unittest import mock
+"""TextEraser: only the text's own pixels are erased and inpainted; colours measured on the way."""
 
 import cv2
 import numpy as np
 import pytest
 from docarray import DocList
-from PIL import ImageDraw
 
 from executors.text_eraser.executor import TextEraser, region_text_mask
 from transmodal import fonts, synthetic
 from transmodal.docs import MediaDoc, TextRegion, TextStyle
 from transmodal.errors import ConfigurationError, ModelNotFoundError
 from transmodal.media import decode_image, encode_image
+from tiny_models import build_tiny_inpainting_pipeline, sign_and_background
 
 SANS = fonts.font_path(fonts.SANS)
-
-
-def sign_and_background(lines, **options):
-    """A generated sign, and the very same image with the text left out (the ideal erasure)."""
-    sign = synthetic.make_sign(lines, **options)
-    with mock.patch.object(ImageDraw.ImageDraw, "text", lambda *args, **kwargs: None):
-        background = synthetic.make_sign(lines, **options).image
-    return sign, background
 
 
 def region_of(sign) -> TextRegion:
@@ -162,44 +150,9 @@ def test_diffusers_without_a_model_fails_fast_and_says_what_to_set(monkeypatch, 
     assert "TRANSMODAL_INPAINT_MODEL" in str(error.value)
 
 
-def tiny_inpainting_pipeline(directory) -> None:
-    """A randomly initialised Stable Diffusion inpainting pipeline of a few hundred kB, built as diffusers' own
-    tests build theirs, saved with save_pretrained."""
-    import torch
-    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionInpaintPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=9, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32,
-    )
-    vae = AutoencoderKL(
-        block_out_channels=[32, 64], in_channels=3, out_channels=3, latent_channels=4, sample_size=64,
-        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
-    )
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32, intermediate_size=37, layer_norm_eps=1e-05,
-        num_attention_heads=4, num_hidden_layers=2, vocab_size=100,
-    ))
-    # A character-level CLIP vocabulary, built offline (transformers 5 takes the vocab and merges themselves).
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for char in "abcdefghijklmnopqrstuvwxyz":
-        vocab[char] = len(vocab)
-        vocab[char + "</w>"] = len(vocab)
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
-    pipeline = StableDiffusionInpaintPipeline(
-        unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-        scheduler=PNDMScheduler(skip_prk_steps=True, steps_offset=1), safety_checker=None, feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipeline.save_pretrained(directory)
-
-
 def test_diffusers_backend_loads_a_saved_pipeline_and_inpaints_only_the_text(tmp_path):
     pytest.importorskip("diffusers")
-    tiny_inpainting_pipeline(tmp_path)
+    build_tiny_inpainting_pipeline(str(tmp_path))
     eraser = TextEraser(backend="diffusers",
                         backend_options={"model": str(tmp_path), "steps": 2, "device": "auto", "max_side": 64})
     sign = synthetic.make_sign(["Hi"], size=(64, 64), font_file=SANS, font_size=24, seed=0)

@@ -1,24 +1,16 @@
-from unittest import mock
+"""TextRenderer: translations drawn into their regions, fitted, in the original's colour, readable."""
 
 import numpy as np
 import pytest
 from docarray import DocList
-from PIL import ImageDraw
 
 from executors.text_renderer.executor import TextRenderer
-from transmodal import fonts, synthetic
+from transmodal import fonts
 from transmodal.docs import MediaDoc, TextRegion, TextStyle
 from transmodal.media import decode_image, encode_image
+from tiny_models import sign_and_background
 
 SANS = fonts.font_path(fonts.SANS)
-
-
-def erased_sign(lines, **options):
-    """A generated sign's true line boxes, and its image without the text: what the TextEraser hands on."""
-    sign = synthetic.make_sign(lines, **options)
-    with mock.patch.object(ImageDraw.ImageDraw, "text", lambda *args, **kwargs: None):
-        background = synthetic.make_sign(lines, **options).image
-    return sign, background
 
 
 def region_of(sign, translation: str, **style) -> TextRegion:
@@ -54,7 +46,7 @@ def renderer():
 
 def test_spanish_translation_is_drawn_readable_in_its_box_and_colour(renderer):
     pytesseract = pytest.importorskip("pytesseract")
-    sign, background = erased_sign(["Welcome to the museum"], font_file=SANS, background="flat",
+    sign, background = sign_and_background(["Welcome to the museum"], font_file=SANS, background="flat",
                                    text_color=(25, 25, 90), background_color=(240, 235, 215), font_size=40, seed=0)
     region = region_of(sign, "Bienvenido al museo")
     rendered = render(renderer, background, region)
@@ -76,7 +68,7 @@ def test_spanish_translation_is_drawn_readable_in_its_box_and_colour(renderer):
 
 def test_a_long_translation_is_wrapped_smaller_and_kept_whole(renderer):
     pytesseract = pytest.importorskip("pytesseract")
-    sign, background = erased_sign(["Hot soup"], font_file=SANS, background="flat", text_color=(20, 20, 20),
+    sign, background = sign_and_background(["Hot soup"], font_file=SANS, background="flat", text_color=(20, 20, 20),
                                    background_color=(250, 250, 250), font_size=40, seed=1)
     translation = "Sopa caliente de verduras frescas del mercado"
     region = region_of(sign, translation)
@@ -112,7 +104,7 @@ def test_cjk_translation_uses_a_font_with_its_glyphs(renderer):
     text = "新鮮なパン"
     path = fonts.font_for_text(text)
     assert fonts.covers(path, text) and not fonts.covers(fonts.font_path(fonts.SANS), text)
-    sign, background = erased_sign(["Fresh bread"], font_file=SANS, background="flat", text_color=(200, 30, 30),
+    sign, background = sign_and_background(["Fresh bread"], font_file=SANS, background="flat", text_color=(200, 30, 30),
                                    background_color=(255, 255, 255), font_size=40, seed=2)
     rendered = render(renderer, background, region_of(sign, text))
     ink = ink_of(background, rendered)

@@ -1,10 +1,15 @@
 """Small real inputs the tests build themselves: tiny randomly initialised (or briefly trained) models saved
-with save_pretrained, and speech synthesised by flite. Shared by the executor tests and the Flow tests."""
+with save_pretrained, speech synthesised by flite, signs with their text-free background. Shared by the
+executor tests and the Flow tests."""
 
 import os
 import subprocess
+from unittest import mock
 
 import numpy as np
+from PIL import ImageDraw
+
+from transmodal import synthetic
 
 
 def flite_wav(text: str, directory, voice: str = "slt") -> bytes:
@@ -15,26 +20,26 @@ def flite_wav(text: str, directory, voice: str = "slt") -> bytes:
         return file.read()
 
 
-def build_tiny_stable_diffusion(directory: str) -> None:
-    """The dummy components of diffusers' own Stable Diffusion tests: 32/64-channel UNet, tiny VAE and CLIP."""
+def _tiny_stable_diffusion_parts(unet_in_channels: int, layers_per_block: int) -> dict:
+    """The dummy components of diffusers' own Stable Diffusion tests: 32/64-channel UNet, tiny VAE and CLIP
+    (9 UNet input channels for inpainting: latents, mask, masked image)."""
     import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=2, sample_size=32, in_channels=4, out_channels=4,
+        block_out_channels=(32, 64), layers_per_block=layers_per_block, sample_size=32,
+        in_channels=unet_in_channels, out_channels=4, cross_attention_dim=32,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32,
     )
     vae = AutoencoderKL(
         block_out_channels=[32, 64], in_channels=3, out_channels=3, latent_channels=4,
-        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
     )
     text_encoder = CLIPTextModel(CLIPTextConfig(
         bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32, intermediate_size=37, num_attention_heads=4,
-        num_hidden_layers=5, vocab_size=64,
+        num_hidden_layers=2, vocab_size=64,
     ))
     # A character-level CLIP vocabulary (no merges), passed as objects: transformers 5 ignores vocab_file=.
     vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
@@ -42,12 +47,33 @@ def build_tiny_stable_diffusion(directory: str) -> None:
         vocab[letter] = len(vocab)
         vocab[letter + "</w>"] = len(vocab)
     tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+    return {"unet": unet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "safety_checker": None,
+            "feature_extractor": None, "requires_safety_checker": False}
+
+
+def build_tiny_stable_diffusion(directory: str) -> None:
+    """A random text-to-image pipeline (64x64 natively), saved with save_pretrained."""
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+
     scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
                               set_alpha_to_one=False, steps_offset=1)
-    pipeline = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-                                       scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                       requires_safety_checker=False)
-    pipeline.save_pretrained(directory)
+    StableDiffusionPipeline(scheduler=scheduler, **_tiny_stable_diffusion_parts(4, 2)).save_pretrained(directory)
+
+
+def build_tiny_inpainting_pipeline(directory: str) -> None:
+    """A random inpainting pipeline of a few hundred kB, saved with save_pretrained."""
+    from diffusers import PNDMScheduler, StableDiffusionInpaintPipeline
+
+    scheduler = PNDMScheduler(skip_prk_steps=True, steps_offset=1)
+    StableDiffusionInpaintPipeline(scheduler=scheduler, **_tiny_stable_diffusion_parts(9, 1)).save_pretrained(directory)
+
+
+def sign_and_background(lines, **options):
+    """A generated sign, and the very same image with the text left out (the ideal erasure)."""
+    sign = synthetic.make_sign(lines, **options)
+    with mock.patch.object(ImageDraw.ImageDraw, "text", lambda *args, **kwargs: None):
+        background = synthetic.make_sign(lines, **options).image
+    return sign, background
 
 
 CAPTIONS = {"red": "a red house", "blue": "a blue sea"}

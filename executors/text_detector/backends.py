@@ -520,3 +520,13 @@ def _weighted_confidence(texts: list[str], confidences: list[float]) -> float:
     """Mean confidence weighted by length, so a misread one-letter word weighs less than a long one."""
     weights = [max(len(text), 1) for text in texts]
     return float(np.clip(np.average(confidences, weights=weights), 0.0, 1.0)) if confidences else 0.0
+
+
+# --- SEE ---------------------------------------------------------------------------------------------
+
+@DETECTORS.register("see")
+def see_detector(**options):
+    """The SEE spatial-transformer model (executors/text_detector/see), imported only when chosen (torch)."""
+    from executors.text_detector.see.backend import SeeDetector
+
+    return SeeDetector(**options)
