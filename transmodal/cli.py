@@ -3,6 +3,7 @@
     transmodal translate-image photo.jpg menu.png --source en --target es --out out/
     transmodal run flows/read-aloud.yml sign.png --target es --out out/
     transmodal serve flow.yml
+    transmodal train see --config cpu --minutes 20 && transmodal eval see
 
 Without --host, the command starts the Flow locally on a free loopback port, streams the inputs to it,
 writes each result as it arrives and stops the Flow. With --host grpc://HOST:PORT it uses a running Flow.
@@ -121,7 +122,23 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser.add_argument("--host", help="address to bind (default: the YAML's, 0.0.0.0)")
     serve_parser.add_argument("--replicas", action="append", default=[], metavar="NAME=N")
 
+    # Model training and evaluation: the rest of the command line goes to the model's own script.
+    train_parser = commands.add_parser("train", help="train a model on generated data (see: SEE text detector)")
+    train_parser.add_argument("model", choices=["see"])
+    train_parser.add_argument("options", nargs=argparse.REMAINDER, help="e.g. --config cpu --out DIR --minutes 20")
+    eval_parser = commands.add_parser("eval", help="measure a trained model (see: SEE text detector)")
+    eval_parser.add_argument("model", choices=["see"])
+    eval_parser.add_argument("options", nargs=argparse.REMAINDER, help="e.g. --checkpoint PATH")
+
     args = parser.parse_args(argv)
+    if args.command == "train":
+        from executors.text_detector.see import train
+
+        return train.main(args.options)
+    if args.command == "eval":
+        from executors.text_detector.see import evaluate
+
+        return evaluate.main(args.options)
     if args.command == "serve":
         args.flow = args.flow or default_flow()
         return serve(args)

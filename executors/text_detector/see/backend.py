@@ -30,14 +30,23 @@ LATIN_SCRIPT_LANGUAGES = {
 }
 
 
-def load_checkpoint(path: str, device: str = "cpu") -> SeeModel:
-    """A SEE model, in eval mode, from a checkpoint written by `train.py` (model config + weights)."""
+def _read_checkpoint(path: str, device: str = "cpu") -> dict:
     if not os.path.isfile(path):
         raise ModelNotFoundError(
             f"SEE checkpoint {path!r} not found: set `with: backend_options: {{checkpoint: PATH}}` or "
             f"{ENV_VAR}, or train one with `transmodal train see`"
         )
-    saved = torch.load(path, map_location=device, weights_only=True)
+    return torch.load(path, map_location=device, weights_only=True)
+
+
+def checkpoint_config(path: str) -> SeeConfig:
+    """The model config saved in a checkpoint, without building the model."""
+    return SeeConfig.from_dict(_read_checkpoint(path)["config"])
+
+
+def load_checkpoint(path: str, device: str = "cpu") -> SeeModel:
+    """A SEE model, in eval mode, from a checkpoint written by `train.py` (model config + weights)."""
+    saved = _read_checkpoint(path, device)
     model = SeeModel(SeeConfig.from_dict(saved["config"]))
     model.load_state_dict(saved["state_dict"])
     return model.to(device).eval()

@@ -21,13 +21,12 @@ import os
 import tempfile
 import time
 
-import numpy as np
 import torch
 import yaml
 
 from executors.text_detector.see import data
-from executors.text_detector.see.backend import DEFAULT_CHECKPOINT, load_checkpoint
-from executors.text_detector.see.model import SeeModel, corners_in_pixels, read
+from executors.text_detector.see.backend import DEFAULT_CHECKPOINT, checkpoint_config, load_checkpoint
+from executors.text_detector.see.model import SeeConfig, SeeModel, corners_in_pixels, read
 from transmodal.metrics import box_iou
 
 SINGLE_SEED = 20_240_001
@@ -37,8 +36,7 @@ LINES_SIZE = 128
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
-def held_out(kind: str, count: int, model: SeeModel) -> list[data.Sample]:
-    config = model.config
+def held_out(kind: str, count: int, config: SeeConfig) -> list[data.Sample]:
     if kind == "single":
         return data.generate("single", count, SINGLE_SEED, image_size=SINGLE_SIZE, max_lines=1,
                              max_length=config.max_length)
@@ -54,7 +52,9 @@ def predict(model: SeeModel, samples: list[data.Sample]) -> list[list[tuple[str,
         chunk = samples[start:start + 64]
         output = model(data.to_tensor([sample.image for sample in chunk]))
         height, width = chunk[0].image.shape[:2]
+        # The box of a region is the part of it inside the image, as the backend reports it.
         quads = corners_in_pixels(output.transforms, width, height)
+        quads = quads.clamp(min=torch.tensor([0.0, 0.0]), max=torch.tensor([float(width), float(height)]))
         for regions, image_quads in zip(read(output.logits), quads):
             results.append([
                 (text, [*quad.min(0).values.tolist(), *quad.max(0).values.tolist()])
@@ -81,21 +81,18 @@ def measure(model: SeeModel, samples: list[data.Sample]) -> dict[str, float]:
 
 def flow_accuracy(samples: list[data.Sample], backend: str, backend_options: dict) -> dict[str, float]:
     """Run the samples through flow.yml with the TextDetector's backend replaced; text accuracy."""
-    from docarray import DocList  # noqa: F401  (jina needs docarray imported before the Flow starts)
-
     from transmodal.client import TransmodalClient
     from transmodal.docs import MediaDoc
     from transmodal.flows import flow_spec, local_flow
     from transmodal.media import encode_image
 
-    register_see_backend()
     spec = flow_spec(os.path.join(ROOT, "flow.yml"))
     for executor in spec["executors"]:
         if executor["name"] == "TextDetector":
             executor["uses_with"] = {"backend": backend, "backend_options": backend_options}
     results: dict[str, MediaDoc] = {}
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as file:
-        yaml.safe_dump(spec, file)
+        yaml.safe_dump(spec, file, sort_keys=False)  # jtype first: Jina turns it into a tag
     try:
         flow, host = local_flow(file.name)
         docs = [MediaDoc(image=encode_image(sample.image), name=str(index), source_lang="en", target_lang="es")
@@ -116,23 +113,13 @@ def flow_accuracy(samples: list[data.Sample], backend: str, backend_options: dic
             "images": len(samples)}
 
 
-def register_see_backend() -> None:
-    """Make `backend: see` available to TextDetector when its registry does not list it yet.
-
-    The Flow's executor processes are forked from this one, so they inherit the registration."""
-    from executors.text_detector.backends import DETECTORS
-    from executors.text_detector.see.backend import SeeDetector
-
-    if "see" not in DETECTORS.names:
-        DETECTORS.register("see")(SeeDetector)
-
-
 def evaluate(checkpoint: str, count: int = 500, flow_count: int = 100, flow: bool = True) -> dict:
-    torch.manual_seed(0)
-    model = load_checkpoint(checkpoint)
-    sets = {"single": held_out("single", count, model), "lines": held_out("lines", count, model)}
-    report = {"checkpoint": checkpoint, "model": {name: measure(model, samples) for name, samples in sets.items()}}
+    config = checkpoint_config(checkpoint)
+    sets = {"single": held_out("single", count, config), "lines": held_out("lines", count, config)}
+    report: dict = {"checkpoint": checkpoint}
     if flow:
+        # The Flow first: its executors are forked from this process, and a forked child hangs in torch if
+        # the parent has already run torch's OpenMP thread pool (building or running a model does).
         report["flow"] = {
             name: {
                 "see": flow_accuracy(samples[:flow_count], "see", {"checkpoint": os.path.abspath(checkpoint)}),
@@ -140,6 +127,9 @@ def evaluate(checkpoint: str, count: int = 500, flow_count: int = 100, flow: boo
             }
             for name, samples in sets.items()
         }
+    torch.manual_seed(0)
+    model = load_checkpoint(checkpoint)
+    report["model"] = {name: measure(model, samples) for name, samples in sets.items()}
     return report
 
 
@@ -151,7 +141,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-flow", action="store_true", help="skip the Flow comparison with Tesseract")
     parser.add_argument("--json", help="also write the report to this file")
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
     report = evaluate(args.checkpoint, args.count, args.flow_count, not args.no_flow)
     print(json.dumps(report, indent=2))
     if args.json:

@@ -73,10 +73,10 @@ class TrainConfig:
 
 
 CURRICULUM = [
-    Phase("single strings", lines=1, share=0.3, kind="single"),
-    Phase("one line anywhere", lines=1, share=0.2, single_share=0.25),
-    Phase("up to 2 lines", lines=2, share=0.25, single_share=0.25),
-    Phase("up to 3 lines", lines=3, share=0.25, single_share=0.25),
+    Phase("single strings", lines=1, share=0.25, kind="single"),
+    Phase("one line anywhere", lines=1, share=0.15, single_share=0.2),
+    Phase("up to 2 lines", lines=2, share=0.25, single_share=0.15),
+    Phase("up to 3 lines", lines=3, share=0.35, single_share=0.15),
 ]
 
 CONFIGS = {
@@ -264,7 +264,8 @@ def plot_history(history: list[dict], events: list[dict], config: TrainConfig, p
     for key, label in (("loss", "total (eq. 7)"), ("recognition", "recognition (cross-entropy)")):
         values = smooth([row[key] for row in history])
         losses.plot(iterations[len(iterations) - len(values):], values, label=label)
-    for key, label in (("area", "area"), ("aspect", "aspect ratio"), ("direction", "direction")):
+    for key, label in (("area", "area"), ("aspect", "aspect ratio"), ("direction", "direction"),
+                       ("height", "min. height"), ("outside", "outside image")):
         values = smooth([row[key] for row in history])
         losses.plot(iterations[len(iterations) - len(values):], values, label=f"{label} regulariser", lw=0.8)
     losses.set_yscale("log")
