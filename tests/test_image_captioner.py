@@ -22,6 +22,8 @@ from transmodal.media import encode_image
 from tiny_models import build_tiny_blip, build_tiny_vit_gpt2, picture
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 @pytest.fixture(scope="module")
 def blip_dir(tmp_path_factory):
     directory = str(tmp_path_factory.mktemp("tiny-blip"))
