@@ -96,7 +96,7 @@ def test_missing_model_fails_fast_naming_what_to_set(monkeypatch):
     started = time.monotonic()
     with pytest.raises(ModelNotFoundError, match="TRANSMODAL_CAPTION_MODEL"):
         ImageCaptioner(backend="transformers")
-    with pytest.raises(ModelNotFoundError, match="with: model"):
+    with pytest.raises(ModelNotFoundError, match="with: backend_options: {model"):
         ImageCaptioner(backend="transformers", backend_options={"model": "Salesforce/blip-image-captioning-base"})
     assert time.monotonic() - started < 10
 

@@ -152,7 +152,7 @@ def test_missing_model_fails_fast_naming_what_to_set(monkeypatch):
     started = time.monotonic()
     with pytest.raises(ModelNotFoundError, match="TRANSMODAL_IMAGE_MODEL"):
         ImageGenerator()
-    with pytest.raises(ModelNotFoundError, match="with: model") as error:
+    with pytest.raises(ModelNotFoundError, match="with: backend_options: {model") as error:
         ImageGenerator(backend_options={"model": "stabilityai/stable-diffusion-2-1"})
     assert "TRANSMODAL_IMAGE_MODEL" in str(error.value)
     assert time.monotonic() - started < 10

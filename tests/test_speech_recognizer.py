@@ -204,7 +204,7 @@ def test_missing_whisper_model_fails_fast_naming_what_to_set(tmp_path, monkeypat
     started = time.perf_counter()
     with pytest.raises(ModelNotFoundError, match="TRANSMODAL_WHISPER_MODEL"):
         SpeechRecognizer(backend="whisper")
-    with pytest.raises(ModelNotFoundError, match="with: backend_options: model") as missing_file:
+    with pytest.raises(ModelNotFoundError, match="with: backend_options: {model") as missing_file:
         SpeechRecognizer(backend="whisper", backend_options={"model": str(tmp_path / "missing.pt")})
     assert "TRANSMODAL_WHISPER_MODEL" in str(missing_file.value)
     # An official name that is not downloaded yet: refused, not fetched.
@@ -287,7 +287,7 @@ def test_missing_transformers_model_fails_fast(tmp_path, monkeypatch):
     started = time.perf_counter()
     with pytest.raises(ModelNotFoundError, match="TRANSMODAL_ASR_MODEL"):
         SpeechRecognizer(backend="transformers")
-    with pytest.raises(ModelNotFoundError, match="with: backend_options: model"):
+    with pytest.raises(ModelNotFoundError, match="with: backend_options: {model"):
         SpeechRecognizer(backend="transformers", backend_options={"model": "openai/whisper-tiny"})
     with pytest.raises(ModelNotFoundError):
         SpeechRecognizer(backend="transformers", backend_options={"model": str(tmp_path)})

@@ -206,7 +206,7 @@ def test_missing_tts_model_or_vocoder_fails_fast_naming_what_to_set(tiny_speecht
     started = time.perf_counter()
     with pytest.raises(ModelNotFoundError, match="TRANSMODAL_TTS_MODEL"):
         SpeechSynthesizer(backend="transformers")
-    with pytest.raises(ModelNotFoundError, match="with: backend_options: model"):
+    with pytest.raises(ModelNotFoundError, match="with: backend_options: {model"):
         SpeechSynthesizer(backend="transformers", backend_options={"model": "microsoft/speecht5_tts"})
     with pytest.raises(ModelNotFoundError, match="TRANSMODAL_TTS_VOCODER"):
         SpeechSynthesizer(backend="transformers", backend_options={"model": tiny_speecht5[0]})

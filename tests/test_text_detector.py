@@ -247,6 +247,6 @@ def test_transformers_missing_model_fails_fast_with_a_clear_message(tmp_path, mo
     monkeypatch.delenv("TRANSMODAL_OCR_MODEL", raising=False)
     with pytest.raises(ModelNotFoundError) as missing:
         TextDetector(backend="transformers", backend_options={"model": str(tmp_path / "missing")})
-    assert "`with: model:" in str(missing.value) and "TRANSMODAL_OCR_MODEL" in str(missing.value)
+    assert "`with: backend_options: {model:" in str(missing.value) and "TRANSMODAL_OCR_MODEL" in str(missing.value)
     with pytest.raises(ModelNotFoundError, match="TRANSMODAL_OCR_MODEL"):
         TextDetector(backend="transformers")

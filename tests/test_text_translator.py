@@ -169,5 +169,5 @@ def test_missing_model_fails_fast_naming_what_to_set(tmp_path, monkeypatch):
     monkeypatch.delenv("TRANSMODAL_TRANSLATION_MODEL", raising=False)
     with pytest.raises(ModelNotFoundError, match="TRANSMODAL_TRANSLATION_MODEL"):
         TextTranslator(backend="transformers")
-    with pytest.raises(ModelNotFoundError, match="with: model"):
+    with pytest.raises(ModelNotFoundError, match="with: backend_options: {model"):
         TextTranslator(backend="transformers", backend_options={"model": "Helsinki-NLP/opus-mt-en-es"})

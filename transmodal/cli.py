@@ -62,9 +62,16 @@ def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
     input_fingerprints: dict[str, str | None] = {}
     written: list[str] = []
 
+    stems_seen: dict[str, int] = {}
+
     def read_all():
         for path in args.inputs:
             doc = read_input(path)
+            # a/sign.png and b/sign.jpg would both write out/sign.png: the second becomes sign-2.png
+            stem, extension = os.path.splitext(doc.name)
+            stems_seen[stem] = stems_seen.get(stem, 0) + 1
+            if stems_seen[stem] > 1:
+                doc.name = f"{stem}-{stems_seen[stem]}{extension}"
             input_fingerprints[doc.id] = fingerprint(doc.image if doc.image is not None else doc.audio)
             yield doc
 
@@ -96,7 +103,9 @@ def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
 def serve(args: argparse.Namespace) -> int:
     from transmodal.flows import load_flow
 
-    ports = [port for port in (args.port, args.http_port) if port] or None
+    if bool(args.port) != bool(args.http_port):
+        raise SystemExit("serve: give both --port (gRPC) and --http-port, or neither (the YAML's ports)")
+    ports = [args.port, args.http_port] if args.port else None
     flow = load_flow(args.flow, ports=ports, host=args.host, replicas=_replicas(args.replicas))
     with flow:
         flow.block()

@@ -7,9 +7,8 @@ import json
 import os
 
 from transmodal.docs import MediaDoc
+from transmodal.media import AUDIO_SIGNATURES, IMAGE_SIGNATURES
 
-IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
-AUDIO_SIGNATURES = (b"fLaC", b"OggS", b"ID3")
 
 
 def kind_of(data: bytes, path: str = "") -> str:

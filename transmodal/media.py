@@ -24,18 +24,22 @@ DEFAULT_MAX_PIXELS = int(os.environ.get("TRANSMODAL_MAX_PIXELS", 64_000_000))
 Image.MAX_IMAGE_PIXELS = None
 
 
+# How encoded media files begin (WebP and WAV are RIFF containers: "RIFF....WEBP", "RIFF....WAVE").
+IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
+AUDIO_SIGNATURES = (b"fLaC", b"OggS", b"ID3")
+
+
 def unwrap_base64(data: bytes) -> bytes:
     """The file inside a base64 text, as JSON clients of the HTTP gateway send binary fields; other bytes
     unchanged. Only a payload that decodes to bytes starting like a media file is unwrapped."""
     head = bytes(data[:16])
-    if not head.isascii() or head.startswith((b"RIFF", b"OggS", b"fLaC", b"GIF8", b"BM", b"ID3")):
+    if not head.isascii() or head.startswith(IMAGE_SIGNATURES + AUDIO_SIGNATURES + (b"RIFF",)):
         return data
     try:
         decoded = base64.b64decode(bytes(data), validate=True)
     except (binascii.Error, ValueError):
         return data
-    signatures = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"RIFF", b"OggS", b"fLaC", b"ID3")
-    return decoded if decoded.startswith(signatures) else data
+    return decoded if decoded.startswith(IMAGE_SIGNATURES + AUDIO_SIGNATURES + (b"RIFF",)) else data
 
 
 def decode_image(data: bytes | None, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -20,7 +20,8 @@ def model_reference(configured: str | None, env_var: str) -> str:
     reference = configured or os.environ.get(env_var)
     if not reference:
         raise ModelNotFoundError(
-            f"no model configured: set `with: model: ID_OR_DIRECTORY` in the executor's YAML or {env_var}"
+            f"no model configured: set `with: backend_options: {{model: ID_OR_DIRECTORY}}` in the executor's "
+            f"YAML or {env_var}"
         )
     return reference
 
@@ -34,10 +35,11 @@ def load_pretrained(load: Callable[..., T], reference: str, with_key: str, env_v
     local_only = os.path.isdir(reference) or not allow_download()
     try:
         return load(reference, local_files_only=local_only, **kwargs)
-    except (OSError, ValueError, EnvironmentError) as error:
+    except (OSError, ValueError) as error:
         raise ModelNotFoundError(
             f"cannot load model {reference!r}: {error}\n"
-            f"Put its files in a directory and set `with: {with_key}: /that/directory` (or {env_var}), "
+            f"Put its files in a directory and set `with: backend_options: {{{with_key}: /that/directory}}` "
+            f"(or {env_var}), "
             f"or place it in the Hugging Face cache (HF_HOME); set TRANSMODAL_ALLOW_DOWNLOAD=1 to fetch it "
             f"from the hub where one is reachable."
         ) from error

@@ -48,11 +48,10 @@ class ImageGenerator(Executor):
 
         for_each_doc(docs, self.metas.name, _check_prompt)
 
-        def generate_batch(batch: list[MediaDoc]) -> None:
-            for start in range(0, len(batch), self.batch_size):
-                self._generate(batch[start:start + self.batch_size], settings)
-
-        for_batch(docs, self.metas.name, generate_batch)
+        # One pipeline call per chunk; a failed chunk is retried document by document, the others kept.
+        live = live_docs(docs)
+        for start in range(0, len(live), self.batch_size):
+            for_batch(live[start:start + self.batch_size], self.metas.name, lambda batch: self._generate(batch, settings))
         return traced(docs, self)
 
     def _generate(self, docs: list[MediaDoc], settings: GenerationSettings) -> None:

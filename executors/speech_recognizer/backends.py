@@ -139,8 +139,8 @@ class WhisperRecognizer:
             where = f"no such file, and not one of {', '.join(whisper.available_models())}"
         raise ModelNotFoundError(
             f"cannot load Whisper model {reference!r}: {where}.\n"
-            f"Set `with: backend_options: model: /path/to/checkpoint.pt` (or {self.ENV_VAR}), or put the "
-            f"official .pt file in `with: backend_options: download_root`; set TRANSMODAL_ALLOW_DOWNLOAD=1 "
+            f"Set `with: backend_options: {{model: /path/to/checkpoint.pt}}` (or {self.ENV_VAR}), or put the "
+            f"official .pt file in `with: backend_options: {{download_root: DIR}}`; set TRANSMODAL_ALLOW_DOWNLOAD=1 "
             f"to fetch it where the internet is reachable."
         )
 
@@ -178,10 +178,9 @@ class TransformersWhisperRecognizer:
         from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
 
         reference = model_reference(model, self.ENV_VAR)
-        with_key = "backend_options: model"
-        self.processor = load_pretrained(AutoProcessor.from_pretrained, reference, with_key, self.ENV_VAR)
+        self.processor = load_pretrained(AutoProcessor.from_pretrained, reference, "model", self.ENV_VAR)
         self.device = torch_device(device)
-        self.model = load_pretrained(AutoModelForSpeechSeq2Seq.from_pretrained, reference, with_key, self.ENV_VAR)
+        self.model = load_pretrained(AutoModelForSpeechSeq2Seq.from_pretrained, reference, "model", self.ENV_VAR)
         self.model.to(self.device).eval()
         self.task = _check_task(task)
         self.generate_options = {"num_beams": num_beams, "return_timestamps": return_timestamps}

@@ -144,7 +144,7 @@ class TransformersSynthesizer:
         from transformers import AutoConfig
 
         reference = model_reference(model, self.ENV_VAR)
-        config = load_pretrained(AutoConfig.from_pretrained, reference, "backend_options: model", self.ENV_VAR)
+        config = load_pretrained(AutoConfig.from_pretrained, reference, "model", self.ENV_VAR)
         self.device = torch_device(device)
         self.languages = [languages.normalize(language)]
         self.model_type = config.model_type
@@ -159,7 +159,7 @@ class TransformersSynthesizer:
         import torch
         from transformers import SpeechT5ForTextToSpeech, SpeechT5HifiGan, SpeechT5Processor
 
-        key = "backend_options: model"
+        key = "model"
         self.processor = load_pretrained(SpeechT5Processor.from_pretrained, reference, key, self.ENV_VAR)
         self.model = load_pretrained(SpeechT5ForTextToSpeech.from_pretrained, reference, key, self.ENV_VAR)
         vocoder = vocoder or os.environ.get(self.VOCODER_ENV_VAR)
@@ -168,7 +168,7 @@ class TransformersSynthesizer:
                 "SpeechT5 needs a vocoder: set `with: backend_options: vocoder: ID_OR_DIRECTORY` "
                 f"(a SpeechT5HifiGan, e.g. microsoft/speecht5_hifigan) or {self.VOCODER_ENV_VAR}"
             )
-        self.vocoder = load_pretrained(SpeechT5HifiGan.from_pretrained, vocoder, "backend_options: vocoder",
+        self.vocoder = load_pretrained(SpeechT5HifiGan.from_pretrained, vocoder, "vocoder",
                                        self.VOCODER_ENV_VAR)
         self.vocoder.to(self.device).eval()
         self.sample_rate = int(self.vocoder.config.sampling_rate)
@@ -187,7 +187,7 @@ class TransformersSynthesizer:
     def _load_vits(self, reference: str) -> None:
         from transformers import AutoTokenizer, VitsModel
 
-        key = "backend_options: model"
+        key = "model"
         self.processor = load_pretrained(AutoTokenizer.from_pretrained, reference, key, self.ENV_VAR)
         self.model = load_pretrained(VitsModel.from_pretrained, reference, key, self.ENV_VAR)
         self.model.to(self.device).eval()

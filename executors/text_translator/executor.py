@@ -6,7 +6,7 @@ from jina import Executor, requests
 from executors.text_translator.backends import TRANSLATORS
 from transmodal import languages
 from transmodal.docs import MediaDoc
-from transmodal.processing import for_batch, for_each_doc, traced
+from transmodal.processing import for_batch, for_each_doc, live_docs, traced
 
 
 class TextTranslator(Executor):
@@ -39,9 +39,8 @@ class TextTranslator(Executor):
         for_each_doc(docs, self.metas.name, resolve_languages)
 
         by_pair: dict[tuple[str, str], list[MediaDoc]] = defaultdict(list)
-        for doc in docs:
-            if not doc.failed:
-                by_pair[(doc.source_lang, doc.target_lang)].append(doc)
+        for doc in live_docs(docs):
+            by_pair[(doc.source_lang, doc.target_lang)].append(doc)
         for (source, target), pair_docs in by_pair.items():
             for_batch(pair_docs, self.metas.name, lambda batch: self._translate_batch(batch, source, target))
         return traced(docs, self)
