@@ -7,7 +7,7 @@ import numpy as np
 from docarray import DocList
 
 from transmodal.docs import GeneratedImage, MediaDoc
-from transmodal.files import fingerprint, kind_of, read_input, write_outputs
+from transmodal.files import fingerprint, kind_of, read_input, unique_name, write_outputs
 from transmodal.media import encode_image
 
 
@@ -72,3 +72,9 @@ def wav_bytes_with_tone() -> bytes:
         tone = (8000 * np.sin(np.arange(1600) * 2 * np.pi * 440 / 16000)).astype(np.int16)
         file.writeframes(tone.tobytes())
     return buffer.getvalue()
+
+
+def test_inputs_with_the_same_stem_get_distinct_output_names():
+    seen: dict[str, int] = {}
+    names = [unique_name(name, seen) for name in ("sign.png", "sign.jpg", "menu.png", "sign.png")]
+    assert names == ["sign.png", "sign-2.jpg", "menu.png", "sign-3.png"]

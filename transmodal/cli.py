@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 
-from transmodal.files import fingerprint, read_input, write_outputs
+from transmodal.files import fingerprint, read_input, unique_name, write_outputs
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -67,11 +67,7 @@ def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
     def read_all():
         for path in args.inputs:
             doc = read_input(path)
-            # a/sign.png and b/sign.jpg would both write out/sign.png: the second becomes sign-2.png
-            stem, extension = os.path.splitext(doc.name)
-            stems_seen[stem] = stems_seen.get(stem, 0) + 1
-            if stems_seen[stem] > 1:
-                doc.name = f"{stem}-{stems_seen[stem]}{extension}"
+            doc.name = unique_name(doc.name, stems_seen)
             input_fingerprints[doc.id] = fingerprint(doc.image if doc.image is not None else doc.audio)
             yield doc
 

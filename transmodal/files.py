@@ -42,6 +42,14 @@ def read_input(path: str, kind: str | None = None) -> MediaDoc:
     return MediaDoc(text=data.decode("utf-8", errors="replace"), name=name)
 
 
+def unique_name(name: str, stems_seen: dict[str, int]) -> str:
+    """Outputs are named by the input's stem: a/sign.png and b/sign.jpg would both write sign.png, so the
+    second one seen becomes sign-2.jpg (and writes sign-2.png)."""
+    stem, extension = os.path.splitext(name)
+    stems_seen[stem] = stems_seen.get(stem, 0) + 1
+    return name if stems_seen[stem] == 1 else f"{stem}-{stems_seen[stem]}{extension}"
+
+
 def fingerprint(data) -> str | None:
     return None if data is None else hashlib.sha1(bytes(data)).hexdigest()
 
