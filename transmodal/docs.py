@@ -46,6 +46,14 @@ class TextRegion(BaseDoc):
     translation: Optional[str] = None
     confidence: float = 0.0  # 0..1
     style: TextStyle = TextStyle()
+    # What holds the text: "balloon", "caption", "sign", "sfx" (sound effect) or "text" (anything else).
+    kind: str = "text"
+    # The shape enclosing the text (a balloon's or caption box's or sign panel's outline), [[x, y], ...];
+    # empty when the text stands on the picture itself. Erasure fills inside it, rendering stays inside it.
+    container: list[list[float]] = []
+    drawn_box: list[float] = []  # [x0, y0, x1, y1] where the renderer drew the translation; empty if not drawn
+    # Quality flags set by the stages and the self-check: "source_left", "illegible", "overflow", "untouched".
+    flags: list[str] = []
 
     @property
     def box(self) -> tuple[int, int, int, int]:
