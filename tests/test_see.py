@@ -1,7 +1,7 @@
 """SEE: a spatial-transformer text detector and recogniser that learns line boxes from text labels alone.
 
 Fast tests build a tiny model from its config; the shipped checkpoint is held to the accuracy measured
-on held-out generated images (README in executors/text_detector/see).
+on held-out generated images (README in training/see).
 """
 
 import dataclasses
@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from executors.text_detector.see import data, train
-from executors.text_detector.see.backend import DEFAULT_CHECKPOINT, SeeDetector
-from executors.text_detector.see.evaluate import LINES_SEED, held_out, measure
-from executors.text_detector.see.model import (LossWeights, SeeModel, area_loss, aspect_ratio_loss,
-                                               corners_in_pixels, direction_loss, height_loss, outside_loss,
-                                               read, rotation_dropout, see_loss)
+from executors.text_detector.see import DEFAULT_CHECKPOINT, SeeReader
+from training.see import data, train
+from training.see.evaluate import LINES_SEED, held_out, measure
+from training.see.losses import (LossWeights, area_loss, aspect_ratio_loss, direction_loss, height_loss,
+                                 outside_loss, see_loss)
+from transmodal.nets.see import ALPHABET, BLANK, SeeModel, corners_in_pixels, decode, encode, read, \
+    rotation_dropout, to_tensor
 from transmodal.errors import ModelNotFoundError, UnsupportedLanguageError
 from transmodal.metrics import box_iou
 
@@ -51,7 +52,7 @@ def test_tiny_model_gives_T_classifiers_per_region_and_a_box_per_region():
     model = SeeModel(config)
     images = torch.rand(3, 3, 48, 40) * 2 - 1  # any size: the localisation net resizes, the sampler crops
     output = model(images)
-    assert output.logits.shape == (3, config.max_lines, config.max_length, len(data.ALPHABET) + 1)
+    assert output.logits.shape == (3, config.max_lines, config.max_length, len(ALPHABET) + 1)
     assert output.transforms.shape == (3, config.max_lines, 2, 3)
     assert output.crops.shape == (3, config.max_lines, 3, config.crop_height, config.crop_width)
     assert model(images, steps=1).logits.shape[1] == 1  # fewer regions for the curriculum's first phases
@@ -68,7 +69,7 @@ def test_a_new_model_looks_at_the_whole_image():
 def test_text_loss_reaches_the_localisation_net_through_the_sampler():
     model = SeeModel(TINY.model)
     samples = data.generate("lines", 4, seed=1, image_size=48, max_lines=2, max_length=4)
-    output = model(data.to_tensor([sample.image for sample in samples]))
+    output = model(to_tensor([sample.image for sample in samples]))
     loss, parts = see_loss(output, data.labels_tensor(samples, 2, 4), LossWeights(), accuracy=0.0)
     loss.backward()
     assert loss.item() > 0 and set(parts) == {"recognition", "area", "aspect", "direction", "height", "outside"}
@@ -131,7 +132,7 @@ def test_overfits_one_batch_in_a_few_seconds():
     config = dataclasses.replace(TINY.model, max_lines=1)
     model = SeeModel(config)
     samples = data.generate("single", 8, seed=5, image_size=32, max_lines=1, max_length=4)
-    images, labels = data.to_tensor([s.image for s in samples]), data.labels_tensor(samples, 1, 4)
+    images, labels = to_tensor([s.image for s in samples]), data.labels_tensor(samples, 1, 4)
     optimizer = torch.optim.Adam(model.parameters(), 1e-2)
     first = None
     for _ in range(60):
@@ -155,7 +156,7 @@ def test_generated_lines_are_labelled_top_to_bottom_with_boxes_inside_the_image(
         tops = [box[1] for box in sample.boxes]
         assert tops == sorted(tops)
         for text, box in zip(sample.lines, sample.boxes):
-            assert 1 <= len(text) <= 8 and set(text) <= set(data.ALPHABET)
+            assert 1 <= len(text) <= 8 and set(text) <= set(ALPHABET)
             assert 0 <= box[0] < box[2] <= 128 and 0 <= box[1] < box[3] <= 128
     assert any(sample.lines[0].isdigit() for sample in samples) and any(sample.lines[0].isalpha() for sample in samples)
 
@@ -169,10 +170,10 @@ def test_the_same_seed_draws_the_same_images():
 
 
 def test_labels_pad_with_blank_and_decode_back():
-    assert data.decode(data.encode("Exit42", 8)) == "Exit42"
-    assert data.encode("7", 3)[1:] == [data.BLANK, data.BLANK]
+    assert decode(encode("Exit42", 8)) == "Exit42"
+    assert encode("7", 3)[1:] == [BLANK, BLANK]
     labels = data.labels_tensor([data.Sample(np.zeros((4, 4, 3), np.uint8), ["ab"], [(0, 0, 1, 1)])], 2, 3)
-    assert labels[0, 1].tolist() == [data.BLANK] * 3  # a region without a line reads only blanks
+    assert labels[0, 1].tolist() == [BLANK] * 3  # a region without a line reads only blanks
 
 
 # --- training -------------------------------------------------------------------------------------------
@@ -183,9 +184,9 @@ def test_training_writes_checkpoint_loss_curve_and_config(tmp_path):
     assert summary["iterations"] > 0
     assert (tmp_path / "see-tiny.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     saved = json.loads((tmp_path / "see-tiny.json").read_text())
-    assert saved["alphabet"] == data.ALPHABET and saved["train_config"]["seed"] == 0
+    assert saved["alphabet"] == ALPHABET and saved["train_config"]["seed"] == 0
     assert [event["event"] for event in saved["events"]][:2] == ["phase: single strings", "phase: up to 2 lines"]
-    detector = SeeDetector(checkpoint=summary["checkpoint"])  # any checkpoint loads by path
+    detector = SeeReader(checkpoint=summary["checkpoint"])  # any checkpoint loads by path
     assert detector.model.config.max_lines == 2
 
 
@@ -207,8 +208,8 @@ def test_restart_trick_resets_the_localisation_net_and_keeps_the_recogniser():
 # --- the shipped checkpoint and the backend -------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def shipped() -> SeeDetector:
-    return SeeDetector()
+def shipped() -> SeeReader:
+    return SeeReader()
 
 
 def test_shipped_checkpoint_is_small_and_loads_by_default(shipped):
@@ -227,17 +228,16 @@ def test_shipped_checkpoint_finds_and_reads_a_line_anywhere_without_ever_being_s
     assert result["box_recall_iou50"] >= SHIPPED_ONE_LINE_BOX_RECALL, result
 
 
-def test_backend_returns_a_region_per_line_read_with_its_box_in_image_pixels(shipped):
+def test_backend_returns_a_line_per_region_read_with_its_box_in_image_pixels(shipped):
     samples = one_line_anywhere(30)
     overlapping = 0
     for sample in samples:
-        regions = shipped.detect(sample.image, "en")
-        for region in regions:
-            assert len(region.polygon) == 4 and len(region.lines) == 1 and region.text
-            assert 0.0 <= region.confidence <= 1.0
-            x0, y0, x1, y1 = region.lines[0]
+        lines = shipped.read(sample.image, "en")
+        for line in lines:
+            assert line.text and 0.0 <= line.confidence <= 1.0
+            x0, y0, x1, y1 = line.box
             assert 0 <= x0 < x1 <= 128 and 0 <= y0 < y1 <= 128
-        overlapping += any(box_iou(sample.boxes[0], region.lines[0]) >= 0.5 for region in regions)
+        overlapping += any(box_iou(sample.boxes[0], line.box) >= 0.5 for line in lines)
     assert overlapping >= len(samples) / 2
 
 
@@ -245,15 +245,15 @@ def test_backend_refuses_scripts_it_cannot_read(shipped):
     shipped.check_language("de")  # Latin script: accepted
     for language in ("ja", "ru", "ar"):
         with pytest.raises(UnsupportedLanguageError, match="Latin"):
-            shipped.detect(np.zeros((64, 64, 3), np.uint8), language)
+            shipped.read(np.zeros((64, 64, 3), np.uint8), language)
 
 
 def test_missing_checkpoint_names_the_option_and_the_environment_variable(tmp_path, monkeypatch):
     with pytest.raises(ModelNotFoundError, match="checkpoint.*TRANSMODAL_SEE_CHECKPOINT"):
-        SeeDetector(checkpoint=str(tmp_path / "missing.pt"))
+        SeeReader(checkpoint=str(tmp_path / "missing.pt"))
     monkeypatch.setenv("TRANSMODAL_SEE_CHECKPOINT", str(tmp_path / "also-missing.pt"))
     with pytest.raises(ModelNotFoundError, match="also-missing"):
-        SeeDetector()
+        SeeReader()
 
 
 def test_text_detector_executor_reads_with_backend_see(shipped):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from docarray import DocList
 
-from executors.text_detector.backends import Line, estimate_alignment, join_lines, merge_line_fragments, split_phrases
-from executors.text_detector.executor import TextDetector, reading_order
+from executors.text_detector.executor import TextDetector
+from transmodal.ocr.lines import Line, estimate_alignment, join_lines, merge_line_fragments, reading_order, split_phrases
 from transmodal import synthetic
 from transmodal.docs import MediaDoc, TextRegion
 from transmodal.errors import ConfigurationError, ModelNotFoundError

@@ -137,11 +137,11 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "train":
-        from executors.text_detector.see import train
+        from training.see import train
 
         return train.main(args.options)
     if args.command == "eval":
-        from executors.text_detector.see import evaluate
+        from training.see import evaluate
 
         return evaluate.main(args.options)
     if args.command == "serve":

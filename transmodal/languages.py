@@ -82,3 +82,31 @@ def iso3(code: str) -> str:
 
 def name(code: str) -> str:
     return LANGUAGES[normalize(code)][1]
+
+
+def resolve(document_value: str | None, parameters: dict | None, key: str, configured: str | None,
+            what: str = "language") -> str:
+    """The language of one document for one stage, normalised: the document's own field first, then the
+    request's `parameters[key]`, then the executor's `with:` value. Every executor resolves this way, with
+    the same keys (`source_lang`, `target_lang`), so a client sets a language once for a whole Flow."""
+    requested = (parameters or {}).get(key)
+    if requested is not None and not isinstance(requested, str):
+        raise UnsupportedLanguageError(f"parameter {key!r} must be a language code string, got {requested!r}")
+    return normalize(document_value or requested or configured, what)
+
+
+def resolve_optional(document_value: str | None, parameters: dict | None, key: str, configured: str | None,
+                     what: str = "language") -> str | None:
+    """As `resolve`, but None when nobody names a language (a recogniser then detects it)."""
+    if not (document_value or (parameters or {}).get(key) or configured):
+        return None
+    return resolve(document_value, parameters, key, configured, what)
+
+
+def require_listed(language: str, supported: list[str], engine: str) -> None:
+    """UnsupportedLanguageError unless `language` is one of the `supported` codes of `engine`."""
+    if language not in supported:
+        raise UnsupportedLanguageError(
+            f"{engine} cannot handle {name(language) if language in LANGUAGES else language!r} ({language}); "
+            f"it knows: {', '.join(supported)}"
+        )

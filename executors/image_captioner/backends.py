@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from executors.text_detector.backends import DETECTORS, has_words
 from transmodal import languages
 from transmodal.backends import Registry
+from transmodal.errors import ConfigurationError
 from transmodal.models import load_pretrained, model_reference, torch_device
+from transmodal.ocr.lines import has_words, reading_order, regions_from_lines
+from transmodal.ocr.readers import OCR_READERS
 
 CAPTIONERS: Registry = Registry("image captioning")
 
@@ -62,7 +64,8 @@ class TransformersCaptioner:
 
 @CAPTIONERS.register("ocr")
 class TextInImageCaptioner:
-    """Describes an image by the text written in it, read by a TextDetector backend (Tesseract by default).
+    """Describes an image by the text written in it, read by an OCR reader (Tesseract by default; also
+    `rapidocr+tesseract`, which finds text on photos, or `rapidocr`) the same way the TextDetector reads.
 
     Offline and real, but it sees writing only: a sign gets its text ("No smoking"), a photo without
     writing gets no description (an error on that document). Use `transformers` for scene descriptions.
@@ -73,15 +76,17 @@ class TextInImageCaptioner:
     def __init__(self, language: str = "en", detector: str = "tesseract", detector_options: dict | None = None,
                  min_confidence: float = 0.5):
         self.language = languages.normalize(language)
-        self.detector = DETECTORS.create(detector, **(detector_options or {}))
-        self.detector.check_language(self.language)  # a language without OCR data fails at start-up
+        if detector not in OCR_READERS:
+            raise ConfigurationError(f"detector must be one of {', '.join(OCR_READERS)}, not {detector!r}")
+        self.reader = OCR_READERS[detector](**(detector_options or {}))
+        self.reader.check_language(self.language)  # a language without OCR data fails at start-up
         self.min_confidence = min_confidence
 
     def caption(self, images: list[np.ndarray]) -> list[str]:
         captions = []
         for pixels in images:
-            regions = [region for region in self.detector.detect(pixels, self.language)
+            regions = [region for region in regions_from_lines(self.reader.read(pixels, self.language), self.language)
                        if has_words(region.text) and region.confidence >= self.min_confidence]
-            regions.sort(key=lambda region: (region.box[1], region.box[0]))  # top to bottom
+            regions = reading_order(regions)
             captions.append("\n".join(region.text for region in regions))
         return captions

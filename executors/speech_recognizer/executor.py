@@ -19,19 +19,17 @@ class SpeechRecognizer(Executor):
     """
 
     def __init__(self, backend: str = "pocketsphinx", backend_options: dict | None = None,
-                 language: str | None = None, max_seconds: float = DEFAULT_MAX_SECONDS, **kwargs):
+                 source_lang: str | None = None, max_seconds: float = DEFAULT_MAX_SECONDS, **kwargs):
         super().__init__(**kwargs)
         self.recognizer = RECOGNIZERS.create(backend, **(backend_options or {}))
-        self.language = language
+        self.source_lang = source_lang
         self.max_seconds = max_seconds
 
     @requests
     def recognize(self, docs: DocList[MediaDoc], parameters: dict | None = None, **kwargs) -> DocList[MediaDoc]:
-        parameters = parameters or {}
-
         def transcribe(doc: MediaDoc) -> None:
-            spoken = doc.source_lang or parameters.get("source_lang") or self.language
-            language = languages.normalize(spoken, "source language") if spoken else None
+            language = languages.resolve_optional(doc.source_lang, parameters, "source_lang", self.source_lang,
+                                                  "source language")
             samples, rate = audio_of(doc, self.max_seconds)
             transcript = self.recognizer.transcribe(resample(samples, rate, SAMPLE_RATE), language)
             if transcript.translated_to:

@@ -1,14 +1,13 @@
 """Speech synthesis backends: `speak(text, language) -> (float32 mono samples, sample rate)`.
 
-Each backend lists the ISO 639-1 codes it can speak in `languages`; the executor refuses others before
-calling it. `speak` gets one sentence at a time (the executor splits long text and joins the audio).
+Each backend lists the ISO 639-1 codes it can speak in `languages` and refuses others in `check_language`,
+which the executor calls before any synthesis. `speak` gets one sentence at a time (the executor splits long text and joins the audio).
 """
 
 from __future__ import annotations
 
 import math
 import os
-import shutil
 import subprocess
 import tempfile
 
@@ -17,20 +16,11 @@ import numpy as np
 from transmodal import languages
 from transmodal.audio import decode_audio
 from transmodal.backends import Registry
+from transmodal.binaries import require_binary
 from transmodal.errors import ConfigurationError, ModelNotFoundError
 from transmodal.models import load_pretrained, model_reference, torch_device
 
 SYNTHESIZERS: Registry = Registry("speech synthesis")
-
-
-def _require_binary(binary: str, package: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        raise ModelNotFoundError(
-            f"{binary!r} not found: install Debian's {package} (apt-get install {package}, "
-            "or run scripts/install-system.sh)"
-        )
-    return path
 
 
 def _run_to_wav(command: list[str], text: str, timeout: float) -> tuple[np.ndarray, int]:
@@ -56,13 +46,16 @@ class FliteSynthesizer:
     languages = ["en"]
 
     def __init__(self, voice: str = "awb", binary: str = "flite", timeout: float = 120.0):
-        self.binary = _require_binary(binary, "flite")
+        self.binary = require_binary(binary, "apt-get install flite")
         listed = subprocess.run([self.binary, "-lv"], capture_output=True, text=True, timeout=timeout).stdout
         voices = listed.split(":", 1)[-1].split()
         if voice not in voices:  # flite silently falls back to a default for an unknown voice
             raise ConfigurationError(f"unknown flite voice {voice!r}; installed: {', '.join(voices)}")
         self.voice = voice
         self.timeout = timeout
+
+    def check_language(self, language: str) -> None:
+        languages.require_listed(language, self.languages, "flite")
 
     def speak(self, text: str, language: str) -> tuple[np.ndarray, int]:
         return _run_to_wav([self.binary, "-voice", self.voice, "-f", "{text}", "-o", "{wav}"], text, self.timeout)
@@ -79,7 +72,7 @@ class EspeakSynthesizer:
 
     def __init__(self, binary: str = "espeak-ng", speed: int = 160, voices: dict | None = None,
                  timeout: float = 120.0):
-        self.binary = _require_binary(binary, "espeak-ng")
+        self.binary = require_binary(binary, "apt-get install espeak-ng")
         self.speed = speed
         self.timeout = timeout
         installed = self._installed_voices()
@@ -105,6 +98,9 @@ class EspeakSynthesizer:
                 voices.add(columns[1].lower())
         return voices
 
+    def check_language(self, language: str) -> None:
+        languages.require_listed(language, self.languages, "espeak-ng")
+
     def speak(self, text: str, language: str) -> tuple[np.ndarray, int]:
         command = [self.binary, "-b", "1", "-v", self.voices[language], "-s", str(self.speed),
                    "-f", "{text}", "-w", "{wav}"]
@@ -119,6 +115,9 @@ class AutoSynthesizer:
         self.english = FliteSynthesizer(**(flite or {}))
         self.others = EspeakSynthesizer(**(espeak_ng or {}))
         self.languages = sorted(set(self.english.languages) | set(self.others.languages))
+
+    def check_language(self, language: str) -> None:
+        languages.require_listed(language, self.languages, "the auto speech backend (flite + espeak-ng)")
 
     def speak(self, text: str, language: str) -> tuple[np.ndarray, int]:
         backend = self.english if language in self.english.languages else self.others
@@ -192,6 +191,9 @@ class TransformersSynthesizer:
         self.model = load_pretrained(VitsModel.from_pretrained, reference, key, self.ENV_VAR)
         self.model.to(self.device).eval()
         self.sample_rate = int(self.model.config.sampling_rate)
+
+    def check_language(self, language: str) -> None:
+        languages.require_listed(language, self.languages, "this speech model")
 
     def speak(self, text: str, language: str) -> tuple[np.ndarray, int]:
         import torch

@@ -8,7 +8,7 @@ from executors.speech_synthesizer.backends import SYNTHESIZERS
 from transmodal import languages
 from transmodal.audio import encode_wav
 from transmodal.docs import MediaDoc
-from transmodal.errors import BadInputError, UnsupportedLanguageError
+from transmodal.errors import BadInputError
 from transmodal.processing import for_each_doc, traced
 
 # A sentence ends at . ! ? (or their CJK forms) followed by a space, or at a line break.
@@ -50,8 +50,6 @@ class SpeechSynthesizer(Executor):
 
     @requests
     def synthesize(self, docs: DocList[MediaDoc], parameters: dict | None = None, **kwargs) -> DocList[MediaDoc]:
-        parameters = parameters or {}
-
         def speak(doc: MediaDoc) -> None:
             text = doc.final_text
             if text is None or not text.strip():
@@ -59,13 +57,12 @@ class SpeechSynthesizer(Executor):
             if len(text) > self.max_characters:
                 raise BadInputError(f"text too long to speak: {len(text):,} characters exceeds the limit of "
                                     f"{self.max_characters:,} (max_characters in `with:`)")
-            spoken = doc.target_lang if doc.translation is not None else doc.source_lang
-            language = languages.normalize(spoken or parameters.get("language") or self.language, "language")
-            if language not in self.synthesizer.languages:
-                raise UnsupportedLanguageError(
-                    f"the {self.backend} speech backend cannot speak {language!r}; it speaks: "
-                    f"{', '.join(self.synthesizer.languages)}"
-                )
+            # The translation is in the target language, a plain text in the source language.
+            if doc.translation is not None:
+                language = languages.resolve(doc.target_lang, parameters, "target_lang", self.language)
+            else:
+                language = languages.resolve(doc.source_lang, parameters, "source_lang", self.language)
+            self.synthesizer.check_language(language)
             pieces, rate = [], None
             for sentence in split_sentences(text):
                 samples, rate = self.synthesizer.speak(sentence, language)

@@ -6,12 +6,12 @@ names and raises UnsupportedLanguageError for a pair it cannot translate.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 from transmodal import languages
 from transmodal.backends import Registry
-from transmodal.errors import ModelNotFoundError, UnsupportedLanguageError
+from transmodal.binaries import require_binary
+from transmodal.errors import UnsupportedLanguageError
 from transmodal.models import load_pretrained, model_reference, torch_device
 
 TRANSLATORS: Registry = Registry("translation")
@@ -22,12 +22,7 @@ class ApertiumTranslator:
     """Rule-based MT from Debian's apertium packages: offline, fast, English <-> Spanish and more."""
 
     def __init__(self, binary: str = "apertium", mark_unknown: bool = False, timeout: float = 120.0):
-        if shutil.which(binary) is None:
-            raise ModelNotFoundError(
-                f"{binary!r} not found: install Debian's apertium and a language pair "
-                "(apt-get install apertium apertium-eng-spa, or run scripts/install-system.sh)"
-            )
-        self.binary = binary
+        self.binary = require_binary(binary, "apt-get install apertium apertium-eng-spa")
         self.mark_unknown = mark_unknown
         self.timeout = timeout
         listed = subprocess.run([binary, "-l"], capture_output=True, text=True, timeout=timeout).stdout

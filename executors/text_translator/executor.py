@@ -26,13 +26,11 @@ class TextTranslator(Executor):
 
     @requests
     def translate(self, docs: DocList[MediaDoc], parameters: dict | None = None, **kwargs) -> DocList[MediaDoc]:
-        parameters = parameters or {}
-
         def resolve_languages(doc: MediaDoc) -> None:
-            doc.source_lang = languages.normalize(
-                doc.source_lang or parameters.get("source_lang") or self.source_lang, "source language")
-            doc.target_lang = languages.normalize(
-                doc.target_lang or parameters.get("target_lang") or self.target_lang, "target language")
+            doc.source_lang = languages.resolve(doc.source_lang, parameters, "source_lang", self.source_lang,
+                                                "source language")
+            doc.target_lang = languages.resolve(doc.target_lang, parameters, "target_lang", self.target_lang,
+                                                "target language")
             if doc.source_lang != doc.target_lang:
                 self.translator.check_pair(doc.source_lang, doc.target_lang)
 

@@ -1,6 +1,6 @@
 """Train SEE on generated images, within a time budget, with the paper's curriculum and restart trick.
 
-    transmodal train see --config cpu --out executors/text_detector/see/checkpoints --minutes 20
+    transmodal train see --config cpu --out executors/text_detector/checkpoints --minutes 20
     python -m executors.text_detector.see.train --config gpu --out runs/see-gpu
 
 Curriculum (section 4.2 of the paper): phases from one line to N, each trained with as many regions
@@ -31,8 +31,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402  (after OMP_WAIT_POLICY: OpenMP reads it when torch loads)
 
-from executors.text_detector.see import data  # noqa: E402
-from executors.text_detector.see.model import LossWeights, SeeConfig, SeeModel, read, see_loss  # noqa: E402
+from training.see import data  # noqa: E402
+from training.see.losses import LossWeights, see_loss  # noqa: E402
+from transmodal.nets.see import BLANK, SeeConfig, SeeModel, read, to_tensor  # noqa: E402
 
 
 @dataclasses.dataclass
@@ -130,7 +131,7 @@ def validate(model: SeeModel, samples: list[data.Sample], steps: int, device: st
     correct = 0
     for start in range(0, len(samples), 64):
         chunk = samples[start:start + 64]
-        logits = model(data.to_tensor([s.image for s in chunk]).to(device), steps).logits
+        logits = model(to_tensor([s.image for s in chunk]).to(device), steps).logits
         correct += batch_accuracy(logits.cpu(), chunk) * len(chunk)
     model.train()
     return correct / len(samples)
@@ -178,7 +179,7 @@ def train(config: TrainConfig, out_dir: str, name: str, log=print) -> dict:
                 decayed = True
                 events.append({"iteration": iteration, "event": "learning rate / 10"})
             samples, single = make_batch(config, phase, rng)
-            images = data.to_tensor([sample.image for sample in samples]).to(device)
+            images = to_tensor([sample.image for sample in samples]).to(device)
             labels = data.labels_tensor(samples, phase.lines, config.model.max_length).to(device)
             output = model(images, phase.lines)
             loss, parts = see_loss(output, labels, config.weights, moving_accuracy)
@@ -233,7 +234,7 @@ def save(model: SeeModel, config: TrainConfig, out_dir: str, name: str, history:
         "config": name,
         "train_config": config.to_dict(),
         "alphabet": config.model.alphabet,
-        "blank_label": data.BLANK,
+        "blank_label": BLANK,
         "iterations": len(history),
         "images_seen": len(history) * config.batch_size,
         "minutes": round(seconds / 60, 2),
@@ -287,7 +288,7 @@ def plot_history(history: list[dict], events: list[dict], config: TrainConfig, p
     plt.close(figure)
 
 
-DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints")
+DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs")  # copy the .pt to ship it
 
 
 def main(argv: list[str] | None = None) -> int:

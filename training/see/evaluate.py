@@ -24,9 +24,10 @@ import time
 import torch
 import yaml
 
-from executors.text_detector.see import data
-from executors.text_detector.see.backend import DEFAULT_CHECKPOINT, checkpoint_config, load_checkpoint
-from executors.text_detector.see.model import SeeConfig, SeeModel, corners_in_pixels, read
+from training import shipped_checkpoint
+from training.see import data
+from transmodal.nets.see import (SeeConfig, SeeModel, checkpoint_config, corners_in_pixels, load_checkpoint, read,
+                                 to_tensor)
 from transmodal.metrics import box_iou
 
 SINGLE_SEED = 20_240_001
@@ -50,7 +51,7 @@ def predict(model: SeeModel, samples: list[data.Sample]) -> list[list[tuple[str,
     results = []
     for start in range(0, len(samples), 64):
         chunk = samples[start:start + 64]
-        output = model(data.to_tensor([sample.image for sample in chunk]))
+        output = model(to_tensor([sample.image for sample in chunk]))
         height, width = chunk[0].image.shape[:2]
         # The box of a region is the part of it inside the image, as the backend reports it.
         quads = corners_in_pixels(output.transforms, width, height)
@@ -135,7 +136,7 @@ def evaluate(checkpoint: str, count: int = 500, flow_count: int = 100, flow: boo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="transmodal eval see", description="Measure a SEE checkpoint.")
-    parser.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help="a .pt from `transmodal train see`")
+    parser.add_argument("--checkpoint", default=shipped_checkpoint("text_detector", "see-cpu.pt"), help="a .pt from `transmodal train see`")
     parser.add_argument("--count", type=int, default=500, help="held-out images per set (default: 500)")
     parser.add_argument("--flow-count", type=int, default=100, help="of those, sent through the Flow (default: 100)")
     parser.add_argument("--no-flow", action="store_true", help="skip the Flow comparison with Tesseract")

@@ -14,16 +14,14 @@ orders them; the true boxes are kept for evaluation only: the model never sees t
 from __future__ import annotations
 
 import dataclasses
-import string
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFilter
 
 from transmodal import fonts, synthetic
+from transmodal.nets.see import BLANK, encode
 
-ALPHABET = string.digits + string.ascii_lowercase + string.ascii_uppercase
-BLANK = 0  # label 0 pads a line to T characters, and is all a region without a line reads
 
 # Short common words (signs, shops, streets), drawn in lower, Title or UPPER case.
 WORDS = """
@@ -46,17 +44,6 @@ class Sample:
     image: np.ndarray  # RGB uint8 (height, width, 3)
     lines: list[str]  # top to bottom
     boxes: list[tuple[int, int, int, int]]  # (x0, y0, x1, y1) of each line's ink, same order
-
-
-def encode(text: str, max_length: int) -> list[int]:
-    """Characters -> labels 1..len(ALPHABET), padded with BLANK to `max_length`."""
-    labels = [ALPHABET.index(char) + 1 for char in text[:max_length]]
-    return labels + [BLANK] * (max_length - len(labels))
-
-
-def decode(labels) -> str:
-    """Labels -> text; blanks are dropped wherever they are."""
-    return "".join(ALPHABET[label - 1] for label in labels if label != BLANK)
 
 
 def random_token(rng: np.random.Generator, max_length: int) -> str:
@@ -133,12 +120,6 @@ def text_lines(rng: np.random.Generator, size: int = 128, max_lines: int = 3, ma
         lines.append(text)
         y += heights[index] + float(gaps[index + 1])
     return Sample(_finish(panel, rng), lines, boxes)
-
-
-def to_tensor(images: list[np.ndarray]) -> torch.Tensor:
-    """RGB uint8 images of one size -> float tensor (batch, 3, height, width) in [-1, 1]."""
-    stacked = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
-    return stacked / 127.5 - 1.0
 
 
 def labels_tensor(samples: list[Sample], max_lines: int, max_length: int) -> torch.Tensor:

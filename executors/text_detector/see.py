@@ -1,4 +1,6 @@
-"""SEE as a TextDetector backend: one region per text line the model finds, read by its recogniser.
+"""SEE as a TextDetector backend: one line per text line the model finds, read by its recogniser.
+
+The network is transmodal.nets.see; it is trained by training/see (`transmodal train see`).
 
 The shipped checkpoint (checkpoints/see-cpu.pt) is loaded by default; another one by path from
 `with: backend_options: {checkpoint: PATH}` or the environment variable TRANSMODAL_SEE_CHECKPOINT.
@@ -13,15 +15,13 @@ import os
 import numpy as np
 import torch
 
-from executors.text_detector.see import data
-from executors.text_detector.see.model import SeeConfig, SeeModel, corners_in_pixels, read
 from transmodal import languages
-from transmodal.docs import TextRegion, TextStyle
-from transmodal.errors import ModelNotFoundError, UnsupportedLanguageError
+from transmodal.nets.see import ENV_VAR, corners_in_pixels, load_checkpoint, read, to_tensor
+from transmodal.ocr.lines import Line
+from transmodal.errors import UnsupportedLanguageError
 from transmodal.models import torch_device
 
 DEFAULT_CHECKPOINT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints", "see-cpu.pt")
-ENV_VAR = "TRANSMODAL_SEE_CHECKPOINT"
 
 # Languages written in the Latin alphabet: the model reads their unaccented letters.
 LATIN_SCRIPT_LANGUAGES = {
@@ -30,30 +30,8 @@ LATIN_SCRIPT_LANGUAGES = {
 }
 
 
-def _read_checkpoint(path: str, device: str = "cpu") -> dict:
-    if not os.path.isfile(path):
-        raise ModelNotFoundError(
-            f"SEE checkpoint {path!r} not found: set `with: backend_options: {{checkpoint: PATH}}` or "
-            f"{ENV_VAR}, or train one with `transmodal train see`"
-        )
-    return torch.load(path, map_location=device, weights_only=True)
-
-
-def checkpoint_config(path: str) -> SeeConfig:
-    """The model config saved in a checkpoint, without building the model."""
-    return SeeConfig.from_dict(_read_checkpoint(path)["config"])
-
-
-def load_checkpoint(path: str, device: str = "cpu") -> SeeModel:
-    """A SEE model, in eval mode, from a checkpoint written by `train.py` (model config + weights)."""
-    saved = _read_checkpoint(path, device)
-    model = SeeModel(SeeConfig.from_dict(saved["config"]))
-    model.load_state_dict(saved["state_dict"])
-    return model.to(device).eval()
-
-
-class SeeDetector:
-    """TextDetector backend: `detect(pixels, language) -> list[TextRegion]`, one region per line read."""
+class SeeReader:
+    """TextDetector backend: `read(pixels, language) -> list[Line]`, one line per region the model reads."""
 
     def __init__(self, checkpoint: str | None = None, device: str = "auto", threads: int | None = None):
         self.checkpoint = checkpoint or os.environ.get(ENV_VAR) or DEFAULT_CHECKPOINT
@@ -70,24 +48,19 @@ class SeeDetector:
             )
 
     @torch.inference_mode()
-    def detect(self, pixels: np.ndarray, language: str) -> list[TextRegion]:
+    def read(self, pixels: np.ndarray, language: str) -> list[Line]:
         self.check_language(language)
         height, width = pixels.shape[:2]
-        output = self.model(data.to_tensor([np.ascontiguousarray(pixels)]).to(self.device))
-        (lines,) = read(output.logits.cpu())
+        output = self.model(to_tensor([np.ascontiguousarray(pixels)]).to(self.device))
+        (texts,) = read(output.logits.cpu())
         (quads,) = corners_in_pixels(output.transforms.cpu(), width, height)
-        regions = []
-        for (text, confidence), quad in zip(lines, quads):
+        lines = []
+        for (text, confidence), quad in zip(texts, quads):
             if not text:  # a region without a line reads only blanks
                 continue
             quad = quad.clamp(min=torch.tensor([0.0, 0.0]), max=torch.tensor([float(width), float(height)]))
             x0, y0 = quad.min(0).values.tolist()
             x1, y1 = quad.max(0).values.tolist()
-            regions.append(TextRegion(
-                polygon=quad.tolist(),  # top-left, top-right, bottom-right, bottom-left: clockwise
-                lines=[[x0, y0, x1, y1]],
-                text=text,
-                confidence=confidence,
-                style=TextStyle(font_size=y1 - y0),
-            ))
-        return regions
+            # Each line its own block: the model separates lines itself.
+            lines.append(Line(box=(x0, y0, x1, y1), text=text, confidence=confidence, block=len(lines)))
+        return lines

@@ -1,0 +1,83 @@
+"""Page readers built from the OCR engines alone (no model weights): the TextDetector's `tesseract`,
+`rapidocr` and `rapidocr+tesseract` backends, also used by the ImageCaptioner's `ocr` backend."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from transmodal.ocr.lines import Line
+from transmodal.ocr.rapidocr import RapidOCREngine
+from transmodal.ocr.tesseract import TesseractEngine
+from transmodal.stages import LineFinder, LineReader, TextReader
+
+
+class TesseractReader:
+    """Tesseract alone: its page segmentation (`psm` 3: blocks, paragraphs, lines) and its reading.
+
+    On our generated signs psm 3 reads as well as 11 (sparse text), which makes every line its own block.
+    """
+
+    def __init__(self, binary: str = "tesseract", psm: int = 3, timeout: float = 60.0):
+        self.engine = TesseractEngine(binary=binary, psm=psm, timeout=timeout)
+
+    def check_language(self, language: str) -> None:
+        self.engine.check_language(language)
+
+    def read(self, pixels: np.ndarray, language: str) -> list[Line]:
+        return self.engine.find_lines(pixels, language)
+
+
+class FoundThenRead:
+    """Lines found by one engine, read by another; the finder's paragraph ids are kept."""
+
+    def __init__(self, finder: LineFinder, reader: LineReader):
+        self.finder = finder
+        self.reader = reader
+
+    def check_language(self, language: str) -> None:
+        self.reader.check_language(language)
+
+    def read(self, pixels: np.ndarray, language: str) -> list[Line]:
+        found = self.finder.find_lines(pixels, language)
+        if not found:
+            return []
+        read = self.reader.read_lines(pixels, [line.box for line in found], language)
+        return [Line(box=line.box, text=text.text, confidence=text.confidence, block=line.block)
+                for line, text in zip(found, read)]
+
+
+def rapidocr_reader(languages: list[str] | None = None, threads: int = -1, box_threshold: float = 0.5) -> TextReader:
+    """RapidOCR's detector and recogniser (English and Chinese characters only)."""
+    engine = RapidOCREngine(languages=languages, threads=threads, box_threshold=box_threshold)
+    return FoundThenRead(engine, engine)
+
+
+class RapidOCRTesseractReader:
+    """RapidOCR's line boxes, each line read by Tesseract in the document's language.
+
+    The DB detector finds text on photos and textures where Tesseract's own layout analysis finds none,
+    and Tesseract reads every language it has data for (umlauts, accents) where RapidOCR cannot. In the
+    languages RapidOCR's recogniser covers fully (English, Chinese) its reading is kept: it was the more
+    accurate one there (benchmarks/ocr_backends.py; Tesseract adds stray marks such as "No. smoking").
+    """
+
+    def __init__(self, binary: str = "tesseract", threads: int = -1, box_threshold: float = 0.5,
+                 timeout: float = 60.0):
+        self.tesseract = TesseractEngine(binary=binary, timeout=timeout)
+        self.rapidocr = RapidOCREngine(threads=threads, box_threshold=box_threshold)
+
+    def check_language(self, language: str) -> None:
+        self.tesseract.check_language(language)
+
+    def read(self, pixels: np.ndarray, language: str) -> list[Line]:
+        reader: LineReader = self.rapidocr if language in self.rapidocr.languages else self.tesseract
+        return FoundThenRead(self.rapidocr, reader).read(pixels, language)
+
+
+OCR_READERS: dict[str, Callable[..., TextReader]] = {
+    "tesseract": TesseractReader,
+    "rapidocr": rapidocr_reader,
+    "rapidocr+tesseract": RapidOCRTesseractReader,
+}
