@@ -94,7 +94,7 @@ def test_bad_inputs_fail_alone_and_the_flow_keeps_serving(flow_host):
     assert "cannot decode image" in errors["corrupt.png"]
     assert "truncated or corrupt" in errors["truncated.png"]
     assert "empty image" in errors["empty.png"]
-    assert "image too large: 50000x50000" in errors["bomb.png"]
+    assert "image too large" in errors["bomb.png"] and "2500000000 pixels" in errors["bomb.png"]
     assert "unknown source language code 'xx'" in errors["unknown-language.png"]
     assert "no Apertium pair installed for en->de" in errors["missing-pair.png"]
     assert errors["good.png"] is None and results["good.png"].regions

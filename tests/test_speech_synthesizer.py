@@ -55,7 +55,7 @@ def test_spanish_translation_is_spoken_by_espeak_ng_at_a_plausible_length(auto_s
 
 
 def test_language_falls_back_to_request_parameters_then_executor_default(auto_synthesizer):
-    (german,) = synthesize(auto_synthesizer, MediaDoc(text="Guten Morgen"), parameters={"language": "de"})
+    (german,) = synthesize(auto_synthesizer, MediaDoc(text="Guten Morgen"), parameters={"source_lang": "de"})
     assert german.error is None and german.sample_rate == 22_050  # espeak-ng German
     (default,) = synthesize(auto_synthesizer, MediaDoc(text="Good morning"))
     assert default.sample_rate == 16_000  # `with: language: en` -> flite
