@@ -2,7 +2,7 @@
 # <registry>/transmodal-gateway:<version>). It needs no executor code: it learns the document types from the
 # executors. It is Jina at the project's tested versions (pydantic, aiohttp and grpcio pins matter to the
 # HTTP gateway), not a hub image. Build from the repository root (`make images` builds it with the executors):
-#   docker build -f docker/gateway.Dockerfile -t localhost:5000/transmodal-gateway:0.1.0 .
+#   docker build -f deploy/gateway.Dockerfile -t localhost:5000/transmodal-gateway:0.1.0 .
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE}
 
