@@ -41,7 +41,8 @@ lint: install
 	$(BIN)/python -m pyflakes transmodal executors tests benchmarks deploy examples
 
 # Deployment (README, Deployment). REGISTRY: where the images go; `make images PUSH=1` also pushes them.
-# `make k8s` regenerates every deployment file (Dockerfiles, k8s/, flows/compose|jcloud|local-gpu/).
+# `make images` builds every executor image from deploy/executor.Dockerfile (--build-arg EXECUTOR=...).
+# `make k8s` writes every generated deployment file (k8s/, compose/, jcloud/, local-gpu/) into build/deploy/.
 REGISTRY ?= localhost:5000
 .PHONY: images k8s
 

@@ -37,7 +37,7 @@ def _requirement_name(line: str) -> str:
     return re.split(r"[\s<>=!~;\[]", line.strip(), maxsplit=1)[0].lower()
 
 
-def _listed_lines(path: Path) -> list[str]:
+def listed_lines(path: Path) -> list[str]:
     """Non-empty lines of a requirements/apt list, without comments."""
     if not path.exists():
         return []
@@ -50,9 +50,7 @@ class ExecutorInfo:
     name: str                    # the folder name, e.g. text_detector
     folder: Path
     profile: dict
-    apt_packages: tuple[str, ...]
     requirements: tuple[str, ...]
-    imported_executors: tuple[str, ...]  # other executor folders its code imports (they go in its image too)
 
     @property
     def repository(self) -> str:
@@ -62,16 +60,6 @@ class ExecutorInfo:
     def has_gpu_image(self) -> bool:
         # A GPU image only helps executors with a torch backend.
         return any(_requirement_name(line) == "torch" for line in self.requirements)
-
-    @property
-    def pip_no_deps(self) -> tuple[str, ...]:
-        return tuple(self.profile.get("pip_no_deps", []))
-
-    @property
-    def listed_no_deps(self) -> tuple[str, ...]:
-        """Names of the pip_no_deps packages that requirements.txt lists too (its install leaves them out)."""
-        listed = {_requirement_name(line) for line in self.requirements}
-        return tuple(name for name in (_requirement_name(spec) for spec in self.pip_no_deps) if name in listed)
 
     def runs_on_gpu(self, backend: str | None) -> bool:
         return backend in self.profile.get("gpu_backends", [])
@@ -88,14 +76,6 @@ class ExecutorInfo:
         return self.profile[key]
 
 
-def _imported_executors(folder: Path) -> tuple[str, ...]:
-    found = set()
-    for source in folder.rglob("*.py"):
-        found.update(re.findall(r"^\s*(?:from|import)\s+executors\.(\w+)", source.read_text(), re.MULTILINE))
-    found.discard(folder.name)
-    return tuple(sorted(found))
-
-
 def load_executors(root: Path = REPO) -> dict[str, ExecutorInfo]:
     """Every executor folder (one with a config.yml), with its deployment profile from deploy/executors.yml."""
     profiles = yaml.safe_load((root / "deploy" / "executors.yml").read_text()) or {}
@@ -110,26 +90,9 @@ def load_executors(root: Path = REPO) -> dict[str, ExecutorInfo]:
             name=folder.name,
             folder=folder,
             profile=profiles[folder.name],
-            apt_packages=tuple(_listed_lines(folder / "apt.txt")),
-            requirements=tuple(_listed_lines(folder / "requirements.txt")),
-            imported_executors=_imported_executors(folder),
+            requirements=tuple(listed_lines(folder / "requirements.txt")),
         )
     return executors
-
-
-def image_folders(executor: ExecutorInfo, executors: dict[str, ExecutorInfo]) -> list[str]:
-    """The executor folders an image of `executor` needs: its own and those its code imports, transitively."""
-    needed, pending = [], [executor.name]
-    while pending:
-        name = pending.pop(0)
-        if name in needed:
-            continue
-        if name not in executors:
-            raise DeploymentConfigError(
-                f"{executor.name} imports executors.{name}, which has no folder with a config.yml")
-        needed.append(name)
-        pending.extend(executors[name].imported_executors)
-    return needed
 
 
 @dataclass(frozen=True)

@@ -1,47 +1,31 @@
-"""Regenerates every deployment file from the flows and executors (`make k8s`):
+"""Writes every deployment file, generated from the flows and executors, into build/deploy/ (`make k8s`):
 
-    executors/<name>/Dockerfile, Dockerfile.gpu   one image per executor, CPU and (torch backends) CUDA
-    k8s/<flow>/                                   Jina's Kubernetes export + kustomize overlay (deploy.kubernetes)
-    flows/compose/<flow>.yml                      docker compose, one GPU host
-    flows/jcloud/<flow>.yml                       JCloud, with `jcloud:` resources per executor
-    flows/local-gpu/<flow>.yml                    local processes, GPU executors one replica per GPU (flows that
-                                                  run a GPU backend only)
+    k8s/<flow>/                 Jina's Kubernetes export + kustomize overlay (deploy.kubernetes)
+    k8s/components/             the overlays' shared components, copied from deploy/kustomize/components/
+    compose/<flow>.yml          docker compose, one GPU host
+    jcloud/<flow>.yml           JCloud, with `jcloud:` resources per executor
+    local-gpu/<flow>.yml        local processes, GPU executors one replica per GPU (flows that run a GPU backend only)
 
     python -m deploy.export [--registry HOST[/PATH]] [--out DIR]
 
---out writes the same tree under another folder (the tests compare it with the committed files). Generated files
-that are no longer produced (a removed flow or executor) are deleted.
+None of it is committed: it is rebuilt from the sources whenever they change. The images are built from
+deploy/executor.Dockerfile and deploy/gateway.Dockerfile (`make images`, python -m deploy.images).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 from pathlib import Path
 
-from deploy import catalog, dockerfiles, kubernetes, variants
+from deploy import catalog, kubernetes, variants
 from deploy.yamlfile import dump
 
-# Paths, relative to the repository root, that hold only generated files (k8s/components/ is hand-written).
-GENERATED_PATTERNS = [
-    "executors/*/Dockerfile",
-    "executors/*/Dockerfile.gpu",
-    "flows/compose/*.yml",
-    "flows/jcloud/*.yml",
-    "flows/local-gpu/*.yml",
-]
-HAND_WRITTEN_K8S = {"components"}
-
-
-def generated_files_in(root: Path) -> set[str]:
-    """Relative paths of the generated files present under root."""
-    found = {path.relative_to(root).as_posix() for pattern in GENERATED_PATTERNS for path in root.glob(pattern)}
-    k8s = root / "k8s"
-    if k8s.is_dir():
-        for folder in k8s.iterdir():
-            if folder.is_dir() and folder.name not in HAND_WRITTEN_K8S:
-                found.update(path.relative_to(root).as_posix() for path in folder.rglob("*") if path.is_file())
-    return found
+DEFAULT_OUT = catalog.REPO / "build" / "deploy"
+COMPONENTS = catalog.REPO / "deploy" / "kustomize" / "components"
+# The folders this writes under --out; each is replaced as a whole, so a removed flow leaves no stale files.
+OUTPUT_FOLDERS = ("k8s", "compose", "jcloud", "local-gpu")
 
 
 def _header(flow: catalog.FlowInfo, how: str) -> str:
@@ -49,11 +33,12 @@ def _header(flow: catalog.FlowInfo, how: str) -> str:
             f"# change those and regenerate rather than editing this file.\n{how}")
 
 
-def render(root: Path, registry: str, version: str) -> dict[str, str]:
-    """Relative path -> content of every generated file."""
+def render(root: Path, registry: str, version: str, out: Path) -> dict[str, str]:
+    """Relative path (inside out) -> content of every generated file. `out` is where they will be written:
+    the local-gpu flows refer to the executors' config.yml by a path relative to it."""
     executors = catalog.load_executors(root)
     flows = catalog.load_flows(root, executors)
-    files = dockerfiles.dockerfiles(executors, registry, version)
+    files = {}
     with tempfile.TemporaryDirectory() as scratch:
         for flow in flows:
             base = Path(scratch) / flow.name
@@ -64,45 +49,43 @@ def render(root: Path, registry: str, version: str) -> dict[str, str]:
             for name, content in kubernetes.overlay_files(flow).items():
                 files[f"k8s/{flow.name}/{name}"] = content
 
-            files[f"flows/compose/{flow.name}.yml"] = dump(
+            files[f"compose/{flow.name}.yml"] = dump(
                 variants.export_compose(flow, registry, version),
                 header=_header(flow, f"# One host: TRANSMODAL_MODELS=/path/to/weights docker compose -f "
-                                     f"flows/compose/{flow.name}.yml up\n"))
-            files[f"flows/jcloud/{flow.name}.yml"] = dump(
+                                     f"build/deploy/compose/{flow.name}.yml up\n"))
+            files[f"jcloud/{flow.name}.yml"] = dump(
                 variants.jcloud_spec(flow, registry, version),
-                header=_header(flow, f"# JCloud: jc deploy flows/jcloud/{flow.name}.yml (the images must be in a "
-                                     f"registry JCloud can pull from)\n"))
+                header=_header(flow, f"# JCloud: jc deploy build/deploy/jcloud/{flow.name}.yml (the images must be "
+                                     f"in a registry JCloud can pull from)\n"))
             if flow.gpu_steps:
-                local = root / "flows" / "local-gpu"
-                files[f"flows/local-gpu/{flow.name}.yml"] = dump(
-                    variants.local_gpu_spec(flow, local),
+                files[f"local-gpu/{flow.name}.yml"] = dump(
+                    variants.local_gpu_spec(flow, out / "local-gpu"),
                     header=_header(flow, f"# All GPUs of this machine: {variants.GPU_COUNT_VARIABLE}=4 "
-                                         f"transmodal serve flows/local-gpu/{flow.name}.yml\n"))
+                                         f"transmodal serve build/deploy/local-gpu/{flow.name}.yml\n"))
     return files
 
 
 def write(files: dict[str, str], out: Path) -> None:
-    for stale in generated_files_in(out) - set(files):
-        (out / stale).unlink()
+    for folder in OUTPUT_FOLDERS:
+        shutil.rmtree(out / folder, ignore_errors=True)
+    # A copy, not a relative path back into deploy/: the output stays usable wherever it is copied to.
+    shutil.copytree(COMPONENTS, out / "k8s" / "components")
     for relative, content in files.items():
         path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
-    # Folders left empty (a removed flow's k8s/<flow>/), deepest first.
-    for folder in sorted((out / "k8s").rglob("*"), key=lambda path: len(path.parts), reverse=True):
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m deploy.export", description=__doc__.split("\n\n")[0])
     parser.add_argument("--registry", default=catalog.DEFAULT_REGISTRY,
                         help=f"where the images are pushed (default {catalog.DEFAULT_REGISTRY})")
-    parser.add_argument("--out", type=Path, default=catalog.REPO, help="write the tree here (default: the repository)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="write the files here (default build/deploy)")
     args = parser.parse_args(argv)
-    files = render(catalog.REPO, args.registry, catalog.package_version())
-    write(files, args.out)
-    print(f"{len(files)} deployment files written under {args.out}")
+    out = args.out.resolve()
+    files = render(catalog.REPO, args.registry, catalog.package_version(), out)
+    write(files, out)
+    print(f"{len(files)} deployment files written under {out}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Builds (and optionally pushes) every image, tagged with the package version (`make images`):
 
-    <registry>/transmodal-<executor>:<version>       from executors/<executor>/Dockerfile
-    <registry>/transmodal-<executor>:<version>-gpu   from executors/<executor>/Dockerfile.gpu
-    <registry>/transmodal-gateway:<version>          from docker/gateway.Dockerfile
+    <registry>/transmodal-<executor>:<version>       deploy/executor.Dockerfile --build-arg EXECUTOR=<executor>
+    <registry>/transmodal-<executor>:<version>-gpu   the same on a CUDA base image, with GPU=1 (torch backends only)
+    <registry>/transmodal-gateway:<version>          deploy/gateway.Dockerfile
 
     python -m deploy.images [--registry HOST[/PATH]] [--push] [--only NAME ...] [--dry-run]
 
@@ -18,24 +18,29 @@ from pathlib import Path
 
 from deploy import catalog
 
-GATEWAY_DOCKERFILE = "docker/gateway.Dockerfile"
+EXECUTOR_DOCKERFILE = "deploy/executor.Dockerfile"
+GATEWAY_DOCKERFILE = "deploy/gateway.Dockerfile"
+# The CUDA libraries torch needs come with its wheel (nvidia-* packages); the CUDA base image provides the
+# NVIDIA container runtime settings. Ubuntu 22.04 has Python 3.11, the version the project's pins are tested on.
+GPU_BASE_IMAGE = "nvidia/cuda:12.8.1-runtime-ubuntu22.04"
 
 
-def builds(root: Path, registry: str, version: str) -> list[tuple[str, str]]:
-    """(Dockerfile path relative to root, image tag) of every image, gateway first."""
-    images = [(GATEWAY_DOCKERFILE, catalog.image_name(catalog.GATEWAY_IMAGE, registry, version))]
+def builds(root: Path, registry: str, version: str) -> list[tuple[str, dict[str, str], str]]:
+    """(Dockerfile path relative to root, build arguments, image tag) of every image, gateway first."""
+    images = [(GATEWAY_DOCKERFILE, {}, catalog.image_name(catalog.GATEWAY_IMAGE, registry, version))]
     for executor in catalog.load_executors(root).values():
-        for variant, gpu in (("Dockerfile", False), ("Dockerfile.gpu", True)):
-            path = executor.folder / variant
-            if path.exists():
-                images.append((path.relative_to(root).as_posix(), executor.image(registry, version, gpu)))
+        images.append((EXECUTOR_DOCKERFILE, {"EXECUTOR": executor.name}, executor.image(registry, version, False)))
+        if executor.has_gpu_image:
+            images.append((EXECUTOR_DOCKERFILE, {"EXECUTOR": executor.name, "BASE_IMAGE": GPU_BASE_IMAGE, "GPU": "1"},
+                           executor.image(registry, version, True)))
     return images
 
 
-def commands(images: list[tuple[str, str]], push: bool) -> list[list[str]]:
+def commands(images: list[tuple[str, dict[str, str], str]], push: bool) -> list[list[str]]:
     steps = []
-    for dockerfile, tag in images:
-        steps.append(["docker", "build", "-f", dockerfile, "-t", tag, "."])
+    for dockerfile, build_args, tag in images:
+        arguments = [part for name, value in build_args.items() for part in ("--build-arg", f"{name}={value}")]
+        steps.append(["docker", "build", "-f", dockerfile, *arguments, "-t", tag, "."])
         if push:
             steps.append(["docker", "push", tag])
     return steps
@@ -51,8 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     images = builds(catalog.REPO, args.registry, catalog.package_version())
     if args.only:
-        images = [(dockerfile, tag) for dockerfile, tag in images
-                  if tag.rsplit("/", 1)[-1].split(":")[0] in args.only]
+        images = [image for image in images if image[2].rsplit("/", 1)[-1].split(":")[0] in args.only]
     for command in commands(images, args.push):
         print("+", shlex.join(command), flush=True)
         if not args.dry_run:

@@ -1,11 +1,12 @@
 """Kubernetes manifests of a flow: the base Jina's exporter writes, and the kustomize overlay for what it does
-not write.
+not write. Written under build/deploy/ (deploy.export):
 
     k8s/<flow>/base/               `jina export kubernetes` output, untouched, and a kustomization listing it
                                    (which labels each Deployment executor or gateway)
     k8s/<flow>/kustomization.yaml  the overlay to apply: namespace, replicas, CPU/memory requests, GPUs (limit,
                                    node selector, toleration), and the shared components in k8s/components/
-                                   (tini as PID 1, non-root, gRPC health probes, the model-weights volume)
+                                   (copied from deploy/kustomize/components/: tini as PID 1, non-root, gRPC
+                                   health probes, the model-weights volume)
     k8s/<flow>/namespace.yaml, autoscaling.yaml (HorizontalPodAutoscalers, where the flow has an executor
                                    with `autoscale` in deploy/executors.yml)
 """
@@ -115,6 +116,7 @@ def overlay_files(flow: FlowInfo) -> dict[str, str]:
     }
     if not kustomization["replicas"]:
         del kustomization["replicas"]
-    usage = f"# Deploy: kubectl apply -k k8s/{flow.name}    (kubectl kustomize k8s/{flow.name} shows what it applies)\n"
+    where = f"build/deploy/k8s/{flow.name}"
+    usage = f"# Deploy: kubectl apply -k {where}\n# (`kubectl kustomize {where}` shows what it applies)\n"
     files["kustomization.yaml"] = dump(kustomization, header=header + usage)
     return files
