@@ -8,7 +8,7 @@ STAMP_PYTHON := $(VENV)/.python-packages
 export JINA_OPTOUT_TELEMETRY := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test test-fast bench check format clean
 
 install: $(STAMP_SYSTEM) $(STAMP_PYTHON)
 
@@ -32,13 +32,25 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
+# Unit tests only (no Flow started, nothing slow): the lane to run while editing.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow and not integration"
+
 bench: install
 	$(BIN)/python benchmarks/image_translation.py
 	$(BIN)/python benchmarks/ocr_backends.py
 	$(BIN)/python benchmarks/speech.py
 
-lint: install
-	$(BIN)/python -m pyflakes transmodal executors tests benchmarks deploy examples
+# The quality gate CI runs before the tests: lint, formatting, types (configured in pyproject.toml).
+CODE := transmodal executors training evaluation tests benchmarks deploy examples
+check: install
+	$(BIN)/ruff check $(wildcard $(CODE))
+	$(BIN)/ruff format --check $(wildcard $(CODE))
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff check --fix $(wildcard $(CODE))
+	$(BIN)/ruff format $(wildcard $(CODE))
 
 # Deployment (README, Deployment). REGISTRY: where the images go; `make images PUSH=1` also pushes them.
 # `make images` builds every executor image from deploy/executor.Dockerfile (--build-arg EXECUTOR=...).

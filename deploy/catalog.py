@@ -149,7 +149,7 @@ def load_flow_info(path: Path, name: str, executors: dict[str, ExecutorInfo]) ->
                 f"(uses: executors/<name>/config.yml), not {uses!r}")
         executor = executors[config.parent.name]
         configured = yaml.safe_load(config.read_text()).get("with", {}) or {}
-        backend = (entry.get("uses_with") or {}).get("backend", configured.get("backend"))
+        backend = (entry.get("uses_with") or {}).get("backend", configured.get("backend")) or ""
         steps.append(FlowStep(entry=entry, executor=executor, backend=backend))
     return FlowInfo(name=name, path=path, spec=spec, steps=tuple(steps))
 

@@ -292,22 +292,8 @@ def staged_loads(executors, tmp_path_factory):
     return json.loads(result.stdout.splitlines()[-1])
 
 
-def _awaiting_issue_11(name: str) -> str | None:
-    """Why an executor's image cannot be complete before the refactor of issue 11, or None (then it is checked).
-    Remove once that refactor is merged: no executor imports another, training code lives in training/."""
-    folder = REPO / "executors" / name
-    if any(re.search(r"^\s*(from|import) executors\.(?!%s\b)" % name, path.read_text(), re.MULTILINE)
-           for path in folder.rglob("*.py")):
-        return f"executors/{name} imports another executor's code (issue 11)"
-    if any(folder.rglob("train.py")):
-        return f"executors/{name} holds training code, which imports what its image need not have (issue 11)"
-    return None
-
-
 @pytest.mark.parametrize("name", sorted(catalog.load_executors()))
 def test_each_config_yml_loads_from_only_the_files_its_image_copies(name, staged_loads):
-    if _awaiting_issue_11(name):
-        pytest.xfail(_awaiting_issue_11(name))
     assert staged_loads[name] == "loaded", staged_loads[name]
 
 
@@ -381,8 +367,6 @@ def test_each_executors_requirements_list_what_its_code_imports_and_nothing_else
     """Every requirement is a library the executor's code (or the transmodal modules it imports) imports, or a
     dependency of one; and the image installs every library it imports: its requirements (those marked no-deps
     without their dependencies) and transmodal's own dependencies, with what pip installs with them."""
-    if _awaiting_issue_11(name):
-        pytest.xfail(_awaiting_issue_11(name))
     providers = {module: {_canonical(dist) for dist in names}
                  for module, names in importlib.metadata.packages_distributions().items()}
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())

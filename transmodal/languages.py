@@ -107,6 +107,6 @@ def require_listed(language: str, supported: list[str], engine: str) -> None:
     """UnsupportedLanguageError unless `language` is one of the `supported` codes of `engine`."""
     if language not in supported:
         raise UnsupportedLanguageError(
-            f"{engine} cannot handle {name(language) if language in LANGUAGES else language!r} ({language}); "
+            f"{engine} cannot handle {language!r} ({name(language) if language in LANGUAGES else 'unknown'}); "
             f"it knows: {', '.join(supported)}"
         )
