@@ -45,6 +45,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="a running Flow, e.g. grpc://localhost:51000 (default: start one)")
     parser.add_argument("--request-size", type=int, default=1, help="documents per request (default: 1)")
     parser.add_argument("--save-regions", action="store_true", help="also write regions as .json")
+    parser.add_argument("--glossary", metavar="FILE",
+                        help="terms translated the same on every page: YAML/JSON, or `source = target` lines "
+                             "(`= keep` leaves a name untranslated)")
     parser.add_argument("--replicas", action="append", default=[], metavar="NAME=N",
                         help="replicas of an executor for the local Flow, e.g. TextDetector=2")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -58,7 +61,17 @@ def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
     if missing:
         print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
-    parameters = {key: value for key, value in (("source_lang", args.source), ("target_lang", args.target)) if value}
+    parameters: dict = {key: value for key, value in (("source_lang", args.source), ("target_lang", args.target))
+                        if value}
+    if args.glossary:
+        from transmodal.errors import TransmodalError
+        from transmodal.glossary import load_glossary
+
+        try:
+            parameters["glossary"] = load_glossary(args.glossary)
+        except TransmodalError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     input_fingerprints: dict[str, str | None] = {}
     written: list[str] = []
 

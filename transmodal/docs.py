@@ -4,8 +4,8 @@ One document type, `MediaDoc`, travels through every Flow. Each executor reads t
 fills the fields it adds, so executors can be swapped and chained in YAML without schema mismatches:
 
     TextDetector      image                      -> regions, text
+    TextTranslator    text, regions, languages   -> translation, region translations (+ flag "untouched")
     TextEraser        image, regions             -> image (text removed), region styles
-    TextTranslator    text, regions, languages   -> translation, region translations
     TextRenderer      image, regions             -> image (translations drawn)
     SpeechRecognizer  audio                      -> text, source_lang, segments
     SpeechSynthesizer translation or text        -> audio
