@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages transmodal's offline backends need: Tesseract OCR with its language data, Apertium
-# with the English pairs Debian ships, flite/espeak-ng voices, fonts covering Latin, CJK and more.
+# with the English pairs Debian ships, flite/espeak-ng voices, hunspell word lists, fonts covering Latin,
+# CJK and more.
 # Idempotent: installs only what is missing, so a second run does nothing.
 set -euo pipefail
 
@@ -10,6 +11,7 @@ PACKAGES=(
   apertium apertium-eng-spa apertium-eng-cat apertium-en-gl apertium-eo-en apertium-eu-en
   apertium-hbs-eng apertium-isl-eng apertium-mkd-eng apertium-fr-es apertium-es-pt
   flite espeak-ng libsndfile1
+  hunspell-en-us hunspell-es hunspell-fr hunspell-de-de  # word lists: transmodal/words.py (split glued OCR words)
   fonts-dejavu-core fonts-noto-core fonts-noto-cjk
   libfribidi0  # loaded at run time by Pillow's bundled libraqm (bidirectional text)
 )
