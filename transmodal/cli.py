@@ -84,9 +84,12 @@ def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
             input_fingerprints[doc.id] = fingerprint(doc.image if doc.image is not None else doc.audio)
             yield doc
 
+    flagged: list[str] = []
+
     def save(doc) -> None:
         if not doc.failed:
             written.extend(write_outputs(doc, args.out, input_fingerprints.get(doc.id), args.save_regions))
+            flagged.extend(flagged_regions(doc))
 
     def send(host: str):
         client = TransmodalClient(host)
@@ -102,11 +105,28 @@ def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
 
     for path in written:
         print(f"wrote {path}")
+    for line in flagged:
+        print(line)
     print(f"{report.succeeded}/{report.sent} documents in {report.seconds:.1f} s")
     for failure in report.failures:
         stage = f" [{failure.stage}]" if failure.stage else ""
         print(f"FAILED {failure.name}{stage}: {failure.error}", file=sys.stderr)
     return 0 if report.ok else 1
+
+
+# Flags that are decisions, not problems: not listed.
+QUIET_FLAGS = {"untouched"}
+
+
+def flagged_regions(doc) -> list[str]:
+    """One line per region a stage flagged (overflow, illegible, source_left, ...): what a person should check."""
+    lines = []
+    for number, region in enumerate(doc.regions, 1):
+        problems = [flag for flag in region.flags if flag not in QUIET_FLAGS]
+        if problems:
+            text = " ".join(region.text.split())
+            lines.append(f"FLAGGED {doc.name} region {number} {text[:40]!r}: {', '.join(problems)}")
+    return lines
 
 
 def serve(args: argparse.Namespace) -> int:

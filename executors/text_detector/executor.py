@@ -2,7 +2,7 @@ from docarray import DocList
 from jina import Executor, requests
 
 from executors.text_detector.backends import DETECTORS
-from transmodal import languages
+from transmodal import languages, words
 from transmodal.docs import MediaDoc, TextRegion
 from transmodal.media import DEFAULT_MAX_PIXELS, decode_image
 from transmodal.ocr.lines import has_words, reading_order, regions_from_lines
@@ -14,7 +14,8 @@ class TextDetector(Executor):
     line boxes, text, confidence and style) and `text` (the regions' texts, one a line, in reading order).
 
     The backend returns the page's lines; this executor does the rest for every backend alike: lines into
-    regions, noise and low-confidence regions dropped, regions in reading order. The language to read is
+    regions (words hyphenated over lines rejoined), noise and low-confidence regions dropped, spaces lost
+    between words put back, regions in reading order. The language to read is
     resolved by `transmodal.languages.resolve` (document, request, `with:`); the document leaves with it
     normalised. The image itself is not changed.
     """
@@ -37,9 +38,19 @@ class TextDetector(Executor):
             pixels = decode_image(doc.image, self.max_pixels)
             regions = [region for region in regions_from_lines(self.reader.read(pixels, language), language)
                        if has_words(region.text) and region.confidence >= self.min_confidence]
+            restore_word_spaces(regions, language)
             doc.regions = DocList[TextRegion](reading_order(regions))
             doc.text = "\n".join(region.text for region in doc.regions)
             doc.source_lang = language
 
         for_each_doc(docs, self.metas.name, detect_text)
         return traced(docs, self)
+
+
+def restore_word_spaces(regions: list[TextRegion], language: str) -> None:
+    """Put back the spaces OCR loses in widely tracked capitals and comic lettering ("NOPARKING" -> "NO
+    PARKING"), with the language's word list. Words that recur on the page are kept whole even when
+    unknown: they are the page's names ("ANDA" must not become "AND A")."""
+    keep = words.recurring_words([region.text for region in regions], language)
+    for region in regions:
+        region.text = words.split_words(region.text, language, keep=keep)

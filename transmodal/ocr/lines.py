@@ -14,7 +14,7 @@ from typing import Hashable, Optional
 import numpy as np
 
 from transmodal.docs import TextRegion, TextStyle
-from transmodal.fonts import is_cjk
+from transmodal.words import join_hyphenated
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1
 
@@ -96,7 +96,7 @@ def regions_from_lines(lines: list[Line], language: str = "en") -> list[TextRegi
         # Phrases keep their block's alignment: "No smoking" under "Emergency exit" stays left-aligned.
         alignment = block_alignment(block)
         phrases = [block] if language in NOUN_CAPITALISING_LANGUAGES else split_phrases(block)
-        regions += [region_from_block(phrase, alignment) for phrase in phrases]
+        regions += [region_from_block(phrase, alignment, language) for phrase in phrases]
     return regions
 
 
@@ -162,7 +162,7 @@ def block_alignment(lines: list[Line]) -> str:
     return estimate_alignment(lines, statistics.median(line.height for line in lines))
 
 
-def region_from_block(lines: list[Line], alignment: str | None = None) -> TextRegion:
+def region_from_block(lines: list[Line], alignment: str | None = None, language: str = "en") -> TextRegion:
     vertical = all(line.vertical for line in lines)
     # Reading order inside the block: rows top to bottom; vertical columns right to left.
     lines = sorted(lines, key=lambda line: -line.box[0] if vertical else line.box[1])
@@ -172,26 +172,11 @@ def region_from_block(lines: list[Line], alignment: str | None = None) -> TextRe
     return TextRegion(
         polygon=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]],
         lines=[[float(v) for v in line.box] for line in lines],
-        text=join_lines(texts),
+        text=join_hyphenated(texts, language),
         confidence=weighted_confidence(texts, [line.confidence for line in lines]),
         style=TextStyle(font_size=float(font_size), direction="vertical" if vertical else "horizontal",
                         alignment=alignment or block_alignment(lines)),
     )
-
-
-def join_lines(texts: list[str]) -> str:
-    """Lines joined by spaces; a word hyphenated at a line end is rejoined; CJK lines join without space."""
-    joined = ""
-    for text in (text.strip() for text in texts):
-        if not joined:
-            joined = text
-        elif joined.endswith("-") and len(joined) > 1 and joined[-2].isalpha() and text[:1].islower():
-            joined = joined[:-1] + text
-        elif is_cjk(joined[-1]) and is_cjk(text[:1]):
-            joined += text
-        else:
-            joined += " " + text
-    return joined
 
 
 def estimate_alignment(lines: list[Line], font_size: float) -> str:
