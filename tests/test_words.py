@@ -13,7 +13,7 @@ import pytest
 
 from transmodal import words
 from transmodal.words import (
-    best_reading, is_all_caps, is_title_case, join_hyphenated, restore_case, segment, split_words,
+    best_reading, correct_misreads, is_all_caps, is_title_case, join_hyphenated, restore_case, segment, split_words,
     to_sentence_case, upper_keep_eszett, vocabulary,
 )
 
@@ -386,3 +386,16 @@ def has_eng_spa() -> bool:
 def test_capitals_and_splitting_help_apertium(ocr, as_is, fixed):
     assert apertium(ocr) == as_is
     assert restore_case(ocr, apertium(to_sentence_case(split_words(ocr, "en"), "en"))) == fixed
+
+
+@pytest.mark.parametrize("read, meant", [
+    ("YOL", "YOU"), ("RLSHING", "RUSHING"), ("FORTLNE", "FORTUNE"), ("BLTWHO WANTS", "BUTWHO WANTS"),
+    ("TMGONNA", "IMGONNA"),
+])
+def test_look_alike_capitals_are_corrected_where_that_makes_words(read, meant):
+    assert correct_misreads(read, "en") == meant
+
+
+@pytest.mark.parametrize("text", ["GM 125", "LOL", "HELLO", "TOTAL", "B-52", "hello yol", "A4"])
+def test_words_names_codes_and_lower_case_are_not_corrected(text):
+    assert correct_misreads(text, "en") == text

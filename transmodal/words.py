@@ -54,6 +54,7 @@ import functools
 import gc
 import glob
 import itertools
+import math
 import os
 import re
 import shutil
@@ -823,6 +824,55 @@ def split_words(text: str, language: str, keep: Iterable[str] = ()) -> str:
     return "".join(out)
 
 
+# What OCR engines read for a capital in hand-lettered and tracked capitals, and what was meant: RapidOCR
+# reads comic lettering's U as L ("YOL", "RLSHING", "FORTLNE") and I as T ("TLL" for I'LL, "TM" for I'M);
+# digits stand for look-alike letters.
+MISREADS = {"L": "U", "T": "I", "1": "I", "|": "I", "0": "O", "4": "A", "5": "S", "8": "B"}
+MAX_MISREADS = 2  # per token: more substitutions would turn noise into words
+_MISREAD_TOKEN = re.compile(r"^(\W*?)([A-Z0-9|'’]*[A-Z|][A-Z0-9|'’]*)(\W*)$")
+
+
+def correct_misreads(text: str, language: str, keep: Iterable[str] = ()) -> str:
+    """Capitals tokens that read as no words, corrected where swapping up to two look-alike characters
+    (`MISREADS`) makes them read as words: "YOL" -> "YOU", "RLSHING" -> "RUSHING", "BLTWHO" -> "BUTWHO"
+    (which `split_words` then splits). Known words, lower case, numbers and codes
+    ("GM 125": no letter swap reads better) stay as they are. Run before `split_words`."""
+    reader = _reader(language, keep)
+    if reader is None or not text:
+        return text
+
+    def cost_of(core: str) -> float:
+        spelling = reader.words.spelling(normalize_apostrophes(core).lower())
+        if spelling is not None and spelling[:1].isupper():
+            return math.inf  # a name ("LOL" -> "Lou"): no evidence that a letter was misread
+        if reader.known(core):
+            return 0.9
+        return reader.segment(core)[0]
+
+    def fix(match: re.Match) -> str:
+        parts = _MISREAD_TOKEN.match(match.group())
+        if not parts:
+            return match.group()
+        lead, core, trail = parts.groups()
+        # Two letters at least: "A4" and "B52" are codes, not misread words.
+        if sum(char.isalpha() for char in core) < 2 or reader.known(core):
+            return match.group()
+        positions = [index for index, char in enumerate(core) if char in MISREADS]
+        if not positions or len(positions) > 6:
+            return match.group()
+        best_cost, best = cost_of(core), core
+        for count in range(1, MAX_MISREADS + 1):
+            for chosen in itertools.combinations(positions, count):
+                variant = "".join(MISREADS[char] if index in chosen else char for index, char in enumerate(core))
+                # each swap must pay for itself: a word or split must be clearly better than the reading
+                cost = cost_of(variant) + 0.5 * count
+                if cost < best_cost:
+                    best_cost, best = cost, variant
+        return lead + best + trail
+
+    return _TOKEN.sub(fix, text)
+
+
 # a word, punctuation, and a word with no space after it: "GIRL,YOU", "PROBLEM.MY", "Doctorow:Two"
 _INNER_PUNCTUATION = re.compile(r"(?<=[^\W\d_]{2})([,;:!?]+|\.)(?=([^\W\d_]{2,}))")
 # after a full stop, these are the end of a web or file name rather than a new sentence
@@ -881,21 +931,23 @@ def recurring_words(texts: Iterable[str], language: str, min_count: int = 2) -> 
 
 
 def word_score(text: str, language: str, keep: Iterable[str] = ()) -> tuple[int, int]:
-    """(letters in known words, -letters in other words) of a text: how much of it reads as words."""
+    """(letters in known words, -letters in other words) of a text: how much of it reads as words.
+
+    Words are the runs of letters (with inner apostrophes), so punctuation OCR glued between two words
+    ("YEAH,I", "NON-PLAYER") does not make them unknown; letters mixed with digits ("WR0TE") count as
+    unknown pieces."""
     reader = _reader(language, keep)
     known = unknown = 0
-    for match in _TOKEN.finditer(text):
-        parts = _CORE.match(match.group())
-        if not parts:  # numbers count for nothing, letters mixed with digits ("WR0TE") as unknown
-            unknown += sum(char.isalpha() for char in match.group())
-            continue
-        core = parts.group(2)
-        letters = sum(char.isalpha() for char in core)
-        if reader is not None and (len(core) > 2 or core.lower() in reader.common) and reader.known(core):
+    for word in _LETTER_RUN.findall(text):
+        letters = len(word) - sum(char in APOSTROPHES for char in word)
+        if reader is not None and (len(word) > 2 or word.lower() in reader.common) and reader.known(word):
             known += letters
         else:
             unknown += letters
     return known, -unknown
+
+
+_LETTER_RUN = re.compile(r"[^\W\d_]+(?:['’ʼ][^\W\d_]+)*")
 
 
 def best_reading(candidates: Iterable[str], language: str, keep: Iterable[str] = ()) -> str:

@@ -91,7 +91,8 @@ def best_line(found: Line, candidates: list[Line], language: str) -> Line:
     """Of several readings of one line, the one with most letters in dictionary words (RapidOCR drops the
     spaces of widely tracked capitals, Tesseract misreads stylised letters: each is right where the other
     fails); ties go to the first reader."""
-    texts = [candidate.text for candidate in candidates]
+    # Scored as the detector will pass them on: misread letters corrected, lost spaces put back.
+    texts = [words.split_words(words.correct_misreads(candidate.text, language), language) for candidate in candidates]
     chosen = candidates[texts.index(words.best_reading(texts, language))]
     return Line(box=found.box, text=chosen.text, confidence=chosen.confidence, block=found.block)
 
