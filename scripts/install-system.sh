@@ -10,7 +10,7 @@ PACKAGES=(
   apertium apertium-eng-spa apertium-eng-cat apertium-en-gl apertium-eo-en apertium-eu-en
   apertium-hbs-eng apertium-isl-eng apertium-mkd-eng apertium-fr-es apertium-es-pt
   flite espeak-ng libsndfile1
-  fonts-dejavu-core fonts-noto-core fonts-noto-cjk
+  fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-comic-neue
   libfribidi0  # loaded at run time by Pillow's bundled libraqm (bidirectional text)
 )
 
