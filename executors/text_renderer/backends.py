@@ -90,16 +90,6 @@ def hyphenation_points(word: str, language: str | None = None) -> list[int]:
     return sorted(points)
 
 
-def longest_run(free: np.ndarray) -> tuple[int, int]:
-    """[start, end) of the longest run of True in a 1-D boolean array ((0, 0) if none)."""
-    edges = np.diff(np.concatenate(([0], free.astype(np.int8), [0])))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    if len(starts) == 0:
-        return 0, 0
-    longest = int(np.argmax(ends - starts))
-    return int(starts[longest]), int(ends[longest])
-
-
 class _Measure:
     """Ink extents of lines at one font size, cached: wrapping measures the same prefixes many times.
 
@@ -137,7 +127,12 @@ class _Measure:
 
 class _Space:
     """An area seen as rows along which lines run (for vertical text, its columns right to left), with the
-    longest free run across any band of rows, cached: a size search asks for the same bands many times."""
+    free run of any band of rows, cached: a size search asks for the same bands many times.
+
+    Every line's run contains the middle of the area's widest row, so that the lines form one block: none
+    is set beside another block that cuts into the area (a second text in the same balloon), out of the
+    reading order.
+    """
 
     def __init__(self, area: np.ndarray, vertical: bool):
         self.vertical = vertical
@@ -145,21 +140,47 @@ class _Space:
         self.height = rows.shape[0]
         # blocked[r] counts, per column, the blocked pixels in rows above r: a band is free where it adds none.
         self._blocked = np.vstack([np.zeros((1, rows.shape[1]), np.int32), np.cumsum(~rows, axis=0, dtype=np.int32)])
-        counts = rows.sum(axis=1)
-        self.empty = counts.max(initial=0) == 0
+        blocked = ~rows
+        self.empty = not rows.any()
         self._runs: dict[tuple[int, int], tuple[int, int]] = {}
-        if not self.empty:
-            # The middle of the wide part: a balloon's tail does not pull the text off centre.
-            core = np.flatnonzero(counts >= 0.5 * counts.max())
-            self.centre = (core[0] + core[-1] + 1) / 2
-            self.widest = longest_run(rows[int(np.argmax(counts))])
+        if self.empty:
+            return
+        # The middle: the centre of the area's tall columns (a balloon's tail, a short column, pulls it not).
+        heights = rows.sum(axis=0)
+        tall = np.flatnonzero(heights >= 0.5 * heights.max())
+        self.middle = int((tall[0] + tall[-1]) // 2)
+        # Each row's free run through the middle; the block is centred on the longest stretch of rows whose
+        # run is at least half the widest, so it sits in the wide part of the area, clear of other blocks.
+        width = rows.shape[1]
+        left, right = blocked[:, :self.middle], blocked[:, self.middle:]
+        starts = np.where(left.any(axis=1), self.middle - np.argmax(left[:, ::-1], axis=1), 0)
+        ends = np.where(right.any(axis=1), self.middle + np.argmax(right, axis=1), width)
+        lengths = np.where(blocked[:, self.middle], 0, ends - starts)
+        if lengths.max() == 0:
+            self.empty = True
+            return
+        wide = np.concatenate(([0], (lengths >= 0.5 * lengths.max()).astype(np.int8), [0]))
+        edges = np.diff(wide)
+        first_rows, last_rows = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        longest = int(np.argmax(last_rows - first_rows))
+        self.centre = (first_rows[longest] + last_rows[longest]) / 2
+        widest_row = int(np.argmax(lengths))
+        self.widest = (int(starts[widest_row]), int(ends[widest_row]))
 
     def run(self, top: int, bottom: int) -> tuple[int, int]:
-        """[start, end) of the longest run of columns free in every row of [top, bottom)."""
+        """[start, end) of the columns free in every row of [top, bottom), around the middle ((0, 0) if the
+        middle is not free)."""
         if top < 0 or bottom > self.height:
             return 0, 0
         if (top, bottom) not in self._runs:
-            self._runs[top, bottom] = longest_run(self._blocked[bottom] == self._blocked[top])
+            blocked = self._blocked[bottom] != self._blocked[top]
+            if blocked[self.middle]:
+                self._runs[top, bottom] = (0, 0)
+            else:
+                before = np.flatnonzero(blocked[:self.middle])
+                after = np.flatnonzero(blocked[self.middle:])
+                self._runs[top, bottom] = (int(before[-1]) + 1 if len(before) else 0,
+                                           self.middle + int(after[0]) if len(after) else len(blocked))
         return self._runs[top, bottom]
 
 
