@@ -222,6 +222,7 @@ def test_a_long_translation_stays_inside_its_balloon_and_follows_its_shape(rende
     assert len(lines) >= 3
     widths = [np.ptp(np.flatnonzero(ink[line].any(axis=0))) for line in lines]
     assert max(widths[1:-1]) > 1.2 * max(widths[0], widths[-1])
+    assert max(widths) > 1.3 * (region.box[2] - region.box[0])  # the balloon's room, not only the text's box
     # drawn_box is where the ink is.
     assert np.allclose(region.drawn_box, bounds(ink), atol=1)
 
@@ -245,7 +246,7 @@ def test_neighbouring_blocks_never_overlap(renderer):
     page = np.full((200, 420, 3), 250, np.uint8)
     left = TextRegion(polygon=[[20, 80], [200, 80], [200, 110], [20, 110]], lines=[[20, 80, 200, 110]],
                       text="Fresh fish", translation="Pescado fresco del puerto cada mañana",
-                      style=TextStyle(font_size=30, color=[0, 0, 0], alignment="center"))
+                      style=TextStyle(font_size=30, color=[0, 0, 0], alignment="left"))
     right = TextRegion(polygon=[[212, 80], [400, 80], [400, 110], [212, 110]], lines=[[212, 80, 400, 110]],
                        text="Cold drinks", translation="Bebidas frías y zumos naturales de fruta",
                        style=TextStyle(font_size=30, color=[0, 0, 0], alignment="center"))
@@ -343,6 +344,13 @@ def test_low_contrast_is_rescued_by_an_outline_or_flagged_illegible():
     rendered = render(TextRenderer(), grey, rescued)
     assert "illegible" not in rescued.flags
     assert (rendered.max(axis=2) > 230).sum() + (rendered.max(axis=2) < 25).sum() > 100  # a black/white outline
+    # An outline in the source's background colour that does not set the text off well enough: the self-check
+    # draws it again with a black outline.
+    faint = region.model_copy(deep=True)
+    faint.style.background_color = [200, 200, 200]
+    rendered = render(TextRenderer(), grey, faint)
+    assert "illegible" not in faint.flags
+    assert (rendered.max(axis=2) < 25).sum() > 100
 
 
 def test_a_word_longer_than_the_line_is_hyphenated():
