@@ -33,10 +33,15 @@ class Plan:
     alignment: str
     box: tuple[float, float, float, float]  # the source text's own box
     container: np.ndarray | None  # int32 polygon, or None when the text stands on the picture
+    # The container's bounding box in the image: its corner, its mask there, and the mask less the margin.
+    window: tuple[int, int, np.ndarray, np.ndarray] | None
     target: float  # the source's size, in em
     spacing: float
     max_size: int
     hyphenate: functools.partial
+    behind: np.ndarray  # the pixels the text goes on (N x 3): the container's, else the text box's
+    color: tuple[int, int, int]
+    outline_color: tuple[int, int, int] | None  # None: no outline
 
 
 @dataclasses.dataclass
@@ -101,7 +106,7 @@ class TextRenderer(Executor):
         pixels = decode_image(doc.image, self.max_pixels)
         image = pixels.copy()
         edges = edge_strength(pixels)
-        plans = [self._plan(region, doc.target_lang) for region in doc.regions]
+        plans = [self._plan(region, doc.target_lang, pixels) for region in doc.regions]
         # What each region occupies, for the others to keep clear of: its box and its container.
         boxes = [box_polygon(region_box(region)) for region in doc.regions]
         containers = [container_polygon(region) for region in doc.regions]
@@ -129,7 +134,7 @@ class TextRenderer(Executor):
             sizes = []
             for index, plan in enumerate(plans):
                 if plan is not None and plan.region.kind in COMIC_KINDS:
-                    placement = self._place(plan, pixels, edges, obstacles(index, []), plan.max_size)
+                    placement = self._place(plan, edges, obstacles(index, []), plan.max_size)
                     if placement is not None:
                         sizes.append(placement.layout.size)
             if len(sizes) >= 2:
@@ -142,14 +147,14 @@ class TextRenderer(Executor):
             cap = plan.max_size
             if page_size is not None and plan.region.kind in COMIC_KINDS:
                 cap = min(cap, max(page_size, self.min_font_size))
-            drawn_box = self._render_region(plan, image, pixels, edges, obstacles(index, drawn), cap)
+            drawn_box = self._render_region(plan, image, edges, obstacles(index, drawn), cap)
             if drawn_box is not None:
                 plan.region.drawn_box = drawn_box
                 drawn.append(box_polygon(drawn_box))
         if drawn:
             doc.image = encode_image(image)
 
-    def _plan(self, region: TextRegion, language: str | None) -> Plan | None:
+    def _plan(self, region: TextRegion, language: str | None, pixels: np.ndarray) -> Plan | None:
         """How to draw a region, or None when it is not drawn (untouched, no text, nowhere to draw)."""
         if "untouched" in region.flags:  # the source is kept pixel for pixel: the eraser left it too
             return None
@@ -174,9 +179,20 @@ class TextRenderer(Executor):
         spacing = self.line_spacing or line_spacing_of(region, target)
         # Balloon lettering is centred: the shape is symmetric, whatever alignment the detector guessed.
         alignment = "center" if region.kind == "balloon" else region.style.alignment
-        return Plan(region, text, font_path, vertical, alignment, box, container, target, spacing,
+        window = None
+        if container is not None:
+            x0, y0, shape = container_window(container, pixels.shape)
+            window = (x0, y0, shape, inner(shape, self.container_margin))
+            behind = pixels[y0:y0 + shape.shape[0], x0:x0 + shape.shape[1]][shape]
+        else:
+            x0, y0, x1, y1 = box
+            behind = pixels[int(y0):max(int(y0) + 1, int(np.ceil(y1))), int(x0):max(int(x0) + 1, int(np.ceil(x1)))]
+        behind = behind.reshape(-1, 3)
+        color = tuple(region.style.color) if region.style.color else contrasting_color(behind)
+        return Plan(region, text, font_path, vertical, alignment, box, container, window, target, spacing,
                     max(self.min_font_size, int(round(self.max_scale * target))),
-                    functools.partial(hyphenation_points, language=language))
+                    functools.partial(hyphenation_points, language=language), behind, color,
+                    self._outline_color(color, region, behind))
 
     def _font_path(self, text: str, kind: str = "text", capitals: bool = False) -> str:
         if self.comic_font and kind in COMIC_KINDS and capitals and fonts.covers(self.comic_font, text):
@@ -191,14 +207,14 @@ class TextRenderer(Executor):
         return self.layouts.fit(plan.text, plan.font_path, area, cap, self.min_font_size, plan.vertical,
                                 plan.spacing, stroke_ratio, plan.alignment, plan.hyphenate)
 
-    def _place(self, plan: Plan, pixels: np.ndarray, edges: np.ndarray, obstacles: list, cap: int,
+    def _place(self, plan: Plan, edges: np.ndarray, obstacles: list, cap: int,
                stroke_ratio: float | None = None) -> Placement | None:
         """The largest layout, up to `cap`, at `min_font_size` or more, in the container or the (grown) box."""
         if stroke_ratio is None:
-            stroke_ratio = self._stroke_ratio(plan, pixels)
-        if plan.container is not None:
-            x0, y0, shape = self._container_area(plan, pixels.shape)
-            area = inner(shape, self.container_margin) & free_of(obstacles, x0, y0, shape.shape)
+            stroke_ratio = STROKE_RATIO if plan.outline_color is not None else 0.0
+        if plan.window is not None:
+            x0, y0, shape, inside = plan.window
+            area = inside & free_of(obstacles, x0, y0, shape.shape)
             layout = self._fit(plan, area, cap, stroke_ratio)
             return Placement(layout, x0, y0, area, area) if layout is not None else None
         # The text's box, or a larger one grown into free space: the text as close to its original size as it
@@ -213,7 +229,7 @@ class TextRenderer(Executor):
             growth = np.sqrt((candidate[2] - candidate[0]) * (candidate[3] - candidate[1]) / (width * height)) - 1
             if best_score >= 1 - 0.3 * growth:
                 break  # even the full size could not pay for this much growth
-            bx0, by0, area = box_area(candidate, pixels.shape, obstacles)
+            bx0, by0, area = box_area(candidate, edges.shape, obstacles)
             layout = self._fit(plan, area, cap, stroke_ratio)
             if layout is None:
                 continue
@@ -222,48 +238,32 @@ class TextRenderer(Executor):
                 best, best_score = Placement(layout, bx0, by0, area, area), score
         return best
 
-    def _place_overflowing(self, plan: Plan, pixels: np.ndarray, obstacles: list,
-                           stroke_ratio: float) -> Placement | None:
+    def _place_overflowing(self, plan: Plan, image_shape, obstacles: list, stroke_ratio: float) -> Placement | None:
         """The text at `min_font_size`, wrapped to the inner shape, clipped to the container (or box) less
         obstacles: what does not fit is cut off rather than drawn over the picture or another block."""
-        if plan.container is not None:
-            x0, y0, shape = self._container_area(plan, pixels.shape)
+        if plan.window is not None:
+            x0, y0, shape, inside = plan.window
             clip = shape & free_of(obstacles, x0, y0, shape.shape)
-            area = inner(shape, self.container_margin) & clip
+            area = inside & clip
             if not area.any():
                 area = clip
         else:
-            x0, y0, clip = box_area(plan.box, pixels.shape, obstacles)
+            x0, y0, clip = box_area(plan.box, image_shape, obstacles)
             area = clip
         layout = self.layouts.layout(plan.text, plan.font_path, self.min_font_size, area, plan.vertical,
                                      plan.spacing, stroke_ratio, plan.alignment, plan.hyphenate, True, False)
         return Placement(layout, x0, y0, area, clip) if layout is not None else None
 
-    def _container_area(self, plan: Plan, image_shape) -> tuple[int, int, np.ndarray]:
-        """The container's bounding box (within the image) and its mask there."""
-        x, y, w, h = cv2.boundingRect(plan.container)
-        x0, y0 = max(0, x), max(0, y)
-        x1, y1 = min(image_shape[1], x + w), min(image_shape[0], y + h)
-        shape = np.zeros((max(0, y1 - y0), max(0, x1 - x0)), np.uint8)
-        cv2.fillPoly(shape, [plan.container - np.array([x0, y0], np.int32)], 1)
-        return x0, y0, shape.astype(bool)
-
-    def _stroke_ratio(self, plan: Plan, pixels: np.ndarray) -> float:
-        return STROKE_RATIO if self._outline_color(self._color(plan, pixels), plan.region,
-                                                   self._behind(plan, pixels)) is not None else 0.0
-
     # Drawing and the self-check.
 
-    def _render_region(self, plan: Plan, image: np.ndarray, pixels: np.ndarray, edges: np.ndarray,
-                       obstacles: list, cap: int) -> list[float] | None:
+    def _render_region(self, plan: Plan, image: np.ndarray, edges: np.ndarray, obstacles: list,
+                       cap: int) -> list[float] | None:
         """Place, draw, check; returns the drawn box (None when nothing could be drawn)."""
-        behind = self._behind(plan, pixels)
-        color = self._color(plan, pixels)
-        outline_color = self._outline_color(color, plan.region, behind)
+        color, outline_color = plan.color, plan.outline_color
         stroke_ratio = STROKE_RATIO if outline_color is not None else 0.0
-        placement = self._place(plan, pixels, edges, obstacles, cap, stroke_ratio)
+        placement = self._place(plan, edges, obstacles, cap, stroke_ratio)
         if placement is None:
-            placement = self._place_overflowing(plan, pixels, obstacles, stroke_ratio)
+            placement = self._place_overflowing(plan, image.shape, obstacles, stroke_ratio)
         if placement is None:
             plan.region.flags.append("overflow")  # other blocks fill the whole container
             return None
@@ -273,11 +273,11 @@ class TextRenderer(Executor):
             # neither sets off, the fill colour that contrasts most with the background.
             outline_color = contrasting_color(np.asarray([color]))
             if contrast_ratio(np.asarray(color), np.asarray([outline_color]))[0] < self.min_contrast:
-                color = contrasting_color(behind)
+                color = contrasting_color(plan.behind)
                 outline_color = contrasting_color(np.asarray([color]))
             stroke_ratio = RETRY_STROKE_RATIO
-            retry = self._place(plan, pixels, edges, obstacles, placement.layout.size, stroke_ratio) or \
-                self._place_overflowing(plan, pixels, obstacles, stroke_ratio)
+            retry = self._place(plan, edges, obstacles, placement.layout.size, stroke_ratio) or \
+                self._place_overflowing(plan, image.shape, obstacles, stroke_ratio)
             if retry is not None:
                 placement, drawing = retry, self._draw(retry, image, color, outline_color)
         if not placement.layout.fits or drawing.spilled:
@@ -325,21 +325,6 @@ class TextRenderer(Executor):
             return False
         ratios = contrast_ratio(np.asarray(color, np.float32), composed[ring].astype(np.float32))
         return float(np.percentile(ratios, 25)) >= self.min_contrast
-
-    def _behind(self, plan: Plan, pixels: np.ndarray) -> np.ndarray:
-        """The pixels the text goes on (N x 3): inside the container, else in the text's box."""
-        if plan.container is not None:
-            x0, y0, shape = self._container_area(plan, pixels.shape)
-            behind = pixels[y0:y0 + shape.shape[0], x0:x0 + shape.shape[1]][shape]
-        else:
-            x0, y0, x1, y1 = plan.box
-            behind = pixels[int(y0):max(int(y0) + 1, int(np.ceil(y1))), int(x0):max(int(x0) + 1, int(np.ceil(x1)))]
-        return behind.reshape(-1, 3)
-
-    def _color(self, plan: Plan, pixels: np.ndarray) -> tuple[int, int, int]:
-        if plan.region.style.color:
-            return tuple(plan.region.style.color)
-        return contrasting_color(self._behind(plan, pixels))
 
     def _target_size(self, region: TextRegion, box, font_path: str) -> float:
         """The font size (em) at which lines come out as tall as the original's.
@@ -436,6 +421,16 @@ def free_of(obstacles: list[np.ndarray], x0: int, y0: int, shape: tuple[int, int
         cv2.fillPoly(taken, [points], 1)
     taken = cv2.dilate(taken, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * GAP + 1, 2 * GAP + 1)))
     return taken[GAP:GAP + height, GAP:GAP + width] == 0
+
+
+def container_window(container: np.ndarray, image_shape) -> tuple[int, int, np.ndarray]:
+    """The container's bounding box (within the image): its corner, and the container's mask there."""
+    x, y, w, h = cv2.boundingRect(container)
+    x0, y0 = max(0, x), max(0, y)
+    x1, y1 = min(image_shape[1], x + w), min(image_shape[0], y + h)
+    shape = np.zeros((max(0, y1 - y0), max(0, x1 - x0)), np.uint8)
+    cv2.fillPoly(shape, [container - np.array([x0, y0], np.int32)], 1)
+    return x0, y0, shape.astype(bool)
 
 
 def box_area(box, image_shape, obstacles: list) -> tuple[int, int, np.ndarray]:
