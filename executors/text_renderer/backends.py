@@ -67,26 +67,28 @@ def tokens(text: str) -> list[tuple[str, bool]]:
     return pieces
 
 
-def hyphenation_points(word: str, language: str | None = None) -> list[int]:
-    """Where `word` may be split with a hyphen: pyphen's dictionary for `language` when pyphen is installed,
-    else a rule that suits most European languages well enough for the rare word that needs it: before a
-    consonant that starts a syllable (a consonant followed by a vowel), with two letters left on each side.
-    After an existing hyphen always."""
+def hyphenation_points(word: str) -> list[int]:
+    """Where `word` may be split with a hyphen, by a rule that suits most European languages well enough for
+    the rare word that needs it: before the consonant that starts a syllable (the one before a vowel, or
+    the "sch", "ch", "th"... that spells one sound, or the "tr", "pl"... that starts one), with two letters
+    left on each side; and after a hyphen the word already has."""
     points = {index + 1 for index, char in enumerate(word[:-1]) if char == "-" and index >= 1}
-    try:
-        import pyphen
-
-        if language and pyphen.language_fallback(language):
-            dictionary = pyphen.Pyphen(lang=pyphen.language_fallback(language))
-            return sorted(points | set(dictionary.positions(word)))
-    except ImportError:
-        pass
-    for index in range(2, len(word) - 2):
-        before, char, after = word[index - 1], word[index], word[index + 1]
-        if not (before.isalpha() and char.isalpha() and after.isalpha()):
+    lower = word.lower()
+    for index in range(1, len(word) - 1):
+        char, after = lower[index], lower[index + 1]
+        if not (char.isalpha() and char not in VOWELS and after.isalpha() and after in VOWELS):
             continue
-        if char.lower() not in VOWELS and after.lower() in VOWELS and any(c.lower() in VOWELS for c in word[:index]):
-            points.add(index)
+        start = index
+        for cluster in ("sch", "ch", "sh", "th", "ph", "gh", "ck"):
+            if lower[max(0, index + 1 - len(cluster)):index + 1] == cluster:
+                start = index + 1 - len(cluster)
+                break
+        else:
+            if char in "lr" and lower[index - 1] in "bcdfgkpt":  # "tr", "pl"... start a syllable together
+                start = index - 1
+        if start >= 2 and len(word) - start >= 2 and lower[start - 1].isalpha() and \
+                any(letter in VOWELS for letter in lower[:start]):
+            points.add(start)
     return sorted(points)
 
 

@@ -1,5 +1,4 @@
 import dataclasses
-import functools
 
 import cv2
 import numpy as np
@@ -38,7 +37,6 @@ class Plan:
     target: float  # the source's size, in em
     spacing: float
     max_size: int
-    hyphenate: functools.partial
     behind: np.ndarray  # the pixels the text goes on (N x 3): the container's, else the text box's
     color: tuple[int, int, int]
     outline_color: tuple[int, int, int] | None  # None: no outline
@@ -106,7 +104,7 @@ class TextRenderer(Executor):
         pixels = decode_image(doc.image, self.max_pixels)
         image = pixels.copy()
         edges = edge_strength(pixels)
-        plans = [self._plan(region, doc.target_lang, pixels) for region in doc.regions]
+        plans = [self._plan(region, pixels) for region in doc.regions]
         # What each region occupies, for the others to keep clear of: its box and its container.
         boxes = [box_polygon(region_box(region)) for region in doc.regions]
         containers = [container_polygon(region) for region in doc.regions]
@@ -154,7 +152,7 @@ class TextRenderer(Executor):
         if drawn:
             doc.image = encode_image(image)
 
-    def _plan(self, region: TextRegion, language: str | None, pixels: np.ndarray) -> Plan | None:
+    def _plan(self, region: TextRegion, pixels: np.ndarray) -> Plan | None:
         """How to draw a region, or None when it is not drawn (untouched, no text, nowhere to draw)."""
         if "untouched" in region.flags:  # the source is kept pixel for pixel: the eraser left it too
             return None
@@ -190,8 +188,7 @@ class TextRenderer(Executor):
         behind = behind.reshape(-1, 3)
         color = tuple(region.style.color) if region.style.color else contrasting_color(behind)
         return Plan(region, text, font_path, vertical, alignment, box, container, window, target, spacing,
-                    max(self.min_font_size, int(round(self.max_scale * target))),
-                    functools.partial(hyphenation_points, language=language), behind, color,
+                    max(self.min_font_size, int(round(self.max_scale * target))), behind, color,
                     self._outline_color(color, region, behind))
 
     def _font_path(self, text: str, kind: str = "text", capitals: bool = False) -> str:
@@ -205,7 +202,7 @@ class TextRenderer(Executor):
 
     def _fit(self, plan: Plan, area: np.ndarray, cap: int, stroke_ratio: float) -> Layout | None:
         return self.layouts.fit(plan.text, plan.font_path, area, cap, self.min_font_size, plan.vertical,
-                                plan.spacing, stroke_ratio, plan.alignment, plan.hyphenate)
+                                plan.spacing, stroke_ratio, plan.alignment, hyphenation_points)
 
     def _place(self, plan: Plan, edges: np.ndarray, obstacles: list, cap: int,
                stroke_ratio: float | None = None) -> Placement | None:
@@ -251,7 +248,7 @@ class TextRenderer(Executor):
             x0, y0, clip = box_area(plan.box, image_shape, obstacles)
             area = clip
         layout = self.layouts.layout(plan.text, plan.font_path, self.min_font_size, area, plan.vertical,
-                                     plan.spacing, stroke_ratio, plan.alignment, plan.hyphenate, True, False)
+                                     plan.spacing, stroke_ratio, plan.alignment, hyphenation_points, True, False)
         return Placement(layout, x0, y0, area, clip) if layout is not None else None
 
     # Drawing and the self-check.
@@ -265,7 +262,7 @@ class TextRenderer(Executor):
         if placement is None:
             placement = self._place_overflowing(plan, image.shape, obstacles, stroke_ratio)
         if placement is None:
-            plan.region.flags.append("overflow")  # other blocks fill the whole container
+            add_flag(plan.region, "overflow")  # other blocks fill the whole container
             return None
         drawing = self._draw(placement, image, color, outline_color)
         if not drawing.legible and self.outline != "never":
@@ -281,9 +278,9 @@ class TextRenderer(Executor):
             if retry is not None:
                 placement, drawing = retry, self._draw(retry, image, color, outline_color)
         if not placement.layout.fits or drawing.spilled:
-            plan.region.flags.append("overflow")
+            add_flag(plan.region, "overflow")
         if not drawing.legible:
-            plan.region.flags.append("illegible")
+            add_flag(plan.region, "illegible")
         return drawing.commit(image, placement)
 
     def _draw(self, placement: Placement, image: np.ndarray, color, outline_color) -> "Drawing":
@@ -386,6 +383,11 @@ class Drawing:
         x0, y0 = placement.x0, placement.y0
         image[y0:y0 + height, x0:x0 + width] = self.composed
         return [float(x0 + xs.min()), float(y0 + ys.min()), float(x0 + xs.max() + 1), float(y0 + ys.max() + 1)]
+
+
+def add_flag(region: TextRegion, flag: str) -> None:
+    if flag not in region.flags:
+        region.flags.append(flag)
 
 
 def is_capitals(text: str | None) -> bool:
