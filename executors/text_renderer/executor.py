@@ -102,7 +102,7 @@ class TextRenderer(Executor):
         if not doc.regions:
             return
         pixels = decode_image(doc.image, self.max_pixels)
-        image = pixels.copy()
+        image = pixels.copy()  # drawn into; `pixels` stays the erased original the decisions are made on
         edges = edge_strength(pixels)
         plans = [self._plan(region, pixels) for region in doc.regions]
         # What each region occupies, for the others to keep clear of: its box and its container.
@@ -110,9 +110,8 @@ class TextRenderer(Executor):
         containers = [container_polygon(region) for region in doc.regions]
 
         def obstacles(index: int, drawn: list) -> list[np.ndarray]:
-            plan, centre = plans[index], None
-            if plan is not None:
-                centre = ((plan.box[0] + plan.box[2]) / 2, (plan.box[1] + plan.box[3]) / 2)
+            x0, y0, x1, y1 = plans[index].box
+            centre = ((x0 + x1) / 2, (y0 + y1) / 2)
             result = list(drawn)
             for other in range(len(doc.regions)):
                 if other == index:
@@ -121,7 +120,7 @@ class TextRenderer(Executor):
                     result.append(boxes[other])
                 # A container that holds this text too (two blocks in one balloon) is shared, not in the way.
                 container = containers[other]
-                if container is not None and (centre is None or cv2.pointPolygonTest(container, centre, False) < 0):
+                if container is not None and cv2.pointPolygonTest(container, centre, False) < 0:
                     result.append(container)
             return result
 
@@ -144,7 +143,7 @@ class TextRenderer(Executor):
                 continue
             cap = plan.max_size
             if page_size is not None and plan.region.kind in COMIC_KINDS:
-                cap = min(cap, max(page_size, self.min_font_size))
+                cap = min(cap, page_size)
             drawn_box = self._render_region(plan, image, edges, obstacles(index, drawn), cap)
             if drawn_box is not None:
                 plan.region.drawn_box = drawn_box
