@@ -1,9 +1,12 @@
-"""TextRenderer: translations drawn into their regions, fitted, in the original's colour, readable."""
+"""TextRenderer: translations drawn into their regions or containers, fitted, in the original's colour, readable,
+never over another block."""
 
+import cv2
 import numpy as np
 import pytest
 from docarray import DocList
 
+from executors.text_renderer.backends import PillowLayout, hyphenation_points
 from executors.text_renderer.executor import TextRenderer
 from transmodal import fonts
 from transmodal.docs import MediaDoc, TextRegion, TextStyle
@@ -167,3 +170,196 @@ def test_corrupt_image_fails_only_its_document(renderer):
     renderer.render(DocList[MediaDoc]([bad, good]))
     assert bad.error and bad.error_stage == "TextRenderer"
     assert good.error is None and decode_image(good.image).min() < 100
+
+
+# Comic pages and signs: containers, neighbours, untouched text, capitals, overflow and the self-check.
+
+def ellipse(centre, axes) -> list[list[float]]:
+    return cv2.ellipse2Poly(centre, axes, 0, 0, 360, 5).astype(float).tolist()
+
+
+def mask_of(polygon, shape) -> np.ndarray:
+    mask = np.zeros(shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(np.asarray(polygon)).astype(np.int32)], 1)
+    return mask.astype(bool)
+
+
+def balloon_page(width: int = 320, height: int = 240, *balloons) -> np.ndarray:
+    """A white page with black-outlined speech balloons (their insides already erased)."""
+    page = np.full((height, width, 3), 255, np.uint8)
+    for polygon in balloons:
+        cv2.polylines(page, [np.round(np.asarray(polygon)).astype(np.int32)], True, (0, 0, 0), 2)
+    return page
+
+
+def balloon(container, text: str, translation: str, box=None, **fields) -> TextRegion:
+    """A balloon region: its text box is the middle of its container unless given."""
+    points = np.asarray(container)
+    if box is None:
+        centre, half = points.mean(axis=0), (points.max(axis=0) - points.min(axis=0)) / 4
+        box = [*(centre - half), *(centre + half)]
+    x0, y0, x1, y1 = box
+    fields.setdefault("style", TextStyle(font_size=16, color=[0, 0, 0], alignment="center"))
+    fields.setdefault("kind", "balloon")
+    return TextRegion(polygon=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]], text=text, translation=translation,
+                      container=container, **fields)
+
+
+def test_a_long_translation_stays_inside_its_balloon_and_follows_its_shape(renderer):
+    container = ellipse((160, 120), (130, 90))
+    page = balloon_page(320, 240, container)
+    region = balloon(container, "WHAT A DAY!",
+                     "¡QUÉ DÍA TAN EXTRAORDINARIO! NUNCA HABÍA VISTO TANTA GENTE REUNIDA EN LA PLAZA DEL PUEBLO")
+    rendered = render(renderer, page, region)
+    ink = ink_of(page, rendered)
+    inside = mask_of(container, page.shape)
+    assert ink.sum() > 500
+    assert not (ink & ~inside).any()  # not one drawn pixel outside the balloon
+    assert "overflow" not in region.flags and "illegible" not in region.flags
+    # The lines follow the ellipse: the middle line is longer than the first and the last.
+    rows = np.flatnonzero(ink.any(axis=1))
+    lines = np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1)
+    assert len(lines) >= 3
+    widths = [np.ptp(np.flatnonzero(ink[line].any(axis=0))) for line in lines]
+    assert max(widths[1:-1]) > 1.2 * max(widths[0], widths[-1])
+    assert max(widths) > 1.3 * (region.box[2] - region.box[0])  # the balloon's room, not only the text's box
+    # drawn_box is where the ink is.
+    assert np.allclose(region.drawn_box, bounds(ink), atol=1)
+
+
+def test_a_sign_translation_stays_on_its_panel():
+    # A light panel on a dark wall: the translation is longer than the source, yet stays on the panel.
+    image = np.full((160, 400, 3), 40, np.uint8)
+    image[50:110, 120:280] = 230
+    panel = [[120, 50], [280, 50], [280, 110], [120, 110]]
+    region = TextRegion(polygon=[[140, 65], [260, 65], [260, 95], [140, 95]], lines=[[140, 65, 260, 95]],
+                        text="Exit", translation="Salida de emergencia", kind="sign", container=panel,
+                        style=TextStyle(font_size=30, color=[0, 0, 0], alignment="center"))
+    rendered = render(TextRenderer(), image, region)
+    ink = ink_of(image, rendered)
+    assert ink.sum() > 200
+    assert not (ink & ~mask_of(panel, image.shape)).any()
+
+
+def test_neighbouring_blocks_never_overlap(renderer):
+    # Two captions on open background, close together: each translation may grow, but never onto the other.
+    page = np.full((200, 420, 3), 250, np.uint8)
+    left = TextRegion(polygon=[[20, 80], [200, 80], [200, 110], [20, 110]], lines=[[20, 80, 200, 110]],
+                      text="Fresh fish", translation="Pescado fresco del puerto cada mañana",
+                      style=TextStyle(font_size=30, color=[0, 0, 0], alignment="left"))
+    right = TextRegion(polygon=[[212, 80], [400, 80], [400, 110], [212, 110]], lines=[[212, 80, 400, 110]],
+                       text="Cold drinks", translation="Bebidas frías y zumos naturales de fruta",
+                       style=TextStyle(font_size=30, color=[0, 0, 0], alignment="center"))
+    render(renderer, page, left, right)
+    a, b = left.drawn_box, right.drawn_box
+    assert a and b
+    assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]  # disjoint
+    # Nor onto the other's original text.
+    assert a[2] <= right.box[0] or a[3] <= right.box[1] or a[1] >= right.box[3]
+    assert b[0] >= left.box[2] or b[3] <= left.box[1] or b[1] >= left.box[3]
+
+
+def test_two_blocks_in_one_balloon_share_it_without_overlapping(renderer):
+    container = ellipse((160, 120), (140, 100))
+    page = balloon_page(320, 240, container)
+    top = balloon(container, "HEY!", "¡OYE, TÚ, EL DE LA GORRA ROJA!", box=[110, 60, 210, 95])
+    bottom = balloon(container, "COME HERE.", "VEN AQUÍ AHORA MISMO, POR FAVOR.", box=[110, 140, 210, 175])
+    rendered = render(renderer, page, top, bottom)
+    a, b = top.drawn_box, bottom.drawn_box
+    assert a and b and (a[3] <= b[1] or b[3] <= a[1] or a[2] <= b[0] or b[2] <= a[0])
+    assert not (ink_of(page, rendered) & ~mask_of(container, page.shape)).any()
+
+
+def test_an_untouched_region_stays_pixel_identical(renderer):
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (120, 300, 3), dtype=np.uint8)
+    code = TextRegion(polygon=[[10, 10], [140, 10], [140, 50], [10, 50]], text="A-1234", translation="A-1234",
+                      flags=["untouched"], style=TextStyle(font_size=30))
+    word = TextRegion(polygon=[[160, 60], [290, 60], [290, 100], [160, 100]], text="Exit", translation="Salida",
+                      style=TextStyle(font_size=30, color=[255, 255, 0]))
+    rendered = render(renderer, photo, code, word)
+    assert np.array_equal(rendered[:60, :150], photo[:60, :150])
+    assert code.drawn_box == [] and word.drawn_box
+    # A page whose only region is untouched comes back exactly as it was.
+    assert np.array_equal(render(renderer, photo, code.model_copy(deep=True)), photo)
+
+
+def test_capitals_are_restored_when_the_source_was_lettered_in_capitals(renderer):
+    container = ellipse((150, 90), (120, 70))
+    page = balloon_page(300, 180, container)
+
+    def drawn(text: str, translation: str, **options) -> np.ndarray:
+        return render(TextRenderer(**options), page, balloon(container, text, translation))
+
+    capitals = drawn("WHERE ARE YOU GOING?", "¿Adónde vas?")
+    assert np.array_equal(capitals, drawn("WHERE ARE YOU GOING?", "¿ADÓNDE VAS?"))
+    assert not np.array_equal(capitals, drawn("Where are you going?", "¿Adónde vas?"))
+    # Lettering in capitals gets the comic face (Comic Neue, from fonts-comic-neue) unless turned off.
+    comic = fonts.comic_font(bold=True)
+    if comic is None:
+        pytest.skip("fonts-comic-neue is not installed")
+    assert np.array_equal(capitals, drawn("WHERE ARE YOU GOING?", "¿Adónde vas?", comic_font=comic))
+    assert not np.array_equal(capitals, drawn("WHERE ARE YOU GOING?", "¿Adónde vas?", comic_font="never"))
+
+
+def test_an_impossible_fit_is_drawn_small_clipped_and_flagged_overflow(renderer):
+    container = [[100, 50], [150, 50], [150, 70], [100, 70]]  # a caption box of 50 x 20 pixels
+    page = balloon_page(260, 120, container)
+    region = balloon(container, "NO.", "ESTO NO CABE DE NINGUNA MANERA EN UNA CAJA TAN PEQUEÑA", kind="caption")
+    rendered = render(renderer, page, region)
+    ink = ink_of(page, rendered)
+    assert "overflow" in region.flags
+    assert ink.sum() > 30 and not (ink & ~mask_of(container, page.shape)).any()
+    assert region.drawn_box and region.drawn_box[0] >= 100 and region.drawn_box[2] <= 151
+
+
+def test_balloons_share_one_size_and_only_a_crowded_one_shrinks():
+    big, small, other, crowded = (ellipse((100, 100), (90, 70)), ellipse((260, 60), (60, 40)),
+                                  ellipse((260, 160), (60, 40)), ellipse((400, 100), (55, 40)))
+    page = balloon_page(480, 220, big, small, other, crowded)
+    style = TextStyle(font_size=40, color=[0, 0, 0], alignment="center")
+
+    def heights(**options) -> list[int]:
+        regions = [balloon(big, "HI!", "¡HOLA!", style=style), balloon(small, "HI!", "¡HOLA!", style=style),
+                   balloon(other, "HI!", "¡HOLA!", style=style),
+                   balloon(crowded, "HI!", "¡HOLA! ¿CÓMO ESTÁS? ¿QUÉ TAL TODO POR CASA?", style=style)]
+        render(TextRenderer(**options), page, *regions)
+        return [region.drawn_box[3] - region.drawn_box[1] for region in regions]
+
+    alone = heights(same_size=False)
+    assert alone[0] > 1.3 * alone[1]  # on its own the big balloon would get much larger text
+    shared = heights()
+    assert abs(shared[0] - shared[1]) <= 1 and abs(shared[1] - shared[2]) <= 1  # one size for the page
+    assert shared[3] > 0
+
+
+def test_low_contrast_is_rescued_by_an_outline_or_flagged_illegible():
+    grey = np.full((100, 300, 3), 128, np.uint8)
+    region = TextRegion(polygon=[[20, 30], [280, 30], [280, 70], [20, 70]], text="Exit", translation="Salida",
+                        style=TextStyle(font_size=36, color=[120, 120, 120]))
+    plain = region.model_copy(deep=True)
+    render(TextRenderer(outline="never"), grey, plain)
+    assert "illegible" in plain.flags
+    rescued = region.model_copy(deep=True)
+    rendered = render(TextRenderer(), grey, rescued)
+    assert "illegible" not in rescued.flags
+    assert (rendered.max(axis=2) > 230).sum() + (rendered.max(axis=2) < 25).sum() > 100  # a black/white outline
+    # An outline in the source's background colour that does not set the text off well enough: the self-check
+    # draws it again with a black outline.
+    faint = region.model_copy(deep=True)
+    faint.style.background_color = [200, 200, 200]
+    rendered = render(TextRenderer(), grey, faint)
+    assert "illegible" not in faint.flags
+    assert (rendered.max(axis=2) < 25).sum() > 100
+
+
+def test_a_word_longer_than_the_line_is_hyphenated():
+    layouts = PillowLayout()
+    area = np.ones((200, 150), bool)
+    word = "Donaudampfschifffahrtsgesellschaft"
+    layout = layouts.fit(word, SANS, area, 30, 9, hyphenate=hyphenation_points)
+    assert len(layout.lines) >= 2 and layout.lines[0].endswith("-")
+    assert "".join(line.removesuffix("-") for line in layout.lines) == word
+    # Short words are never split.
+    layout = layouts.fit("Ein kleines Haus am Meer", SANS, area, 30, 9, hyphenate=hyphenation_points)
+    assert not any(line.endswith("-") for line in layout.lines)

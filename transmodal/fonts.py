@@ -95,3 +95,16 @@ def font_for_text(text: str, bold: bool = False) -> str:
 @functools.lru_cache(maxsize=256)
 def load_font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size=max(1, int(size)))
+
+
+# Comic lettering (Debian's fonts-comic-neue): for speech balloons and captions lettered in capitals.
+COMIC = ["ComicNeue-Regular.otf"]
+COMIC_BOLD = ["ComicNeue-Bold.otf"]
+
+
+def comic_font(bold: bool = False) -> str | None:
+    """The path of an installed comic lettering face, or None when fonts-comic-neue is not installed."""
+    try:
+        return font_path(COMIC_BOLD if bold else COMIC)
+    except FontNotFoundError:
+        return None

@@ -1,10 +1,12 @@
+import dataclasses
+
 import cv2
 import numpy as np
 from docarray import DocList
 from jina import Executor, requests
 from PIL import Image
 
-from executors.text_renderer.backends import LAYOUTS, Layout
+from executors.text_renderer.backends import LAYOUTS, Layout, hyphenation_points
 from transmodal import fonts
 from transmodal.docs import MediaDoc, TextRegion
 from transmodal.errors import ConfigurationError
@@ -12,33 +14,82 @@ from transmodal.media import DEFAULT_MAX_PIXELS, decode_image, encode_image
 from transmodal.processing import for_each_doc, traced
 
 OUTLINE_MODES = ("auto", "always", "never")
+# Comic lettering: one size across the page, and a comic face where the source was lettered in capitals.
+COMIC_KINDS = ("balloon", "caption")
+GAP = 3  # pixels kept clear between a translation and any other block
+STROKE_RATIO = 1 / 15  # the outline's width, in em
+RETRY_STROKE_RATIO = 1 / 8  # the stronger outline of the self-check's second try
+
+
+@dataclasses.dataclass
+class Plan:
+    """What the renderer decides about a region before placing it."""
+
+    region: TextRegion
+    text: str  # as drawn: capitals restored
+    font_path: str
+    vertical: bool
+    alignment: str
+    box: tuple[float, float, float, float]  # the source text's own box
+    container: np.ndarray | None  # int32 polygon, or None when the text stands on the picture
+    # The container's bounding box in the image: its corner, its mask there, and the mask less the margin.
+    window: tuple[int, int, np.ndarray, np.ndarray] | None
+    target: float  # the source's size, in em
+    spacing: float
+    max_size: int
+    behind: np.ndarray  # the pixels the text goes on (N x 3): the container's, else the text box's
+    color: tuple[int, int, int]
+    outline_color: tuple[int, int, int] | None  # None: no outline
+
+
+@dataclasses.dataclass
+class Placement:
+    """A layout and the area it was laid out in: `area` is a mask whose top-left corner is at (x0, y0)."""
+
+    layout: Layout
+    x0: int
+    y0: int
+    area: np.ndarray
+    clip: np.ndarray  # where drawing is allowed: the area, or for an overflowing text its container less obstacles
 
 
 class TextRenderer(Executor):
-    """Draws each region's translation into the (erased) image, in the region's box, colour and alignment.
+    """Draws each region's translation into the (erased) image, inside its container, in its colour.
 
-    The text gets the largest size, up to a little more than the original's, at which it fits the box
-    word-wrapped (CJK wraps between characters). A text that does not fit at `min_font_size` may spread a
-    little past its box into free space, then shrink down to `floor_font_size`; it is never dropped. A
-    thin outline keeps the text readable where it contrasts poorly with the pixels behind it.
+    A region with a `container` (a speech balloon, a caption box, a sign panel) gets its text fitted to the
+    container's shape, less a margin: lines are as long as the shape is wide at their height, so they get
+    shorter towards the top and bottom of a balloon. A region without one gets its own box, which may grow
+    into free space. Another block (a region's box or container, or a translation already drawn) is never
+    drawn over. The size is the largest that fits, up to the original's; balloons and captions share one
+    size per page where they can. A text that fits nowhere at `min_font_size` is drawn at that size,
+    clipped to its container, and flagged "overflow". Each drawn text is checked for contrast against what
+    surrounds it, redrawn once with a stronger outline if it is too low, then flagged "illegible".
+    Regions flagged "untouched" (numbers, names) are left exactly as they are.
     """
 
     def __init__(self, backend: str = "pillow", backend_options: dict | None = None, font: str | None = None,
-                 bold: bool = False, min_font_size: int = 10, floor_font_size: int = 6, max_scale: float = 1.0,
+                 bold: bool = False, comic_font: str = "auto", min_font_size: int = 9, max_scale: float = 1.0,
                  outline: str = "auto", line_spacing: float | None = None, max_grow: float = 0.5,
-                 min_contrast: float = 3.0, max_pixels: int = DEFAULT_MAX_PIXELS, **kwargs):
+                 container_margin: float = 0.05, same_size: bool = True, min_contrast: float = 3.0,
+                 max_pixels: int = DEFAULT_MAX_PIXELS, **kwargs):
         super().__init__(**kwargs)
         if outline not in OUTLINE_MODES:
             raise ConfigurationError(f"outline must be one of {', '.join(OUTLINE_MODES)}, got {outline!r}")
         self.layouts = LAYOUTS.create(backend, **(backend_options or {}))
         self.font = font
         self.bold = bold
+        if comic_font == "auto":
+            # Bold: comic lettering is heavy, and the regular face looks faint beside the artwork.
+            self.comic_font = fonts.comic_font(bold=True)  # None where fonts-comic-neue is not installed
+        else:
+            self.comic_font = None if comic_font == "never" else comic_font
         self.min_font_size = min_font_size
-        self.floor_font_size = min(floor_font_size, min_font_size)
         self.max_scale = max_scale
         self.outline = outline
         self.line_spacing = line_spacing
         self.max_grow = max_grow
+        self.container_margin = container_margin
+        self.same_size = same_size
         self.min_contrast = min_contrast
         self.max_pixels = max_pixels
 
@@ -51,75 +102,232 @@ class TextRenderer(Executor):
         if not doc.regions:
             return
         pixels = decode_image(doc.image, self.max_pixels)
-        image = Image.fromarray(pixels)
-        boxes = [region_box(region) for region in doc.regions]
+        image = pixels.copy()  # drawn into; `pixels` stays the erased original the decisions are made on
         edges = edge_strength(pixels)
-        for index, region in enumerate(doc.regions):
-            text = region.translation if region.translation is not None else region.text
-            if not text or not text.strip() or boxes[index] is None:
-                continue
-            others = [box for other, box in enumerate(boxes) if other != index and box is not None]
-            # The source's line breaks do not carry over: the translation is wrapped afresh to fit.
-            self._render_region(image, pixels, edges, region, text.strip(), boxes[index], others)
-        doc.image = encode_image(np.asarray(image))
+        plans = [self._plan(region, pixels) for region in doc.regions]
+        # What each region occupies, for the others to keep clear of: its box and its container.
+        boxes = [box_polygon(region_box(region)) for region in doc.regions]
+        containers = [container_polygon(region) for region in doc.regions]
 
-    def _font_path(self, text: str) -> str:
+        def obstacles(index: int, drawn: list) -> list[np.ndarray]:
+            x0, y0, x1, y1 = plans[index].box
+            centre = ((x0 + x1) / 2, (y0 + y1) / 2)
+            result = list(drawn)
+            for other in range(len(doc.regions)):
+                if other == index:
+                    continue
+                if boxes[other] is not None:
+                    result.append(boxes[other])
+                # A container that holds this text too (two blocks in one balloon) is shared, not in the way.
+                container = containers[other]
+                if container is not None and cv2.pointPolygonTest(container, centre, False) < 0:
+                    result.append(container)
+            return result
+
+        # 1. One size for the page's lettering: the median of the sizes its balloons and captions would get on
+        # their own. Blocks that fit larger come down to it; blocks that need smaller shrink alone.
+        page_size = None
+        if self.same_size:
+            sizes = []
+            for index, plan in enumerate(plans):
+                if plan is not None and plan.region.kind in COMIC_KINDS:
+                    placement = self._place(plan, edges, obstacles(index, []), plan.max_size)
+                    if placement is not None:
+                        sizes.append(placement.layout.size)
+            if len(sizes) >= 2:
+                page_size = int(np.median(sizes))
+        # 2. Draw, each translation kept clear of those drawn before it.
+        drawn: list[np.ndarray] = []
+        for index, plan in enumerate(plans):
+            if plan is None:
+                continue
+            cap = plan.max_size
+            if page_size is not None and plan.region.kind in COMIC_KINDS:
+                cap = min(cap, page_size)
+            drawn_box = self._render_region(plan, image, edges, obstacles(index, drawn), cap)
+            if drawn_box is not None:
+                plan.region.drawn_box = drawn_box
+                drawn.append(box_polygon(drawn_box))
+        if drawn:
+            doc.image = encode_image(image)
+
+    def _plan(self, region: TextRegion, pixels: np.ndarray) -> Plan | None:
+        """How to draw a region, or None when it is not drawn (untouched, no text, nowhere to draw)."""
+        if "untouched" in region.flags:  # the source is kept pixel for pixel: the eraser left it too
+            return None
+        text = region.translation if region.translation is not None else region.text
+        if not text or not text.strip():
+            return None
+        container = container_polygon(region)
+        box = region_box(region)
+        if box is None and container is not None:
+            x, y, w, h = cv2.boundingRect(container)
+            box = (float(x), float(y), float(x + w), float(y + h))
+        if box is None:
+            return None
+        # The source's line breaks do not carry over: the translation is wrapped afresh to fit.
+        text = text.strip()
+        capitals = is_capitals(region.text)
+        if capitals:  # lettering in capitals stays in capitals
+            text = text.upper()
+        font_path = self._font_path(text, region.kind, capitals)
+        vertical = region.style.direction == "vertical" and fonts.is_cjk(text)
+        target = self._target_size(region, box, font_path)
+        spacing = self.line_spacing or line_spacing_of(region, target)
+        # Balloon lettering is centred: the shape is symmetric, whatever alignment the detector guessed.
+        alignment = "center" if region.kind == "balloon" else region.style.alignment
+        window = None
+        if container is not None:
+            x0, y0, shape = container_window(container, pixels.shape)
+            window = (x0, y0, shape, inner(shape, self.container_margin))
+            behind = pixels[y0:y0 + shape.shape[0], x0:x0 + shape.shape[1]][shape]
+        else:
+            x0, y0, x1, y1 = box
+            behind = pixels[int(y0):max(int(y0) + 1, int(np.ceil(y1))), int(x0):max(int(x0) + 1, int(np.ceil(x1)))]
+        behind = behind.reshape(-1, 3)
+        color = tuple(region.style.color) if region.style.color else contrasting_color(behind)
+        return Plan(region, text, font_path, vertical, alignment, box, container, window, target, spacing,
+                    max(self.min_font_size, int(round(self.max_scale * target))), behind, color,
+                    self._outline_color(color, region, behind))
+
+    def _font_path(self, text: str, kind: str = "text", capitals: bool = False) -> str:
+        if self.comic_font and kind in COMIC_KINDS and capitals and fonts.covers(self.comic_font, text):
+            return self.comic_font
         if self.font and fonts.covers(self.font, text):
             return self.font
         return fonts.font_for_text(text, bold=self.bold)  # the override lacks this script's glyphs
 
-    def _render_region(self, image: Image.Image, pixels: np.ndarray, edges: np.ndarray, region: TextRegion, text: str,
-                       box: tuple[float, float, float, float], others: list) -> None:
-        font_path = self._font_path(text)
-        vertical = region.style.direction == "vertical" and fonts.is_cjk(text)
-        x0, y0, x1, y1 = box
-        behind = pixels[int(y0):max(int(y0) + 1, int(np.ceil(y1))), int(x0):max(int(x0) + 1, int(np.ceil(x1)))]
-        color = tuple(region.style.color) if region.style.color else contrasting_color(behind.reshape(-1, 3))
-        outline_color = self._outline_color(color, region, behind)
-        stroke_ratio = 1 / 15 if outline_color is not None else 0.0
-        target = self._target_size(region, box)
-        spacing = self.line_spacing or line_spacing_of(region, target)
-        max_size = max(self.min_font_size, int(round(self.max_scale * target)))
+    # Placing: the area a text may take, and the largest layout that fits it.
 
-        def fit(width: float, height: float, low: int, break_words: bool = False) -> Layout | None:
-            return self.layouts.fit(text, font_path, width, height, max_size, low, vertical, spacing, stroke_ratio,
-                                    break_words)
+    def _fit(self, plan: Plan, area: np.ndarray, cap: int, stroke_ratio: float) -> Layout | None:
+        return self.layouts.fit(plan.text, plan.font_path, area, cap, self.min_font_size, plan.vertical,
+                                plan.spacing, stroke_ratio, plan.alignment, hyphenation_points)
 
-        # 1. The original box or a larger one grown into free space: the text as close to its original size
-        # as it can be, for as little growth as possible (growing the box 2x costs 30 % of the size).
+    def _place(self, plan: Plan, edges: np.ndarray, obstacles: list, cap: int,
+               stroke_ratio: float | None = None) -> Placement | None:
+        """The largest layout, up to `cap`, at `min_font_size` or more, in the container or the (grown) box."""
+        if stroke_ratio is None:
+            stroke_ratio = STROKE_RATIO if plan.outline_color is not None else 0.0
+        if plan.window is not None:
+            x0, y0, shape, inside = plan.window
+            area = inside & free_of(obstacles, x0, y0, shape.shape)
+            layout = self._fit(plan, area, cap, stroke_ratio)
+            return Placement(layout, x0, y0, area, area) if layout is not None else None
+        # The text's box, or a larger one grown into free space: the text as close to its original size as it
+        # can be, for as little growth as possible (growing the box 2x costs 30 % of the size).
+        x0, y0, x1, y1 = plan.box
         width, height = x1 - x0, y1 - y0
-        best: tuple[Layout, tuple] | None = None
-        best_score = -np.inf
-        grown = grown_boxes(box, region.style.alignment, vertical, self.max_grow, spacing * target, edges,
-                            0.3 * target, others)
-        for candidate in [box] + grown:  # smallest first
+        others = [polygon_box(obstacle) for obstacle in obstacles]
+        grown = grown_boxes(plan.box, plan.alignment, plan.vertical, self.max_grow, plan.spacing * plan.target,
+                            edges, 0.3 * plan.target, others)
+        best, best_score = None, -np.inf
+        for candidate in [plan.box] + grown:  # smallest first
             growth = np.sqrt((candidate[2] - candidate[0]) * (candidate[3] - candidate[1]) / (width * height)) - 1
             if best_score >= 1 - 0.3 * growth:
                 break  # even the full size could not pay for this much growth
-            layout = fit(candidate[2] - candidate[0], candidate[3] - candidate[1], self.min_font_size)
+            bx0, by0, area = box_area(candidate, edges.shape, obstacles)
+            layout = self._fit(plan, area, cap, stroke_ratio)
             if layout is None:
                 continue
-            score = min(layout.size, target) / target - 0.3 * growth
+            score = min(layout.size, plan.target) / plan.target - 0.3 * growth
             if score > best_score:
-                best, best_score = (layout, candidate), score
-        if best is not None:
-            layout, box = best
-        # 2. The original box at any size down to the floor, cutting words that are too long if need be.
-        else:
-            layout = fit(width, height, self.floor_font_size) or fit(width, height, self.floor_font_size, True)
-        # 3. Never drop text: the smallest size, centred on the box, even if it overflows.
-        if layout is None:
-            layout = self.layouts.layout(text, font_path, self.floor_font_size, width, height, vertical, spacing,
-                                         stroke_ratio, True)
-        x0, y0, x1, y1 = box
-        self.layouts.draw(image, layout, x0, y0, x1 - x0, y1 - y0, region.style.alignment, color, outline_color)
+                best, best_score = Placement(layout, bx0, by0, area, area), score
+        return best
 
-    def _target_size(self, region: TextRegion, box) -> float:
+    def _place_overflowing(self, plan: Plan, image_shape, obstacles: list, stroke_ratio: float) -> Placement | None:
+        """The text at `min_font_size`, wrapped to the inner shape, clipped to the container (or box) less
+        obstacles: what does not fit is cut off rather than drawn over the picture or another block."""
+        if plan.window is not None:
+            x0, y0, shape, inside = plan.window
+            clip = shape & free_of(obstacles, x0, y0, shape.shape)
+            area = inside & clip
+            if not area.any():
+                area = clip
+        else:
+            x0, y0, clip = box_area(plan.box, image_shape, obstacles)
+            area = clip
+        layout = self.layouts.layout(plan.text, plan.font_path, self.min_font_size, area, plan.vertical,
+                                     plan.spacing, stroke_ratio, plan.alignment, hyphenation_points, True, False)
+        return Placement(layout, x0, y0, area, clip) if layout is not None else None
+
+    # Drawing and the self-check.
+
+    def _render_region(self, plan: Plan, image: np.ndarray, edges: np.ndarray, obstacles: list,
+                       cap: int) -> list[float] | None:
+        """Place, draw, check; returns the drawn box (None when nothing could be drawn)."""
+        color, outline_color = plan.color, plan.outline_color
+        stroke_ratio = STROKE_RATIO if outline_color is not None else 0.0
+        placement = self._place(plan, edges, obstacles, cap, stroke_ratio)
+        if placement is None:
+            placement = self._place_overflowing(plan, image.shape, obstacles, stroke_ratio)
+        if placement is None:
+            add_flag(plan.region, "overflow")  # other blocks fill the whole container
+            return None
+        drawing = self._draw(placement, image, color, outline_color)
+        if not drawing.legible and self.outline != "never":
+            # One more try: a strong black or white outline round the text; and for a mid-grey fill, which
+            # neither sets off, the fill colour that contrasts most with the background.
+            outline_color = contrasting_color(np.asarray([color]))
+            if contrast_ratio(np.asarray(color), np.asarray([outline_color]))[0] < self.min_contrast:
+                color = contrasting_color(plan.behind)
+                outline_color = contrasting_color(np.asarray([color]))
+            stroke_ratio = RETRY_STROKE_RATIO
+            retry = self._place(plan, edges, obstacles, placement.layout.size, stroke_ratio) or \
+                self._place_overflowing(plan, image.shape, obstacles, stroke_ratio)
+            if retry is not None:
+                placement, drawing = retry, self._draw(retry, image, color, outline_color)
+        if not placement.layout.fits or drawing.spilled:
+            add_flag(plan.region, "overflow")
+        if not drawing.legible:
+            add_flag(plan.region, "illegible")
+        return drawing.commit(image, placement)
+
+    def _draw(self, placement: Placement, image: np.ndarray, color, outline_color) -> "Drawing":
+        """The text composited over the area's pixels (not yet written to the image), with its checks."""
+        layout, area = placement.layout, placement.area
+        height, width = area.shape
+        # A one-em margin round the area, so that ink the layout put outside it can be seen (and cut).
+        pad = layout.size
+        fill = Image.new("L", (width + 2 * pad, height + 2 * pad), 0)
+        self.layouts.draw(fill, layout, pad, pad, 255)
+        full = fill
+        if outline_color is not None and layout.stroke_width:
+            full = Image.new("L", fill.size, 0)
+            self.layouts.draw(full, layout, pad, pad, 255, 255)
+        fill_alpha = np.asarray(fill, np.float32) / 255
+        full_alpha = np.asarray(full, np.float32) / 255
+        allowed = np.zeros(fill_alpha.shape, bool)
+        allowed[pad:pad + height, pad:pad + width] = placement.clip
+        # Self-check: a glyph's box outside the allowed area (the container less other blocks).
+        spilled = bool((full_alpha[~allowed] > 0.5).any())
+        fill_alpha = (fill_alpha * allowed)[pad:pad + height, pad:pad + width, None]
+        full_alpha = (full_alpha * allowed)[pad:pad + height, pad:pad + width, None]
+        x0, y0 = placement.x0, placement.y0
+        behind = image[y0:y0 + height, x0:x0 + width].astype(np.float32)
+        fill_color = np.asarray(color, np.float32)
+        outline = np.asarray(outline_color, np.float32) if outline_color is not None else fill_color
+        composed = behind * (1 - full_alpha) + outline * (full_alpha - fill_alpha) + fill_color * fill_alpha
+        composed = np.clip(np.round(composed), 0, 255).astype(np.uint8)
+        legible = self._legible(composed, fill_alpha[..., 0], color)
+        return Drawing(composed, full_alpha[..., 0], spilled, legible)
+
+    def _legible(self, composed: np.ndarray, fill_alpha: np.ndarray, color) -> bool:
+        """Whether the glyphs stand out from what touches them (their outline, or the background): the WCAG
+        contrast ratio between the fill colour and the pixels just outside the strokes, for three quarters
+        of those pixels at least."""
+        strokes = fill_alpha > 0.1
+        ring = cv2.dilate(strokes.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2).astype(bool) & ~strokes
+        if not ring.any():
+            return False
+        ratios = contrast_ratio(np.asarray(color, np.float32), composed[ring].astype(np.float32))
+        return float(np.percentile(ratios, 25)) >= self.min_contrast
+
+    def _target_size(self, region: TextRegion, box, font_path: str) -> float:
         """The font size (em) at which lines come out as tall as the original's.
 
         A line box runs from the tallest ascender to the lowest descender the line actually has: "museum" is
-        about 0.75 em tall, "copy" 0.95 em. When the source text of each line is known, its ink height in a
-        reference font converts each line's height to an em size; the median over lines is the target.
+        about 0.75 em tall, "copy" 0.95 em. When the source text of each line is known, its ink height in the
+        font drawn with converts each line's height to an em size; the median over lines is the target.
         """
         x0, y0, x1, y1 = box
         # The source's line height: a row's height, or a vertical column's width.
@@ -134,7 +342,7 @@ class TextRenderer(Executor):
             texts, heights = [" ".join(texts)], [region.style.font_size or float(np.median(heights))]
         sizes = []
         for text, height in zip(texts, heights):
-            reference = fonts.load_font(fonts.font_for_text(text), 100)
+            reference = fonts.load_font(font_path, 100)
             _, top, _, bottom = reference.getbbox(text, anchor="ls")
             sizes.append(height / min(1.2, max(0.4, (bottom - top) / 100)))
         return float(np.median(sizes))
@@ -154,6 +362,95 @@ class TextRenderer(Executor):
         if background and contrast_ratio(np.asarray(color, np.float32), np.asarray([background], np.float32))[0] >= 2.0:
             return tuple(background)
         return contrasting_color(np.asarray([color]))
+
+
+@dataclasses.dataclass
+class Drawing:
+    """A text drawn over a copy of its area's pixels, with the self-check's findings."""
+
+    composed: np.ndarray  # the area's pixels with the text
+    coverage: np.ndarray  # 0..1, fill and outline, after clipping
+    spilled: bool  # glyphs reached outside the allowed area (and were cut there)
+    legible: bool
+
+    def commit(self, image: np.ndarray, placement: Placement) -> list[float] | None:
+        """Write the drawing into `image`; the box of the drawn pixels, or None if none were."""
+        ys, xs = np.nonzero(self.coverage > 0.05)
+        if len(xs) == 0:
+            return None
+        height, width = self.coverage.shape
+        x0, y0 = placement.x0, placement.y0
+        image[y0:y0 + height, x0:x0 + width] = self.composed
+        return [float(x0 + xs.min()), float(y0 + ys.min()), float(x0 + xs.max() + 1), float(y0 + ys.max() + 1)]
+
+
+def add_flag(region: TextRegion, flag: str) -> None:
+    if flag not in region.flags:
+        region.flags.append(flag)
+
+
+def is_capitals(text: str | None) -> bool:
+    """Whether a text is lettered in capitals (nine in ten of its cased letters, and two at least)."""
+    letters = [char for char in text or "" if char.lower() != char.upper()]
+    return len(letters) >= 2 and sum(char.isupper() for char in letters) >= 0.9 * len(letters)
+
+
+def container_polygon(region: TextRegion) -> np.ndarray | None:
+    if len(region.container) < 3:
+        return None
+    return np.round(np.asarray(region.container, np.float64)).astype(np.int32)
+
+
+def box_polygon(box) -> np.ndarray | None:
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64)
+
+
+def polygon_box(polygon: np.ndarray) -> tuple[float, float, float, float]:
+    xs, ys = polygon[:, 0], polygon[:, 1]
+    return float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
+
+
+def free_of(obstacles: list[np.ndarray], x0: int, y0: int, shape: tuple[int, int]) -> np.ndarray:
+    """True where no obstacle polygon (kept GAP pixels away) lies, in the window of `shape` at (x0, y0)."""
+    height, width = shape
+    taken = np.zeros((height + 2 * GAP, width + 2 * GAP), np.uint8)
+    for polygon in obstacles:
+        points = np.round(np.asarray(polygon, np.float64) - [x0 - GAP, y0 - GAP]).astype(np.int32)
+        cv2.fillPoly(taken, [points], 1)
+    taken = cv2.dilate(taken, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * GAP + 1, 2 * GAP + 1)))
+    return taken[GAP:GAP + height, GAP:GAP + width] == 0
+
+
+def container_window(container: np.ndarray, image_shape) -> tuple[int, int, np.ndarray]:
+    """The container's bounding box (within the image): its corner, and the container's mask there."""
+    x, y, w, h = cv2.boundingRect(container)
+    x0, y0 = max(0, x), max(0, y)
+    x1, y1 = min(image_shape[1], x + w), min(image_shape[0], y + h)
+    shape = np.zeros((max(0, y1 - y0), max(0, x1 - x0)), np.uint8)
+    cv2.fillPoly(shape, [container - np.array([x0, y0], np.int32)], 1)
+    return x0, y0, shape.astype(bool)
+
+
+def box_area(box, image_shape, obstacles: list) -> tuple[int, int, np.ndarray]:
+    """A box's window (whole pixels, within the image) and where in it no obstacle lies."""
+    x0, y0 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
+    x1, y1 = min(image_shape[1], int(np.ceil(box[2]))), min(image_shape[0], int(np.ceil(box[3])))
+    return x0, y0, free_of(obstacles, x0, y0, (max(0, y1 - y0), max(0, x1 - x0)))
+
+
+def inner(shape: np.ndarray, margin_ratio: float) -> np.ndarray:
+    """The shape less a margin (`margin_ratio` of its smaller side, 2 px at least) all round: lettering keeps
+    clear of a balloon's outline."""
+    ys, xs = np.nonzero(shape)
+    if len(xs) == 0:
+        return shape
+    margin = max(2, int(round(margin_ratio * min(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1))))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+    # Outside the window counts as outside the shape, so a shape touching the window's edge shrinks too.
+    return cv2.erode(shape.astype(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
 
 
 def region_box(region: TextRegion) -> tuple[float, float, float, float] | None:
