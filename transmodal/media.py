@@ -74,5 +74,8 @@ def decode_image(data: bytes | None, max_pixels: int = DEFAULT_MAX_PIXELS) -> np
 def encode_image(pixels: np.ndarray, format: str = "PNG") -> bytes:
     """RGB uint8 array -> encoded bytes."""
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).save(buffer, format=format)
+    # PNG level 1: between stages an image is encoded and decoded again at every hop; level 6 (Pillow's
+    # default) took 3x as long on a comic page (1.0 s vs 0.33 s) for a file 1.4 % smaller.
+    options = {"compress_level": 1} if format.upper() == "PNG" else {}
+    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).save(buffer, format=format, **options)
     return buffer.getvalue()
