@@ -290,6 +290,10 @@ def _fetch_deb(source: Source, folder: str) -> None:
     os.chmod(folder, 0o777)  # apt's download user must be able to write there
     command = ["apt-get", "download", "-q", source.spec]
     result = subprocess.run(command, cwd=folder, capture_output=True, text=True)
+    if result.returncode != 0 and hasattr(os, "geteuid") and os.geteuid() == 0:
+        # Package lists may never have been fetched on this machine (or be stale): fetch them, try again.
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
+        result = subprocess.run(command, cwd=folder, capture_output=True, text=True)
     if result.returncode != 0:
         # The archive may have moved past the pinned version (a point release): take its version, and rely
         # on every file's own hash.
