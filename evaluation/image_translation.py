@@ -11,6 +11,7 @@ annotations. Prints one Markdown table per set; evaluation/README.md says what e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -24,7 +25,7 @@ from typing import Callable
 import numpy as np
 
 from evaluation import datasets
-from evaluation.measures import (bag_hits, box_polygon, char_errors, coverage, has_letters, match, normalize,
+from evaluation.measures import (bag_hits, box_polygon, char_errors, coverage, groups, has_letters, match, normalize,
                                  outside_share, overlapping, polygon_box, ratio, substring_hits, words)
 
 ANNOTATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "annotations")
@@ -202,11 +203,16 @@ def score(item: Item, doc, seconds: float) -> dict:
 
     # OCR: words anywhere in the image; characters per annotated area, from the regions matching it.
     counts["words_read"], counts["words"] = bag_hits(reference_words, [w for r in regions for w in words(r.text)])
+    # CER per group of areas and the regions reading them (a region spanning two areas is compared with
+    # both texts), each side in reading order; ignored areas and the regions reading them are left out.
     counts["char_edits"] = counts["chars"] = 0
-    for index in scored:
-        readers = sorted((i for i, found in enumerate(matches) if index in found),
-                         key=lambda i: (detected[i][1], detected[i][0]))
-        edits, length = char_errors(item.areas[index].text, " ".join(regions[i].text for i in readers))
+    for areas, readers in groups(matches, len(item.areas)):
+        areas = sorted((a for a in areas if not item.areas[a].ignore), key=lambda a: item.areas[a].box[1::-1])
+        if not areas:
+            continue
+        readers = sorted(readers, key=lambda i: (detected[i][1], detected[i][0]))
+        edits, length = char_errors("\n".join(item.areas[a].text for a in areas),
+                                    " ".join(regions[i].text for i in readers))
         counts["char_edits"] += edits
         counts["chars"] += length
 
@@ -313,6 +319,21 @@ def table(title: str, summary: dict) -> str:
 # Running -------------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """Jina's banners and logs (its executor processes' too) go to stderr, so stdout is only the report."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def run(set_names: list[str], limit: int | None, flow_path: str, out_dir: str | None = None,
         progress: bool = True, full: bool = False) -> dict[str, dict]:
     from transmodal.client import TransmodalClient
@@ -372,15 +393,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true",
                         help=f"every comic page and {FULL_SIGN_COUNT} signs (default: every other page, {SIGN_COUNT} signs)")
     parser.add_argument("--json", metavar="FILE", help="also save the numbers (and per-image counts) as JSON")
+    parser.add_argument("--regions", action="store_true",
+                        help="with --json: also each image's regions (text, translation, boxes); the comic's text "
+                             "is CC BY-NC-SA, so keep such files out of the repository")
     parser.add_argument("--out", metavar="DIR", help="also save every translated image under DIR/SET/")
     parser.add_argument("--flow", help="the Flow YAML (default: flow.yml)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no per-image progress on stderr")
     args = parser.parse_args(argv)
     flow_path = args.flow or default_flow()
     set_names = args.sets or list(SETS)
-    results = run(set_names, args.limit, flow_path, args.out, progress=not args.quiet, full=args.full)
+    with _stdout_to_stderr():
+        results = run(set_names, args.limit, flow_path, args.out, progress=not args.quiet, full=args.full)
     print(report(results, flow_path))
     if args.json:
+        if not args.regions:
+            for result in results.values():
+                for row in result["images"]:
+                    row.pop("regions", None)
         with open(args.json, "w") as file:
             json.dump({"flow": flow_path, "source_lang": SOURCE_LANG, "target_lang": TARGET_LANG,
                        "date": datetime.date.today().isoformat(), "sets": results}, file, indent=1, default=float)

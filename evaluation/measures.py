@@ -111,6 +111,30 @@ def match(detected: Sequence[Box], annotated: Sequence[Box], threshold: float = 
             for found in detected]
 
 
+def groups(matches: Sequence[Sequence[int]], annotated_count: int) -> list[tuple[list[int], list[int]]]:
+    """Connected groups of annotated areas and the detected regions matching them, as (areas, regions):
+    a region that spans two areas joins them into one group, so its text is compared with both of theirs.
+    Every area is in one group (with no regions when it was missed); regions matching nothing are in none."""
+    parent = list(range(annotated_count))
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]
+            index = parent[index]
+        return index
+
+    for found in matches:
+        for other in found[1:]:
+            parent[root(other)] = root(found[0])
+    members: dict[int, tuple[list[int], list[int]]] = {}
+    for index in range(annotated_count):
+        members.setdefault(root(index), ([], []))[0].append(index)
+    for region, found in enumerate(matches):
+        if found:
+            members[root(found[0])][1].append(region)
+    return list(members.values())
+
+
 def outside_share(box: Box, polygon: Sequence[Sequence[float]]) -> float:
     """The share of a box's area that lies outside a polygon (rasterised at 1 px)."""
     import numpy as np

@@ -120,7 +120,10 @@ def test_matching_lines_blocks_and_misses():
         (300, 300, 340, 320),  # artwork read as text
         (90, 30, 140, 45),  # a sliver overlapping the first block by less than half of itself
     ]
-    assert measures.match(detected, annotated) == [[0], [0, 1], [], []]
+    matches = measures.match(detected, annotated)
+    assert matches == [[0], [0, 1], [], []]
+    # The spanning region joins both areas into one group; a third, missed area stands alone.
+    assert measures.groups(matches, 3) == [([0, 1], [0, 1]), ([2], [])]
     assert measures.coverage((0, 0, 10, 10), (0, 0, 20, 20)) == 1.0
     assert measures.coverage((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
 
