@@ -189,10 +189,10 @@ def score(item: Item, doc, seconds: float) -> dict:
     scored = [index for index, area in enumerate(item.areas) if not area.ignore]
     counts["areas"] = len(scored)
     reference_words = [word for index in scored for word in words(item.areas[index].text)]
-    if counts["failed"]:
+    if counts["failed"]:  # nothing found, every character missed; no output to read
+        characters = sum(len(normalize(item.areas[index].text)) for index in scored)
         counts.update(found_areas=0, detections=0, false_detections=0, words_read=0, words=len(reference_words),
-                      char_edits=sum(char_errors(item.areas[i].text, "")[1] for i in scored),
-                      chars=sum(char_errors(item.areas[i].text, "")[1] for i in scored))
+                      char_edits=characters, chars=characters)
         return counts
 
     regions = [region for region in doc.regions if len(region.polygon) >= 3]
@@ -203,7 +203,7 @@ def score(item: Item, doc, seconds: float) -> dict:
     counts["detections"] = len(regions)
     counts["false_detections"] = sum(1 for found in matches if not found)
 
-    # OCR: words anywhere in the image; characters per annotated area, from the regions matching it.
+    # OCR: the annotated words among the words of all detected regions, wherever they are.
     counts["words_read"], counts["words"] = bag_hits(reference_words, [w for r in regions for w in words(r.text)])
     # CER per group of areas and the regions reading them (a region spanning two areas is compared with
     # both texts), each side in reading order; ignored areas and the regions reading them are left out.
