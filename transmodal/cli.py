@@ -164,8 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     train_parser = commands.add_parser("train", help="train a model on generated data (see: SEE text detector)")
     train_parser.add_argument("model", choices=["see"])
     train_parser.add_argument("options", nargs=argparse.REMAINDER, help="e.g. --config cpu --out DIR --minutes 20")
-    eval_parser = commands.add_parser("eval", help="measure a trained model (see: SEE text detector)")
-    eval_parser.add_argument("model", choices=["see"])
+    eval_parser = commands.add_parser("eval", help="measure a trained model (see: SEE text detector), or "
+                                                   "image translation on real images (evaluation/README.md)")
+    eval_parser.add_argument("model", choices=["see", "image-translation"])
     eval_parser.add_argument("options", nargs=argparse.REMAINDER, help="e.g. --checkpoint PATH")
 
     args = parser.parse_args(argv)
@@ -173,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         from training.see import train
 
         return train.main(args.options)
+    if args.command == "eval" and args.model == "image-translation":
+        from evaluation import image_translation
+
+        return image_translation.main(args.options)
     if args.command == "eval":
         from training.see import evaluate
 
