@@ -102,7 +102,7 @@ def test_bad_text_fails_only_its_document(auto_synthesizer):
     errors = [doc.error for doc in docs]
     assert "no text to speak" in errors[0] and "no text to speak" in errors[1] and "no text to speak" in errors[2]
     assert "unknown language code 'xx'" in errors[3]
-    assert "cannot speak 'gl'" in errors[4] and "en, " in errors[4]  # lists what it can speak
+    assert "cannot handle 'Galician' (gl); it knows: " in errors[4] and "en, " in errors[4]  # lists what it can
     assert all(doc.error_stage == "SpeechSynthesizer" and doc.audio is None for doc in docs[:5])
     assert errors[5] is None and docs[5].audio is not None
 
@@ -111,7 +111,7 @@ def test_too_long_text_and_languages_flite_cannot_speak_are_refused():
     synthesizer = SpeechSynthesizer(backend="flite", max_characters=50)
     too_long, spanish = synthesize(synthesizer, MediaDoc(text="word " * 20), MediaDoc(text="Hola", source_lang="es"))
     assert "text too long to speak: 100 characters" in too_long.error
-    assert "flite speech backend cannot speak 'es'; it speaks: en" in spanish.error
+    assert "flite cannot handle 'Spanish' (es); it knows: en" in spanish.error
 
 
 def test_failed_documents_pass_through_untouched(auto_synthesizer):
@@ -185,7 +185,7 @@ def test_speecht5_with_vocoder_writes_wav_at_the_vocoders_rate(tiny_speecht5, tm
     info = wav_info(spoken)
     assert spoken.sample_rate == info.samplerate == VOCODER_RATE
     assert info.frames > 0
-    assert "cannot speak 'es'; it speaks: en" in spanish.error  # the model's declared language
+    assert "cannot handle 'Spanish' (es); it knows: en" in spanish.error  # the model's declared language
 
 
 def test_speecht5_vocoder_from_environment_and_bad_speaker_embeddings(tiny_speecht5, tmp_path, monkeypatch):
