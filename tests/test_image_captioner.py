@@ -45,6 +45,7 @@ def picture_doc(color: str, seed: int) -> MediaDoc:
     return MediaDoc(image=encode_image(picture(color, seed)), name=f"{color}-{seed}.png")
 
 
+@pytest.mark.slow  # trains the tiny BLIP
 def test_blip_describes_each_picture_of_a_batch_on_its_own_document(blip_dir):
     captioner = ImageCaptioner(backend="transformers", backend_options={"model": blip_dir})
     result = caption(captioner, [picture_doc("blue", 100), picture_doc("red", 101), picture_doc("blue", 102)])
@@ -53,6 +54,7 @@ def test_blip_describes_each_picture_of_a_batch_on_its_own_document(blip_dir):
     assert all(doc.trace == ["ImageCaptioner"] for doc in result)
 
 
+@pytest.mark.slow  # trains the tiny BLIP
 def test_all_pictures_of_a_request_go_to_one_generate_call(blip_dir):
     captioner = ImageCaptioner(backend="transformers", backend_options={"model": blip_dir})
     model = captioner.captioner.model
@@ -65,6 +67,7 @@ def test_all_pictures_of_a_request_go_to_one_generate_call(blip_dir):
     assert [doc.text for doc in result] == ["a red house", "a blue sea"] * 3
 
 
+@pytest.mark.slow  # trains the tiny ViT-GPT2
 def test_vit_gpt2_describes_pictures_in_the_language_it_is_configured_for(vit_gpt2_dir):
     captioner = ImageCaptioner(backend="transformers",
                                backend_options={"model": vit_gpt2_dir, "language": "en-GB", "batch_size": 2})
@@ -73,6 +76,7 @@ def test_vit_gpt2_describes_pictures_in_the_language_it_is_configured_for(vit_gp
     assert all(doc.source_lang == "en" for doc in result)
 
 
+@pytest.mark.slow  # trains the tiny BLIP
 def test_bad_images_fail_with_the_reason_and_the_batch_is_still_described(blip_dir):
     captioner = ImageCaptioner(backend="transformers", backend_options={"model": blip_dir}, max_pixels=100_000)
     truncated = encode_image(picture("red", 300))[:200]

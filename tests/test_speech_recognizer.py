@@ -69,6 +69,7 @@ def test_segments_are_timed_in_order_and_hold_the_transcript(pocketsphinx_recogn
     assert doc.segments[-1].end > duration / 2
 
 
+@pytest.mark.slow
 def test_flac_bytes_and_raw_samples_at_8_and_44_1_khz_are_accepted(pocketsphinx_recognizer, speech_wav):
     samples, rate = decode_audio(speech_wav)
     flac = io.BytesIO()
@@ -197,6 +198,7 @@ def tiny_transformers_whisper_dir(tmp_path_factory) -> str:
     return directory
 
 
+@pytest.mark.slow  # builds the tiny transformers Whisper
 def test_transformers_whisper_loads_a_saved_model_and_transcribes(tiny_transformers_whisper_dir,
                                                                   two_seconds_of_speech):
     recognizer = SpeechRecognizer(backend="transformers", backend_options={

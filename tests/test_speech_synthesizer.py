@@ -125,6 +125,7 @@ def tiny_speecht5(tmp_path_factory) -> tuple[str, str]:
     return build_tiny_speecht5(str(tmp_path_factory.mktemp("tiny-speecht5")))
 
 
+@pytest.mark.slow  # builds the tiny SpeechT5
 def test_speecht5_with_vocoder_writes_wav_at_the_vocoders_rate(tiny_speecht5, tmp_path):
     model_dir, vocoder_dir = tiny_speecht5
     speaker = tmp_path / "speaker.npy"
@@ -140,6 +141,7 @@ def test_speecht5_with_vocoder_writes_wav_at_the_vocoders_rate(tiny_speecht5, tm
     assert "cannot handle 'Spanish' (es); it knows: en" in spanish.error  # the model's declared language
 
 
+@pytest.mark.slow  # builds the tiny SpeechT5
 def test_speecht5_vocoder_from_environment_and_bad_speaker_embeddings(tiny_speecht5, tmp_path, monkeypatch):
     model_dir, vocoder_dir = tiny_speecht5
     monkeypatch.setenv("TRANSMODAL_TTS_MODEL", model_dir)
@@ -152,6 +154,7 @@ def test_speecht5_vocoder_from_environment_and_bad_speaker_embeddings(tiny_speec
         SpeechSynthesizer(backend="transformers", backend_options={"speaker_embeddings": str(wrong_size)})
 
 
+@pytest.mark.slow  # builds the tiny SpeechT5
 def test_speecht5_without_a_vocoder_fails_fast_naming_what_to_set(tiny_speecht5, monkeypatch):
     monkeypatch.delenv("TRANSMODAL_TTS_VOCODER", raising=False)
     with pytest.raises(ModelNotFoundError, match="vocoder: ID_OR_DIRECTORY.*TRANSMODAL_TTS_VOCODER"):

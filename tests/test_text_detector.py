@@ -50,6 +50,7 @@ def character_error_rate(docs: DocList[MediaDoc], signs: list[synthetic.Sign]) -
     return errors / sum(len(sign.text) for sign in signs)
 
 
+@pytest.mark.slow
 def test_tesseract_reads_english_signs(detectors):
     docs = run(detectors["tesseract"], [sign_doc(sign) for sign in PLAIN_SIGNS])
     for doc, sign in zip(docs, PLAIN_SIGNS):
@@ -79,6 +80,7 @@ def test_image_is_left_unchanged(detectors):
     assert docs[0].image == image and docs[0].regions
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["rapidocr", "rapidocr+tesseract"])
 def test_rapidocr_backends_find_every_line(detectors, backend):
     docs = run(detectors[backend], [sign_doc(sign) for sign in ENGLISH_SIGNS])
@@ -182,6 +184,7 @@ def tiny_trocr_dir(tmp_path_factory) -> str:
     return directory
 
 
+@pytest.mark.slow  # builds the tiny TrOCR
 @pytest.mark.parametrize("line_detector", ["tesseract", "rapidocr"])
 def test_transformers_backend_reads_detected_lines(tiny_trocr_dir, line_detector):
     detector = TextDetector(backend="transformers", min_confidence=0.0, backend_options={

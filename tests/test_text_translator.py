@@ -75,6 +75,7 @@ def tiny_marian_dir(tmp_path_factory):
     return directory
 
 
+@pytest.mark.slow  # trains the tiny Marian
 def test_transformers_backend_loads_a_saved_model_and_translates(tiny_marian_dir, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     translator = TextTranslator(backend="transformers", backend_options={"model": tiny_marian_dir})
@@ -89,6 +90,7 @@ def test_transformers_backend_loads_a_saved_model_and_translates(tiny_marian_dir
     assert "translates en->es only" in result[1].error
 
 
+@pytest.mark.slow  # trains the tiny Marian
 def test_transformers_backend_model_from_environment_variable(tiny_marian_dir, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSMODAL_TRANSLATION_MODEL", tiny_marian_dir)
