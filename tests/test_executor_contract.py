@@ -251,12 +251,13 @@ def test_missing_model_fails_fast_naming_what_to_set(contract, backend, configur
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.setattr(socket.socket, "connect_ex", no_network)
-    # The first attempt pays for importing the backend's libraries; the second shows the failure itself.
+    # The first attempt pays for importing the backend's libraries; the second shows the failure itself
+    # (under 1 s measured on 2 busy cores; a hub lookup would take ~23 s, and the socket guard sees one).
     for _ in range(2):
         started = time.perf_counter()
         with pytest.raises(ModelNotFoundError) as missing:
             contract.executor(backend=backend.name, backend_options=options)
-    assert time.perf_counter() - started < 2
+    assert time.perf_counter() - started < 5
     assert not connections, f"asked the network: {connections}"
     message = str(missing.value)
     assert f"with: backend_options: {{{backend.key}:" in message and backend.env_var in message, message
