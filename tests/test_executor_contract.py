@@ -23,12 +23,13 @@ import os
 import socket
 import tempfile
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 from docarray import DocList
 from jina import Executor
+from tiny_models import flite_wav
 
 from executors.image_captioner.backends import CAPTIONERS
 from executors.image_captioner.executor import ImageCaptioner
@@ -46,7 +47,6 @@ from executors.text_renderer.backends import LAYOUTS
 from executors.text_renderer.executor import TextRenderer
 from executors.text_translator.backends import TRANSLATORS
 from executors.text_translator.executor import TextTranslator
-from tiny_models import flite_wav
 from transmodal import fonts, synthetic
 from transmodal.backends import Registry
 from transmodal.docs import MediaDoc, TextRegion, TextStyle
