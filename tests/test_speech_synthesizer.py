@@ -2,8 +2,6 @@
 document."""
 
 import io
-import os
-import time
 
 import numpy as np
 import pytest
@@ -16,6 +14,7 @@ from executors.speech_synthesizer.executor import SpeechSynthesizer, split_sente
 from transmodal.metrics import word_error_rate
 from transmodal.docs import MediaDoc
 from transmodal.errors import ConfigurationError, ModelNotFoundError
+from tiny_models import VOCODER_RATE, build_tiny_speecht5
 
 ENGLISH = "Please open the window before the meeting starts. The library is closed on Sunday afternoon."
 SPANISH = "La biblioteca está cerrada el domingo por la tarde. Necesitamos tres billetes para el tren."
@@ -114,65 +113,19 @@ def test_too_long_text_and_languages_flite_cannot_speak_are_refused():
     assert "flite cannot handle 'es' (Spanish); it knows: en" in spanish.error
 
 
-def test_failed_documents_pass_through_untouched(auto_synthesizer):
-    (doc,) = synthesize(auto_synthesizer, MediaDoc(text="Hello", error="bad image", error_stage="TextDetector"))
-    assert doc.audio is None and doc.error_stage == "TextDetector"
-
-
-def test_unknown_backend_and_unknown_voice_list_the_choices():
-    with pytest.raises(ConfigurationError, match="auto, espeak-ng, flite, transformers"):
-        SpeechSynthesizer(backend="nope")
-    with pytest.raises(ConfigurationError, match="slt"):
+def test_unknown_flite_voice_lists_the_installed_ones():
+    with pytest.raises(ConfigurationError, match="unknown flite voice 'nobody'; installed: .*slt"):
         SpeechSynthesizer(backend="flite", backend_options={"voice": "nobody"})
 
 
-# --- transformers: a tiny random SpeechT5 + HiFi-GAN, saved and loaded through the backend's own path ----
-
-VOCODER_RATE = 22_050  # not SpeechT5's usual 16 kHz, so the test shows where the rate comes from
-
-
-def _build_tiny_speecht5(directory: str) -> tuple[str, str]:
-    import sentencepiece
-    import torch
-    from transformers import (SpeechT5Config, SpeechT5FeatureExtractor, SpeechT5ForTextToSpeech,
-                              SpeechT5HifiGan, SpeechT5HifiGanConfig, SpeechT5Processor, SpeechT5Tokenizer)
-
-    model_dir, vocoder_dir = os.path.join(directory, "speecht5"), os.path.join(directory, "hifigan")
-    corpus = ["hello world", "good morning", "open the window please", "the library is closed"] * 10
-    model_proto = io.BytesIO()
-    sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(corpus), model_writer=model_proto, vocab_size=30, model_type="unigram",
-        character_coverage=1.0, hard_vocab_limit=False, minloglevel=2,
-    )
-    os.makedirs(model_dir)
-    spm_path = os.path.join(directory, "spm.model")
-    with open(spm_path, "wb") as file:
-        file.write(model_proto.getvalue())
-    tokenizer = SpeechT5Tokenizer(vocab_file=spm_path)
-    SpeechT5Processor(tokenizer=tokenizer, feature_extractor=SpeechT5FeatureExtractor(num_mel_bins=16)) \
-        .save_pretrained(model_dir)
-    config = SpeechT5Config(
-        vocab_size=len(tokenizer), hidden_size=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_mel_bins=16,
-        speech_decoder_prenet_units=32, speech_decoder_postnet_layers=1, speech_decoder_postnet_units=32,
-        speaker_embedding_dim=8, max_speech_positions=600, max_text_positions=100,
-        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-    )
-    vocoder_config = SpeechT5HifiGanConfig(
-        model_in_dim=16, upsample_initial_channel=32, upsample_rates=[4, 4], upsample_kernel_sizes=[8, 8],
-        resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]], sampling_rate=VOCODER_RATE,
-    )
-    torch.manual_seed(0)
-    SpeechT5ForTextToSpeech(config).save_pretrained(model_dir)
-    SpeechT5HifiGan(vocoder_config).save_pretrained(vocoder_dir)
-    return model_dir, vocoder_dir
-
+# --- transformers: a tiny random SpeechT5 + HiFi-GAN (tiny_models.build_tiny_speecht5) ----------------------
 
 @pytest.fixture(scope="module")
 def tiny_speecht5(tmp_path_factory) -> tuple[str, str]:
-    return _build_tiny_speecht5(str(tmp_path_factory.mktemp("tiny-speecht5")))
+    return build_tiny_speecht5(str(tmp_path_factory.mktemp("tiny-speecht5")))
 
 
+@pytest.mark.slow  # builds the tiny SpeechT5
 def test_speecht5_with_vocoder_writes_wav_at_the_vocoders_rate(tiny_speecht5, tmp_path):
     model_dir, vocoder_dir = tiny_speecht5
     speaker = tmp_path / "speaker.npy"
@@ -188,6 +141,7 @@ def test_speecht5_with_vocoder_writes_wav_at_the_vocoders_rate(tiny_speecht5, tm
     assert "cannot handle 'es' (Spanish); it knows: en" in spanish.error  # the model's declared language
 
 
+@pytest.mark.slow  # builds the tiny SpeechT5
 def test_speecht5_vocoder_from_environment_and_bad_speaker_embeddings(tiny_speecht5, tmp_path, monkeypatch):
     model_dir, vocoder_dir = tiny_speecht5
     monkeypatch.setenv("TRANSMODAL_TTS_MODEL", model_dir)
@@ -200,14 +154,10 @@ def test_speecht5_vocoder_from_environment_and_bad_speaker_embeddings(tiny_speec
         SpeechSynthesizer(backend="transformers", backend_options={"speaker_embeddings": str(wrong_size)})
 
 
-def test_missing_tts_model_or_vocoder_fails_fast_naming_what_to_set(tiny_speecht5, monkeypatch):
-    monkeypatch.delenv("TRANSMODAL_TTS_MODEL", raising=False)
+@pytest.mark.slow  # builds the tiny SpeechT5
+def test_speecht5_without_a_vocoder_fails_fast_naming_what_to_set(tiny_speecht5, monkeypatch):
     monkeypatch.delenv("TRANSMODAL_TTS_VOCODER", raising=False)
-    started = time.perf_counter()
-    with pytest.raises(ModelNotFoundError, match="TRANSMODAL_TTS_MODEL"):
-        SpeechSynthesizer(backend="transformers")
-    with pytest.raises(ModelNotFoundError, match="with: backend_options: {model"):
-        SpeechSynthesizer(backend="transformers", backend_options={"model": "microsoft/speecht5_tts"})
-    with pytest.raises(ModelNotFoundError, match="TRANSMODAL_TTS_VOCODER"):
+    with pytest.raises(ModelNotFoundError, match="vocoder: ID_OR_DIRECTORY.*TRANSMODAL_TTS_VOCODER"):
         SpeechSynthesizer(backend="transformers", backend_options={"model": tiny_speecht5[0]})
-    assert time.perf_counter() - started < 10
+    with pytest.raises(ModelNotFoundError, match=r"with: backend_options: \{vocoder: .*TRANSMODAL_TTS_VOCODER"):
+        SpeechSynthesizer(backend="transformers", backend_options={"model": tiny_speecht5[0], "vocoder": "/missing"})

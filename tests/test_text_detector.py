@@ -14,20 +14,14 @@ from executors.text_detector.executor import TextDetector
 from transmodal.ocr.lines import Line, estimate_alignment, join_lines, merge_line_fragments, reading_order, split_phrases
 from transmodal import synthetic
 from transmodal.docs import MediaDoc, TextRegion
-from transmodal.errors import ConfigurationError, ModelNotFoundError
 from transmodal.media import encode_image
 from transmodal.metrics import box_iou as iou, edit_distance
+from tiny_models import build_tiny_trocr
 
 # Tesseract's own layout analysis finds no text on the blurred-photo backgrounds (README: measurements),
 # so it is held to the signs it can see; the RapidOCR-based backends get every kind of background.
 ENGLISH_SIGNS = synthetic.sign_set(8, seed=3)
 PLAIN_SIGNS = [sign for sign in ENGLISH_SIGNS if sign.background != "photo"]
-
-
-@pytest.fixture(autouse=True)
-def single_threaded_tesseract(monkeypatch):
-    monkeypatch.setenv("OMP_THREAD_LIMIT", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +38,6 @@ def sign_doc(sign: synthetic.Sign, **fields) -> MediaDoc:
     return MediaDoc(image=encode_image(sign.image), **fields)
 
 
-
-
-
-
 def assert_lines_found(doc: MediaDoc, sign: synthetic.Sign) -> None:
     found = [line for region in doc.regions for line in region.lines]
     for truth in sign.line_boxes:
@@ -60,6 +50,7 @@ def character_error_rate(docs: DocList[MediaDoc], signs: list[synthetic.Sign]) -
     return errors / sum(len(sign.text) for sign in signs)
 
 
+@pytest.mark.slow
 def test_tesseract_reads_english_signs(detectors):
     docs = run(detectors["tesseract"], [sign_doc(sign) for sign in PLAIN_SIGNS])
     for doc, sign in zip(docs, PLAIN_SIGNS):
@@ -89,6 +80,7 @@ def test_image_is_left_unchanged(detectors):
     assert docs[0].image == image and docs[0].regions
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["rapidocr", "rapidocr+tesseract"])
 def test_rapidocr_backends_find_every_line(detectors, backend):
     docs = run(detectors[backend], [sign_doc(sign) for sign in ENGLISH_SIGNS])
@@ -130,34 +122,25 @@ def test_bad_documents_fail_alone(detectors):
         MediaDoc(image=b"not an image at all"),
         MediaDoc(image=good[: len(good) // 2]),  # truncated PNG
         MediaDoc(image=b""),
-        MediaDoc(image=png_claiming(20_000, 20_000)),
+        MediaDoc(image=png_claiming(10_000, 10_000)),  # over max_pixels, under Pillow's own bomb limit
         MediaDoc(image=good, source_lang="xx"),
         MediaDoc(image=good, source_lang="ko"),  # known language, no tesseract-ocr-kor installed
         MediaDoc(image=good),
-        MediaDoc(image=good, error="failed upstream", error_stage="SpeechRecognizer"),
     ])
     expected = ["cannot decode image", "truncated or corrupt", "empty image", "image too large",
                 "unknown source language code 'xx'", "apt-get install tesseract-ocr-kor"]
     for doc, message in zip(docs, expected):
         assert doc.failed and message in doc.error, doc.error
         assert doc.error_stage == "TextDetector" and not doc.regions
-    assert "20000x20000" in docs[3].error  # rejected from the header, without decoding the pixels
+    assert "10000x10000" in docs[3].error  # rejected from the header, without decoding the pixels
     assert "installed: chi_sim, deu, eng" in docs[5].error
     assert not docs[6].failed and docs[6].text == PLAIN_SIGNS[0].text
-    assert docs[7].error == "failed upstream" and docs[7].error_stage == "SpeechRecognizer"
 
 
 def test_max_pixels_is_configurable():
     detector = TextDetector(backend="tesseract", max_pixels=1000)
     docs = run(detector, [sign_doc(PLAIN_SIGNS[0])])
     assert "image too large: 640x480" in docs[0].error
-
-
-def test_unknown_backend_lists_the_known_ones():
-    with pytest.raises(ConfigurationError, match="unknown text detection backend 'easyocr'") as unknown:
-        TextDetector(backend="easyocr")
-    for name in ("tesseract", "rapidocr", "rapidocr+tesseract", "transformers"):
-        assert name in str(unknown.value).split("choose one of: ")[1].split(", ")
 
 
 def test_line_and_block_helpers():
@@ -194,44 +177,18 @@ def test_stacked_items_become_separate_regions_and_wrapped_sentences_stay_whole(
 
 # --- transformers ------------------------------------------------------------------------------------
 
-def save_tiny_ocr_model(directory) -> None:
-    """A randomly initialised TrOCR-style model (ViT encoder, TrOCR decoder, hidden size 32) with a
-    character tokenizer and an image processor, saved as a real checkpoint would be."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import (PreTrainedTokenizerFast, TrOCRConfig, ViTConfig, ViTImageProcessor,
-                              VisionEncoderDecoderConfig, VisionEncoderDecoderModel)
-
-    tokens = ["<pad>", "<s>", "</s>", "<unk>", *"abcdefghijklmnopqrstuvwxyz"]
-    vocab = {token: index for index, token in enumerate(tokens)}
-    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Split("", "isolated")  # one token per character
-    tokenizer.decoder = decoders.Fuse()
-    PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
-                            unk_token="<unk>").save_pretrained(directory)
-    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(directory)
-
-    encoder = ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                        image_size=32, patch_size=8)
-    decoder = TrOCRConfig(vocab_size=len(vocab), d_model=32, decoder_layers=1, decoder_attention_heads=2,
-                          decoder_ffn_dim=64, max_position_embeddings=64, pad_token_id=0, bos_token_id=1,
-                          eos_token_id=2, decoder_start_token_id=1)
-    config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)
-    config.decoder_start_token_id, config.pad_token_id, config.eos_token_id = 1, 0, 2
-    torch.manual_seed(0)
-    model = VisionEncoderDecoderModel(config=config)
-    generation = model.generation_config
-    generation.decoder_start_token_id, generation.pad_token_id, generation.eos_token_id = 1, 0, 2
-    # Random weights could end a line at once; forbidding the special tokens makes every line 6 letters.
-    generation.suppress_tokens = [0, 1, 2, 3]
-    model.save_pretrained(directory)
+@pytest.fixture(scope="module")
+def tiny_trocr_dir(tmp_path_factory) -> str:
+    directory = str(tmp_path_factory.mktemp("tiny-trocr"))
+    build_tiny_trocr(directory)
+    return directory
 
 
+@pytest.mark.slow  # builds the tiny TrOCR
 @pytest.mark.parametrize("line_detector", ["tesseract", "rapidocr"])
-def test_transformers_backend_reads_detected_lines(tmp_path, line_detector):
-    save_tiny_ocr_model(tmp_path)
+def test_transformers_backend_reads_detected_lines(tiny_trocr_dir, line_detector):
     detector = TextDetector(backend="transformers", min_confidence=0.0, backend_options={
-        "model": str(tmp_path), "line_detector": line_detector, "device": "cpu", "max_new_tokens": 6})
+        "model": tiny_trocr_dir, "line_detector": line_detector, "device": "cpu", "max_new_tokens": 6})
     sign = synthetic.make_sign(["Fresh bread", "and coffee"], seed=2)
     docs = run(detector, [sign_doc(sign)])
     assert not docs[0].failed, docs[0].error
@@ -241,12 +198,3 @@ def test_transformers_backend_reads_detected_lines(tmp_path, line_detector):
     assert re.fullmatch(r"[a-z]{6} [a-z]{6}", region.text)  # the random model's letters, one word a line
     assert 0.0 < region.confidence < 1.0
     assert docs[0].text == region.text
-
-
-def test_transformers_missing_model_fails_fast_with_a_clear_message(tmp_path, monkeypatch):
-    monkeypatch.delenv("TRANSMODAL_OCR_MODEL", raising=False)
-    with pytest.raises(ModelNotFoundError) as missing:
-        TextDetector(backend="transformers", backend_options={"model": str(tmp_path / "missing")})
-    assert "`with: backend_options: {model:" in str(missing.value) and "TRANSMODAL_OCR_MODEL" in str(missing.value)
-    with pytest.raises(ModelNotFoundError, match="TRANSMODAL_OCR_MODEL"):
-        TextDetector(backend="transformers")

@@ -1,16 +1,12 @@
 """TextTranslator: every text of a request translated in one batch; bad languages fail only their document."""
 
-import io
-import json
-import os
-
 import pytest
 from docarray import DocList
 
 from executors.text_translator.backends import ApertiumTranslator
 from executors.text_translator.executor import TextTranslator
 from transmodal.docs import MediaDoc, TextRegion
-from transmodal.errors import ConfigurationError, ModelNotFoundError
+from tiny_models import build_tiny_marian
 
 
 @pytest.fixture(scope="module")
@@ -65,83 +61,21 @@ def test_unknown_language_and_missing_pair_fail_only_their_document(apertium_tra
     assert result[2].error is None and result[2].translation == "Sopa caliente"
 
 
-def test_failed_documents_pass_through_untouched(apertium_translator):
-    failed = MediaDoc(text="Hot soup", error="cannot decode image", error_stage="TextDetector")
-    (result,) = apertium_translator.translate(DocList[MediaDoc]([failed]))
-    assert result.translation is None and result.error_stage == "TextDetector"
-
-
 def test_same_source_and_target_copies_the_text(apertium_translator):
     (result,) = apertium_translator.translate(DocList[MediaDoc]([MediaDoc(text="Hot soup", target_lang="en")]))
     assert result.translation == "Hot soup"
 
 
-def test_unknown_backend_lists_the_choices():
-    with pytest.raises(ConfigurationError, match="apertium, transformers"):
-        TextTranslator(backend="nope")
-
-
-# --- transformers backend: a tiny Marian model built, trained and saved by the test ---------------------
-
-PAIRS = [("no smoking", "no fumar"), ("hot soup", "sopa caliente"), ("cold drinks", "bebidas frías")]
-
-
-def _build_tiny_marian(directory: str) -> None:
-    import sentencepiece
-    import torch
-    from transformers import MarianConfig, MarianMTModel, MarianTokenizer
-
-    corpus = [text for pair in PAIRS for text in pair] * 10
-    model_proto = io.BytesIO()
-    sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(corpus), model_writer=model_proto, vocab_size=40, model_type="unigram",
-        character_coverage=1.0, hard_vocab_limit=False, minloglevel=2,
-    )
-    for name in ("source.spm", "target.spm"):
-        with open(os.path.join(directory, name), "wb") as file:
-            file.write(model_proto.getvalue())
-    pieces = sentencepiece.SentencePieceProcessor(model_proto=model_proto.getvalue())
-    vocab = {"</s>": 0, "<unk>": 1, "<pad>": 2}
-    for index in range(pieces.get_piece_size()):
-        vocab.setdefault(pieces.id_to_piece(index), len(vocab))
-    with open(os.path.join(directory, "vocab.json"), "w") as file:
-        json.dump(vocab, file)
-
-    tokenizer = MarianTokenizer(
-        vocab=os.path.join(directory, "vocab.json"), source_spm=os.path.join(directory, "source.spm"),
-        target_spm=os.path.join(directory, "target.spm"), source_lang="en", target_lang="es",
-    )
-    config = MarianConfig(
-        vocab_size=len(vocab), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=32,
-        pad_token_id=2, eos_token_id=0, decoder_start_token_id=2, forced_eos_token_id=0,
-    )
-    torch.manual_seed(0)
-    model = MarianMTModel(config)
-    batch = tokenizer([source for source, _ in PAIRS], text_target=[target for _, target in PAIRS],
-                      return_tensors="pt", padding=True)
-    batch["labels"][batch["labels"] == tokenizer.pad_token_id] = -100
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(300):  # memorise three pairs: enough to check the executor's real inference path
-        loss = model(**batch).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if loss.item() < 0.01:
-            break
-    model.eval()
-    tokenizer.save_pretrained(directory)
-    model.save_pretrained(directory)
-
+# --- transformers backend: a tiny Marian model taught three pairs (tiny_models.build_tiny_marian) ---------
 
 @pytest.fixture(scope="module")
 def tiny_marian_dir(tmp_path_factory):
     directory = str(tmp_path_factory.mktemp("tiny-marian"))
-    _build_tiny_marian(directory)
+    build_tiny_marian(directory)
     return directory
 
 
+@pytest.mark.slow  # trains the tiny Marian
 def test_transformers_backend_loads_a_saved_model_and_translates(tiny_marian_dir, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     translator = TextTranslator(backend="transformers", backend_options={"model": tiny_marian_dir})
@@ -156,18 +90,10 @@ def test_transformers_backend_loads_a_saved_model_and_translates(tiny_marian_dir
     assert "translates en->es only" in result[1].error
 
 
+@pytest.mark.slow  # trains the tiny Marian
 def test_transformers_backend_model_from_environment_variable(tiny_marian_dir, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSMODAL_TRANSLATION_MODEL", tiny_marian_dir)
     translator = TextTranslator(backend="transformers")
     (result,) = translator.translate(DocList[MediaDoc]([MediaDoc(text="hot soup")]))
     assert result.translation == "sopa caliente"
-
-
-def test_missing_model_fails_fast_naming_what_to_set(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.delenv("TRANSMODAL_TRANSLATION_MODEL", raising=False)
-    with pytest.raises(ModelNotFoundError, match="TRANSMODAL_TRANSLATION_MODEL"):
-        TextTranslator(backend="transformers")
-    with pytest.raises(ModelNotFoundError, match="with: backend_options: {model"):
-        TextTranslator(backend="transformers", backend_options={"model": "Helsinki-NLP/opus-mt-en-es"})

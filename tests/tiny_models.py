@@ -1,7 +1,24 @@
 """Small real inputs the tests build themselves: tiny randomly initialised (or briefly trained) models saved
 with save_pretrained, speech synthesised by flite, signs with their text-free background. Shared by the
-executor tests and the Flow tests."""
+executor tests, the executor contract battery and the Flow tests.
 
+Every builder of a model lives here, one per backend that loads weights:
+
+    TextDetector      transformers  build_tiny_trocr
+    TextEraser        diffusers     build_tiny_inpainting_pipeline
+    TextTranslator    transformers  build_tiny_marian (trained)
+    SpeechRecognizer  whisper       build_tiny_whisper_checkpoint
+                      transformers  build_tiny_transformers_whisper
+    SpeechSynthesizer transformers  build_tiny_speecht5
+    ImageGenerator    diffusers     build_tiny_stable_diffusion
+    ImageCaptioner    transformers  build_tiny_blip, build_tiny_vit_gpt2 (trained)
+
+A builder that trains does it through `_train`, which holds the thread guard without which gradients can
+come out NaN; tokenizers are trained by `_sentencepiece` where a model needs a SentencePiece vocabulary.
+"""
+
+import io
+import json
 import os
 import subprocess
 from unittest import mock
@@ -90,6 +107,8 @@ TRAINING_PICTURES = [(picture(color, seed), CAPTIONS[color]) for seed in range(4
 
 
 def _train(model, batch: dict) -> None:
+    """Memorise `batch` (inputs and labels as `model(**batch)` takes them): Adam, at most 300 steps, on one
+    torch thread, from seed 0, leaving the model in eval mode. Every builder that trains uses this."""
     import torch
 
     # One torch thread: under OMP_THREAD_LIMIT=1 (often set for Tesseract) OpenMP runs a single thread while
@@ -110,6 +129,18 @@ def _train(model, batch: dict) -> None:
     finally:
         torch.set_num_threads(threads)
     model.eval()
+
+
+def _sentencepiece(corpus: list[str], vocab_size: int) -> bytes:
+    """A unigram SentencePiece model trained on `corpus`, as the bytes of its .model file."""
+    import sentencepiece
+
+    model_proto = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus), model_writer=model_proto, vocab_size=vocab_size, model_type="unigram",
+        character_coverage=1.0, hard_vocab_limit=False, minloglevel=2,
+    )
+    return model_proto.getvalue()
 
 
 def build_tiny_blip(directory: str) -> None:
@@ -173,3 +204,176 @@ def build_tiny_vit_gpt2(directory: str) -> None:
     image_processor.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     model.save_pretrained(directory)
+
+
+# --- TextDetector ----------------------------------------------------------------------------------------
+
+def build_tiny_trocr(directory: str) -> None:
+    """A randomly initialised TrOCR-style model (ViT encoder, TrOCR decoder, hidden size 32) with a
+    character tokenizer and an image processor, saved as a real checkpoint would be. It reads every line
+    as 6 random letters."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import (PreTrainedTokenizerFast, TrOCRConfig, ViTConfig, ViTImageProcessor,
+                              VisionEncoderDecoderConfig, VisionEncoderDecoderModel)
+
+    tokens = ["<pad>", "<s>", "</s>", "<unk>", *"abcdefghijklmnopqrstuvwxyz"]
+    vocab = {token: index for index, token in enumerate(tokens)}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Split("", "isolated")  # one token per character
+    tokenizer.decoder = decoders.Fuse()
+    PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
+                            unk_token="<unk>").save_pretrained(directory)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(directory)
+
+    encoder = ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                        image_size=32, patch_size=8)
+    decoder = TrOCRConfig(vocab_size=len(vocab), d_model=32, decoder_layers=1, decoder_attention_heads=2,
+                          decoder_ffn_dim=64, max_position_embeddings=64, pad_token_id=0, bos_token_id=1,
+                          eos_token_id=2, decoder_start_token_id=1)
+    config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)
+    config.decoder_start_token_id, config.pad_token_id, config.eos_token_id = 1, 0, 2
+    torch.manual_seed(0)
+    model = VisionEncoderDecoderModel(config=config)
+    generation = model.generation_config
+    generation.decoder_start_token_id, generation.pad_token_id, generation.eos_token_id = 1, 0, 2
+    # Random weights could end a line at once; forbidding the special tokens makes every line 6 letters.
+    generation.suppress_tokens = [0, 1, 2, 3]
+    model.save_pretrained(directory)
+
+
+# --- TextTranslator --------------------------------------------------------------------------------------
+
+TRANSLATION_PAIRS = [("no smoking", "no fumar"), ("hot soup", "sopa caliente"), ("cold drinks", "bebidas frías")]
+
+
+def build_tiny_marian(directory: str) -> None:
+    """A MarianMT model (en->es, as its tokenizer records) taught the three TRANSLATION_PAIRS by heart:
+    enough to check the executor's real inference path."""
+    import sentencepiece
+    import torch
+    from transformers import MarianConfig, MarianMTModel, MarianTokenizer
+
+    spm = _sentencepiece([text for pair in TRANSLATION_PAIRS for text in pair] * 10, vocab_size=40)
+    for name in ("source.spm", "target.spm"):
+        with open(os.path.join(directory, name), "wb") as file:
+            file.write(spm)
+    pieces = sentencepiece.SentencePieceProcessor(model_proto=spm)
+    vocab = {"</s>": 0, "<unk>": 1, "<pad>": 2}
+    for index in range(pieces.get_piece_size()):
+        vocab.setdefault(pieces.id_to_piece(index), len(vocab))
+    with open(os.path.join(directory, "vocab.json"), "w") as file:
+        json.dump(vocab, file)
+
+    tokenizer = MarianTokenizer(
+        vocab=os.path.join(directory, "vocab.json"), source_spm=os.path.join(directory, "source.spm"),
+        target_spm=os.path.join(directory, "target.spm"), source_lang="en", target_lang="es",
+    )
+    config = MarianConfig(
+        vocab_size=len(vocab), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=32,
+        pad_token_id=2, eos_token_id=0, decoder_start_token_id=2, forced_eos_token_id=0,
+    )
+    torch.manual_seed(0)
+    model = MarianMTModel(config)
+    batch = tokenizer([source for source, _ in TRANSLATION_PAIRS],
+                      text_target=[target for _, target in TRANSLATION_PAIRS], return_tensors="pt", padding=True)
+    batch["labels"][batch["labels"] == tokenizer.pad_token_id] = -100
+    _train(model, dict(batch))
+    tokenizer.save_pretrained(directory)
+    model.save_pretrained(directory)
+
+
+# --- SpeechRecognizer ------------------------------------------------------------------------------------
+
+def build_tiny_whisper_checkpoint(path: str) -> None:
+    """A random openai-whisper checkpoint file ({"dims", "model_state_dict"}), multilingual vocabulary."""
+    import torch
+    from whisper.model import ModelDimensions, Whisper
+
+    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=1,
+                           n_vocab=51865, n_text_ctx=448, n_text_state=64, n_text_head=2, n_text_layer=1)
+    torch.manual_seed(0)
+    torch.save({"dims": dims.__dict__, "model_state_dict": Whisper(dims).state_dict()}, path)
+
+
+WHISPER_LANGUAGES = ["en", "es", "de", "fr"]  # the languages build_tiny_transformers_whisper's model knows
+
+
+def build_tiny_transformers_whisper(directory: str) -> None:
+    """A random WhisperForConditionalGeneration with a processor built offline, knowing WHISPER_LANGUAGES."""
+    import torch
+    from tokenizers import pre_tokenizers
+    from transformers import (AddedToken, GenerationConfig, WhisperConfig, WhisperFeatureExtractor,
+                              WhisperForConditionalGeneration, WhisperProcessor, WhisperTokenizer)
+
+    # Byte-level BPE with no merges: every byte is a token. Then Whisper's special tokens, and the
+    # timestamp tokens after them (the tokenizer finds timestamps as "ids above the last special token").
+    vocab = {character: index for index, character in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
+    tokenizer = WhisperTokenizer(vocab=vocab, merges=[])
+    specials = (["<|startoftranscript|>"] + [f"<|{code}|>" for code in WHISPER_LANGUAGES]
+                + ["<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nocaptions|>",
+                   "<|notimestamps|>"])
+    tokenizer.add_special_tokens({"additional_special_tokens": specials})
+    tokenizer.add_tokens([AddedToken("<|%.2f|>" % (i * 0.02), lstrip=False, rstrip=False) for i in range(1501)])
+    token_id = tokenizer.convert_tokens_to_ids
+    end_of_text, start_of_transcript = token_id("<|endoftext|>"), token_id("<|startoftranscript|>")
+
+    config = WhisperConfig(
+        vocab_size=len(tokenizer), num_mel_bins=80, d_model=32, encoder_layers=1, decoder_layers=1,
+        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+        max_source_positions=1500, max_target_positions=64, pad_token_id=end_of_text, bos_token_id=end_of_text,
+        eos_token_id=end_of_text, decoder_start_token_id=start_of_transcript, begin_suppress_tokens=[],
+        suppress_tokens=[],
+    )
+    torch.manual_seed(0)
+    model = WhisperForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=start_of_transcript, eos_token_id=end_of_text, pad_token_id=end_of_text,
+        bos_token_id=end_of_text, is_multilingual=True, max_length=64, max_initial_timestamp_index=50,
+        lang_to_id={f"<|{code}|>": token_id(f"<|{code}|>") for code in WHISPER_LANGUAGES},
+        task_to_id={"transcribe": token_id("<|transcribe|>"), "translate": token_id("<|translate|>")},
+        no_timestamps_token_id=token_id("<|notimestamps|>"), prev_sot_token_id=token_id("<|startofprev|>"),
+        begin_suppress_tokens=[], suppress_tokens=[],
+    )
+    WhisperProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=80), tokenizer=tokenizer) \
+        .save_pretrained(directory)
+    model.save_pretrained(directory)
+
+
+# --- SpeechSynthesizer -----------------------------------------------------------------------------------
+
+VOCODER_RATE = 22_050  # not SpeechT5's usual 16 kHz, so a test can show where the rate comes from
+
+
+def build_tiny_speecht5(directory: str) -> tuple[str, str]:
+    """A random SpeechT5 text-to-speech model (16 mel bins, 8-value speaker embeddings) and a HiFi-GAN
+    vocoder at VOCODER_RATE, saved in two directories under `directory`: (model_dir, vocoder_dir)."""
+    import torch
+    from transformers import (SpeechT5Config, SpeechT5FeatureExtractor, SpeechT5ForTextToSpeech,
+                              SpeechT5HifiGan, SpeechT5HifiGanConfig, SpeechT5Processor, SpeechT5Tokenizer)
+
+    model_dir, vocoder_dir = os.path.join(directory, "speecht5"), os.path.join(directory, "hifigan")
+    corpus = ["hello world", "good morning", "open the window please", "the library is closed"] * 10
+    os.makedirs(model_dir)
+    spm_path = os.path.join(directory, "spm.model")
+    with open(spm_path, "wb") as file:
+        file.write(_sentencepiece(corpus, vocab_size=30))
+    tokenizer = SpeechT5Tokenizer(vocab_file=spm_path)
+    SpeechT5Processor(tokenizer=tokenizer, feature_extractor=SpeechT5FeatureExtractor(num_mel_bins=16)) \
+        .save_pretrained(model_dir)
+    config = SpeechT5Config(
+        vocab_size=len(tokenizer), hidden_size=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_mel_bins=16,
+        speech_decoder_prenet_units=32, speech_decoder_postnet_layers=1, speech_decoder_postnet_units=32,
+        speaker_embedding_dim=8, max_speech_positions=600, max_text_positions=100,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    vocoder_config = SpeechT5HifiGanConfig(
+        model_in_dim=16, upsample_initial_channel=32, upsample_rates=[4, 4], upsample_kernel_sizes=[8, 8],
+        resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]], sampling_rate=VOCODER_RATE,
+    )
+    torch.manual_seed(0)
+    SpeechT5ForTextToSpeech(config).save_pretrained(model_dir)
+    SpeechT5HifiGan(vocoder_config).save_pretrained(vocoder_dir)
+    return model_dir, vocoder_dir
