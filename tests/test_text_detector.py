@@ -11,7 +11,8 @@ import pytest
 from docarray import DocList
 
 from executors.text_detector.executor import TextDetector
-from transmodal.ocr.lines import Line, estimate_alignment, join_lines, merge_line_fragments, reading_order, split_phrases
+from transmodal.ocr.lines import Line, estimate_alignment, merge_line_fragments, reading_order, split_phrases
+from transmodal.words import join_hyphenated
 from transmodal import synthetic
 from transmodal.docs import MediaDoc, TextRegion
 from transmodal.media import encode_image
@@ -144,9 +145,9 @@ def test_max_pixels_is_configurable():
 
 
 def test_line_and_block_helpers():
-    assert join_lines(["Welcome to the mu-", "seum", "Open"]) == "Welcome to the museum Open"
-    assert join_lines(["Self-", "Service"]) == "Self- Service"  # a capital is not a continuation
-    assert join_lines(["営業", "時間"]) == "営業時間"
+    assert join_hyphenated(["Welcome to the mu-", "seum", "Open"], "en") == "Welcome to the museum Open"
+    assert join_hyphenated(["Self-", "Service"], "en") == "Self-Service"  # a compound: the hyphen stays
+    assert join_hyphenated(["営業", "時間"], "ja") == "営業時間"
     centred = [Line(box=(100, 0, 300, 20)), Line(box=(150, 30, 250, 50))]
     right = [Line(box=(100, 0, 300, 20)), Line(box=(200, 30, 300, 50))]
     assert estimate_alignment(centred, 20) == "center" and estimate_alignment(right, 20) == "right"

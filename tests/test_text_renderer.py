@@ -163,15 +163,6 @@ def test_missing_colour_contrasts_with_the_background(renderer):
     assert rendered.max() >= 240  # white text on the dark background
 
 
-def test_corrupt_image_fails_only_its_document(renderer):
-    region = TextRegion(polygon=[[10, 10], [100, 10], [100, 40], [10, 40]], text="Hot soup", translation="Sopa")
-    bad = MediaDoc(image=b"GIF89a broken", regions=[region])
-    good = MediaDoc(image=encode_image(np.full((60, 120, 3), 255, np.uint8)), regions=[region.model_copy(deep=True)])
-    renderer.render(DocList[MediaDoc]([bad, good]))
-    assert bad.error and bad.error_stage == "TextRenderer"
-    assert good.error is None and decode_image(good.image).min() < 100
-
-
 # Comic pages and signs: containers, neighbours, untouched text, capitals, overflow and the self-check.
 
 def ellipse(centre, axes) -> list[list[float]]:

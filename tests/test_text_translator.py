@@ -68,6 +68,35 @@ def test_same_source_and_target_copies_the_text(apertium_translator):
 
 # --- transformers backend: a tiny Marian model taught three pairs (tiny_models.build_tiny_marian) ---------
 
+def translate_regions(translator, texts, parameters=None):
+    doc = MediaDoc(regions=[TextRegion(text=text) for text in texts], source_lang="en", target_lang="es")
+    (result,) = translator.translate(DocList[MediaDoc]([doc]), parameters or {})
+    assert not result.failed, result.error
+    return result.regions
+
+
+def test_capitals_are_translated_in_sentence_case_and_written_back_in_capitals(apertium_translator):
+    (parking,) = translate_regions(apertium_translator, ["DOUBLE PARKING IS NOT ALLOWED"])
+    # Apertium given the capitals as they are: "El APARCAMIENTO doble NO ES DEJADO" (mixed case).
+    assert parking.translation == parking.translation.upper() and "APARCAMIENTO DOBLE" in parking.translation
+
+
+def test_a_block_whose_translation_repeats_it_is_flagged_untouched(apertium_translator):
+    model, sign = translate_regions(apertium_translator, ["GM 125", "No smoking"])
+    assert model.translation == "GM 125" and model.flags == ["untouched"]
+    assert "untouched" not in sign.flags
+
+
+def test_the_jobs_glossary_keeps_names_and_fixes_terms_on_every_page(apertium_translator):
+    glossary = {"Captain Marvel": "keep", "guild": "clan"}
+    page1, page2 = translate_regions(apertium_translator, ["Captain Marvel meets the guild.", "THE GUILD WAITS."],
+                                     {"glossary": glossary})
+    assert page1.translation.startswith("Captain Marvel") and "clan" in page1.translation
+    assert "CLAN" in page2.translation and page2.translation.isupper()
+    plain, = translate_regions(apertium_translator, ["Captain Marvel meets the guild."])
+    assert "Captain Marvel" not in plain.translation  # without the glossary Apertium translates the name
+
+
 @pytest.fixture(scope="module")
 def tiny_marian_dir(tmp_path_factory):
     directory = str(tmp_path_factory.mktemp("tiny-marian"))
