@@ -9,9 +9,11 @@ one is one class plus a registry entry. Languages reach backends as normalised I
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+import dataclasses
+from typing import Callable, Optional, Protocol, Sequence
 
 import numpy as np
+from PIL import Image, ImageFont
 
 from transmodal.docs import GeneratedImage
 from transmodal.ocr.lines import Box, Line
@@ -58,6 +60,36 @@ class Transcript(Protocol):
     language: str
     segments: list[tuple[float, float, str]]
     translated_to: str | None
+
+
+@dataclasses.dataclass
+class Layout:
+    font: ImageFont.FreeTypeFont
+    size: int
+    lines: list[str]  # rows, or for vertical text, columns (drawn right to left)
+    vertical: bool
+    pitch: float  # distance between baselines (or column centres)
+    stroke_width: int
+    # Where each line is drawn, in the area's coordinates: its baseline's left end ("ls" anchor), or for
+    # vertical text its column's top centre ("mt").
+    origins: list[tuple[float, float]]
+    fits: bool  # False when even the smallest size overflows the area: drawn anyway, clipped, never dropped
+
+
+class TextLayout(Protocol):
+    """A TextRenderer backend: wraps a text into an area's shape (a uint8 mask, 255 = free) and draws it.
+    The executor decides sizes, fonts, obstacles, colours and the self-check."""
+
+    def fit(self, text: str, font_path: str, area: np.ndarray, max_size: int, min_size: int,
+            vertical: bool = False, spacing: float = 1.2, stroke_ratio: float = 0.0, alignment: str = "center",
+            hyphenate: Callable[[str], list[int]] | None = None, break_words: bool = False) -> Optional[Layout]: ...
+
+    def layout(self, text: str, font_path: str, size: int, area: np.ndarray, vertical: bool = False,
+               spacing: float = 1.2, stroke_ratio: float = 0.0, alignment: str = "center",
+               hyphenate: Callable[[str], list[int]] | None = None, break_words: bool = False,
+               strict: bool = True) -> Optional[Layout]: ...
+
+    def draw(self, image: Image.Image, layout: Layout, x0: float, y0: float, fill, stroke_fill=None) -> None: ...
 
 
 class Recognizer(Protocol):

@@ -8,7 +8,6 @@ the area, picks the colours, clips and checks; a backend only measures, wraps an
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Callable
 
@@ -17,8 +16,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from transmodal import fonts
 from transmodal.backends import Registry
+from transmodal.stages import Layout, TextLayout
 
-LAYOUTS: Registry = Registry("text layout")
+LAYOUTS: Registry[TextLayout] = Registry("text layout")
 
 # Scripts written without spaces, which break between any two characters: CJK ideographs, kana, fullwidth.
 NO_SPACE_CHARS = "\u3000-\u9fff\uf900-\ufaff\uff00-\uffef"
@@ -29,20 +29,6 @@ NO_LINE_START = set("、。，．,.!?！？:;：；)]}）」』】〉》〕ー�
 VOWELS = set("aeiouyáéíóúýàèìòùâêîôûäëïöüåæøœãõěůаеёиоуыэюяіїєαεηιουω")
 # Hyphenation is worth it only where it buys a clearly larger size than wrapping at word breaks.
 HYPHENATION_GAIN = 1.15
-
-
-@dataclasses.dataclass
-class Layout:
-    font: ImageFont.FreeTypeFont
-    size: int
-    lines: list[str]  # rows, or for vertical text, columns (drawn right to left)
-    vertical: bool
-    pitch: float  # distance between baselines (or column centres)
-    stroke_width: int
-    # Where each line is drawn, in the area's coordinates: its baseline's left end ("ls" anchor), or for
-    # vertical text its column's top centre ("mt").
-    origins: list[tuple[float, float]]
-    fits: bool  # False when even the smallest size overflows the area: drawn anyway, clipped, never dropped
 
 
 def tokens(text: str) -> list[tuple[str, bool]]:
