@@ -55,7 +55,11 @@ def main() -> None:
     for name, executor in executors:
         endpoint = next(iter(executor.requests.values())).fn
         stage_input = copy.deepcopy(doc)
-        seconds = median_seconds(lambda: endpoint(executor, DocList[MediaDoc]([copy.deepcopy(stage_input)])), args.repeats)
+
+        def run_stage(endpoint=endpoint, executor=executor, stage_input=stage_input):
+            return endpoint(executor, DocList[MediaDoc]([copy.deepcopy(stage_input)]))
+
+        seconds = median_seconds(run_stage, args.repeats)
         doc = endpoint(executor, DocList[MediaDoc]([stage_input]))[0]
         assert doc.error is None, doc.error
         rows.append((f"{name} (in-process)", seconds))

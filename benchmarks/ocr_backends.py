@@ -22,11 +22,19 @@ from executors.text_detector.executor import TextDetector
 from transmodal import synthetic
 from transmodal.docs import MediaDoc
 from transmodal.media import encode_image
-from transmodal.metrics import box_iou as iou, edit_distance
+from transmodal.metrics import box_iou as iou
+from transmodal.metrics import edit_distance
 
 GERMAN_SIGNS = [
-    ["Größe"], ["Straße gesperrt"], ["Ausgang"], ["Frühstück", "ab sieben Uhr"], ["Bitte nicht rauchen"],
-    ["Öffnungszeiten"], ["Bäckerei", "Kaffee und Kuchen"], ["Fußgängerzone"], ["Grüße aus Köln"],
+    ["Größe"],
+    ["Straße gesperrt"],
+    ["Ausgang"],
+    ["Frühstück", "ab sieben Uhr"],
+    ["Bitte nicht rauchen"],
+    ["Öffnungszeiten"],
+    ["Bäckerei", "Kaffee und Kuchen"],
+    ["Fußgängerzone"],
+    ["Grüße aus Köln"],
     ["Süße Brötchen"],
 ]
 
@@ -41,14 +49,11 @@ BACKENDS = [
 
 def german_signs(seed: int) -> list[synthetic.Sign]:
     return [
-        synthetic.make_sign(lines, background=synthetic.BACKGROUNDS[index % len(synthetic.BACKGROUNDS)],
-                            seed=seed * 1000 + index)
+        synthetic.make_sign(
+            lines, background=synthetic.BACKGROUNDS[index % len(synthetic.BACKGROUNDS)], seed=seed * 1000 + index
+        )
         for index, lines in enumerate(GERMAN_SIGNS)
     ]
-
-
-
-
 
 
 def cpu_seconds() -> float:
@@ -76,8 +81,12 @@ def measure(detector: TextDetector, signs: list[synthetic.Sign], language: str) 
         found = [line for region in doc.regions for line in region.lines]
         lines_found += sum(any(iou(truth, box) >= 0.5 for box in found) for truth in sign.line_boxes)
         lines_total += len(sign.line_boxes)
-    return {"cer": errors / reference_length, "lines": lines_found / lines_total,
-            "seconds": seconds / len(signs), "cpu": cpu / len(signs)}
+    return {
+        "cer": errors / reference_length,
+        "lines": lines_found / lines_total,
+        "seconds": seconds / len(signs),
+        "cpu": cpu / len(signs),
+    }
 
 
 def main() -> None:
@@ -93,8 +102,11 @@ def main() -> None:
         detector.detect(DocList[MediaDoc]([MediaDoc(image=encode_image(sets[0][1][0].image))]), {})  # warm up
         for language, signs in sets:
             result = measure(detector, signs, language)
-            print(f"{label:<20} {language:<4} {len(signs):>5} {result['cer']:>7.3f} {result['lines']:>11.0%} "
-                  f"{result['seconds']:>8.3f} {result['cpu']:>11.3f}", flush=True)
+            print(
+                f"{label:<20} {language:<4} {len(signs):>5} {result['cer']:>7.3f} {result['lines']:>11.0%} "
+                f"{result['seconds']:>8.3f} {result['cpu']:>11.3f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

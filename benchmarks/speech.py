@@ -25,8 +25,8 @@ from docarray import DocList  # noqa: E402
 from executors.speech_recognizer.executor import SpeechRecognizer  # noqa: E402
 from executors.speech_synthesizer.executor import SpeechSynthesizer  # noqa: E402
 from transmodal.audio import audio_of  # noqa: E402
-from transmodal.metrics import word_error_rate  # noqa: E402
 from transmodal.docs import MediaDoc  # noqa: E402
+from transmodal.metrics import word_error_rate  # noqa: E402
 
 SENTENCES = [
     "Please open the window before the meeting starts.",
@@ -91,11 +91,13 @@ def table(header: list[str], rows: list[list]) -> str:
 def configured_recognizers() -> list[tuple[str, dict]]:
     recognizers = [("pocketsphinx", {"backend": "pocketsphinx"})]
     if os.environ.get("TRANSMODAL_WHISPER_MODEL"):
-        recognizers.append(("whisper " + os.path.basename(os.environ["TRANSMODAL_WHISPER_MODEL"]),
-                            {"backend": "whisper"}))
+        recognizers.append(
+            ("whisper " + os.path.basename(os.environ["TRANSMODAL_WHISPER_MODEL"]), {"backend": "whisper"})
+        )
     if os.environ.get("TRANSMODAL_ASR_MODEL"):
-        recognizers.append(("transformers " + os.path.basename(os.environ["TRANSMODAL_ASR_MODEL"]),
-                            {"backend": "transformers"}))
+        recognizers.append(
+            ("transformers " + os.path.basename(os.environ["TRANSMODAL_ASR_MODEL"]), {"backend": "transformers"})
+        )
     return recognizers
 
 
@@ -123,16 +125,23 @@ def main() -> None:
             errors += word_error_rate(sentence, heard.text) * len(sentence.split())
             test_speech.setdefault(label, doc.audio)
         tts_rows.append([label, doc.sample_rate, f"{audio_seconds:.1f}", f"{synth_seconds / audio_seconds:.3f}"])
-        round_trip_rows.append([label, len(sentences), f"{100 * errors / reference_words:.1f} %",
-                                f"{asr_seconds / audio_seconds:.3f}"])
+        round_trip_rows.append(
+            [label, len(sentences), f"{100 * errors / reference_words:.1f} %", f"{asr_seconds / audio_seconds:.3f}"]
+        )
     spanish = SpeechSynthesizer(backend="espeak-ng")
     doc, seconds = speak(spanish, SPANISH, "es")
     tts_rows.append(["espeak-ng es", doc.sample_rate, f"{seconds_of(doc):.1f}", f"{seconds / seconds_of(doc):.3f}"])
     if os.environ.get("TRANSMODAL_TTS_MODEL"):
         model = SpeechSynthesizer(backend="transformers")
         doc, seconds = speak(model, " ".join(sentences), "en")
-        tts_rows.append(["transformers " + os.path.basename(os.environ["TRANSMODAL_TTS_MODEL"]), doc.sample_rate,
-                         f"{seconds_of(doc):.1f}", f"{seconds / seconds_of(doc):.3f}"])
+        tts_rows.append(
+            [
+                "transformers " + os.path.basename(os.environ["TRANSMODAL_TTS_MODEL"]),
+                doc.sample_rate,
+                f"{seconds_of(doc):.1f}",
+                f"{seconds / seconds_of(doc):.3f}",
+            ]
+        )
 
     # 2. ASR: RTF of each configured recogniser on all sentences spoken by flite slt, as one document.
     long_speech, _ = speak(SpeechSynthesizer(backend="flite"), " ".join(sentences), "en")
@@ -140,20 +149,37 @@ def main() -> None:
     for label, options in configured_recognizers():
         recognizer = pocketsphinx if label == "pocketsphinx" else SpeechRecognizer(**options)
         heard, seconds = transcribe(recognizer, long_speech.audio)
-        asr_rows.append([label, f"{seconds_of(long_speech):.1f}", f"{seconds / seconds_of(long_speech):.3f}",
-                         f"{100 * word_error_rate(' '.join(sentences), heard.text):.1f} %"])
+        asr_rows.append(
+            [
+                label,
+                f"{seconds_of(long_speech):.1f}",
+                f"{seconds / seconds_of(long_speech):.3f}",
+                f"{100 * word_error_rate(' '.join(sentences), heard.text):.1f} %",
+            ]
+        )
 
     # 3. Executor latency for one short document (one sentence), in-process, median of repeats.
     one_sentence, its_speech = sentences[0], test_speech["flite slt"]
     auto, auto_start = timed(lambda: SpeechSynthesizer(backend="auto"))
     latency_rows = [
-        ["SpeechRecognizer (pocketsphinx)", f"one sentence, {seconds_of(MediaDoc(audio=its_speech)):.1f} s",
-         f"{pocketsphinx_start:.2f}",
-         f"{median_seconds(lambda: transcribe(pocketsphinx, its_speech), args.repeats):.3f}"],
-        ["SpeechSynthesizer (auto: flite)", f"one sentence, {len(one_sentence)} characters", f"{auto_start:.2f}",
-         f"{median_seconds(lambda: speak(auto, one_sentence, 'en'), args.repeats):.3f}"],
-        ["SpeechSynthesizer (auto: espeak-ng)", f"Spanish, {len(SPANISH)} characters", "",
-         f"{median_seconds(lambda: speak(auto, SPANISH, 'es'), args.repeats):.3f}"],
+        [
+            "SpeechRecognizer (pocketsphinx)",
+            f"one sentence, {seconds_of(MediaDoc(audio=its_speech)):.1f} s",
+            f"{pocketsphinx_start:.2f}",
+            f"{median_seconds(lambda: transcribe(pocketsphinx, its_speech), args.repeats):.3f}",
+        ],
+        [
+            "SpeechSynthesizer (auto: flite)",
+            f"one sentence, {len(one_sentence)} characters",
+            f"{auto_start:.2f}",
+            f"{median_seconds(lambda: speak(auto, one_sentence, 'en'), args.repeats):.3f}",
+        ],
+        [
+            "SpeechSynthesizer (auto: espeak-ng)",
+            f"Spanish, {len(SPANISH)} characters",
+            "",
+            f"{median_seconds(lambda: speak(auto, SPANISH, 'es'), args.repeats):.3f}",
+        ],
     ]
 
     print("## Speech synthesis (real-time factor = synthesis s / audio s)\n")
@@ -162,13 +188,19 @@ def main() -> None:
     print(table(["voice", "sentences", "WER", "ASR RTF"], round_trip_rows))
     print("\n## Speech recognition (all sentences as one document, flite slt)\n")
     print(table(["recogniser", "audio s", "RTF", "WER"], asr_rows))
-    skipped = [name for name, variable in (("whisper", "TRANSMODAL_WHISPER_MODEL"),
-                                            ("transformers ASR", "TRANSMODAL_ASR_MODEL"),
-                                            ("transformers TTS", "TRANSMODAL_TTS_MODEL"))
-               if not os.environ.get(variable)]
+    skipped = [
+        name
+        for name, variable in (
+            ("whisper", "TRANSMODAL_WHISPER_MODEL"),
+            ("transformers ASR", "TRANSMODAL_ASR_MODEL"),
+            ("transformers TTS", "TRANSMODAL_TTS_MODEL"),
+        )
+        if not os.environ.get(variable)
+    ]
     if skipped:
-        print(f"\nNot measured (no real model configured; tiny random models are not meaningful): "
-              f"{', '.join(skipped)}.")
+        print(
+            f"\nNot measured (no real model configured; tiny random models are not meaningful): {', '.join(skipped)}."
+        )
     print("\n## Executor latency (in-process, one document)\n")
     print(table(["executor", "input", "start-up s", "median s"], latency_rows))
 

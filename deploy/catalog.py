@@ -7,10 +7,10 @@ needs no hand-written deployment file: only an entry in deploy/executors.yml (wh
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import tomllib
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,7 +47,7 @@ def listed_lines(path: Path) -> list[str]:
 
 @dataclass(frozen=True)
 class ExecutorInfo:
-    name: str                    # the folder name, e.g. text_detector
+    name: str  # the folder name, e.g. text_detector
     folder: Path
     profile: dict
     requirements: tuple[str, ...]
@@ -72,7 +72,8 @@ class ExecutorInfo:
         if key not in self.profile:
             raise DeploymentConfigError(
                 f"deploy/executors.yml: {self.name} has no `{key}`: "
-                + ("declare what one replica on a CPU needs" if not gpu else "declare what one GPU replica needs"))
+                + ("declare what one replica on a CPU needs" if not gpu else "declare what one GPU replica needs")
+            )
         return self.profile[key]
 
 
@@ -85,7 +86,8 @@ def load_executors(root: Path = REPO) -> dict[str, ExecutorInfo]:
         if folder.name not in profiles:
             raise DeploymentConfigError(
                 f"executor {folder.name} has no entry in deploy/executors.yml: add what one replica needs "
-                f"(resources, gpu_backends, gpu_resources)")
+                f"(resources, gpu_backends, gpu_resources)"
+            )
         executors[folder.name] = ExecutorInfo(
             name=folder.name,
             folder=folder,
@@ -115,9 +117,9 @@ class FlowStep:
 
 @dataclass(frozen=True)
 class FlowInfo:
-    name: str          # image-translation, speech-to-image, ...
+    name: str  # image-translation, speech-to-image, ...
     path: Path
-    spec: dict         # the flow YAML as written
+    spec: dict  # the flow YAML as written
     steps: tuple[FlowStep, ...]
 
     @property
@@ -146,7 +148,8 @@ def load_flow_info(path: Path, name: str, executors: dict[str, ExecutorInfo]) ->
         if config is None or config.name != "config.yml" or config.parent.name not in executors:
             raise DeploymentConfigError(
                 f"{path.name}: executor {entry.get('name')!r} must use an executor folder's config.yml "
-                f"(uses: executors/<name>/config.yml), not {uses!r}")
+                f"(uses: executors/<name>/config.yml), not {uses!r}"
+            )
         executor = executors[config.parent.name]
         configured = yaml.safe_load(config.read_text()).get("with", {}) or {}
         backend = (entry.get("uses_with") or {}).get("backend", configured.get("backend")) or ""

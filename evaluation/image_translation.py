@@ -20,13 +20,27 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from evaluation import datasets
-from evaluation.measures import (bag_hits, box_polygon, char_errors, coverage, groups, has_letters, match, normalize,
-                                 outside_share, overlapping, polygon_box, ratio, substring_hits, words)
+from evaluation.measures import (
+    bag_hits,
+    box_polygon,
+    char_errors,
+    coverage,
+    groups,
+    has_letters,
+    match,
+    normalize,
+    outside_share,
+    overlapping,
+    polygon_box,
+    ratio,
+    substring_hits,
+    words,
+)
 
 ANNOTATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "annotations")
 SOURCE_LANG, TARGET_LANG = "en", "es"
@@ -88,8 +102,14 @@ def generated_items(count: int = SIGN_COUNT, seed: int = SIGN_SEED) -> list[Item
         boxes = np.array(sign.line_boxes, dtype=float)
         box = (boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max())
         area = Area(text="\n".join(sign.lines), box=box, polygon=box_polygon(box), kind="sign")
-        items.append(Item(f"sign-{index:02d}-{sign.background}", encode_image(sign.image), [area],
-                          f"transmodal.synthetic.sign_set({count}, seed={seed})"))
+        items.append(
+            Item(
+                f"sign-{index:02d}-{sign.background}",
+                encode_image(sign.image),
+                [area],
+                f"transmodal.synthetic.sign_set({count}, seed={seed})",
+            )
+        )
     return items
 
 
@@ -113,14 +133,25 @@ def comic_items(pages: slice = COMIC_PAGES) -> list[Item]:
                 continue
             polygon = [list(point) for point in text_area.polygon]
             other = slovak[index].text if index < len(slovak) else None
-            keep = not has_letters(text_area.text) or (other is not None and normalize(other) == normalize(text_area.text))
-            areas.append(Area(text=text_area.text, box=polygon_box(polygon), polygon=polygon, container=polygon,
-                              kind=text_area.kind, translate=not keep))
+            keep = not has_letters(text_area.text) or (
+                other is not None and normalize(other) == normalize(text_area.text)
+            )
+            areas.append(
+                Area(
+                    text=text_area.text,
+                    box=polygon_box(polygon),
+                    polygon=polygon,
+                    container=polygon,
+                    kind=text_area.kind,
+                    translate=not keep,
+                )
+            )
         areas.append(Area(text="", box=COMIC_FOLIO, polygon=box_polygon(COMIC_FOLIO), ignore=True))
         with open(datasets.path("comictagger", f"{folder}/{page.image}"), "rb") as file:
             image = file.read()
-        items.append(Item(f"page-{os.path.splitext(page.image)[0]}", image, areas,
-                          f"{source.spec} {folder}/{page.image}"))
+        items.append(
+            Item(f"page-{os.path.splitext(page.image)[0]}", image, areas, f"{source.spec} {folder}/{page.image}")
+        )
     return items
 
 
@@ -133,20 +164,36 @@ def annotated_items(name: str) -> list[Item]:
         areas = []
         for entry in image["areas"]:
             box = tuple(float(value) for value in entry["box"])
-            areas.append(Area(text=entry.get("text", ""), box=box, polygon=box_polygon(box),
-                              container=_container(entry.get("container")), kind=entry.get("kind", "text"),
-                              translate=entry.get("translate", True), ignore=entry.get("ignore", False)))
+            areas.append(
+                Area(
+                    text=entry.get("text", ""),
+                    box=box,
+                    polygon=box_polygon(box),
+                    container=_container(entry.get("container")),
+                    kind=entry.get("kind", "text"),
+                    translate=entry.get("translate", True),
+                    ignore=entry.get("ignore", False),
+                )
+            )
         with open(datasets.path(image["source"], image["path"]), "rb") as file:
             data = file.read()
         items.append(Item(image["id"], data, areas, f"{datasets.SOURCES[image['source']].spec} {image['path']}"))
     return items
 
 
-SETS = {spec.name: spec for spec in (
-    SetSpec("signs", "Generated signs", lambda full: generated_items(FULL_SIGN_COUNT if full else SIGN_COUNT), []),
-    SetSpec("comics", "Comic pages", lambda full: comic_items(FULL_COMIC_PAGES if full else COMIC_PAGES), ["comictagger"]),
-    SetSpec("photos", "Photos", lambda full: annotated_items("photos"), ["opencv-doc", "scikit-image"]),
-)}
+SETS = {
+    spec.name: spec
+    for spec in (
+        SetSpec("signs", "Generated signs", lambda full: generated_items(FULL_SIGN_COUNT if full else SIGN_COUNT), []),
+        SetSpec(
+            "comics",
+            "Comic pages",
+            lambda full: comic_items(FULL_COMIC_PAGES if full else COMIC_PAGES),
+            ["comictagger"],
+        ),
+        SetSpec("photos", "Photos", lambda full: annotated_items("photos"), ["opencv-doc", "scikit-image"]),
+    )
+}
 
 
 # Reading the output with Tesseract -------------------------------------------------------------------
@@ -154,8 +201,12 @@ SETS = {spec.name: spec for spec in (
 
 def tesseract_text(image: bytes, lang: str) -> str:
     """The text Tesseract reads anywhere in an encoded image (sparse text mode, one thread)."""
-    result = subprocess.run(["tesseract", "stdin", "stdout", "-l", TESSERACT_LANGS.get(lang, lang), "--psm", "11"],
-                            input=image, capture_output=True, env={**os.environ, "OMP_THREAD_LIMIT": "1"})
+    result = subprocess.run(
+        ["tesseract", "stdin", "stdout", "-l", TESSERACT_LANGS.get(lang, lang), "--psm", "11"],
+        input=image,
+        capture_output=True,
+        env={**os.environ, "OMP_THREAD_LIMIT": "1"},
+    )
     if result.returncode != 0:
         raise RuntimeError(f"tesseract failed: {result.stderr.decode(errors='replace').strip()}")
     return result.stdout.decode("utf-8", errors="replace")
@@ -184,15 +235,26 @@ def _identical_inside(before: np.ndarray, after: np.ndarray, polygon: list[list[
 
 def score(item: Item, doc, seconds: float) -> dict:
     """The counts of one image: sums of these over a set give its table."""
-    counts = {"id": item.id, "seconds": seconds, "failed": bool(doc is None or doc.failed),
-              "error": None if doc is None else doc.error}
+    counts = {
+        "id": item.id,
+        "seconds": seconds,
+        "failed": bool(doc is None or doc.failed),
+        "error": None if doc is None else doc.error,
+    }
     scored = [index for index, area in enumerate(item.areas) if not area.ignore]
     counts["areas"] = len(scored)
     reference_words = [word for index in scored for word in words(item.areas[index].text)]
     if counts["failed"]:  # nothing found, every character missed; no output to read
         characters = sum(len(normalize(item.areas[index].text)) for index in scored)
-        counts.update(found_areas=0, detections=0, false_detections=0, words_read=0, words=len(reference_words),
-                      char_edits=characters, chars=characters)
+        counts.update(
+            found_areas=0,
+            detections=0,
+            false_detections=0,
+            words_read=0,
+            words=len(reference_words),
+            char_edits=characters,
+            chars=characters,
+        )
         return counts
 
     regions = [region for region in doc.regions if len(region.polygon) >= 3]
@@ -213,19 +275,26 @@ def score(item: Item, doc, seconds: float) -> dict:
         if not areas:
             continue
         readers = sorted(readers, key=lambda i: (detected[i][1], detected[i][0]))
-        edits, length = char_errors("\n".join(item.areas[a].text for a in areas),
-                                    " ".join(regions[i].text for i in readers))
+        edits, length = char_errors(
+            "\n".join(item.areas[a].text for a in areas), " ".join(regions[i].text for i in readers)
+        )
         counts["char_edits"] += edits
         counts["chars"] += length
 
     # Readability of the output: source words left over, the system's own translation words drawn.
     translation_words = [word for region in regions for word in words(region.translation, READABLE_MIN_LENGTH)]
     kept = set(translation_words) | {word for area in item.areas if not area.translate for word in words(area.text)}
-    source_words = [word for index in scored if item.areas[index].translate
-                    for word in words(item.areas[index].text, LEFTOVER_MIN_LENGTH) if word not in kept]
+    source_words = [
+        word
+        for index in scored
+        if item.areas[index].translate
+        for word in words(item.areas[index].text, LEFTOVER_MIN_LENGTH)
+        if word not in kept
+    ]
     counts["source_left"], counts["source_words"] = substring_hits(source_words, tesseract_text(doc.image, SOURCE_LANG))
     counts["translation_read"], counts["translation_words"] = bag_hits(
-        translation_words, words(tesseract_text(doc.image, TARGET_LANG), READABLE_MIN_LENGTH))
+        translation_words, words(tesseract_text(doc.image, TARGET_LANG), READABLE_MIN_LENGTH)
+    )
 
     # Layout of the rendered blocks.
     before, after = _decode(item.image), _decode(doc.image)
@@ -265,17 +334,28 @@ def summarize(rows: list[dict]) -> dict:
 
     seconds = [row["seconds"] for row in rows]
     return {
-        "images": len(rows), "failed": sum(row["failed"] for row in rows), "areas": total("areas"),
-        "area_recall": ratio(total("found_areas"), total("areas")), "found_areas": total("found_areas"),
-        "detections": total("detections"), "false_detections": total("false_detections"),
-        "word_accuracy": ratio(total("words_read"), total("words")), "words_read": total("words_read"),
-        "words": total("words"), "cer": ratio(total("char_edits"), total("chars")),
+        "images": len(rows),
+        "failed": sum(row["failed"] for row in rows),
+        "areas": total("areas"),
+        "area_recall": ratio(total("found_areas"), total("areas")),
+        "found_areas": total("found_areas"),
+        "detections": total("detections"),
+        "false_detections": total("false_detections"),
+        "word_accuracy": ratio(total("words_read"), total("words")),
+        "words_read": total("words_read"),
+        "words": total("words"),
+        "cer": ratio(total("char_edits"), total("chars")),
         "source_left": ratio(total("source_left"), total("source_words")),
-        "source_left_words": total("source_left"), "source_words": total("source_words"),
+        "source_left_words": total("source_left"),
+        "source_words": total("source_words"),
         "translation_readable": ratio(total("translation_read"), total("translation_words")),
-        "translation_read": total("translation_read"), "translation_words": total("translation_words"),
-        "drawn": total("drawn"), "overlapping": total("overlapping"), "outside_container": total("outside_container"),
-        "fallback_boxes": total("fallback_boxes"), "untouched": total("untouched"),
+        "translation_read": total("translation_read"),
+        "translation_words": total("translation_words"),
+        "drawn": total("drawn"),
+        "overlapping": total("overlapping"),
+        "outside_container": total("outside_container"),
+        "fallback_boxes": total("fallback_boxes"),
+        "untouched": total("untouched"),
         "untouched_identical": total("untouched_identical"),
         "seconds_median": statistics.median(seconds) if seconds else None,
         "seconds_mean": statistics.fmean(seconds) if seconds else None,
@@ -293,28 +373,41 @@ def table(title: str, summary: dict) -> str:
     if s["fallback_boxes"]:
         fallback = " ¹"
     rows = [
-        ("images (annotated text areas)", f"{s['images']} ({s['areas']} areas)"
-                                          + (f", {s['failed']} FAILED" if s["failed"] else "")),
+        (
+            "images (annotated text areas)",
+            f"{s['images']} ({s['areas']} areas)" + (f", {s['failed']} FAILED" if s["failed"] else ""),
+        ),
         ("text-area recall", f"{_percent(s['area_recall'])} ({s['found_areas']}/{s['areas']})"),
-        ("false detections (regions matching no annotated area)",
-         f"{s['false_detections']} of {s['detections']} regions ({per_image:.1f} per image)"),
+        (
+            "false detections (regions matching no annotated area)",
+            f"{s['false_detections']} of {s['detections']} regions ({per_image:.1f} per image)",
+        ),
         ("OCR word accuracy (bag-of-words recall)", f"{_percent(s['word_accuracy'])} ({s['words_read']}/{s['words']})"),
         ("OCR character error rate (CER)", _percent(s["cer"])),
-        ("source words still readable in the output ↓",
-         f"{_percent(s['source_left'])} ({s['source_left_words']}/{s['source_words']})"),
-        ("own translation words readable in the output ↑",
-         f"{_percent(s['translation_readable'])} ({s['translation_read']}/{s['translation_words']})"),
+        (
+            "source words still readable in the output ↓",
+            f"{_percent(s['source_left'])} ({s['source_left_words']}/{s['source_words']})",
+        ),
+        (
+            "own translation words readable in the output ↑",
+            f"{_percent(s['translation_readable'])} ({s['translation_read']}/{s['translation_words']})",
+        ),
         ("rendered blocks overlapping another ↓" + fallback, f"{s['overlapping']} of {s['drawn']}"),
         ("rendered blocks leaving their container ↓" + fallback, f"{s['outside_container']} of {s['drawn']}"),
         ("no-translation blocks left pixel-identical ↑", f"{s['untouched_identical']} of {s['untouched']}"),
-        ("seconds per page (median / mean)",
-         "n/a" if s["seconds_median"] is None else f"{s['seconds_median']:.2f} / {s['seconds_mean']:.2f}"),
+        (
+            "seconds per page (median / mean)",
+            "n/a" if s["seconds_median"] is None else f"{s['seconds_median']:.2f} / {s['seconds_mean']:.2f}",
+        ),
     ]
     lines = [f"### {title}", "", "| measure | value |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in rows]
     if s["fallback_boxes"]:
-        lines += ["", f"¹ `drawn_box` was empty for {s['fallback_boxes']} of {s['drawn']} rendered blocks: their "
-                      "region's polygon box stands in for where the renderer drew."]
+        lines += [
+            "",
+            f"¹ `drawn_box` was empty for {s['fallback_boxes']} of {s['drawn']} rendered blocks: their "
+            "region's polygon box stands in for where the renderer drew.",
+        ]
     return "\n".join(lines)
 
 
@@ -336,16 +429,23 @@ def _stdout_to_stderr():
         os.close(saved)
 
 
-def run(set_names: list[str], limit: int | None, flow_path: str, out_dir: str | None = None,
-        progress: bool = True, full: bool = False) -> dict[str, dict]:
+def run(
+    set_names: list[str],
+    limit: int | None,
+    flow_path: str,
+    out_dir: str | None = None,
+    progress: bool = True,
+    full: bool = False,
+) -> dict[str, dict]:
     from transmodal.client import TransmodalClient
     from transmodal.docs import MediaDoc
     from transmodal.flows import local_flow
 
     absent = sorted({source for name in set_names for source in datasets.missing(*SETS[name].sources)})
     if absent:
-        raise SystemExit(f"evaluation data missing ({', '.join(absent)} under {datasets.data_dir()}): "
-                         f"run `make eval-data` first")
+        raise SystemExit(
+            f"evaluation data missing ({', '.join(absent)} under {datasets.data_dir()}): run `make eval-data` first"
+        )
     items = {name: SETS[name].load(full)[:limit] for name in set_names}
     parameters = {"source_lang": SOURCE_LANG, "target_lang": TARGET_LANG}
     results: dict[str, dict] = {}
@@ -358,31 +458,49 @@ def run(set_names: list[str], limit: int | None, flow_path: str, out_dir: str | 
             for number, item in enumerate(items[name], start=1):
                 returned = []
                 started = time.perf_counter()
-                client.process([MediaDoc(image=item.image, name=item.id)], parameters=parameters,
-                               on_result=returned.append)
+                client.process(
+                    [MediaDoc(image=item.image, name=item.id)], parameters=parameters, on_result=returned.append
+                )
                 seconds = time.perf_counter() - started
                 doc = returned[0] if returned else None
                 row = score(item, doc, seconds)
                 row["source"] = item.source
-                row["regions"] = [] if doc is None else [
-                    {"text": r.text, "translation": r.translation, "box": list(r.box) if len(r.polygon) >= 3 else [],
-                     "drawn_box": list(r.drawn_box), "kind": r.kind, "flags": list(r.flags)} for r in doc.regions]
+                row["regions"] = (
+                    []
+                    if doc is None
+                    else [
+                        {
+                            "text": r.text,
+                            "translation": r.translation,
+                            "box": list(r.box) if len(r.polygon) >= 3 else [],
+                            "drawn_box": list(r.drawn_box),
+                            "kind": r.kind,
+                            "flags": list(r.flags),
+                        }
+                        for r in doc.regions
+                    ]
+                )
                 rows.append(row)
                 if out_dir and doc is not None and doc.image is not None:
                     os.makedirs(os.path.join(out_dir, name), exist_ok=True)
                     with open(os.path.join(out_dir, name, f"{item.id}.png"), "wb") as file:
                         file.write(bytes(doc.image))
                 if progress:
-                    print(f"  {name} {number}/{len(items[name])} {item.id}: {seconds:.1f} s"
-                          + (f" FAILED {row['error']}" if row["failed"] else ""), file=sys.stderr, flush=True)
+                    print(
+                        f"  {name} {number}/{len(items[name])} {item.id}: {seconds:.1f} s"
+                        + (f" FAILED {row['error']}" if row["failed"] else ""),
+                        file=sys.stderr,
+                        flush=True,
+                    )
             results[name] = {"title": SETS[name].title, "summary": summarize(rows), "images": rows}
     return results
 
 
-def report(results: dict[str, dict], flow_path: str, seconds: float | None = None,
-           load: float | None = None) -> str:
-    header = (f"Image translation, {SOURCE_LANG} → {TARGET_LANG}, flow `{os.path.relpath(flow_path)}`, "
-              f"{os.cpu_count()} CPU cores, {datetime.date.today().isoformat()}")
+def report(results: dict[str, dict], flow_path: str, seconds: float | None = None, load: float | None = None) -> str:
+    header = (
+        f"Image translation, {SOURCE_LANG} → {TARGET_LANG}, flow `{os.path.relpath(flow_path)}`, "
+        f"{os.cpu_count()} CPU cores, {datetime.date.today().isoformat()}"
+    )
     if seconds is not None:
         images = sum(result["summary"]["images"] for result in results.values())
         header += f"; {images} images in {seconds / 60:.1f} min, the Flow's start included"
@@ -396,16 +514,22 @@ def main(argv: list[str] | None = None) -> int:
     from transmodal.cli import default_flow
 
     parser = argparse.ArgumentParser(prog="transmodal eval image-translation", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--set", action="append", choices=list(SETS), dest="sets",
-                        help="a set to run (repeatable; default: all)")
+    parser.add_argument(
+        "--set", action="append", choices=list(SETS), dest="sets", help="a set to run (repeatable; default: all)"
+    )
     parser.add_argument("--limit", type=int, help="at most N images per set")
-    parser.add_argument("--full", action="store_true",
-                        help=f"every comic page and {FULL_SIGN_COUNT} signs (default: every other story page, "
-                             f"{SIGN_COUNT} signs)")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help=f"every comic page and {FULL_SIGN_COUNT} signs (default: every other story page, {SIGN_COUNT} signs)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also save the numbers (and per-image counts) as JSON")
-    parser.add_argument("--regions", action="store_true",
-                        help="with --json: also each image's regions (text, translation, boxes); the comic's text "
-                             "is CC BY-NC-SA, so keep such files out of the repository")
+    parser.add_argument(
+        "--regions",
+        action="store_true",
+        help="with --json: also each image's regions (text, translation, boxes); the comic's text "
+        "is CC BY-NC-SA, so keep such files out of the repository",
+    )
     parser.add_argument("--out", metavar="DIR", help="also save every translated image under DIR/SET/")
     parser.add_argument("--flow", help="the Flow YAML (default: flow.yml)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no per-image progress on stderr")
@@ -424,9 +548,20 @@ def main(argv: list[str] | None = None) -> int:
                 for row in result["images"]:
                     row.pop("regions", None)
         with open(args.json, "w") as file:
-            json.dump({"flow": flow_path, "source_lang": SOURCE_LANG, "target_lang": TARGET_LANG,
-                       "date": datetime.date.today().isoformat(), "seconds": seconds, "load_average": load,
-                       "sets": results}, file, indent=1, default=float)
+            json.dump(
+                {
+                    "flow": flow_path,
+                    "source_lang": SOURCE_LANG,
+                    "target_lang": TARGET_LANG,
+                    "date": datetime.date.today().isoformat(),
+                    "seconds": seconds,
+                    "load_average": load,
+                    "sets": results,
+                },
+                file,
+                indent=1,
+                default=float,
+            )
     return 0
 
 

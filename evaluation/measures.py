@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from transmodal.metrics import edit_distance
 
@@ -107,8 +107,7 @@ def match(detected: Sequence[Box], annotated: Sequence[Box], threshold: float = 
     """For each detected box, the annotated boxes it matches: overlap of at least `threshold` of the
     smaller of the two. A detected line inside an annotated block matches it; a detected block that
     spans several annotated ones matches each."""
-    return [[index for index, box in enumerate(annotated) if coverage(found, box) >= threshold]
-            for found in detected]
+    return [[index for index, box in enumerate(annotated) if coverage(found, box) >= threshold] for found in detected]
 
 
 def groups(matches: Sequence[Sequence[int]], annotated_count: int) -> list[tuple[list[int], list[int]]]:

@@ -1,6 +1,6 @@
 """Side-by-side picture of the demo's inputs and outputs for the README: run after `make demo`.
 
-    .venv/bin/python examples/before_after.py   # examples/*.png + out/*.png -> docs/before-after.png
+.venv/bin/python examples/before_after.py   # examples/*.png + out/*.png -> docs/before-after.png
 """
 
 import glob

@@ -1,6 +1,6 @@
 """Regenerates the example images that `make demo` translates (deterministic; the PNGs are committed).
 
-    .venv/bin/python examples/make_examples.py
+.venv/bin/python examples/make_examples.py
 """
 
 import os
@@ -33,7 +33,15 @@ def street_sign() -> Image.Image:
     image = skimage_photo("rocket.jpg", (1024, 768)).filter(ImageFilter.GaussianBlur(4))
     draw = ImageDraw.Draw(image)
     draw.rounded_rectangle((162, 250, 862, 520), radius=24, fill=(20, 70, 150), outline=(240, 240, 240), width=8)
-    draw_lines(draw, ["Welcome to the museum", "Open every day"], fonts.font_path(fonts.SANS_BOLD), 50, 512, 310, (250, 250, 250))
+    draw_lines(
+        draw,
+        ["Welcome to the museum", "Open every day"],
+        fonts.font_path(fonts.SANS_BOLD),
+        50,
+        512,
+        310,
+        (250, 250, 250),
+    )
     return image
 
 
@@ -55,11 +63,22 @@ def comic_panel() -> Image.Image:
     draw = ImageDraw.Draw(image)
     for x in range(0, 1024, 128):  # houses
         height = int(rng.integers(220, 360))
-        draw.rectangle((x + 8, 768 - height, x + 120, 768), fill=tuple(int(v) for v in rng.integers(90, 200, 3)), outline=(20, 20, 20), width=4)
+        draw.rectangle(
+            (x + 8, 768 - height, x + 120, 768),
+            fill=tuple(int(v) for v in rng.integers(90, 200, 3)),
+            outline=(20, 20, 20),
+            width=4,
+        )
     font_file = fonts.font_path(fonts.SANS_BOLD)
-    for box, tail, lines in (((60, 50, 520, 250), (300, 250, 340, 330), ["Good morning!"]),
-                             ((500, 330, 980, 560), (700, 560, 660, 650), ["The library is", "closed today"])):
-        draw.polygon([(tail[0] - 30, tail[1] - 10), (tail[0] + 30, tail[1] - 10), (tail[2], tail[3])], fill="white", outline=(0, 0, 0))
+    for box, tail, lines in (
+        ((60, 50, 520, 250), (300, 250, 340, 330), ["Good morning!"]),
+        ((500, 330, 980, 560), (700, 560, 660, 650), ["The library is", "closed today"]),
+    ):
+        draw.polygon(
+            [(tail[0] - 30, tail[1] - 10), (tail[0] + 30, tail[1] - 10), (tail[2], tail[3])],
+            fill="white",
+            outline=(0, 0, 0),
+        )
         draw.ellipse(box, fill="white", outline=(0, 0, 0), width=5)
         center_x = (box[0] + box[2]) / 2
         top = (box[1] + box[3]) / 2 - 22 * len(lines) * 1.3
@@ -69,8 +88,15 @@ def comic_panel() -> Image.Image:
 
 def notice() -> Image.Image:
     """A printed notice on textured paper."""
-    sign = make_sign(["Emergency exit", "No smoking"], size=(1024, 768), background="texture",
-                     text_color=(150, 20, 20), background_color=(235, 228, 205), font_size=60, seed=2)
+    sign = make_sign(
+        ["Emergency exit", "No smoking"],
+        size=(1024, 768),
+        background="texture",
+        text_color=(150, 20, 20),
+        background_color=(235, 228, 205),
+        font_size=60,
+        seed=2,
+    )
     return Image.fromarray(sign.image)
 
 

@@ -16,10 +16,10 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 from packaging.requirements import Requirement
 
@@ -36,7 +36,7 @@ def dockerfile_instructions(path: Path, build_args: dict[str, str] | None = None
     """(INSTRUCTION, arguments) of a Dockerfile, continuation lines joined, comments dropped, ${ARG}s replaced."""
     text = path.read_text()
     for name, value in (build_args or {}).items():
-        text = text.replace("${%s}" % name, value)
+        text = text.replace("${" + name + "}", value)
     instructions, current = [], ""
     for line in text.splitlines():
         if not current and (not line.strip() or line.lstrip().startswith("#")):
@@ -86,8 +86,14 @@ def flows(executors):
 def generated(tmp_path_factory):
     """The folder `make k8s` (python -m deploy.export) writes, generated once into a temporary folder."""
     out = tmp_path_factory.mktemp("deploy")
-    subprocess.run([sys.executable, "-m", "deploy.export", "--out", str(out)], cwd=REPO, check=True,
-                   capture_output=True, text=True, env={**os.environ, "JINA_LOG_LEVEL": "ERROR"})
+    subprocess.run(
+        [sys.executable, "-m", "deploy.export", "--out", str(out)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "JINA_LOG_LEVEL": "ERROR"},
+    )
     return out
 
 
@@ -96,8 +102,9 @@ def rendered(flows, generated):
     """Flow name -> the resources `kubectl kustomize k8s/<flow>` renders (what `kubectl apply -k` applies)."""
     result = {}
     for flow in flows:
-        output = subprocess.run([kubectl(), "kustomize", str(generated / "k8s" / flow.name)],
-                                capture_output=True, text=True, check=True).stdout
+        output = subprocess.run(
+            [kubectl(), "kustomize", str(generated / "k8s" / flow.name)], capture_output=True, text=True, check=True
+        ).stdout
         result[flow.name] = [document for document in yaml.safe_load_all(output) if document]
     return result
 
@@ -108,6 +115,7 @@ def deployment(resources: list[dict], name: str) -> dict:
 
 
 # --- what `make k8s` writes -----------------------------------------------------------------------------------
+
 
 def test_make_k8s_writes_every_flow_into_its_output_folder_only(flows, generated):
     assert {path.name for path in generated.iterdir()} == set(export.OUTPUT_FOLDERS)
@@ -124,12 +132,16 @@ def test_make_k8s_writes_every_flow_into_its_output_folder_only(flows, generated
 
 def test_nothing_generated_is_in_the_repository():
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout
-    generated = [path for path in tracked.splitlines()
-                 if re.match(r"(k8s/|flows/(compose|jcloud|local-gpu)/|executors/[^/]+/Dockerfile|build/)", path)]
+    generated = [
+        path
+        for path in tracked.splitlines()
+        if re.match(r"(k8s/|flows/(compose|jcloud|local-gpu)/|executors/[^/]+/Dockerfile|build/)", path)
+    ]
     assert not generated, f"generated files are committed (make k8s writes them into build/deploy/): {generated}"
 
 
 # --- images ---------------------------------------------------------------------------------------------------
+
 
 def test_every_executor_has_the_files_its_image_reads(executors):
     known_debian = set((REPO / "scripts" / "install-system.sh").read_text().split())
@@ -141,33 +153,46 @@ def test_every_executor_has_the_files_its_image_reads(executors):
 
 
 def test_every_file_a_dockerfile_copies_exists_and_is_in_the_build_context(executors):
-    allowed = [line[1:].rstrip("/") for line in (REPO / ".dockerignore").read_text().splitlines()
-               if line.startswith("!")]
+    allowed = [
+        line[1:].rstrip("/") for line in (REPO / ".dockerignore").read_text().splitlines() if line.startswith("!")
+    ]
     for dockerfile, build_args in image_dockerfiles(executors):
         for sources, _ in copies(dockerfile, build_args):
             for source in sources:
                 where = f"{dockerfile.relative_to(REPO)} {build_args}"
                 assert "$" not in source, f"{where}: {source} names a build argument the test does not know"
                 assert (REPO / source).exists(), f"{where} copies missing {source}"
-                assert any(source == entry or source.startswith(entry + "/") for entry in allowed), \
+                assert any(source == entry or source.startswith(entry + "/") for entry in allowed), (
                     f"{source} is left out of the build context by .dockerignore"
+                )
     for left_out in ("training", "tests", "build", ".venv", "out", ".git"):
         assert left_out not in allowed, f".dockerignore lets {left_out}/ into every build context"
 
 
 def test_an_executor_image_copies_transmodal_and_its_own_folder_only(executors):
     for name in executors:
-        sources = sorted(source for sources, _ in copies(EXECUTOR_DOCKERFILE, {"EXECUTOR": name})
-                         for source in sources)
-        assert sources == sorted(["constraints.txt", f"executors/{name}/apt.txt", f"executors/{name}/requirements.txt",
-                                  "pyproject.toml", "transmodal/", "executors/__init__.py", f"executors/{name}/"])
+        sources = sorted(source for sources, _ in copies(EXECUTOR_DOCKERFILE, {"EXECUTOR": name}) for source in sources)
+        assert sources == sorted(
+            [
+                "constraints.txt",
+                f"executors/{name}/apt.txt",
+                f"executors/{name}/requirements.txt",
+                "pyproject.toml",
+                "transmodal/",
+                "executors/__init__.py",
+                f"executors/{name}/",
+            ]
+        )
 
 
 def test_requirements_marked_no_deps_are_installed_without_their_dependencies(tmp_path):
     """Runs the Dockerfile's own sed commands that split requirements.txt: rapidocr-onnxruntime's dependencies
     would pull in the non-headless opencv-python, openai-whisper's the ~1 GB triton."""
-    (run,) = [arguments for keyword, arguments in dockerfile_instructions(EXECUTOR_DOCKERFILE)
-              if keyword == "RUN" and "requirements.txt" in arguments]
+    (run,) = [
+        arguments
+        for keyword, arguments in dockerfile_instructions(EXECUTOR_DOCKERFILE)
+        if keyword == "RUN" and "requirements.txt" in arguments
+    ]
     splits = re.findall(r"sed [^&]*?/tmp/build/requirements\.txt > /tmp/build/[\w-]+\.txt", run)
     assert len(splits) == 2, run
     expected = {"text_detector": "rapidocr-onnxruntime==1.4.4", "speech_recognizer": "openai-whisper==20250625"}
@@ -213,12 +238,16 @@ def test_gpu_images_start_from_cuda_and_take_the_cuda_torch_cpu_images_the_cpu_w
 
 def test_make_images_builds_and_pushes_every_image_tagged_with_the_package_version(executors):
     version = catalog.package_version()
-    output = subprocess.run([sys.executable, "-m", "deploy.images", "--registry", "registry.test/team",
-                             "--push", "--dry-run"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    output = subprocess.run(
+        [sys.executable, "-m", "deploy.images", "--registry", "registry.test/team", "--push", "--dry-run"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     for executor in executors.values():
         tag = f"registry.test/team/{executor.repository}:{version}"
-        assert (f"docker build -f deploy/executor.Dockerfile --build-arg EXECUTOR={executor.name} -t {tag} ."
-                in output)
+        assert f"docker build -f deploy/executor.Dockerfile --build-arg EXECUTOR={executor.name} -t {tag} ." in output
         assert f"docker push {tag}" in output
         assert (f"--build-arg GPU=1 -t {tag}-gpu ." in output) == executor.has_gpu_image
     assert f"docker build -f deploy/gateway.Dockerfile -t registry.test/team/transmodal-gateway:{version} ." in output
@@ -279,15 +308,17 @@ def staged_loads(executors, tmp_path_factory):
             for source in sources:
                 target = stage / destination.lstrip("/")
                 if (REPO / source).is_dir():
-                    shutil.copytree(REPO / source, target, dirs_exist_ok=True,
-                                    ignore=shutil.ignore_patterns("__pycache__"))
+                    shutil.copytree(
+                        REPO / source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+                    )
                 else:
                     target.mkdir(parents=True, exist_ok=True)
                     shutil.copy(REPO / source, target)
         workdir = dict(dockerfile_instructions(EXECUTOR_DOCKERFILE, {"EXECUTOR": name}))["WORKDIR"]
         staged.append((name, str(stage), workdir))
-    result = subprocess.run([sys.executable, "-c", STAGED_LOAD_CHECK, json.dumps(staged)],
-                            capture_output=True, text=True, cwd=root)
+    result = subprocess.run(
+        [sys.executable, "-c", STAGED_LOAD_CHECK, json.dumps(staged)], capture_output=True, text=True, cwd=root
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.splitlines()[-1])
 
@@ -298,6 +329,7 @@ def test_each_config_yml_loads_from_only_the_files_its_image_copies(name, staged
 
 
 # --- requirements ---------------------------------------------------------------------------------------------
+
 
 def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
@@ -320,7 +352,7 @@ def _imports(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            base = ".".join(package[:len(package) - node.level + 1]) if node.level else ""
+            base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
             module = ".".join(part for part in (base, node.module) if part)
             names.add(module)
             names.update(f"{module}.{alias.name}" for alias in node.names)  # `from package import module`
@@ -357,8 +389,11 @@ def _with_dependencies(distributions: set[str], extras: bool) -> set[str]:
             requirements = [Requirement(line) for line in importlib.metadata.requires(name) or []]
         except importlib.metadata.PackageNotFoundError:
             continue
-        pending.extend(_canonical(requirement.name) for requirement in requirements
-                       if extras or not requirement.marker or requirement.marker.evaluate({"extra": ""}))
+        pending.extend(
+            _canonical(requirement.name)
+            for requirement in requirements
+            if extras or not requirement.marker or requirement.marker.evaluate({"extra": ""})
+        )
     return result
 
 
@@ -367,16 +402,21 @@ def test_each_executors_requirements_list_what_its_code_imports_and_nothing_else
     """Every requirement is a library the executor's code (or the transmodal modules it imports) imports, or a
     dependency of one; and the image installs every library it imports: its requirements (those marked no-deps
     without their dependencies) and transmodal's own dependencies, with what pip installs with them."""
-    providers = {module: {_canonical(dist) for dist in names}
-                 for module, names in importlib.metadata.packages_distributions().items()}
+    providers = {
+        module: {_canonical(dist) for dist in names}
+        for module, names in importlib.metadata.packages_distributions().items()
+    }
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     core = {_canonical(Requirement(line).name) for line in pyproject["project"]["dependencies"]}
-    requirements = {_canonical(Requirement(line.split("#")[0]).name): "no-deps" in line
-                    for line in (REPO / "executors" / name / "requirements.txt").read_text().splitlines()
-                    if line.split("#")[0].strip()}
+    requirements = {
+        _canonical(Requirement(line.split("#")[0]).name): "no-deps" in line
+        for line in (REPO / "executors" / name / "requirements.txt").read_text().splitlines()
+        if line.split("#")[0].strip()
+    }
     imported = _third_party_imports(executors[name].folder)
-    assert all(module in providers for module in imported), \
+    assert all(module in providers for module in imported), (
         f"{name} imports {sorted(imported - set(providers))}, which no installed distribution provides"
+    )
 
     used = set().union(*(providers[module] for module in imported))
     # What transmodal itself installs (jina, docarray, ...) justifies no requirement by its optional extras: those
@@ -393,6 +433,7 @@ def test_each_executors_requirements_list_what_its_code_imports_and_nothing_else
 
 
 # --- Kubernetes -----------------------------------------------------------------------------------------------
+
 
 def validate(resource: dict, where: str) -> None:
     from kubernetes_validate import utils
@@ -417,8 +458,12 @@ def test_every_manifest_and_rendered_overlay_is_valid_kubernetes(flows, generate
 
 def test_an_invalid_manifest_is_caught():
     # The validation above can fail: a Deployment with a misspelt field does.
-    broken = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
-              "spec": {"replica": 2, "selector": {}, "template": {}}}
+    broken = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "x"},
+        "spec": {"replica": 2, "selector": {}, "template": {}},
+    }
     with pytest.raises(pytest.fail.Exception):
         validate(broken, "test")
 
@@ -464,8 +509,9 @@ def test_image_generation_is_autoscaled_and_other_replicas_come_from_the_flow(fl
     assert generating, "no flow generates images"
     for flow in flows:
         resources = rendered[flow.name]
-        autoscalers = {r["spec"]["scaleTargetRef"]["name"]: r for r in resources
-                       if r["kind"] == "HorizontalPodAutoscaler"}
+        autoscalers = {
+            r["spec"]["scaleTargetRef"]["name"]: r for r in resources if r["kind"] == "HorizontalPodAutoscaler"
+        }
         for step in flow.steps:
             spec = deployment(resources, step.deployment_name)["spec"]
             if step.executor.profile.get("autoscale"):
@@ -474,25 +520,45 @@ def test_image_generation_is_autoscaled_and_other_replicas_come_from_the_flow(fl
             else:
                 assert spec["replicas"] == step.entry.get("replicas", 1)
                 assert step.deployment_name not in autoscalers
-    assert all("imagegenerator" in {r["metadata"]["name"] for r in rendered[flow.name]
-                                    if r["kind"] == "HorizontalPodAutoscaler"} for flow in generating)
+    assert all(
+        "imagegenerator"
+        in {r["metadata"]["name"] for r in rendered[flow.name] if r["kind"] == "HorizontalPodAutoscaler"}
+        for flow in generating
+    )
 
 
 def test_a_flow_that_selects_a_model_backend_gets_a_gpu_everywhere_it_is_deployed(tmp_path, executors):
     flow_yaml = tmp_path / "inpaint.yml"
-    flow_yaml.write_text(yaml.safe_dump({"jtype": "Flow", "executors": [
-        {"name": "TextDetector", "uses": str(REPO / "executors/text_detector/config.yml")},
-        {"name": "TextEraser", "uses": str(REPO / "executors/text_eraser/config.yml"),
-         "uses_with": {"backend": "diffusers"}, "replicas": 2}]}, sort_keys=False))
+    flow_yaml.write_text(
+        yaml.safe_dump(
+            {
+                "jtype": "Flow",
+                "executors": [
+                    {"name": "TextDetector", "uses": str(REPO / "executors/text_detector/config.yml")},
+                    {
+                        "name": "TextEraser",
+                        "uses": str(REPO / "executors/text_eraser/config.yml"),
+                        "uses_with": {"backend": "diffusers"},
+                        "replicas": 2,
+                    },
+                ],
+            },
+            sort_keys=False,
+        )
+    )
     flow = catalog.load_flow_info(flow_yaml, "inpaint", executors)
     assert [step.on_gpu for step in flow.steps] == [False, True]
 
-    patches = {patch["target"]["name"]: yaml.safe_load(patch["patch"])
-               for patch in yaml.safe_load(kubernetes.overlay_files(flow)["kustomization.yaml"])["patches"]}
+    patches = {
+        patch["target"]["name"]: yaml.safe_load(patch["patch"])
+        for patch in yaml.safe_load(kubernetes.overlay_files(flow)["kustomization.yaml"])["patches"]
+    }
     eraser_resources = next(op["value"] for op in patches["texteraser"] if op["path"].endswith("/resources"))
     assert eraser_resources["limits"]["nvidia.com/gpu"] == 1
-    assert "nvidia.com/gpu" not in next(op["value"] for op in patches["textdetector"]
-                                         if op["path"].endswith("/resources"))["limits"]
+    assert (
+        "nvidia.com/gpu"
+        not in next(op["value"] for op in patches["textdetector"] if op["path"].endswith("/resources"))["limits"]
+    )
 
     jcloud = variants.jcloud_spec(flow, "r", "1")["executors"]
     assert jcloud[1]["jcloud"]["resources"]["gpu"] == 1 and "gpu" not in jcloud[0]["jcloud"]["resources"]
@@ -504,19 +570,24 @@ def test_a_flow_that_selects_a_model_backend_gets_a_gpu_everywhere_it_is_deploye
 
 # --- compose, JCloud, local multi-GPU -------------------------------------------------------------------------
 
+
 def test_compose_services_mount_the_weights_run_tini_and_reserve_the_gpu_where_needed(flows, generated):
     for flow in flows:
         compose = yaml.safe_load((generated / "compose" / f"{flow.name}.yml").read_text())
         services = compose["services"]
         assert services["gateway"]["image"].endswith(f"transmodal-gateway:{catalog.package_version()}")
         for step in flow.steps:
-            replicas = [service for name, service in services.items()
-                        if name == step.deployment_name or name.startswith(step.deployment_name + "-rep-")]
+            replicas = [
+                service
+                for name, service in services.items()
+                if name == step.deployment_name or name.startswith(step.deployment_name + "-rep-")
+            ]
             assert len(replicas) == step.entry.get("replicas", 1)
             for service in replicas:
                 assert service["entrypoint"] == ["tini", "--", "jina"]
                 assert service["volumes"] == [
-                    "${TRANSMODAL_MODELS:?set TRANSMODAL_MODELS to the model weights folder}:/models:ro"]
+                    "${TRANSMODAL_MODELS:?set TRANSMODAL_MODELS to the model weights folder}:/models:ro"
+                ]
                 assert service["healthcheck"]["test"].startswith("jina ping executor")
                 devices = service.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices")
                 assert bool(devices) == step.on_gpu

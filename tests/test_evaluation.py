@@ -78,8 +78,9 @@ def test_acbf_rejects_other_documents():
     with pytest.raises(acbf.AcbfError, match="well-formed"):
         acbf.parse(b"<ACBF><body>")
     with pytest.raises(acbf.AcbfError, match="bad point"):
-        acbf.parse(b'<ACBF><body><page><text-layer lang="en"><text-area points="1,2 x,y"/>'
-                   b"</text-layer></page></body></ACBF>")
+        acbf.parse(
+            b'<ACBF><body><page><text-layer lang="en"><text-area points="1,2 x,y"/></text-layer></page></body></ACBF>'
+        )
 
 
 def test_normalize_case_punctuation_hyphens_and_line_breaks():

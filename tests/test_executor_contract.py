@@ -86,10 +86,18 @@ class ExecutorContract:
 
 # --- inputs ------------------------------------------------------------------------------------------------
 
+
 @functools.cache
 def _sign() -> synthetic.Sign:
-    return synthetic.make_sign(["Hot soup"], size=(320, 160), font_file=fonts.font_path(fonts.SANS_BOLD),
-                               font_size=40, text_color=(20, 20, 20), background_color=(240, 240, 240), seed=1)
+    return synthetic.make_sign(
+        ["Hot soup"],
+        size=(320, 160),
+        font_file=fonts.font_path(fonts.SANS_BOLD),
+        font_size=40,
+        text_color=(20, 20, 20),
+        background_color=(240, 240, 240),
+        seed=1,
+    )
 
 
 @functools.cache
@@ -101,8 +109,13 @@ def _sign_region(translation: str | None = None) -> TextRegion:
     """The region a perfect detector would report for the sign."""
     (box,) = _sign().line_boxes
     x0, y0, x1, y1 = box
-    return TextRegion(polygon=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]], lines=[list(box)], text="Hot soup",
-                      translation=translation, style=TextStyle(font_size=float(y1 - y0)))
+    return TextRegion(
+        polygon=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]],
+        lines=[list(box)],
+        text="Hot soup",
+        translation=translation,
+        style=TextStyle(font_size=float(y1 - y0)),
+    )
 
 
 @functools.cache
@@ -119,44 +132,76 @@ NOT_A_WAV = b"RIFF\x00\x00\x00\x00WAVEnot really a wav file"
 
 EXECUTORS = [
     ExecutorContract(
-        TextDetector, "detect", DETECTORS, backend="tesseract", writes="regions",
+        TextDetector,
+        "detect",
+        DETECTORS,
+        backend="tesseract",
+        writes="regions",
         good=lambda: MediaDoc(image=_sign_png()),
         corrupt=lambda: MediaDoc(image=NOT_AN_IMAGE),
-        model_backends=(ModelBackend("transformers", "TRANSMODAL_OCR_MODEL"),
-                        ModelBackend("see", "TRANSMODAL_SEE_CHECKPOINT", key="checkpoint", has_default=True)),
+        model_backends=(
+            ModelBackend("transformers", "TRANSMODAL_OCR_MODEL"),
+            ModelBackend("see", "TRANSMODAL_SEE_CHECKPOINT", key="checkpoint", has_default=True),
+        ),
     ),
     ExecutorContract(
-        TextEraser, "erase", ERASERS, backend="opencv-telea", writes="image",
+        TextEraser,
+        "erase",
+        ERASERS,
+        backend="opencv-telea",
+        writes="image",
         good=lambda: MediaDoc(image=_sign_png(), regions=[_sign_region()]),
         corrupt=lambda: MediaDoc(image=NOT_AN_IMAGE, regions=[_sign_region()]),  # without regions it is skipped
         model_backends=(ModelBackend("diffusers", "TRANSMODAL_INPAINT_MODEL"),),
     ),
     ExecutorContract(
-        TextTranslator, "translate", TRANSLATORS, backend="apertium", writes="translation",
+        TextTranslator,
+        "translate",
+        TRANSLATORS,
+        backend="apertium",
+        writes="translation",
         good=lambda: MediaDoc(text="Hot soup", source_lang="en", target_lang="es"),
         corrupt=lambda: MediaDoc(text="Hot soup", source_lang="en", target_lang="xx"),
         model_backends=(ModelBackend("transformers", "TRANSMODAL_TRANSLATION_MODEL"),),
     ),
     ExecutorContract(
-        TextRenderer, "render", LAYOUTS, backend="pillow", writes="image",
+        TextRenderer,
+        "render",
+        LAYOUTS,
+        backend="pillow",
+        writes="image",
         good=lambda: MediaDoc(image=_sign_png(), regions=[_sign_region("Sopa caliente")]),
         corrupt=lambda: MediaDoc(image=NOT_AN_IMAGE, regions=[_sign_region("Sopa caliente")]),
     ),
     ExecutorContract(
-        SpeechRecognizer, "recognize", RECOGNIZERS, backend="pocketsphinx", writes="text",
+        SpeechRecognizer,
+        "recognize",
+        RECOGNIZERS,
+        backend="pocketsphinx",
+        writes="text",
         good=lambda: MediaDoc(audio=_speech()),
         corrupt=lambda: MediaDoc(audio=NOT_A_WAV),
-        model_backends=(ModelBackend("whisper", "TRANSMODAL_WHISPER_MODEL"),
-                        ModelBackend("transformers", "TRANSMODAL_ASR_MODEL")),
+        model_backends=(
+            ModelBackend("whisper", "TRANSMODAL_WHISPER_MODEL"),
+            ModelBackend("transformers", "TRANSMODAL_ASR_MODEL"),
+        ),
     ),
     ExecutorContract(
-        SpeechSynthesizer, "synthesize", SYNTHESIZERS, backend="flite", writes="audio",
+        SpeechSynthesizer,
+        "synthesize",
+        SYNTHESIZERS,
+        backend="flite",
+        writes="audio",
         good=lambda: MediaDoc(text="Good morning."),
         corrupt=lambda: MediaDoc(text=" \n "),
         model_backends=(ModelBackend("transformers", "TRANSMODAL_TTS_MODEL"),),
     ),
     ExecutorContract(
-        ImageGenerator, "generate", GENERATORS, backend="diffusers", writes="images",
+        ImageGenerator,
+        "generate",
+        GENERATORS,
+        backend="diffusers",
+        writes="images",
         good=lambda: MediaDoc(text="a red cat"),
         corrupt=lambda: MediaDoc(text="  "),
         options=lambda model: {"backend_options": {"model": model}, "steps": 1, "seed": 0},
@@ -164,7 +209,11 @@ EXECUTORS = [
         model_backends=(ModelBackend("diffusers", "TRANSMODAL_IMAGE_MODEL"),),
     ),
     ExecutorContract(
-        ImageCaptioner, "caption", CAPTIONERS, backend="ocr", writes="text",  # describes images by their writing
+        ImageCaptioner,
+        "caption",
+        CAPTIONERS,
+        backend="ocr",
+        writes="text",  # describes images by their writing
         good=lambda: MediaDoc(image=_sign_png()),
         corrupt=lambda: MediaDoc(image=NOT_AN_IMAGE),
         model_backends=(ModelBackend("transformers", "TRANSMODAL_CAPTION_MODEL"),),
@@ -189,18 +238,23 @@ def run(contract: ExecutorContract, executor: Executor, docs: list[MediaDoc]) ->
 
 
 def failed_upstream(contract: ExecutorContract) -> MediaDoc:
-    return contract.good().model_copy(update={"error": "cannot decode audio", "error_stage": "Upstream",
-                                              "trace": ["Upstream"]})
+    return contract.good().model_copy(
+        update={"error": "cannot decode audio", "error_stage": "Upstream", "trace": ["Upstream"]}
+    )
 
 
 # --- the table itself ----------------------------------------------------------------------------------------
+
 
 def test_every_executor_is_listed():
     defined = set()
     for path in glob.glob(os.path.join(ROOT, "executors", "*", "executor.py")):
         module = importlib.import_module(os.path.relpath(path, ROOT)[:-3].replace(os.sep, "."))
-        defined |= {cls for _, cls in inspect.getmembers(module, inspect.isclass)
-                    if issubclass(cls, Executor) and cls.__module__ == module.__name__}
+        defined |= {
+            cls
+            for _, cls in inspect.getmembers(module, inspect.isclass)
+            if issubclass(cls, Executor) and cls.__module__ == module.__name__
+        }
     assert defined == {contract.executor for contract in EXECUTORS}
 
 
@@ -218,6 +272,7 @@ def test_the_listed_endpoint_serves_media_docs(contract, executor):
 
 # --- construction --------------------------------------------------------------------------------------------
 
+
 def test_unknown_backend_lists_the_choices(contract):
     with pytest.raises(ConfigurationError, match="unknown .* backend 'no-such-backend'") as unknown:
         contract.executor(backend="no-such-backend")
@@ -228,7 +283,8 @@ def test_unknown_backend_lists_the_choices(contract):
 # weights), or nowhere (neither the `with:` key nor the environment variable set).
 MISSING_MODELS = [
     pytest.param(contract, backend, configured, id=f"{contract.name}-{backend.name}-{configured}")
-    for contract in EXECUTORS for backend in contract.model_backends
+    for contract in EXECUTORS
+    for backend in contract.model_backends
     for configured in ("missing-directory", "empty-directory", "nothing")
     if not (configured == "nothing" and backend.has_default)
 ]
@@ -266,6 +322,7 @@ def test_missing_model_fails_fast_naming_what_to_set(contract, backend, configur
 
 
 # --- documents -----------------------------------------------------------------------------------------------
+
 
 def test_a_document_failed_upstream_passes_through_untouched(contract, executor):
     doc = failed_upstream(contract)

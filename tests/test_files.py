@@ -43,8 +43,12 @@ def test_outputs_are_written_by_type_and_pass_through_inputs_are_not(tmp_path):
     (path,) = write_outputs(translated_text, str(tmp_path / "text"))
     assert open(path, encoding="utf-8").read() == "Sopa caliente"
 
-    generated = MediaDoc(audio=wav_bytes(), image=image, name="request.wav",
-                         images=DocList[GeneratedImage]([GeneratedImage(image=image, seed=1), GeneratedImage(image=image, seed=2)]))
+    generated = MediaDoc(
+        audio=wav_bytes(),
+        image=image,
+        name="request.wav",
+        images=DocList[GeneratedImage]([GeneratedImage(image=image, seed=1), GeneratedImage(image=image, seed=2)]),
+    )
     written = write_outputs(generated, str(tmp_path / "gen"), input_fingerprint=fingerprint(wav_bytes()))
     assert sorted(p.split("/")[-1] for p in written) == ["request-1.png", "request.png"]
 

@@ -12,8 +12,8 @@ import sys
 import unicodedata
 import zlib
 
-import pytest
 import pytesseract
+import pytest
 from PIL import Image
 
 from executors.text_translator.backends import ApertiumTranslator
@@ -49,11 +49,14 @@ def read_spanish(image_bytes: bytes) -> str:
 
 def png_claiming(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims width x height pixels: a decompression bomb for a naive decoder."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def test_signs_come_back_in_spanish_without_the_english(flow_host):
@@ -61,7 +64,9 @@ def test_signs_come_back_in_spanish_without_the_english(flow_host):
     docs = [MediaDoc(image=encode_image(sign.image), name=f"sign{index}.png") for index, sign in enumerate(signs)]
     results = {}
     report = TransmodalClient(flow_host).process(
-        docs, parameters={"source_lang": "en", "target_lang": "es"}, on_result=lambda doc: results.update({doc.name: doc})
+        docs,
+        parameters={"source_lang": "en", "target_lang": "es"},
+        on_result=lambda doc: results.update({doc.name: doc}),
     )
     assert report.ok, report.failures
     expected = ApertiumTranslator().translate([sign.text for sign in signs], "en", "es")
@@ -88,7 +93,9 @@ def test_bad_inputs_fail_alone_and_the_flow_keeps_serving(flow_host):
         MediaDoc(image=good, name="good.png"),
     ]
     results = {}
-    report = TransmodalClient(flow_host).process(docs, request_size=len(docs), on_result=lambda d: results.update({d.name: d}))
+    report = TransmodalClient(flow_host).process(
+        docs, request_size=len(docs), on_result=lambda d: results.update({d.name: d})
+    )
     assert report.sent == len(docs) == len(results)  # nothing dropped
     errors = {name: doc.error for name, doc in results.items()}
     assert "cannot decode image" in errors["corrupt.png"]
@@ -111,8 +118,23 @@ def test_cli_writes_each_translated_image_and_exits_nonzero_on_failures(flow_hos
     broken_path = tmp_path / "broken.png"
     broken_path.write_bytes(b"\x89PNG garbage")
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "transmodal.cli", "translate-image", str(sign_path), str(broken_path),
-               "--source", "en", "--target", "es", "--out", str(out), "--host", flow_host, "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "transmodal.cli",
+        "translate-image",
+        str(sign_path),
+        str(broken_path),
+        "--source",
+        "en",
+        "--target",
+        "es",
+        "--out",
+        str(out),
+        "--host",
+        flow_host,
+        "--quiet",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     assert "FAILED broken.png [TextDetector]: cannot decode image" in result.stderr
@@ -127,7 +149,9 @@ def test_two_replicas_of_one_executor_both_serve():
     with flow:
         report = TransmodalClient(host).process(
             [MediaDoc(image=image, name=f"{index}.png") for index in range(6)],
-            on_result=lambda doc: replicas_seen.update(stage for stage in doc.trace if stage.startswith("TextTranslator")),
+            on_result=lambda doc: replicas_seen.update(
+                stage for stage in doc.trace if stage.startswith("TextTranslator")
+            ),
         )
     assert report.ok, report.failures
     assert replicas_seen == {"TextTranslator/rep-0", "TextTranslator/rep-1"}

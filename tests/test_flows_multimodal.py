@@ -11,14 +11,14 @@ import pytest
 import soundfile
 from docarray import DocList
 from PIL import Image
+from tiny_models import build_tiny_blip, build_tiny_stable_diffusion, flite_wav, picture
 
 from executors.speech_recognizer.executor import SpeechRecognizer
-from tiny_models import build_tiny_blip, build_tiny_stable_diffusion, flite_wav, picture
-from transmodal.metrics import word_error_rate
 from transmodal.client import TransmodalClient
 from transmodal.docs import MediaDoc
 from transmodal.flows import local_flow
 from transmodal.media import encode_image
+from transmodal.metrics import word_error_rate
 from transmodal.synthetic import sign_set
 
 pytestmark = pytest.mark.integration
@@ -30,8 +30,9 @@ def run_flow(name: str, docs: list[MediaDoc], parameters: dict | None = None) ->
     results = {}
     flow, host = local_flow(os.path.join(FLOWS, name))
     with flow:
-        report = TransmodalClient(host).process(docs, parameters=parameters or {},
-                                                on_result=lambda doc: results.update({doc.name: doc}))
+        report = TransmodalClient(host).process(
+            docs, parameters=parameters or {}, on_result=lambda doc: results.update({doc.name: doc})
+        )
     return report, results
 
 
@@ -68,8 +69,11 @@ def test_read_aloud_speaks_a_signs_text_so_a_recogniser_recovers_it(recognizer):
 
 def test_read_aloud_in_spanish_speaks_the_translation():
     sign = sign_set(1, seed=22)[0]
-    report, results = run_flow("read-aloud.yml", [MediaDoc(image=encode_image(sign.image), name="sign.png")],
-                               {"source_lang": "en", "target_lang": "es"})
+    report, results = run_flow(
+        "read-aloud.yml",
+        [MediaDoc(image=encode_image(sign.image), name="sign.png")],
+        {"source_lang": "en", "target_lang": "es"},
+    )
     assert report.ok, report.failures
     doc = results["sign.png"]
     assert doc.translation and doc.translation != doc.text
@@ -78,8 +82,9 @@ def test_read_aloud_in_spanish_speaks_the_translation():
 
 def test_speech_to_speech_turns_english_speech_into_spanish_speech(tmp_path, recognizer):
     wav = flite_wav("Good morning. The library is closed today.", tmp_path)
-    report, results = run_flow("speech-to-speech.yml", [MediaDoc(audio=wav, name="question.wav")],
-                               {"source_lang": "en", "target_lang": "es"})
+    report, results = run_flow(
+        "speech-to-speech.yml", [MediaDoc(audio=wav, name="question.wav")], {"source_lang": "en", "target_lang": "es"}
+    )
     assert report.ok, report.failures
     doc = results["question.wav"]
     assert word_error_rate("good morning the library is closed today", doc.text.lower()) <= 0.3
@@ -91,8 +96,11 @@ def test_speech_to_speech_turns_english_speech_into_spanish_speech(tmp_path, rec
 
 def test_bad_audio_fails_alone_and_speech_to_speech_keeps_serving(tmp_path):
     wav = flite_wav("Good morning.", tmp_path)
-    docs = [MediaDoc(audio=b"RIFF....WAVEjunk", name="corrupt.wav"), MediaDoc(audio=b"", name="empty.wav"),
-            MediaDoc(audio=wav, name="good.wav")]
+    docs = [
+        MediaDoc(audio=b"RIFF....WAVEjunk", name="corrupt.wav"),
+        MediaDoc(audio=b"", name="empty.wav"),
+        MediaDoc(audio=wav, name="good.wav"),
+    ]
     report, results = run_flow("speech-to-speech.yml", docs, {"source_lang": "en", "target_lang": "es"})
     assert len(results) == 3
     assert results["corrupt.wav"].error_stage == "SpeechRecognizer"
@@ -106,8 +114,9 @@ def test_speech_to_image_generates_images_from_what_was_said(tmp_path, monkeypat
     build_tiny_stable_diffusion(model_dir)
     monkeypatch.setenv("TRANSMODAL_IMAGE_MODEL", model_dir)  # inherited by the executor processes
     wav = flite_wav("A red house by the sea.", tmp_path)
-    report, results = run_flow("speech-to-image.yml", [MediaDoc(audio=wav, name="request.wav")],
-                               {"num_images": 2, "steps": 2, "seed": 3})
+    report, results = run_flow(
+        "speech-to-image.yml", [MediaDoc(audio=wav, name="request.wav")], {"num_images": 2, "steps": 2, "seed": 3}
+    )
     assert report.ok, report.failures
     doc = results["request.wav"]
     assert "house" in doc.text.lower()

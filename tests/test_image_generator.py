@@ -73,29 +73,41 @@ def test_without_a_seed_each_document_draws_one_and_records_it(tiny_stable_diffu
 
 
 def test_the_prompt_is_the_translation_when_there_is_one(generator):
-    translated, plain = generate(generator, [MediaDoc(text="un gato rojo", translation="a red cat"),
-                                             MediaDoc(text="a red cat")])
+    translated, plain = generate(
+        generator, [MediaDoc(text="un gato rojo", translation="a red cat"), MediaDoc(text="a red cat")]
+    )
     assert np.abs(pixels(translated.image) - pixels(plain.image)).max() <= 2
 
 
 def test_request_parameters_override_the_defaults_for_that_request_only(generator):
-    (overridden,) = generate(generator, [MediaDoc(text="a red cat")], num_images=3.0, width=96, height=64,
-                             guidance_scale=1.0, negative_prompt="blurry", source_lang="en")
+    (overridden,) = generate(
+        generator,
+        [MediaDoc(text="a red cat")],
+        num_images=3.0,
+        width=96,
+        height=64,
+        guidance_scale=1.0,
+        negative_prompt="blurry",
+        source_lang="en",
+    )
     assert len(overridden.images) == 3
     assert pixels(overridden.image).shape == (64, 96, 3)
     (default,) = generate(generator, [MediaDoc(text="a red cat")])
     assert len(default.images) == 1 and pixels(default.image).shape == (64, 64, 3)
 
 
-@pytest.mark.parametrize("parameters, message", [
-    ({"width": 100}, "width must be a multiple of 8, not 100"),
-    ({"height": 4096}, "height must be from 64 to 2048"),
-    ({"num_images": 5}, "num_images must be from 1 to 4"),
-    ({"steps": 2.5}, "steps must be a whole number"),
-    ({"seed": -1}, "seed must be from 0 to"),
-    ({"guidance_scale": "high"}, "guidance_scale must be a number"),
-    ({"negative_prompt": 3}, "negative_prompt must be text"),
-])
+@pytest.mark.parametrize(
+    "parameters, message",
+    [
+        ({"width": 100}, "width must be a multiple of 8, not 100"),
+        ({"height": 4096}, "height must be from 64 to 2048"),
+        ({"num_images": 5}, "num_images must be from 1 to 4"),
+        ({"steps": 2.5}, "steps must be a whole number"),
+        ({"seed": -1}, "seed must be from 0 to"),
+        ({"guidance_scale": "high"}, "guidance_scale must be a number"),
+        ({"negative_prompt": 3}, "negative_prompt must be text"),
+    ],
+)
 def test_bad_parameters_fail_every_document_of_the_request_with_the_reason(generator, parameters, message):
     result = generate(generator, [MediaDoc(text="a red cat"), MediaDoc(text="sunset")], **parameters)
     for doc in result:
@@ -135,7 +147,6 @@ def test_bad_with_options_fail_at_start_up():
 
 def test_config_yml_starts_the_executor_with_the_model_from_the_environment(tiny_stable_diffusion_dir, monkeypatch):
     monkeypatch.setenv("TRANSMODAL_IMAGE_MODEL", tiny_stable_diffusion_dir)
-    executor = Executor.load_config(os.path.join(ROOT, "executors/image_generator/config.yml"),
-                                    uses_with={"steps": 1})
+    executor = Executor.load_config(os.path.join(ROOT, "executors/image_generator/config.yml"), uses_with={"steps": 1})
     (result,) = executor.generate(DocList[MediaDoc]([MediaDoc(text="a red cat")]), {"seed": 3})
     assert result.error is None and result.images[0].seed == 3 and pixels(result.image).shape == (64, 64, 3)

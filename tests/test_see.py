@@ -15,12 +15,28 @@ import torch
 from executors.text_detector.see import DEFAULT_CHECKPOINT, SeeReader
 from training.see import data, train
 from training.see.evaluate import LINES_SEED, held_out, measure
-from training.see.losses import (LossWeights, area_loss, aspect_ratio_loss, direction_loss, height_loss,
-                                 outside_loss, see_loss)
-from transmodal.nets.see import ALPHABET, BLANK, SeeModel, corners_in_pixels, decode, encode, read, \
-    rotation_dropout, to_tensor
+from training.see.losses import (
+    LossWeights,
+    area_loss,
+    aspect_ratio_loss,
+    direction_loss,
+    height_loss,
+    outside_loss,
+    see_loss,
+)
 from transmodal.errors import ModelNotFoundError, UnsupportedLanguageError
 from transmodal.metrics import box_iou
+from transmodal.nets.see import (
+    ALPHABET,
+    BLANK,
+    SeeModel,
+    corners_in_pixels,
+    decode,
+    encode,
+    read,
+    rotation_dropout,
+    to_tensor,
+)
 
 TINY = train.CONFIGS["tiny"]
 
@@ -46,6 +62,7 @@ def deterministic():
 
 
 # --- model ----------------------------------------------------------------------------------------------
+
 
 def test_tiny_model_gives_T_classifiers_per_region_and_a_box_per_region():
     config = TINY.model
@@ -123,7 +140,9 @@ def test_rotation_dropout_zeroes_rotation_only_in_training_and_scales_it_at_infe
     dropped = rotation_dropout(transforms, 0.5, training=True)
     zeroed = (dropped[..., 0, 1] == 0) & (dropped[..., 1, 0] == 0)
     assert 0.3 < zeroed.float().mean() < 0.7
-    assert torch.equal(dropped[..., 0, 0], transforms[..., 0, 0]) and torch.equal(dropped[..., :, 2], transforms[..., :, 2])
+    assert torch.equal(dropped[..., 0, 0], transforms[..., 0, 0]) and torch.equal(
+        dropped[..., :, 2], transforms[..., :, 2]
+    )
     scaled = rotation_dropout(transforms, 0.5, training=False)
     assert torch.allclose(scaled[..., 0, 1], transforms[..., 0, 1] * 0.5)
 
@@ -148,6 +167,7 @@ def test_overfits_one_batch_in_a_few_seconds():
 
 
 # --- data -----------------------------------------------------------------------------------------------
+
 
 def test_generated_lines_are_labelled_top_to_bottom_with_boxes_inside_the_image():
     samples = data.generate("lines", 30, seed=3, image_size=128, max_lines=3, max_length=8)
@@ -178,6 +198,7 @@ def test_labels_pad_with_blank_and_decode_back():
 
 # --- training -------------------------------------------------------------------------------------------
 
+
 def test_training_writes_checkpoint_loss_curve_and_config(tmp_path):
     config = dataclasses.replace(TINY, minutes=0.05)
     summary = train.train(config, str(tmp_path), "tiny", log=lambda line: None)
@@ -206,6 +227,7 @@ def test_restart_trick_resets_the_localisation_net_and_keeps_the_recogniser():
 
 
 # --- the shipped checkpoint and the backend -------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def shipped() -> SeeReader:
@@ -278,7 +300,9 @@ def test_command_line_trains_and_evaluates(tmp_path):
     checkpoint = tmp_path / "see-tiny.pt"
     assert checkpoint.exists() and (tmp_path / "see-tiny.png").exists()
     report_path = tmp_path / "report.json"
-    assert main(["eval", "see", "--checkpoint", str(checkpoint), "--count", "4", "--no-flow",
-                 "--json", str(report_path)]) == 0
+    assert (
+        main(["eval", "see", "--checkpoint", str(checkpoint), "--count", "4", "--no-flow", "--json", str(report_path)])
+        == 0
+    )
     report = json.loads(report_path.read_text())
     assert report["model"]["single"]["images"] == 4 and 0.0 <= report["model"]["lines"]["box_recall_iou50"] <= 1.0

@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 import soundfile
 from docarray import DocList
+from tiny_models import WHISPER_LANGUAGES, build_tiny_transformers_whisper, build_tiny_whisper_checkpoint, flite_wav
 
 from executors.speech_recognizer.executor import SpeechRecognizer
 from transmodal.audio import decode_audio, encode_wav, resample
-from transmodal.metrics import word_error_rate
 from transmodal.docs import MediaDoc
 from transmodal.errors import ModelNotFoundError
-from tiny_models import (WHISPER_LANGUAGES, build_tiny_transformers_whisper, build_tiny_whisper_checkpoint,
-                         flite_wav)
+from transmodal.metrics import word_error_rate
 
 SENTENCES = [
     "Please open the window before the meeting starts.",
@@ -57,6 +56,7 @@ def assert_well_formed_segments(doc: MediaDoc, duration: float) -> None:
 
 
 # --- pocketsphinx: the offline default -------------------------------------------------------------------
+
 
 def test_flite_speech_is_transcribed_with_low_word_error_rate(transcribed):
     doc = transcribed
@@ -136,8 +136,12 @@ def test_audio_longer_than_max_seconds_is_refused_before_decoding(speech_wav, mo
         return original_read(self, *args, **kwargs)
 
     monkeypatch.setattr(soundfile.SoundFile, "read", recording_read)
-    docs = recognize(recognizer, MediaDoc(audio=speech_wav), MediaDoc(samples=samples, sample_rate=rate),
-                     MediaDoc(audio=encode_wav(samples[: rate], rate)))
+    docs = recognize(
+        recognizer,
+        MediaDoc(audio=speech_wav),
+        MediaDoc(samples=samples, sample_rate=rate),
+        MediaDoc(audio=encode_wav(samples[:rate], rate)),
+    )
     assert "audio too long" in docs[0].error and "limit of 2 s" in docs[0].error
     assert "audio too long" in docs[1].error
     assert docs[2].error is None  # one second is within the limit
@@ -150,6 +154,7 @@ def test_language_comes_from_request_parameters_when_documents_have_none(pockets
 
 
 # --- openai-whisper: a tiny random checkpoint, loaded through the backend's own path ----------------------
+
 
 @pytest.fixture(scope="module")
 def tiny_whisper_checkpoint(tmp_path_factory) -> str:
@@ -165,12 +170,15 @@ def two_seconds_of_speech(tmp_path_factory) -> bytes:
     return encode_wav(np.pad(samples, (0, max(0, 2 * rate - len(samples))))[: 2 * rate], rate)
 
 
-def test_whisper_checkpoint_transcribes_detecting_or_taking_the_language(tiny_whisper_checkpoint,
-                                                                         two_seconds_of_speech):
-    recognizer = SpeechRecognizer(backend="whisper", backend_options={
-        "model": tiny_whisper_checkpoint, "device": "cpu", "max_tokens": 8})
-    detected, given = recognize(recognizer, MediaDoc(audio=two_seconds_of_speech),
-                                MediaDoc(audio=two_seconds_of_speech, source_lang="es"))
+def test_whisper_checkpoint_transcribes_detecting_or_taking_the_language(
+    tiny_whisper_checkpoint, two_seconds_of_speech
+):
+    recognizer = SpeechRecognizer(
+        backend="whisper", backend_options={"model": tiny_whisper_checkpoint, "device": "cpu", "max_tokens": 8}
+    )
+    detected, given = recognize(
+        recognizer, MediaDoc(audio=two_seconds_of_speech), MediaDoc(audio=two_seconds_of_speech, source_lang="es")
+    )
     for doc in (detected, given):
         assert doc.error is None
         assert isinstance(doc.text, str)  # random weights: the words are noise, the plumbing is not
@@ -181,8 +189,10 @@ def test_whisper_checkpoint_transcribes_detecting_or_taking_the_language(tiny_wh
 
 
 def test_whisper_translate_task_writes_english_into_translation(tiny_whisper_checkpoint, two_seconds_of_speech):
-    recognizer = SpeechRecognizer(backend="whisper", backend_options={
-        "model": tiny_whisper_checkpoint, "device": "cpu", "max_tokens": 8, "task": "translate"})
+    recognizer = SpeechRecognizer(
+        backend="whisper",
+        backend_options={"model": tiny_whisper_checkpoint, "device": "cpu", "max_tokens": 8, "task": "translate"},
+    )
     (doc,) = recognize(recognizer, MediaDoc(audio=two_seconds_of_speech, source_lang="es"))
     assert doc.error is None
     assert isinstance(doc.translation, str) and doc.text is None
@@ -198,6 +208,7 @@ def test_an_official_whisper_name_not_downloaded_is_refused_not_fetched(tmp_path
 
 # --- transformers Whisper: a tiny random model and a processor built offline ------------------------------
 
+
 @pytest.fixture(scope="module")
 def tiny_transformers_whisper_dir(tmp_path_factory) -> str:
     directory = str(tmp_path_factory.mktemp("tiny-transformers-whisper"))
@@ -206,13 +217,17 @@ def tiny_transformers_whisper_dir(tmp_path_factory) -> str:
 
 
 @pytest.mark.slow  # builds the tiny transformers Whisper
-def test_transformers_whisper_loads_a_saved_model_and_transcribes(tiny_transformers_whisper_dir,
-                                                                  two_seconds_of_speech):
-    recognizer = SpeechRecognizer(backend="transformers", backend_options={
-        "model": tiny_transformers_whisper_dir, "device": "cpu", "max_new_tokens": 8})
+def test_transformers_whisper_loads_a_saved_model_and_transcribes(tiny_transformers_whisper_dir, two_seconds_of_speech):
+    recognizer = SpeechRecognizer(
+        backend="transformers",
+        backend_options={"model": tiny_transformers_whisper_dir, "device": "cpu", "max_new_tokens": 8},
+    )
     detected, given, unknown = recognize(
-        recognizer, MediaDoc(audio=two_seconds_of_speech), MediaDoc(audio=two_seconds_of_speech, source_lang="de"),
-        MediaDoc(audio=two_seconds_of_speech, source_lang="ja"))
+        recognizer,
+        MediaDoc(audio=two_seconds_of_speech),
+        MediaDoc(audio=two_seconds_of_speech, source_lang="de"),
+        MediaDoc(audio=two_seconds_of_speech, source_lang="ja"),
+    )
     for doc in (detected, given):
         assert doc.error is None and isinstance(doc.text, str)
         for segment in doc.segments:

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import soundfile
 from docarray import DocList
+from tiny_models import VOCODER_RATE, build_tiny_speecht5
 
 from executors.speech_recognizer.executor import SpeechRecognizer
 from executors.speech_synthesizer.backends import FliteSynthesizer
 from executors.speech_synthesizer.executor import SpeechSynthesizer, split_sentences
-from transmodal.metrics import word_error_rate
 from transmodal.docs import MediaDoc
 from transmodal.errors import ConfigurationError, ModelNotFoundError
-from tiny_models import VOCODER_RATE, build_tiny_speecht5
+from transmodal.metrics import word_error_rate
 
 ENGLISH = "Please open the window before the meeting starts. The library is closed on Sunday afternoon."
 SPANISH = "La biblioteca está cerrada el domingo por la tarde. Necesitamos tres billetes para el tren."
@@ -120,6 +120,7 @@ def test_unknown_flite_voice_lists_the_installed_ones():
 
 # --- transformers: a tiny random SpeechT5 + HiFi-GAN (tiny_models.build_tiny_speecht5) ----------------------
 
+
 @pytest.fixture(scope="module")
 def tiny_speecht5(tmp_path_factory) -> tuple[str, str]:
     return build_tiny_speecht5(str(tmp_path_factory.mktemp("tiny-speecht5")))
@@ -130,10 +131,18 @@ def test_speecht5_with_vocoder_writes_wav_at_the_vocoders_rate(tiny_speecht5, tm
     model_dir, vocoder_dir = tiny_speecht5
     speaker = tmp_path / "speaker.npy"
     np.save(speaker, np.full(8, 0.1, dtype=np.float32))
-    synthesizer = SpeechSynthesizer(backend="transformers", backend_options={
-        "model": model_dir, "vocoder": vocoder_dir, "speaker_embeddings": str(speaker), "device": "cpu"})
-    spoken, spanish = synthesize(synthesizer, MediaDoc(text="hello world. good morning"),
-                                 MediaDoc(text="hola", source_lang="es"))
+    synthesizer = SpeechSynthesizer(
+        backend="transformers",
+        backend_options={
+            "model": model_dir,
+            "vocoder": vocoder_dir,
+            "speaker_embeddings": str(speaker),
+            "device": "cpu",
+        },
+    )
+    spoken, spanish = synthesize(
+        synthesizer, MediaDoc(text="hello world. good morning"), MediaDoc(text="hola", source_lang="es")
+    )
     assert spoken.error is None
     info = wav_info(spoken)
     assert spoken.sample_rate == info.samplerate == VOCODER_RATE

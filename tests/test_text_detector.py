@@ -9,15 +9,16 @@ import zlib
 import numpy as np
 import pytest
 from docarray import DocList
+from tiny_models import build_tiny_trocr
 
 from executors.text_detector.executor import TextDetector
-from transmodal.ocr.lines import Line, estimate_alignment, merge_line_fragments, reading_order, split_phrases
-from transmodal.words import join_hyphenated
 from transmodal import synthetic
 from transmodal.docs import MediaDoc, TextRegion
 from transmodal.media import encode_image
-from transmodal.metrics import box_iou as iou, edit_distance
-from tiny_models import build_tiny_trocr
+from transmodal.metrics import box_iou as iou
+from transmodal.metrics import edit_distance
+from transmodal.ocr.lines import Line, estimate_alignment, merge_line_fragments, reading_order, split_phrases
+from transmodal.words import join_hyphenated
 
 # Tesseract's own layout analysis finds no text on the blurred-photo backgrounds (README: measurements),
 # so it is held to the signs it can see; the RapidOCR-based backends get every kind of background.
@@ -110,6 +111,7 @@ def test_rapidocr_refuses_languages_it_would_misread(detectors):
 
 def png_claiming(width: int, height: int) -> bytes:
     """A PNG header for a huge RGB image with 64 bytes of pixel data: decoding it would fail as truncated."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -119,17 +121,26 @@ def png_claiming(width: int, height: int) -> bytes:
 
 def test_bad_documents_fail_alone(detectors):
     good = encode_image(PLAIN_SIGNS[0].image)
-    docs = run(detectors["rapidocr+tesseract"], [
-        MediaDoc(image=b"not an image at all"),
-        MediaDoc(image=good[: len(good) // 2]),  # truncated PNG
-        MediaDoc(image=b""),
-        MediaDoc(image=png_claiming(10_000, 10_000)),  # over max_pixels, under Pillow's own bomb limit
-        MediaDoc(image=good, source_lang="xx"),
-        MediaDoc(image=good, source_lang="ko"),  # known language, no tesseract-ocr-kor installed
-        MediaDoc(image=good),
-    ])
-    expected = ["cannot decode image", "truncated or corrupt", "empty image", "image too large",
-                "unknown source language code 'xx'", "apt-get install tesseract-ocr-kor"]
+    docs = run(
+        detectors["rapidocr+tesseract"],
+        [
+            MediaDoc(image=b"not an image at all"),
+            MediaDoc(image=good[: len(good) // 2]),  # truncated PNG
+            MediaDoc(image=b""),
+            MediaDoc(image=png_claiming(10_000, 10_000)),  # over max_pixels, under Pillow's own bomb limit
+            MediaDoc(image=good, source_lang="xx"),
+            MediaDoc(image=good, source_lang="ko"),  # known language, no tesseract-ocr-kor installed
+            MediaDoc(image=good),
+        ],
+    )
+    expected = [
+        "cannot decode image",
+        "truncated or corrupt",
+        "empty image",
+        "image too large",
+        "unknown source language code 'xx'",
+        "apt-get install tesseract-ocr-kor",
+    ]
     for doc, message in zip(docs, expected):
         assert doc.failed and message in doc.error, doc.error
         assert doc.error_stage == "TextDetector" and not doc.regions
@@ -170,13 +181,18 @@ def test_stacked_items_become_separate_regions_and_wrapped_sentences_stay_whole(
     assert merge_line_fragments(columns) == columns
     # Two overlapping pieces of one line become one box; the line below stays apart.
     assert merge_line_fragments([(217, 336, 342, 379), (320, 329, 576, 387), (217, 400, 500, 440)]) == [
-        (217, 329, 576, 387), (217, 400, 500, 440)]
-    regions = [TextRegion(polygon=[[x, y], [x + 50, y], [x + 50, y + 20], [x, y + 20]], text=name)
-               for name, x, y in [("below", 0, 100), ("right", 300, 5), ("left", 0, 0)]]
+        (217, 329, 576, 387),
+        (217, 400, 500, 440),
+    ]
+    regions = [
+        TextRegion(polygon=[[x, y], [x + 50, y], [x + 50, y + 20], [x, y + 20]], text=name)
+        for name, x, y in [("below", 0, 100), ("right", 300, 5), ("left", 0, 0)]
+    ]
     assert [region.text for region in reading_order(regions)] == ["left", "right", "below"]
 
 
 # --- transformers ------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def tiny_trocr_dir(tmp_path_factory) -> str:
@@ -188,8 +204,11 @@ def tiny_trocr_dir(tmp_path_factory) -> str:
 @pytest.mark.slow  # builds the tiny TrOCR
 @pytest.mark.parametrize("line_detector", ["tesseract", "rapidocr"])
 def test_transformers_backend_reads_detected_lines(tiny_trocr_dir, line_detector):
-    detector = TextDetector(backend="transformers", min_confidence=0.0, backend_options={
-        "model": tiny_trocr_dir, "line_detector": line_detector, "device": "cpu", "max_new_tokens": 6})
+    detector = TextDetector(
+        backend="transformers",
+        min_confidence=0.0,
+        backend_options={"model": tiny_trocr_dir, "line_detector": line_detector, "device": "cpu", "max_new_tokens": 6},
+    )
     sign = synthetic.make_sign(["Fresh bread", "and coffee"], seed=2)
     docs = run(detector, [sign_doc(sign)])
     assert not docs[0].failed, docs[0].error

@@ -5,13 +5,13 @@ import cv2
 import numpy as np
 import pytest
 from docarray import DocList
+from tiny_models import sign_and_background
 
 from executors.text_renderer.backends import PillowLayout, hyphenation_points
 from executors.text_renderer.executor import TextRenderer
 from transmodal import fonts
 from transmodal.docs import MediaDoc, TextRegion, TextStyle
 from transmodal.media import decode_image, encode_image
-from tiny_models import sign_and_background
 
 SANS = fonts.font_path(fonts.SANS)
 
@@ -22,8 +22,13 @@ def region_of(sign, translation: str, **style) -> TextRegion:
     x1, y1 = max(box[2] for box in boxes), max(box[3] for box in boxes)
     style.setdefault("color", list(sign.text_color))
     style.setdefault("font_size", float(np.median([box[3] - box[1] for box in boxes])))
-    return TextRegion(polygon=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]], lines=[list(box) for box in boxes],
-                      text="\n".join(sign.lines), translation=translation, style=TextStyle(**style))
+    return TextRegion(
+        polygon=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]],
+        lines=[list(box) for box in boxes],
+        text="\n".join(sign.lines),
+        translation=translation,
+        style=TextStyle(**style),
+    )
 
 
 def render(renderer, image: np.ndarray, *regions: TextRegion) -> np.ndarray:
@@ -49,8 +54,15 @@ def renderer():
 
 def test_spanish_translation_is_drawn_readable_in_its_box_and_colour(renderer):
     pytesseract = pytest.importorskip("pytesseract")
-    sign, background = sign_and_background(["Welcome to the museum"], font_file=SANS, background="flat",
-                                   text_color=(25, 25, 90), background_color=(240, 235, 215), font_size=40, seed=0)
+    sign, background = sign_and_background(
+        ["Welcome to the museum"],
+        font_file=SANS,
+        background="flat",
+        text_color=(25, 25, 90),
+        background_color=(240, 235, 215),
+        font_size=40,
+        seed=0,
+    )
     region = region_of(sign, "Bienvenido al museo")
     rendered = render(renderer, background, region)
 
@@ -71,8 +83,15 @@ def test_spanish_translation_is_drawn_readable_in_its_box_and_colour(renderer):
 
 def test_a_long_translation_is_wrapped_smaller_and_kept_whole(renderer):
     pytesseract = pytest.importorskip("pytesseract")
-    sign, background = sign_and_background(["Hot soup"], font_file=SANS, background="flat", text_color=(20, 20, 20),
-                                   background_color=(250, 250, 250), font_size=40, seed=1)
+    sign, background = sign_and_background(
+        ["Hot soup"],
+        font_file=SANS,
+        background="flat",
+        text_color=(20, 20, 20),
+        background_color=(250, 250, 250),
+        font_size=40,
+        seed=1,
+    )
     translation = "Sopa caliente de verduras frescas del mercado"
     region = region_of(sign, translation)
     rendered = render(renderer, background, region)
@@ -93,9 +112,13 @@ def test_text_does_not_spread_over_a_picture_and_is_never_dropped():
     image = np.zeros((200, 300, 3), np.uint8)
     image[:, ::4] = 255
     image[80:120, 50:250] = 128
-    region = TextRegion(polygon=[[60, 85], [240, 85], [240, 115], [60, 115]], lines=[[60, 85, 240, 115]],
-                        text="Exit", translation="Salida de emergencia por la puerta principal del edificio",
-                        style=TextStyle(font_size=30, color=[255, 255, 0]))
+    region = TextRegion(
+        polygon=[[60, 85], [240, 85], [240, 115], [60, 115]],
+        lines=[[60, 85, 240, 115]],
+        text="Exit",
+        translation="Salida de emergencia por la puerta principal del edificio",
+        style=TextStyle(font_size=30, color=[255, 255, 0]),
+    )
     rendered = render(TextRenderer(outline="never"), image, region)
     yellow = (rendered[..., 0] > 150) & (rendered[..., 1] > 150) & (rendered[..., 2] < 100)
     assert yellow.sum() > 50
@@ -107,8 +130,15 @@ def test_cjk_translation_uses_a_font_with_its_glyphs(renderer):
     text = "新鮮なパン"
     path = fonts.font_for_text(text)
     assert fonts.covers(path, text) and not fonts.covers(fonts.font_path(fonts.SANS), text)
-    sign, background = sign_and_background(["Fresh bread"], font_file=SANS, background="flat", text_color=(200, 30, 30),
-                                   background_color=(255, 255, 255), font_size=40, seed=2)
+    sign, background = sign_and_background(
+        ["Fresh bread"],
+        font_file=SANS,
+        background="flat",
+        text_color=(200, 30, 30),
+        background_color=(255, 255, 255),
+        font_size=40,
+        seed=2,
+    )
     rendered = render(renderer, background, region_of(sign, text))
     ink = ink_of(background, rendered)
     assert ink.sum() > 500
@@ -120,10 +150,13 @@ def test_cjk_translation_uses_a_font_with_its_glyphs(renderer):
 
 def test_vertical_japanese_is_drawn_in_columns(renderer):
     background = np.full((300, 200, 3), 255, np.uint8)
-    region = TextRegion(polygon=[[60, 20], [140, 20], [140, 280], [60, 280]],
-                        lines=[[100, 20, 140, 280], [60, 20, 100, 200]], text="",
-                        translation="こんにちは、今日はいい天気",
-                        style=TextStyle(font_size=30, color=[0, 0, 0], direction="vertical"))
+    region = TextRegion(
+        polygon=[[60, 20], [140, 20], [140, 280], [60, 280]],
+        lines=[[100, 20, 140, 280], [60, 20, 100, 200]],
+        text="",
+        translation="こんにちは、今日はいい天気",
+        style=TextStyle(font_size=30, color=[0, 0, 0], direction="vertical"),
+    )
     rendered = render(renderer, background, region)
     ink = ink_of(background, rendered)
     x0, y0, x1, y1 = bounds(ink)
@@ -136,9 +169,13 @@ def test_vertical_japanese_is_drawn_in_columns(renderer):
 
 def test_outline_where_contrast_is_low_and_only_there():
     grey = np.full((120, 360, 3), 150, np.uint8)
-    low = TextRegion(polygon=[[20, 40], [340, 40], [340, 80], [20, 80]], lines=[[20, 40, 340, 80]], text="No smoking",
-                     translation="Prohibido fumar", style=TextStyle(font_size=40, color=[175, 175, 175],
-                                                                    background_color=[20, 20, 60]))
+    low = TextRegion(
+        polygon=[[20, 40], [340, 40], [340, 80], [20, 80]],
+        lines=[[20, 40, 340, 80]],
+        text="No smoking",
+        translation="Prohibido fumar",
+        style=TextStyle(font_size=40, color=[175, 175, 175], background_color=[20, 20, 60]),
+    )
     outlined = render(TextRenderer(), grey, low)
     navy = np.abs(outlined.astype(int) - [20, 20, 60]).max(axis=2) < 40
     assert navy.sum() > 200
@@ -157,13 +194,18 @@ def test_outline_where_contrast_is_low_and_only_there():
 
 def test_missing_colour_contrasts_with_the_background(renderer):
     dark = np.full((80, 300, 3), 20, np.uint8)
-    region = TextRegion(polygon=[[10, 20], [290, 20], [290, 60], [10, 60]], text="Exit", translation="Salida",
-                        style=TextStyle(font_size=40))
+    region = TextRegion(
+        polygon=[[10, 20], [290, 20], [290, 60], [10, 60]],
+        text="Exit",
+        translation="Salida",
+        style=TextStyle(font_size=40),
+    )
     rendered = render(renderer, dark, region)
     assert rendered.max() >= 240  # white text on the dark background
 
 
 # Comic pages and signs: containers, neighbours, untouched text, capitals, overflow and the self-check.
+
 
 def ellipse(centre, axes) -> list[list[float]]:
     return cv2.ellipse2Poly(centre, axes, 0, 0, 360, 5).astype(float).tolist()
@@ -192,15 +234,23 @@ def balloon(container, text: str, translation: str, box=None, **fields) -> TextR
     x0, y0, x1, y1 = box
     fields.setdefault("style", TextStyle(font_size=16, color=[0, 0, 0], alignment="center"))
     fields.setdefault("kind", "balloon")
-    return TextRegion(polygon=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]], text=text, translation=translation,
-                      container=container, **fields)
+    return TextRegion(
+        polygon=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]],
+        text=text,
+        translation=translation,
+        container=container,
+        **fields,
+    )
 
 
 def test_a_long_translation_stays_inside_its_balloon_and_follows_its_shape(renderer):
     container = ellipse((160, 120), (130, 90))
     page = balloon_page(320, 240, container)
-    region = balloon(container, "WHAT A DAY!",
-                     "¡QUÉ DÍA TAN EXTRAORDINARIO! NUNCA HABÍA VISTO TANTA GENTE REUNIDA EN LA PLAZA DEL PUEBLO")
+    region = balloon(
+        container,
+        "WHAT A DAY!",
+        "¡QUÉ DÍA TAN EXTRAORDINARIO! NUNCA HABÍA VISTO TANTA GENTE REUNIDA EN LA PLAZA DEL PUEBLO",
+    )
     rendered = render(renderer, page, region)
     ink = ink_of(page, rendered)
     inside = mask_of(container, page.shape)
@@ -223,9 +273,15 @@ def test_a_sign_translation_stays_on_its_panel():
     image = np.full((160, 400, 3), 40, np.uint8)
     image[50:110, 120:280] = 230
     panel = [[120, 50], [280, 50], [280, 110], [120, 110]]
-    region = TextRegion(polygon=[[140, 65], [260, 65], [260, 95], [140, 95]], lines=[[140, 65, 260, 95]],
-                        text="Exit", translation="Salida de emergencia", kind="sign", container=panel,
-                        style=TextStyle(font_size=30, color=[0, 0, 0], alignment="center"))
+    region = TextRegion(
+        polygon=[[140, 65], [260, 65], [260, 95], [140, 95]],
+        lines=[[140, 65, 260, 95]],
+        text="Exit",
+        translation="Salida de emergencia",
+        kind="sign",
+        container=panel,
+        style=TextStyle(font_size=30, color=[0, 0, 0], alignment="center"),
+    )
     rendered = render(TextRenderer(), image, region)
     ink = ink_of(image, rendered)
     assert ink.sum() > 200
@@ -235,12 +291,20 @@ def test_a_sign_translation_stays_on_its_panel():
 def test_neighbouring_blocks_never_overlap(renderer):
     # Two captions on open background, close together: each translation may grow, but never onto the other.
     page = np.full((200, 420, 3), 250, np.uint8)
-    left = TextRegion(polygon=[[20, 80], [200, 80], [200, 110], [20, 110]], lines=[[20, 80, 200, 110]],
-                      text="Fresh fish", translation="Pescado fresco del puerto cada mañana",
-                      style=TextStyle(font_size=30, color=[0, 0, 0], alignment="left"))
-    right = TextRegion(polygon=[[212, 80], [400, 80], [400, 110], [212, 110]], lines=[[212, 80, 400, 110]],
-                       text="Cold drinks", translation="Bebidas frías y zumos naturales de fruta",
-                       style=TextStyle(font_size=30, color=[0, 0, 0], alignment="center"))
+    left = TextRegion(
+        polygon=[[20, 80], [200, 80], [200, 110], [20, 110]],
+        lines=[[20, 80, 200, 110]],
+        text="Fresh fish",
+        translation="Pescado fresco del puerto cada mañana",
+        style=TextStyle(font_size=30, color=[0, 0, 0], alignment="left"),
+    )
+    right = TextRegion(
+        polygon=[[212, 80], [400, 80], [400, 110], [212, 110]],
+        lines=[[212, 80, 400, 110]],
+        text="Cold drinks",
+        translation="Bebidas frías y zumos naturales de fruta",
+        style=TextStyle(font_size=30, color=[0, 0, 0], alignment="center"),
+    )
     render(renderer, page, left, right)
     a, b = left.drawn_box, right.drawn_box
     assert a and b
@@ -264,10 +328,19 @@ def test_two_blocks_in_one_balloon_share_it_without_overlapping(renderer):
 def test_an_untouched_region_stays_pixel_identical(renderer):
     rng = np.random.default_rng(0)
     photo = rng.integers(0, 256, (120, 300, 3), dtype=np.uint8)
-    code = TextRegion(polygon=[[10, 10], [140, 10], [140, 50], [10, 50]], text="A-1234", translation="A-1234",
-                      flags=["untouched"], style=TextStyle(font_size=30))
-    word = TextRegion(polygon=[[160, 60], [290, 60], [290, 100], [160, 100]], text="Exit", translation="Salida",
-                      style=TextStyle(font_size=30, color=[255, 255, 0]))
+    code = TextRegion(
+        polygon=[[10, 10], [140, 10], [140, 50], [10, 50]],
+        text="A-1234",
+        translation="A-1234",
+        flags=["untouched"],
+        style=TextStyle(font_size=30),
+    )
+    word = TextRegion(
+        polygon=[[160, 60], [290, 60], [290, 100], [160, 100]],
+        text="Exit",
+        translation="Salida",
+        style=TextStyle(font_size=30, color=[255, 255, 0]),
+    )
     rendered = render(renderer, photo, code, word)
     assert np.array_equal(rendered[:60, :150], photo[:60, :150])
     assert code.drawn_box == [] and word.drawn_box
@@ -305,15 +378,22 @@ def test_an_impossible_fit_is_drawn_small_clipped_and_flagged_overflow(renderer)
 
 
 def test_balloons_share_one_size_and_only_a_crowded_one_shrinks():
-    big, small, other, crowded = (ellipse((100, 100), (90, 70)), ellipse((260, 60), (60, 40)),
-                                  ellipse((260, 160), (60, 40)), ellipse((400, 100), (55, 40)))
+    big, small, other, crowded = (
+        ellipse((100, 100), (90, 70)),
+        ellipse((260, 60), (60, 40)),
+        ellipse((260, 160), (60, 40)),
+        ellipse((400, 100), (55, 40)),
+    )
     page = balloon_page(480, 220, big, small, other, crowded)
     style = TextStyle(font_size=40, color=[0, 0, 0], alignment="center")
 
     def heights(**options) -> list[int]:
-        regions = [balloon(big, "HI!", "¡HOLA!", style=style), balloon(small, "HI!", "¡HOLA!", style=style),
-                   balloon(other, "HI!", "¡HOLA!", style=style),
-                   balloon(crowded, "HI!", "¡HOLA! ¿CÓMO ESTÁS? ¿QUÉ TAL TODO POR CASA?", style=style)]
+        regions = [
+            balloon(big, "HI!", "¡HOLA!", style=style),
+            balloon(small, "HI!", "¡HOLA!", style=style),
+            balloon(other, "HI!", "¡HOLA!", style=style),
+            balloon(crowded, "HI!", "¡HOLA! ¿CÓMO ESTÁS? ¿QUÉ TAL TODO POR CASA?", style=style),
+        ]
         render(TextRenderer(**options), page, *regions)
         return [region.drawn_box[3] - region.drawn_box[1] for region in regions]
 
@@ -326,8 +406,12 @@ def test_balloons_share_one_size_and_only_a_crowded_one_shrinks():
 
 def test_low_contrast_is_rescued_by_an_outline_or_flagged_illegible():
     grey = np.full((100, 300, 3), 128, np.uint8)
-    region = TextRegion(polygon=[[20, 30], [280, 30], [280, 70], [20, 70]], text="Exit", translation="Salida",
-                        style=TextStyle(font_size=36, color=[120, 120, 120]))
+    region = TextRegion(
+        polygon=[[20, 30], [280, 30], [280, 70], [20, 70]],
+        text="Exit",
+        translation="Salida",
+        style=TextStyle(font_size=36, color=[120, 120, 120]),
+    )
     plain = region.model_copy(deep=True)
     render(TextRenderer(outline="never"), grey, plain)
     assert "illegible" in plain.flags

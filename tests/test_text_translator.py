@@ -2,11 +2,11 @@
 
 import pytest
 from docarray import DocList
+from tiny_models import build_tiny_marian
 
 from executors.text_translator.backends import ApertiumTranslator
 from executors.text_translator.executor import TextTranslator
 from transmodal.docs import MediaDoc, TextRegion
-from tiny_models import build_tiny_marian
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,8 @@ def test_translates_document_text_and_every_region(apertium_translator):
     doc = MediaDoc(
         text="No smoking\nEmergency exit",
         regions=DocList[TextRegion]([TextRegion(text="No smoking"), TextRegion(text="Emergency exit")]),
-        source_lang="en", target_lang="es",
+        source_lang="en",
+        target_lang="es",
     )
     (result,) = apertium_translator.translate(DocList[MediaDoc]([doc]))
     assert result.error is None
@@ -49,11 +50,13 @@ def test_whole_request_goes_to_apertium_in_one_process_call(apertium_translator,
 
 
 def test_unknown_language_and_missing_pair_fail_only_their_document(apertium_translator):
-    docs = DocList[MediaDoc]([
-        MediaDoc(text="Hot soup", target_lang="xx"),
-        MediaDoc(text="Hot soup", target_lang="de"),  # Debian has no eng-deu Apertium pair
-        MediaDoc(text="Hot soup"),
-    ])
+    docs = DocList[MediaDoc](
+        [
+            MediaDoc(text="Hot soup", target_lang="xx"),
+            MediaDoc(text="Hot soup", target_lang="de"),  # Debian has no eng-deu Apertium pair
+            MediaDoc(text="Hot soup"),
+        ]
+    )
     result = apertium_translator.translate(docs)
     assert "unknown target language code 'xx'" in result[0].error
     assert result[0].error_stage == "TextTranslator"
@@ -67,6 +70,7 @@ def test_same_source_and_target_copies_the_text(apertium_translator):
 
 
 # --- transformers backend: a tiny Marian model taught three pairs (tiny_models.build_tiny_marian) ---------
+
 
 def translate_regions(translator, texts, parameters=None):
     doc = MediaDoc(regions=[TextRegion(text=text) for text in texts], source_lang="en", target_lang="es")
@@ -89,11 +93,12 @@ def test_a_block_whose_translation_repeats_it_is_flagged_untouched(apertium_tran
 
 def test_the_jobs_glossary_keeps_names_and_fixes_terms_on_every_page(apertium_translator):
     glossary = {"Captain Marvel": "keep", "guild": "clan"}
-    page1, page2 = translate_regions(apertium_translator, ["Captain Marvel meets the guild.", "THE GUILD WAITS."],
-                                     {"glossary": glossary})
+    page1, page2 = translate_regions(
+        apertium_translator, ["Captain Marvel meets the guild.", "THE GUILD WAITS."], {"glossary": glossary}
+    )
     assert page1.translation.startswith("Captain Marvel") and "clan" in page1.translation
     assert "CLAN" in page2.translation and page2.translation.isupper()
-    plain, = translate_regions(apertium_translator, ["Captain Marvel meets the guild."])
+    (plain,) = translate_regions(apertium_translator, ["Captain Marvel meets the guild."])
     assert "Captain Marvel" not in plain.translation  # without the glossary Apertium translates the name
 
 
@@ -108,10 +113,12 @@ def tiny_marian_dir(tmp_path_factory):
 def test_transformers_backend_loads_a_saved_model_and_translates(tiny_marian_dir, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     translator = TextTranslator(backend="transformers", backend_options={"model": tiny_marian_dir})
-    docs = DocList[MediaDoc]([
-        MediaDoc(text="no smoking\nhot soup", regions=DocList[TextRegion]([TextRegion(text="cold drinks")])),
-        MediaDoc(text="no smoking", target_lang="fr"),  # the tokenizer says this model is en->es only
-    ])
+    docs = DocList[MediaDoc](
+        [
+            MediaDoc(text="no smoking\nhot soup", regions=DocList[TextRegion]([TextRegion(text="cold drinks")])),
+            MediaDoc(text="no smoking", target_lang="fr"),  # the tokenizer says this model is en->es only
+        ]
+    )
     result = translator.translate(docs)
     assert result[0].error is None
     assert result[0].translation == "no fumar\nsopa caliente"

@@ -13,15 +13,26 @@ import pytest
 
 from transmodal import words
 from transmodal.words import (
-    best_reading, correct_misreads, is_all_caps, is_title_case, join_hyphenated, restore_case, segment, split_words,
-    to_sentence_case, upper_keep_eszett, vocabulary,
+    best_reading,
+    correct_misreads,
+    is_all_caps,
+    is_title_case,
+    join_hyphenated,
+    restore_case,
+    segment,
+    split_words,
+    to_sentence_case,
+    upper_keep_eszett,
+    vocabulary,
 )
 
 
 def needs(language: str):
     installed = vocabulary(language) is not None
-    return pytest.mark.skipif(not installed, reason=f"no hunspell dictionary for {language!r} installed "
-                                                    "(scripts/install-system.sh installs hunspell-*)")
+    return pytest.mark.skipif(
+        not installed,
+        reason=f"no hunspell dictionary for {language!r} installed (scripts/install-system.sh installs hunspell-*)",
+    )
 
 
 # --- tiny dictionaries in a temporary folder ----------------------------------------------------------
@@ -83,8 +94,20 @@ def tiny(tmp_path, monkeypatch):
 
 def test_affixes_are_stripped_the_way_hunspell_does(tiny):
     assert tiny is not None and tiny.path.endswith("zz_ZZ.dic")
-    for word in ["park", "parks", "PARKING", "Parking", "ladies", "buses", "unhappy", "aparcación",
-                 "aparcacións", "stemed", "fahrrad", "word/slash"]:
+    for word in [
+        "park",
+        "parks",
+        "PARKING",
+        "Parking",
+        "ladies",
+        "buses",
+        "unhappy",
+        "aparcación",
+        "aparcacións",
+        "stemed",
+        "fahrrad",
+        "word/slash",
+    ]:
         assert tiny.is_word(word), word
     for word in ["ladys", "happys", "unpark", "parkes", "stem", "badword", "verbot", "aparcars", "12", ""]:
         assert not tiny.is_word(word), word  # wrong affix, NEEDAFFIX stem, FORBIDDENWORD, ONLYINCOMPOUND
@@ -152,45 +175,78 @@ def test_unknown_language_code_is_not_an_error():
 
 
 @needs("en")
-@pytest.mark.parametrize("ocr, fixed", [
-    ("NOPARKING", "NO PARKING"),
-    ("IJUST WROTE", "I JUST WROTE"),
-    ("NOPARKING!", "NO PARKING!"),
-    ("(NOPARKING)", "(NO PARKING)"),
-    ('"IJUST," SHE SAID', '"I JUST," SHE SAID'),
-    ("Noparking here", "No parking here"),
-    ("WHATAREYOUDOING?", "WHAT ARE YOU DOING?"),
-    ("DOUBLEPARKING ISNOT ALLOWED", "DOUBLE PARKING IS NOT ALLOWED"),
-    ("THEREDCAR", "THE RED CAR"),
-    ("ISAW HIM", "I SAW HIM"),
-    ("Itwasadarkandstormynight", "It was a dark and stormy night"),
-    ("JOHN'SCAR", "JOHN'S CAR"),
-    ("DIDNT YOU SEE?", "DIDN'T YOU SEE?"),  # a lost apostrophe is put back
-    ("IM HERE", "I'M HERE"),
-    ("HEWASNTHERE", "HE WASN'T HERE"),
-    ("PARKI NG", "PARKING"),  # a space inserted inside a word
-    ("ANDADIDN TREALLY", "AND A DIDN'T REALLY"),  # glued across a wrongly placed space
-    ("I DIDN’T NOPARKING", "I DIDN’T NO PARKING"),  # typographic apostrophe kept
-    # real RapidOCR lines of a comic page (Cory Doctorow's "Anda's Game", CC BY-NC-SA)
-    ("THE GAME UNTILSHE GOTHERSELF", "THE GAME UNTIL SHE GOT HERSELF"),
-    ("SHAPEDLIKEABOY'S", "SHAPED LIKE A BOY'S"),
-    ("IDEAOFWHATA GIRL", "IDEA OF WHAT A GIRL"),
-    ("ASA GIRL,YOU WILLBE", "AS A GIRL, YOU WILL BE"),  # "Asa" is only a name; a space after the comma
-    ("NOTA PROBLEM.MY", "NOT A PROBLEM. MY"),
-    ("Doctorow:Two things;onewas", "Doctorow: Two things; one was"),
-])
+@pytest.mark.parametrize(
+    "ocr, fixed",
+    [
+        ("NOPARKING", "NO PARKING"),
+        ("IJUST WROTE", "I JUST WROTE"),
+        ("NOPARKING!", "NO PARKING!"),
+        ("(NOPARKING)", "(NO PARKING)"),
+        ('"IJUST," SHE SAID', '"I JUST," SHE SAID'),
+        ("Noparking here", "No parking here"),
+        ("WHATAREYOUDOING?", "WHAT ARE YOU DOING?"),
+        ("DOUBLEPARKING ISNOT ALLOWED", "DOUBLE PARKING IS NOT ALLOWED"),
+        ("THEREDCAR", "THE RED CAR"),
+        ("ISAW HIM", "I SAW HIM"),
+        ("Itwasadarkandstormynight", "It was a dark and stormy night"),
+        ("JOHN'SCAR", "JOHN'S CAR"),
+        ("DIDNT YOU SEE?", "DIDN'T YOU SEE?"),  # a lost apostrophe is put back
+        ("IM HERE", "I'M HERE"),
+        ("HEWASNTHERE", "HE WASN'T HERE"),
+        ("PARKI NG", "PARKING"),  # a space inserted inside a word
+        ("ANDADIDN TREALLY", "AND A DIDN'T REALLY"),  # glued across a wrongly placed space
+        ("I DIDN’T NOPARKING", "I DIDN’T NO PARKING"),  # typographic apostrophe kept
+        # real RapidOCR lines of a comic page (Cory Doctorow's "Anda's Game", CC BY-NC-SA)
+        ("THE GAME UNTILSHE GOTHERSELF", "THE GAME UNTIL SHE GOT HERSELF"),
+        ("SHAPEDLIKEABOY'S", "SHAPED LIKE A BOY'S"),
+        ("IDEAOFWHATA GIRL", "IDEA OF WHAT A GIRL"),
+        ("ASA GIRL,YOU WILLBE", "AS A GIRL, YOU WILL BE"),  # "Asa" is only a name; a space after the comma
+        ("NOTA PROBLEM.MY", "NOT A PROBLEM. MY"),
+        ("Doctorow:Two things;onewas", "Doctorow: Two things; one was"),
+    ],
+)
 def test_split_words_english(ocr, fixed):
     assert split_words(ocr, "en") == fixed
 
 
 @needs("en")
-@pytest.mark.parametrize("text", [
-    "THERAPIST", "PARKING", "NOWHERE", "TOGETHER", "SOMEONE", "BUTTERFLY", "LOOKOUT", "THE CAT SAT ON THE MAT",
-    "GM 125", "A4", "B-52", "GM 125 A4 B-52", "WELL-KNOWN", "e-mail", "iPhone McDONALD", "KABOOM", "AAARGH!!",
-    "XQZPT", "CANT WONT ITS WELL ILL", "NASA", "  two  spaces\tand tab ", "", "!!!", "1234567",
-    "X" * 200, "3,522 KILLS AT 10:30", "E.G. U.S.A. Ph.D", "www.parking.com", "see parking.com now", "a@b.es",
-    "http://x.org", "Playing Warcraft with Ender's friends",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "THERAPIST",
+        "PARKING",
+        "NOWHERE",
+        "TOGETHER",
+        "SOMEONE",
+        "BUTTERFLY",
+        "LOOKOUT",
+        "THE CAT SAT ON THE MAT",
+        "GM 125",
+        "A4",
+        "B-52",
+        "GM 125 A4 B-52",
+        "WELL-KNOWN",
+        "e-mail",
+        "iPhone McDONALD",
+        "KABOOM",
+        "AAARGH!!",
+        "XQZPT",
+        "CANT WONT ITS WELL ILL",
+        "NASA",
+        "  two  spaces\tand tab ",
+        "",
+        "!!!",
+        "1234567",
+        "X" * 200,
+        "3,522 KILLS AT 10:30",
+        "E.G. U.S.A. Ph.D",
+        "www.parking.com",
+        "see parking.com now",
+        "a@b.es",
+        "http://x.org",
+        "Playing Warcraft with Ender's friends",
+    ],
+)
 def test_split_words_keeps_words_numbers_and_codes(text):
     assert split_words(text, "en") == text
 
@@ -200,9 +256,23 @@ def test_names_and_slang_of_the_document_are_kept():
     assert split_words("ANDA DIDN'T REALLY", "en") == "AND A DIDN'T REALLY"  # "Anda" is no English word
     assert split_words("ANDA DIDN'T REALLY", "en", keep=["Anda"]) == "ANDA DIDN'T REALLY"
     assert split_words("ANDADIDN TREALLY", "en", keep={"anda"}) == "ANDA DIDN'T REALLY"
-    comic = ["ANDA WENT HOME.", "ANDA, COME HERE!", "AND A DOG", "WHERE IS ANDA?", "KILLTHEM ALL", "KILL THEM",
-             "KILL THEM!", "KILL THEM", "KILLTHEM", "KILLTHEM", "THE NOOBS", "NOOBS!", "ALLTHE BEST", "ALLTHE",
-             "NOPARKING"]
+    comic = [
+        "ANDA WENT HOME.",
+        "ANDA, COME HERE!",
+        "AND A DOG",
+        "WHERE IS ANDA?",
+        "KILLTHEM ALL",
+        "KILL THEM",
+        "KILL THEM!",
+        "KILL THEM",
+        "KILLTHEM",
+        "KILLTHEM",
+        "THE NOOBS",
+        "NOOBS!",
+        "ALLTHE BEST",
+        "ALLTHE",
+        "NOPARKING",
+    ]
     # "NOOBS" cannot be split; "ANDA" occurs more often than "AND A"; "KILL THEM" more often than
     # "KILLTHEM"; "ALLTHE", a word that splits, occurs only twice
     assert words.recurring_words(comic, "en") == {"anda", "noobs"}
@@ -231,8 +301,18 @@ def test_segment_and_language_codes():
 @needs("en")
 def test_vocabulary_english():
     english = vocabulary("en")
-    for word in ["parking", "PARKED", "therapists", "didn't", "DIDN'T", "I'M", "you're", "YOU’RE", "unhappy",
-                 "rapist's"]:
+    for word in [
+        "parking",
+        "PARKED",
+        "therapists",
+        "didn't",
+        "DIDN'T",
+        "I'M",
+        "you're",
+        "YOU’RE",
+        "unhappy",
+        "rapist's",
+    ]:
         assert english.is_word(word), word
     for word in ["noparking", "ijust", "didn", "treally", "parkng"]:
         assert not english.is_word(word), word
@@ -249,14 +329,12 @@ def test_split_words_spanish():
 @needs("fr")
 def test_split_words_french():
     assert split_words("DÉFENSEDESTATIONNER", "fr") == "DÉFENSE DE STATIONNER"
-    assert split_words("STATIONNEMENT INTERDIT AUJOURD'HUI J'AI", "fr") == \
-        "STATIONNEMENT INTERDIT AUJOURD'HUI J'AI"
+    assert split_words("STATIONNEMENT INTERDIT AUJOURD'HUI J'AI", "fr") == "STATIONNEMENT INTERDIT AUJOURD'HUI J'AI"
 
 
 @needs("de")
 def test_german_compounds_are_words_not_splits():
-    assert split_words("PARKVERBOT EINFAHRTFREIHALTEN FAHRRADWEG", "de") == \
-        "PARKVERBOT EINFAHRTFREIHALTEN FAHRRADWEG"
+    assert split_words("PARKVERBOT EINFAHRTFREIHALTEN FAHRRADWEG", "de") == "PARKVERBOT EINFAHRTFREIHALTEN FAHRRADWEG"
     assert split_words("KEINPARKEN", "de") == "KEIN PARKEN"
 
 
@@ -272,20 +350,23 @@ def test_best_reading():
 
 
 @needs("en")
-@pytest.mark.parametrize("lines, joined", [
-    (["PARK-", "ING"], "PARKING"),
-    (["NO PARK-", "ING HERE"], "NO PARKING HERE"),
-    (["THERA-", "PIST."], "THERAPIST."),
-    (["park-", "ing lot"], "parking lot"),
-    (["WELL-", "KNOWN"], "WELL-KNOWN"),
-    (["SELF-", "DRIVING CARS"], "SELF-DRIVING CARS"),
-    (["B-", "52"], "B-52"),
-    (["NO", "PARKING"], "NO PARKING"),
-    (["EN—", "DASH"], "EN— DASH"),
-    (["  ", "NO ", " PARKING "], "NO PARKING"),
-    (["漢字", "漢字"], "漢字漢字"),
-    ([], ""),
-])
+@pytest.mark.parametrize(
+    "lines, joined",
+    [
+        (["PARK-", "ING"], "PARKING"),
+        (["NO PARK-", "ING HERE"], "NO PARKING HERE"),
+        (["THERA-", "PIST."], "THERAPIST."),
+        (["park-", "ing lot"], "parking lot"),
+        (["WELL-", "KNOWN"], "WELL-KNOWN"),
+        (["SELF-", "DRIVING CARS"], "SELF-DRIVING CARS"),
+        (["B-", "52"], "B-52"),
+        (["NO", "PARKING"], "NO PARKING"),
+        (["EN—", "DASH"], "EN— DASH"),
+        (["  ", "NO ", " PARKING "], "NO PARKING"),
+        (["漢字", "漢字"], "漢字漢字"),
+        ([], ""),
+    ],
+)
 def test_join_hyphenated(lines, joined):
     assert join_hyphenated(lines, "en") == joined
 
@@ -305,14 +386,17 @@ def test_is_all_caps_and_title_case():
 
 
 @needs("en")
-@pytest.mark.parametrize("capitals, sentence", [
-    ("DOUBLE PARKING IS NOT ALLOWED. I'M HERE!", "Double parking is not allowed. I'm here!"),
-    ("WHO IS IT? HELP US! I WENT TO PARIS WITH NASA.", "Who is it? Help us! I went to Paris with NASA."),
-    ("GM 125 A4 B-52 AND BMW", "GM 125 A4 B-52 and BMW"),
-    ("PLAN B. I HAVE A CAR", "Plan B. I have a car"),
-    ('"HELLO," SHE SAID. "ANDA?"', '"Hello," she said. "Anda?"'),
-    ("I’M HERE", "I’m here"),
-])
+@pytest.mark.parametrize(
+    "capitals, sentence",
+    [
+        ("DOUBLE PARKING IS NOT ALLOWED. I'M HERE!", "Double parking is not allowed. I'm here!"),
+        ("WHO IS IT? HELP US! I WENT TO PARIS WITH NASA.", "Who is it? Help us! I went to Paris with NASA."),
+        ("GM 125 A4 B-52 AND BMW", "GM 125 A4 B-52 and BMW"),
+        ("PLAN B. I HAVE A CAR", "Plan B. I have a car"),
+        ('"HELLO," SHE SAID. "ANDA?"', '"Hello," she said. "Anda?"'),
+        ("I’M HERE", "I’m here"),
+    ],
+)
 def test_to_sentence_case_english(capitals, sentence):
     assert to_sentence_case(capitals, "en") == sentence
 
@@ -345,8 +429,10 @@ def test_fast_enough():
     start = time.perf_counter()
     assert vocabulary("en") is not None
     load = time.perf_counter() - start
-    page = ("NOPARKING! IJUST WROTE A LETTER TO HER, ANDADIDN TREALLY KNOW WHAT TO SAY. " * 3 +
-            "THE THERAPIST SAID: DOUBLE PARKING IS NOT ALLOWED ON THIS STREET. GM 125 B-52. ") * 2
+    page = (
+        "NOPARKING! IJUST WROTE A LETTER TO HER, ANDADIDN TREALLY KNOW WHAT TO SAY. " * 3
+        + "THE THERAPIST SAID: DOUBLE PARKING IS NOT ALLOWED ON THIS STREET. GM 125 B-52. "
+    ) * 2
     split_words(page, "en")  # warm the lookup cache the way a second page would find it
     start = time.perf_counter()
     for _ in range(10):
@@ -364,8 +450,9 @@ def test_fast_enough():
 
 
 def apertium(text: str) -> str:
-    return subprocess.run(["apertium", "-u", "eng-spa"], input=text, capture_output=True, text=True,
-                          timeout=60).stdout.strip()
+    return subprocess.run(
+        ["apertium", "-u", "eng-spa"], input=text, capture_output=True, text=True, timeout=60
+    ).stdout.strip()
 
 
 def has_eng_spa() -> bool:
@@ -377,21 +464,30 @@ def has_eng_spa() -> bool:
 
 @needs("en")
 @pytest.mark.skipif(not has_eng_spa(), reason="Apertium eng-spa not installed")
-@pytest.mark.parametrize("ocr, as_is, fixed", [
-    ("HELP US!", "EE.UU. de ayuda!", "NOS AYUDO!"),  # capitals: "US" read as the country
-    ("WHO IS IT?", "OMS ES?", "QUIÉN ES?"),  # ... and "WHO" as the organisation
-    ("NOPARKING!", "NOPARKING!", "NINGÚN APARCAMIENTO!"),
-    ("I DIDNT SEE HIM", "Yo DIDNT VERLE", "NO LE VI"),
-])
+@pytest.mark.parametrize(
+    "ocr, as_is, fixed",
+    [
+        ("HELP US!", "EE.UU. de ayuda!", "NOS AYUDO!"),  # capitals: "US" read as the country
+        ("WHO IS IT?", "OMS ES?", "QUIÉN ES?"),  # ... and "WHO" as the organisation
+        ("NOPARKING!", "NOPARKING!", "NINGÚN APARCAMIENTO!"),
+        ("I DIDNT SEE HIM", "Yo DIDNT VERLE", "NO LE VI"),
+    ],
+)
 def test_capitals_and_splitting_help_apertium(ocr, as_is, fixed):
     assert apertium(ocr) == as_is
     assert restore_case(ocr, apertium(to_sentence_case(split_words(ocr, "en"), "en"))) == fixed
 
 
-@pytest.mark.parametrize("read, meant", [
-    ("YOL", "YOU"), ("RLSHING", "RUSHING"), ("FORTLNE", "FORTUNE"), ("BLTWHO WANTS", "BUTWHO WANTS"),
-    ("TMGONNA", "IMGONNA"),
-])
+@pytest.mark.parametrize(
+    "read, meant",
+    [
+        ("YOL", "YOU"),
+        ("RLSHING", "RUSHING"),
+        ("FORTLNE", "FORTUNE"),
+        ("BLTWHO WANTS", "BUTWHO WANTS"),
+        ("TMGONNA", "IMGONNA"),
+    ],
+)
 def test_look_alike_capitals_are_corrected_where_that_makes_words(read, meant):
     assert correct_misreads(read, "en") == meant
 

@@ -22,8 +22,14 @@ import xml.etree.ElementTree as ElementTree
 
 # How ACBF's text-area types map to the TextRegion.kind of transmodal.docs.
 AREA_KINDS = {
-    "speech": "balloon", "thought": "balloon", "audio": "balloon",
-    "commentary": "caption", "formal": "caption", "letter": "caption", "code": "caption", "heading": "caption",
+    "speech": "balloon",
+    "thought": "balloon",
+    "audio": "balloon",
+    "commentary": "caption",
+    "formal": "caption",
+    "letter": "caption",
+    "code": "caption",
+    "heading": "caption",
     "sign": "sign",
 }
 
@@ -179,7 +185,9 @@ def parse(data: bytes | str) -> Book:
         english = [t for t in titles if t.get("lang") in (None, "en")]
         title = _inline_text((english or titles)[0]) if titles else None
         for author in _children(book_info, "author"):
-            names = [_inline_text(part) for part in author if _local(part.tag) in ("first-name", "last-name", "nickname")]
+            names = [
+                _inline_text(part) for part in author if _local(part.tag) in ("first-name", "last-name", "nickname")
+            ]
             if names:
                 authors.append(" ".join(name for name in names if name))
         coverpage = _first(book_info, "coverpage")
@@ -203,6 +211,12 @@ def parse(data: bytes | str) -> Book:
                 binaries[binary.get("id")] = (binary.get("content-type", ""), base64.b64decode(binary.text or ""))
             except ValueError:
                 continue
-    return Book(title=title, languages=languages, pages=pages, cover=cover,
-                license=_inline_text(license_element) if license_element is not None else None,
-                authors=authors, binaries=binaries)
+    return Book(
+        title=title,
+        languages=languages,
+        pages=pages,
+        cover=cover,
+        license=_inline_text(license_element) if license_element is not None else None,
+        authors=authors,
+        binaries=binaries,
+    )

@@ -29,9 +29,7 @@ def _check_rate(rate: int | None) -> int:
     if rate is None:
         raise BadInputError("samples without sample_rate: set the document's sample_rate (Hz) with its samples")
     if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
-        raise BadInputError(
-            f"implausible sample rate {rate} Hz: expected {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz"
-        )
+        raise BadInputError(f"implausible sample rate {rate} Hz: expected {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz")
     return int(rate)
 
 

@@ -6,7 +6,8 @@ Backends are imported lazily by their own modules' imports, so an executor only 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from transmodal.errors import ConfigurationError
 
@@ -31,7 +32,5 @@ class Registry(Generic[T]):
 
     def create(self, name: str, **options: Any) -> T:
         if name not in self._factories:
-            raise ConfigurationError(
-                f"unknown {self.kind} backend {name!r}; choose one of: {', '.join(self.names)}"
-            )
+            raise ConfigurationError(f"unknown {self.kind} backend {name!r}; choose one of: {', '.join(self.names)}")
         return self._factories[name](**options)

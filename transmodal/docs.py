@@ -20,7 +20,6 @@ which keeps literal defaults but loses factories (fields would become required).
 defaults per instance.
 """
 
-
 from typing import Optional
 
 from docarray import BaseDoc, DocList

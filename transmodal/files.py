@@ -10,7 +10,6 @@ from transmodal.docs import MediaDoc
 from transmodal.media import AUDIO_SIGNATURES, IMAGE_SIGNATURES
 
 
-
 def kind_of(data: bytes, path: str = "") -> str:
     """'image', 'audio' or 'text', from the bytes (the file name only breaks ties for empty files)."""
     if data.startswith(IMAGE_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
@@ -54,8 +53,9 @@ def fingerprint(data) -> str | None:
     return None if data is None else hashlib.sha1(bytes(data)).hexdigest()
 
 
-def write_outputs(doc: MediaDoc, out_dir: str, input_fingerprint: str | None = None,
-                  save_regions: bool = False) -> list[str]:
+def write_outputs(
+    doc: MediaDoc, out_dir: str, input_fingerprint: str | None = None, save_regions: bool = False
+) -> list[str]:
     """Write what the Flow produced: image -> .png, audio -> .wav, else text -> .txt; regions -> .json.
 
     An image or audio identical to the input (`input_fingerprint`) is not written back: in read-aloud the
@@ -83,7 +83,18 @@ def write_outputs(doc: MediaDoc, out_dir: str, input_fingerprint: str | None = N
         write(".txt", doc.final_text.encode("utf-8"))
     if save_regions and doc.regions:
         regions = [region.dict(exclude={"id"}) for region in doc.regions]
-        write(".json", json.dumps({"source_lang": doc.source_lang, "target_lang": doc.target_lang,
-                                   "text": doc.text, "translation": doc.translation,
-                                   "regions": regions}, ensure_ascii=False, indent=1).encode("utf-8"))
+        write(
+            ".json",
+            json.dumps(
+                {
+                    "source_lang": doc.source_lang,
+                    "target_lang": doc.target_lang,
+                    "text": doc.text,
+                    "translation": doc.translation,
+                    "regions": regions,
+                },
+                ensure_ascii=False,
+                indent=1,
+            ).encode("utf-8"),
+        )
     return written

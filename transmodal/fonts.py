@@ -57,7 +57,9 @@ def font_path(candidates: list[str]) -> str:
 
 def is_cjk(text: str) -> bool:
     return any(
-        0x3000 <= ord(char) <= 0x9FFF or 0xAC00 <= ord(char) <= 0xD7AF or 0xF900 <= ord(char) <= 0xFAFF
+        0x3000 <= ord(char) <= 0x9FFF
+        or 0xAC00 <= ord(char) <= 0xD7AF
+        or 0xF900 <= ord(char) <= 0xFAFF
         or 0xFF00 <= ord(char) <= 0xFFEF
         for char in text
     )

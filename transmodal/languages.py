@@ -84,8 +84,9 @@ def name(code: str) -> str:
     return LANGUAGES[normalize(code)][1]
 
 
-def resolve(document_value: str | None, parameters: dict | None, key: str, configured: str | None,
-            what: str = "language") -> str:
+def resolve(
+    document_value: str | None, parameters: dict | None, key: str, configured: str | None, what: str = "language"
+) -> str:
     """The language of one document for one stage, normalised: the document's own field first, then the
     request's `parameters[key]`, then the executor's `with:` value. Every executor resolves this way, with
     the same keys (`source_lang`, `target_lang`), so a client sets a language once for a whole Flow."""
@@ -95,8 +96,9 @@ def resolve(document_value: str | None, parameters: dict | None, key: str, confi
     return normalize(document_value or requested or configured, what)
 
 
-def resolve_optional(document_value: str | None, parameters: dict | None, key: str, configured: str | None,
-                     what: str = "language") -> str | None:
+def resolve_optional(
+    document_value: str | None, parameters: dict | None, key: str, configured: str | None, what: str = "language"
+) -> str | None:
     """As `resolve`, but None when nobody names a language (a recogniser then detects it)."""
     if not (document_value or (parameters or {}).get(key) or configured):
         return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def edit_distance(reference: Sequence, hypothesis: Sequence) -> int:
@@ -23,6 +23,7 @@ def character_error_rate(reference: str, hypothesis: str) -> float:
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
     """Word edits / reference words, ignoring case and punctuation: the usual ASR accuracy measure."""
+
     def words(text: str) -> list[str]:
         return re.sub(r"[^\w\s']", " ", text.lower()).split()
 

@@ -8,7 +8,8 @@ to set, instead of hanging on a network lookup. Set TRANSMODAL_ALLOW_DOWNLOAD=1 
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from transmodal.errors import ModelNotFoundError
 

@@ -10,7 +10,8 @@ one is one class plus a registry entry. Languages reach backends as normalised I
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Optional, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Optional, Protocol
 
 import numpy as np
 from PIL import Image, ImageFont
@@ -80,14 +81,35 @@ class TextLayout(Protocol):
     """A TextRenderer backend: wraps a text into an area's shape (a uint8 mask, 255 = free) and draws it.
     The executor decides sizes, fonts, obstacles, colours and the self-check."""
 
-    def fit(self, text: str, font_path: str, area: np.ndarray, max_size: int, min_size: int,
-            vertical: bool = False, spacing: float = 1.2, stroke_ratio: float = 0.0, alignment: str = "center",
-            hyphenate: Callable[[str], list[int]] | None = None, break_words: bool = False) -> Optional[Layout]: ...
+    def fit(
+        self,
+        text: str,
+        font_path: str,
+        area: np.ndarray,
+        max_size: int,
+        min_size: int,
+        vertical: bool = False,
+        spacing: float = 1.2,
+        stroke_ratio: float = 0.0,
+        alignment: str = "center",
+        hyphenate: Callable[[str], list[int]] | None = None,
+        break_words: bool = False,
+    ) -> Optional[Layout]: ...
 
-    def layout(self, text: str, font_path: str, size: int, area: np.ndarray, vertical: bool = False,
-               spacing: float = 1.2, stroke_ratio: float = 0.0, alignment: str = "center",
-               hyphenate: Callable[[str], list[int]] | None = None, break_words: bool = False,
-               strict: bool = True) -> Optional[Layout]: ...
+    def layout(
+        self,
+        text: str,
+        font_path: str,
+        size: int,
+        area: np.ndarray,
+        vertical: bool = False,
+        spacing: float = 1.2,
+        stroke_ratio: float = 0.0,
+        alignment: str = "center",
+        hyphenate: Callable[[str], list[int]] | None = None,
+        break_words: bool = False,
+        strict: bool = True,
+    ) -> Optional[Layout]: ...
 
     def draw(self, image: Image.Image, layout: Layout, x0: float, y0: float, fill, stroke_fill=None) -> None: ...
 

@@ -37,7 +37,12 @@ SIGN_TEXTS: list[list[str]] = [
 ]
 
 SIGN_FONTS = [
-    fonts.SANS, fonts.SANS_BOLD, fonts.SERIF, fonts.SERIF_BOLD, ["DejaVuSansCondensed-Bold.ttf"], fonts.MONO,
+    fonts.SANS,
+    fonts.SANS_BOLD,
+    fonts.SERIF,
+    fonts.SERIF_BOLD,
+    ["DejaVuSansCondensed-Bold.ttf"],
+    fonts.MONO,
 ]
 BACKGROUNDS = ("flat", "gradient", "texture", "photo")
 
@@ -107,8 +112,9 @@ def _photos() -> list[np.ndarray]:
     return [np.asarray(Image.open(path).convert("RGB")) for path in _photo_paths()]
 
 
-def random_panel(size: tuple[int, int], rng: np.random.Generator,
-                 kinds: tuple[str, ...] = BACKGROUNDS) -> tuple[Image.Image, tuple[int, int, int], str]:
+def random_panel(
+    size: tuple[int, int], rng: np.random.Generator, kinds: tuple[str, ...] = BACKGROUNDS
+) -> tuple[Image.Image, tuple[int, int, int], str]:
     """A background of a random kind and a text colour that reads on it: (image, text colour, kind).
 
     Meant for training data drawn as many small images: a photo panel is a random crop of a random photo
@@ -123,7 +129,7 @@ def random_panel(size: tuple[int, int], rng: np.random.Generator,
     side = int(rng.integers(min(photo.shape[:2]) // 4, min(photo.shape[:2]) + 1))
     top = int(rng.integers(0, photo.shape[0] - side + 1))
     left = int(rng.integers(0, photo.shape[1] - side + 1))
-    crop = Image.fromarray(photo[top:top + side, left:left + side]).resize((width, height), Image.BILINEAR)
+    crop = Image.fromarray(photo[top : top + side, left : left + side]).resize((width, height), Image.BILINEAR)
     crop = crop.filter(ImageFilter.GaussianBlur(max(1.0, width / 200)))
     # As in _background: pulled towards the panel colour so the text stays readable.
     pixels = 0.55 * np.array(background_color, dtype=np.float32) + 0.45 * np.asarray(crop, dtype=np.float32)

@@ -59,7 +59,8 @@ import os
 import re
 import shutil
 import subprocess
-from typing import Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Optional
 
 from transmodal import languages
 from transmodal.errors import UnsupportedLanguageError
@@ -84,7 +85,8 @@ PREFERRED_DICTIONARIES: dict[str, tuple[str, ...]] = {
 # cheaper pieces than other words, a stand-in for word frequencies ("IT WAS", not "I TWAS"). Languages not
 # listed get pieces of three letters or more only.
 COMMON_WORDS: dict[str, frozenset[str]] = {
-    "en": frozenset("""
+    "en": frozenset(
+        """
         a i am an as at be by do go he hi if in is it me my no of oh ok on or so to up us we
         the and for are but not you all any can had her was one our out day get has him his how man new now
         old see two way who boy did its let put say she too use yes hey yet off why got
@@ -92,28 +94,35 @@ COMMON_WORDS: dict[str, frozenset[str]] = {
         like long make many more only over such take than them well were what said each which their there
         about would these other could into then look more also back after work first even give most
         because really where think never always right going don't didn't can't i'm it's that's
-        """.split()),
-    "es": frozenset("""
+        """.split()
+    ),
+    "es": frozenset(
+        """
         a e o u y al da de di el en es fe ha he la le lo me mi ni no os se si sé sí su te tu tú un va ve vi
         ya yo
         del las los por con una sus para más pero como este esta eso esto ese esa hay muy sin sobre también
         hasta donde desde todo nos todos uno les otro otra ella ellos algo nada mis qué cómo dónde quién
         cuando porque bien aquí ahora así soy eres somos son fue era está estoy están han hemos tengo tiene
         puede hacer ver voy vamos quiero
-        """.split()),
-    "fr": frozenset("""
+        """.split()
+    ),
+    "fr": frozenset(
+        """
         a à y ai as au ce ça de du en es et eu il je la le lu ma me ne ni nu on ou où sa se si ta te tu un
         va vu
         les des une que qui est dans pour pas sur plus par avec son ses mais nous vous ils elle elles mon
         mes ton tes cela cette ces être avoir fait faire été suis sont ont vais bien très tout tous toute ici
         quand comment pourquoi quoi oui non aussi comme peu encore déjà leur lui moi toi eux notre votre
-        """.split()),
-    "de": frozenset("""
+        """.split()
+    ),
+    "de": frozenset(
+        """
         ab am an da du eh er es im in ja je ob so um wo zu
         der die und den von das mit sich des auf für ist dem nicht ein eine als auch kann aus sie wir ihr
         ich bei hat nach wie noch nur oder aber vor zur bis mehr durch man sein wird sind war haben habe
         einen einem einer kein keine nein hier was wer warum wann schon sehr immer alle gut
-        """.split()),
+        """.split()
+    ),
     "pt": frozenset("a e o à ao as da de do em eu ir já me na no os se só te tu um vi".split()),
     "it": frozenset("a e è i o da di ed fa ha il in io la le lo ma mi ne no se si so su te ti tu un va".split()),
 }
@@ -121,16 +130,19 @@ COMMON_WORDS: dict[str, frozenset[str]] = {
 # English contractions (the list has most; these make sure). OCR often loses the apostrophe: the bare
 # forms of the n't, 'm, 're, 've and 'll ones are read as the contraction where they are not words
 # themselves ("DIDNT" -> "DIDN'T", "IM" -> "I'M"; "CANT", "WONT", "WELL", "ILL", "WERE", "SHELL" stay).
-ENGLISH_CONTRACTIONS: tuple[str, ...] = tuple("""
+ENGLISH_CONTRACTIONS: tuple[str, ...] = tuple(
+    """
     i'm i've i'll i'd you're you've you'll you'd he's he'll he'd she's she'll she'd it's it'll it'd
     we're we've we'll we'd they're they've they'll they'd that's that'll that'd there's there'll there'd
     here's what's what're what'll who's who'll who'd where's where'd when's why's how's let's
     this'll
     isn't aren't wasn't weren't don't doesn't didn't haven't hasn't hadn't won't wouldn't can't couldn't
     shouldn't mustn't mightn't needn't shan't ain't y'all o'clock ma'am
-""".split())
+""".split()
+)
 BARE_CONTRACTIONS: dict[str, str] = {
-    word.replace("'", ""): word for word in ENGLISH_CONTRACTIONS
+    word.replace("'", ""): word
+    for word in ENGLISH_CONTRACTIONS
     if word.endswith("n't") or word.split("'")[1] in ("m", "re", "ve", "ll")
 }
 
@@ -153,8 +165,9 @@ class _Affix:
 
     __slots__ = ("flag", "strip", "add", "condition", "cross", "continuation", "suffix", "_pattern")
 
-    def __init__(self, flag: str, strip: str, add: str, condition: str, cross: bool,
-                 continuation: frozenset, suffix: bool):
+    def __init__(
+        self, flag: str, strip: str, add: str, condition: str, cross: bool, continuation: frozenset, suffix: bool
+    ):
         self.flag, self.strip, self.add, self.condition = flag, strip, add, condition
         self.cross, self.continuation, self.suffix = cross, continuation, suffix
         self._pattern = None
@@ -242,7 +255,7 @@ class Vocabulary:
             index = int(text)
             return self._aliases[index - 1] if 0 < index <= len(self._aliases) else frozenset()
         if self._flag_mode == "long":
-            return frozenset(text[i:i + 2] for i in range(0, len(text), 2))
+            return frozenset(text[i : i + 2] for i in range(0, len(text), 2))
         if self._flag_mode == "num":
             return frozenset(part.strip() for part in text.split(",") if part.strip())
         return frozenset(text)
@@ -272,9 +285,15 @@ class Vocabulary:
     def _add_affix(self, kind: str, fields: list[str]) -> None:
         flag, strip, add = fields[1], fields[2], fields[3]
         add, _, continuation = add.partition("/")
-        affix = _Affix(flag, "" if strip == "0" else strip.lower(), "" if add == "0" else add.lower(),
-                       fields[4].lower() if len(fields) > 4 else ".", self._cross.get((kind, flag), False),
-                       self._flags(continuation), kind == "SFX")
+        affix = _Affix(
+            flag,
+            "" if strip == "0" else strip.lower(),
+            "" if add == "0" else add.lower(),
+            fields[4].lower() if len(fields) > 4 else ".",
+            self._cross.get((kind, flag), False),
+            self._flags(continuation),
+            kind == "SFX",
+        )
         (self._suffixes if kind == "SFX" else self._prefixes).setdefault(affix.add, []).append(affix)
 
     def _read_dic(self, path: str) -> None:
@@ -379,10 +398,10 @@ class Vocabulary:
         need = self.need_affix if standalone else None
         n = len(word)
         for length in range(min(n, self._max_suffix) + 1):
-            groups = self._suffix_groups.get(word[n - length:])
+            groups = self._suffix_groups.get(word[n - length :])
             if groups is None:
                 continue
-            head = word[:n - length]
+            head = word[: n - length]
             for strip, rules in groups:
                 stem = head + strip
                 if not stem:
@@ -407,8 +426,8 @@ class Vocabulary:
     def _strip_suffixes(self, word: str, rules: Optional[dict] = None):
         rules = self._suffixes if rules is None else rules
         for length in range(0, min(len(word), self._max_suffix) + 1):
-            for affix in rules.get(word[len(word) - length:], ()):
-                stem = word[:len(word) - length] + affix.strip
+            for affix in rules.get(word[len(word) - length :], ()):
+                stem = word[: len(word) - length] + affix.strip
                 if stem and affix.matches(stem):
                     yield affix, stem
 
@@ -429,19 +448,20 @@ class Vocabulary:
         if n < 2 * minimum or n > MAX_SPLIT_LENGTH:
             return []
 
-        @functools.lru_cache(maxsize=None)
+        @functools.cache
         def part(start: int, stop: int) -> tuple[tuple[str, frozenset], ...]:
             return tuple(self._analyses(word[start:stop], standalone=False))
 
         def has(start: int, stop: int, wanted: set) -> list[str]:
             return [spelling for spelling, flags in part(start, stop) if flags & wanted]
 
-        @functools.lru_cache(maxsize=None)
+        @functools.cache
         def rest(start: int, parts: int) -> bool:  # word[start:] is middle* end
             if has(start, n, end):
                 return True
-            return parts < 4 and any(has(start, cut, middle) and rest(cut, parts + 1)
-                                     for cut in range(start + minimum, n - minimum + 1))
+            return parts < 4 and any(
+                has(start, cut, middle) and rest(cut, parts + 1) for cut in range(start + minimum, n - minimum + 1)
+            )
 
         for cut in range(minimum, n - minimum + 1):
             first = has(0, cut, begin)
@@ -469,9 +489,15 @@ def _spelling_for(key: str, stems: list[str]) -> str:
 _DIC_LINE = re.compile(r"^([^\s/]+)(?:/(\S*))?", re.MULTILINE)
 _DIC_LINE_ESCAPED = re.compile(r"^((?:[^\s/\\]|\\.)+)(?:/(\S*))?", re.MULTILINE)
 
-_SETTINGS = {"NEEDAFFIX": "need_affix", "ONLYINCOMPOUND": "only_in_compound", "FORBIDDENWORD": "forbidden",
-             "COMPOUNDFLAG": "compound_flag", "COMPOUNDBEGIN": "compound_begin",
-             "COMPOUNDMIDDLE": "compound_middle", "COMPOUNDEND": "compound_end"}
+_SETTINGS = {
+    "NEEDAFFIX": "need_affix",
+    "ONLYINCOMPOUND": "only_in_compound",
+    "FORBIDDENWORD": "forbidden",
+    "COMPOUNDFLAG": "compound_flag",
+    "COMPOUNDBEGIN": "compound_begin",
+    "COMPOUNDMIDDLE": "compound_middle",
+    "COMPOUNDEND": "compound_end",
+}
 
 
 def _condition_regex(condition: str) -> str:
@@ -556,7 +582,6 @@ def normalize_apostrophes(text: str) -> str:
     return text
 
 
-
 # --- splitting run-together words ------------------------------------------------------------------
 
 _TOKEN = re.compile(r"\S+")
@@ -584,7 +609,7 @@ def _capitalised(word: str) -> bool:
 
 
 def _one_case(core: str) -> bool:
-    """"NOPARKING", "noparking", "Noparking" are split; mixed case ("iPhone", "McDONALD") is not."""
+    """ "NOPARKING", "noparking", "Noparking" are split; mixed case ("iPhone", "McDONALD") is not."""
     letters = normalize_apostrophes(core).replace("'", "")
     return letters.isupper() or letters.islower() or _capitalised(letters)
 
@@ -606,7 +631,7 @@ class _Reader:
         return key in self.keep or key in self.common or _known(word, self.words, self.language)
 
     def bare_contraction(self, piece: str) -> Optional[str]:
-        """"DIDNT" -> "DIDN'T": an English contraction that lost its apostrophe, if the bare form is no word."""
+        """ "DIDNT" -> "DIDN'T": an English contraction that lost its apostrophe, if the bare form is no word."""
         if self.language != "en":
             return None
         restored = BARE_CONTRACTIONS.get(piece.lower())
@@ -723,14 +748,16 @@ def mt_short_words(language: str) -> Optional[frozenset]:
         return None
     stems = sorted(key for key in words._stems if 2 <= len(key) <= 5 and key.isalpha())
     try:
-        result = subprocess.run([binary, "-w", analyser], input="\n".join(stems), capture_output=True,
-                                text=True, timeout=60)
+        result = subprocess.run(
+            [binary, "-w", analyser], input="\n".join(stems), capture_output=True, text=True, timeout=60
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if result.returncode != 0:
         return None
-    return frozenset(surface.lower() for surface, readings in _LT_PROC_UNIT.findall(result.stdout)
-                     if not readings.startswith("*"))
+    return frozenset(
+        surface.lower() for surface, readings in _LT_PROC_UNIT.findall(result.stdout) if not readings.startswith("*")
+    )
 
 
 _LT_PROC_UNIT = re.compile(r"\^([^/$]*)/([^$]*)\$")
@@ -796,8 +823,13 @@ def split_words(text: str, language: str, keep: Iterable[str] = ()) -> str:
         following = candidates[index + 1] if index + 1 < len(tokens) else None
         # join two unknown neighbours only when one of them reads as no words at all (a space OCR put
         # inside a word): two that split on their own keep the space OCR saw between them
-        if this is not None and following is not None and not this[2] and not following[0] \
-                and not (this[4] and following[4]):
+        if (
+            this is not None
+            and following is not None
+            and not this[2]
+            and not following[0]
+            and not (this[4] and following[4])
+        ):
             joined_core = this[1] + following[1]
             if len(joined_core) <= MAX_JOIN_LENGTH and _one_case(joined_core):
                 cost, pieces = reader.segment(joined_core)
@@ -817,7 +849,7 @@ def split_words(text: str, language: str, keep: Iterable[str] = ()) -> str:
         if replacement == "":  # joined: drop the space before the token as well as the token
             position = match.end()
             continue
-        out.append(text[position:match.start()])
+        out.append(text[position : match.start()])
         out.append(replacement)
         position = match.end()
     out.append(text[position:])
@@ -876,12 +908,13 @@ def correct_misreads(text: str, language: str, keep: Iterable[str] = ()) -> str:
 # a word, punctuation, and a word with no space after it: "GIRL,YOU", "PROBLEM.MY", "Doctorow:Two"
 _INNER_PUNCTUATION = re.compile(r"(?<=[^\W\d_]{2})([,;:!?]+|\.)(?=([^\W\d_]{2,}))")
 # after a full stop, these are the end of a web or file name rather than a new sentence
-_NAME_ENDINGS = frozenset("com org net edu gov info biz io co uk us de es fr it eu html htm php jpg png gif pdf "
-                          "txt doc zip exe".split())
+_NAME_ENDINGS = frozenset(
+    "com org net edu gov info biz io co uk us de es fr it eu html htm php jpg png gif pdf txt doc zip exe".split()
+)
 
 
 def _space_after_punctuation(token: str) -> str:
-    """"GIRL,YOU" -> "GIRL, YOU", "PROBLEM.MY" -> "PROBLEM. MY"; leaves numbers ("3,522", "10:30"),
+    """ "GIRL,YOU" -> "GIRL, YOU", "PROBLEM.MY" -> "PROBLEM. MY"; leaves numbers ("3,522", "10:30"),
     abbreviations ("E.G.", "U.S."), addresses ("www.parking.com", "a@b.es", "http://x") alone."""
     if "@" in token or "/" in token or token.lower().startswith("www."):
         return token
@@ -1032,8 +1065,11 @@ def is_title_case(text: str) -> bool:
     the text is not all capitals ("Double Parking", "No Parking Here")."""
     cores = [parts.group(2) for parts in map(_CORE.match, text.split()) if parts]
     cores = [core for core in cores if len(core) >= 2]
-    return bool(cores) and not is_all_caps(text) and all(
-        core[0].isupper() and (core[1:].islower() or not _cased_letters(core[1:])) for core in cores)
+    return (
+        bool(cores)
+        and not is_all_caps(text)
+        and all(core[0].isupper() and (core[1:].islower() or not _cased_letters(core[1:])) for core in cores)
+    )
 
 
 _VOWELS = set("aeiouyàáâãäåæèéêëìíîïòóôõöøùúûüýÿœ")
@@ -1058,7 +1094,7 @@ def to_sentence_case(text: str, language: str) -> str:
     codes = [any(char.isdigit() for char in token.group()) for token in tokens]
     out, position, sentence_start = [], 0, True
     for index, match in enumerate(tokens):
-        out.append(text[position:match.start()])
+        out.append(text[position : match.start()])
         position = match.end()
         token = match.group()
         near_code = (index > 0 and codes[index - 1]) or (index + 1 < len(tokens) and codes[index + 1])
@@ -1068,7 +1104,7 @@ def to_sentence_case(text: str, language: str) -> str:
         else:
             pieces, last = [], 0
             for word in _WORD.finditer(token):
-                pieces.append(token[last:word.start()])
+                pieces.append(token[last : word.start()])
                 pieces.append(_case_word(word.group(), language, words, sentence_start))
                 sentence_start = False
                 last = word.end()
@@ -1117,11 +1153,10 @@ def restore_case(source: str, translation: str) -> str:
     if is_all_caps(source):
         return upper_keep_eszett(translation)
     if is_title_case(source) and len(source.split()) > 1:
-        return re.sub(r"(^|(?<=\s)|(?<=[¡¿\"'(«“]))([^\W\d_])", lambda m: m.group(1) + m.group(2).upper(),
-                      translation)
+        return re.sub(r"(^|(?<=\s)|(?<=[¡¿\"'(«“]))([^\W\d_])", lambda m: m.group(1) + m.group(2).upper(), translation)
     first_source = next((char for char in source if char.isalpha()), "")
     if first_source.isupper():
         for index, char in enumerate(translation):
             if char.isalpha():
-                return translation[:index] + char.upper() + translation[index + 1:]
+                return translation[:index] + char.upper() + translation[index + 1 :]
     return translation

@@ -31,8 +31,15 @@ class TransformersCaptioner:
     ENV_VAR = "TRANSMODAL_CAPTION_MODEL"
     nothing_found = "the model generated an empty caption"
 
-    def __init__(self, model: str | None = None, language: str = "en", device: str = "auto",
-                 batch_size: int = 16, max_new_tokens: int = 30, num_beams: int = 1):
+    def __init__(
+        self,
+        model: str | None = None,
+        language: str = "en",
+        device: str = "auto",
+        batch_size: int = 16,
+        max_new_tokens: int = 30,
+        num_beams: int = 1,
+    ):
         from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoTokenizer
 
         self.language = languages.normalize(language)
@@ -53,11 +60,14 @@ class TransformersCaptioner:
 
         captions: list[str] = []
         for start in range(0, len(images), self.batch_size):
-            batch = images[start:start + self.batch_size]
+            batch = images[start : start + self.batch_size]
             pixel_values = self.image_processor(images=batch, return_tensors="pt").pixel_values
             with torch.inference_mode():
-                output = self.model.generate(pixel_values=pixel_values.to(self.device, self.model.dtype),
-                                             max_new_tokens=self.max_new_tokens, num_beams=self.num_beams)
+                output = self.model.generate(
+                    pixel_values=pixel_values.to(self.device, self.model.dtype),
+                    max_new_tokens=self.max_new_tokens,
+                    num_beams=self.num_beams,
+                )
             captions += self.tokenizer.batch_decode(output, skip_special_tokens=True)
         return [" ".join(caption.split()) for caption in captions]
 
@@ -73,8 +83,13 @@ class TextInImageCaptioner:
 
     nothing_found = "no text found in the image (the ocr captioner describes images by their writing only)"
 
-    def __init__(self, language: str = "en", detector: str = "tesseract", detector_options: dict | None = None,
-                 min_confidence: float = 0.5):
+    def __init__(
+        self,
+        language: str = "en",
+        detector: str = "tesseract",
+        detector_options: dict | None = None,
+        min_confidence: float = 0.5,
+    ):
         self.language = languages.normalize(language)
         if detector not in OCR_READERS:
             raise ConfigurationError(f"detector must be one of {', '.join(OCR_READERS)}, not {detector!r}")
@@ -85,8 +100,11 @@ class TextInImageCaptioner:
     def caption(self, images: list[np.ndarray]) -> list[str]:
         captions = []
         for pixels in images:
-            regions = [region for region in regions_from_lines(self.reader.read(pixels, self.language), self.language)
-                       if has_words(region.text) and region.confidence >= self.min_confidence]
+            regions = [
+                region
+                for region in regions_from_lines(self.reader.read(pixels, self.language), self.language)
+                if has_words(region.text) and region.confidence >= self.min_confidence
+            ]
             regions = reading_order(regions)
             captions.append("\n".join(region.text for region in regions))
         return captions

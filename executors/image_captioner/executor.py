@@ -17,8 +17,9 @@ class ImageCaptioner(Executor):
     backend in one batch.
     """
 
-    def __init__(self, backend: str = "ocr", backend_options: dict | None = None,
-                 max_pixels: int = DEFAULT_MAX_PIXELS, **kwargs):
+    def __init__(
+        self, backend: str = "ocr", backend_options: dict | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, **kwargs
+    ):
         super().__init__(**kwargs)
         self.captioner = CAPTIONERS.create(backend, **(backend_options or {}))
         self.max_pixels = max_pixels

@@ -59,8 +59,14 @@ class DiffusersGenerator:
 
     ENV_VAR = "TRANSMODAL_IMAGE_MODEL"
 
-    def __init__(self, model: str | None = None, device: str = "auto", dtype: str = "auto",
-                 scheduler: str | None = None, safety_checker: bool = False):
+    def __init__(
+        self,
+        model: str | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+        scheduler: str | None = None,
+        safety_checker: bool = False,
+    ):
         import diffusers
         import torch
 
@@ -76,16 +82,23 @@ class DiffusersGenerator:
         # asked for. A public deployment should turn it on (`safety_checker: true`).
         safety_options = {} if safety_checker else {"safety_checker": None, "requires_safety_checker": False}
         reference = model_reference(model, self.ENV_VAR)
-        self.pipeline = load_pretrained(diffusers.AutoPipelineForText2Image.from_pretrained, reference, "model",
-                                        self.ENV_VAR, dtype=getattr(torch, dtype), **safety_options)
+        self.pipeline = load_pretrained(
+            diffusers.AutoPipelineForText2Image.from_pretrained,
+            reference,
+            "model",
+            self.ENV_VAR,
+            dtype=getattr(torch, dtype),
+            **safety_options,
+        )
         if scheduler is not None:
             scheduler_class = getattr(diffusers, SCHEDULERS[scheduler])
             self.pipeline.scheduler = scheduler_class.from_config(self.pipeline.scheduler.config)
         self.pipeline.to(self.device)
         self.pipeline.set_progress_bar_config(disable=True)
 
-    def generate(self, prompts: list[str], seeds: list[list[int]],
-                 settings: GenerationSettings) -> list[list[GeneratedImage]]:
+    def generate(
+        self, prompts: list[str], seeds: list[list[int]], settings: GenerationSettings
+    ) -> list[list[GeneratedImage]]:
         import torch
 
         # One generator per image, on the CPU: an image depends on its own seed only, not on its place in
@@ -96,18 +109,25 @@ class DiffusersGenerator:
             options["negative_prompt"] = [settings.negative_prompt] * len(prompts)
         with torch.inference_mode():
             output = self.pipeline(
-                prompt=prompts, num_images_per_prompt=settings.num_images, num_inference_steps=settings.steps,
-                guidance_scale=settings.guidance_scale, width=settings.width, height=settings.height,
-                generator=generators, **options,
+                prompt=prompts,
+                num_images_per_prompt=settings.num_images,
+                num_inference_steps=settings.steps,
+                guidance_scale=settings.guidance_scale,
+                width=settings.width,
+                height=settings.height,
+                generator=generators,
+                **options,
             )
         # Images come prompt by prompt: all of the first prompt's, then the second's, as the generators.
         flagged = getattr(output, "nsfw_content_detected", None) or [False] * len(output.images)
         results: list[list[GeneratedImage]] = []
         for index, prompt_seeds in enumerate(seeds):
             start = index * settings.num_images
-            results.append([
-                GeneratedImage(image=encode_image(np.asarray(image.convert("RGB"))), seed=seed)
-                for image, seed, unsafe in zip(output.images[start:], prompt_seeds, flagged[start:])
-                if not unsafe  # the safety checker returns a black image in its place
-            ])
+            results.append(
+                [
+                    GeneratedImage(image=encode_image(np.asarray(image.convert("RGB"))), seed=seed)
+                    for image, seed, unsafe in zip(output.images[start:], prompt_seeds, flagged[start:])
+                    if not unsafe  # the safety checker returns a black image in its place
+                ]
+            )
         return results

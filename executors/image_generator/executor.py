@@ -22,18 +22,37 @@ class ImageGenerator(Executor):
     request's documents (each with the error), not the executor.
     """
 
-    def __init__(self, backend: str = "diffusers", backend_options: dict | None = None,
-                 num_images: int = 1, steps: int = 30, guidance_scale: float = 7.5, seed: int | None = None,
-                 width: int | None = None, height: int | None = None, negative_prompt: str | None = None,
-                 batch_size: int = 4, max_images: int = 4, max_steps: int = 150, max_size: int = 2048,
-                 **kwargs):
+    def __init__(
+        self,
+        backend: str = "diffusers",
+        backend_options: dict | None = None,
+        num_images: int = 1,
+        steps: int = 30,
+        guidance_scale: float = 7.5,
+        seed: int | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        negative_prompt: str | None = None,
+        batch_size: int = 4,
+        max_images: int = 4,
+        max_steps: int = 150,
+        max_size: int = 2048,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.batch_size = _whole_number(batch_size, "batch_size", 1, 1024, ConfigurationError)
         self.max_images = max_images
         self.max_steps = max_steps
         self.max_size = max_size
-        self.defaults = GenerationSettings(num_images=num_images, seed=seed, steps=steps, guidance_scale=guidance_scale,
-                                           width=width, height=height, negative_prompt=negative_prompt)
+        self.defaults = GenerationSettings(
+            num_images=num_images,
+            seed=seed,
+            steps=steps,
+            guidance_scale=guidance_scale,
+            width=width,
+            height=height,
+            negative_prompt=negative_prompt,
+        )
         self._checked_settings({}, ConfigurationError)  # a bad `with:` value fails at start-up, before loading
         self.generator = GENERATORS.create(backend, **(backend_options or {}))
 
@@ -51,7 +70,9 @@ class ImageGenerator(Executor):
         # One pipeline call per chunk; a failed chunk is retried document by document, the others kept.
         live = live_docs(docs)
         for start in range(0, len(live), self.batch_size):
-            for_batch(live[start:start + self.batch_size], self.metas.name, lambda batch: self._generate(batch, settings))
+            for_batch(
+                live[start : start + self.batch_size], self.metas.name, lambda batch: self._generate(batch, settings)
+            )
         return traced(docs, self)
 
     def _generate(self, docs: list[MediaDoc], settings: GenerationSettings) -> None:
@@ -71,6 +92,7 @@ class ImageGenerator(Executor):
 
         Only the settings' own names are read: the other parameters are meant for other executors.
         """
+
         def value(name: str) -> Any:
             return parameters[name] if name in parameters else getattr(self.defaults, name)
 
@@ -78,8 +100,12 @@ class ImageGenerator(Executor):
         if negative_prompt is not None and not isinstance(negative_prompt, str):
             raise error(f"negative_prompt must be text, not {negative_prompt!r}")
         guidance_scale = value("guidance_scale")
-        if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)) \
-                or not math.isfinite(guidance_scale) or not 0 <= guidance_scale <= 50:
+        if (
+            isinstance(guidance_scale, bool)
+            or not isinstance(guidance_scale, (int, float))
+            or not math.isfinite(guidance_scale)
+            or not 0 <= guidance_scale <= 50
+        ):
             raise error(f"guidance_scale must be a number from 0 to 50, not {guidance_scale!r}")
         sizes = {}
         for name in ("width", "height"):
@@ -102,13 +128,17 @@ def _check_prompt(doc: MediaDoc) -> None:
         raise BadInputError("empty prompt: the document has no text or translation to draw")
 
 
-def _whole_number(value: Any, name: str, low: int, high: int, error: type[TransmodalError],
-                  optional: bool = False) -> Optional[int]:
+def _whole_number(
+    value: Any, name: str, low: int, high: int, error: type[TransmodalError], optional: bool = False
+) -> Optional[int]:
     """`value` as an int within [low, high]; 3.0 counts as 3 (JSON parameters arrive as doubles)."""
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-            isinstance(value, float) and not value.is_integer()):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (isinstance(value, float) and not value.is_integer())
+    ):
         raise error(f"{name} must be a whole number, not {value!r}")
     if not low <= value <= high:
         raise error(f"{name} must be from {low} to {high}, not {value!r}")

@@ -53,8 +53,13 @@ class PocketSphinxRecognizer:
     `acoustic_model`, `dictionary`, `language_model`) and `language` set to what they speak.
     """
 
-    def __init__(self, acoustic_model: str | None = None, dictionary: str | None = None,
-                 language_model: str | None = None, language: str = "en"):
+    def __init__(
+        self,
+        acoustic_model: str | None = None,
+        dictionary: str | None = None,
+        language_model: str | None = None,
+        language: str = "en",
+    ):
         import pocketsphinx
 
         options = {"hmm": acoustic_model, "dict": dictionary, "lm": language_model}
@@ -109,19 +114,31 @@ class WhisperRecognizer:
 
     ENV_VAR = "TRANSMODAL_WHISPER_MODEL"
 
-    def __init__(self, model: str | None = None, download_root: str | None = None, device: str = "auto",
-                 task: str = "transcribe", beam_size: int | None = None, max_tokens: int | None = None,
-                 temperature: float = 0.0):
+    def __init__(
+        self,
+        model: str | None = None,
+        download_root: str | None = None,
+        device: str = "auto",
+        task: str = "transcribe",
+        beam_size: int | None = None,
+        max_tokens: int | None = None,
+        temperature: float = 0.0,
+    ):
         import whisper
 
         reference = model_reference(model, self.ENV_VAR)
         self.device = torch_device(device)
-        self.model = whisper.load_model(self._checkpoint(reference, download_root), device=self.device,
-                                        download_root=download_root)
+        self.model = whisper.load_model(
+            self._checkpoint(reference, download_root), device=self.device, download_root=download_root
+        )
         self.task = _check_task(task)
         # No fallback temperatures by default: a deterministic transcript, one decode per 30 s window.
-        self.options = {"beam_size": beam_size, "sample_len": max_tokens, "temperature": temperature,
-                        "fp16": self.device.startswith("cuda")}
+        self.options = {
+            "beam_size": beam_size,
+            "sample_len": max_tokens,
+            "temperature": temperature,
+            "fp16": self.device.startswith("cuda"),
+        }
 
     def _checkpoint(self, reference: str, download_root: str | None) -> str:
         """The checkpoint to load: an existing file, or an official name already downloaded (or downloadable)."""
@@ -131,7 +148,8 @@ class WhisperRecognizer:
             return reference
         if reference in whisper.available_models():
             root = download_root or os.path.join(
-                os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "whisper")
+                os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "whisper"
+            )
             if os.path.isfile(os.path.join(root, os.path.basename(whisper._MODELS[reference]))) or allow_download():
                 return reference
             where = f"it is not in {root}"
@@ -156,13 +174,22 @@ class WhisperRecognizer:
         elif not self.model.is_multilingual:
             language = "en"
         result = self.model.transcribe(
-            samples.astype(np.float32), task=self.task, language=language, verbose=None,
-            condition_on_previous_text=False, **self.options,
+            samples.astype(np.float32),
+            task=self.task,
+            language=language,
+            verbose=None,
+            condition_on_previous_text=False,
+            **self.options,
         )
-        segments = [(float(segment["start"]), float(segment["end"]), segment["text"].strip())
-                    for segment in result["segments"]]
-        return Transcript(result["text"].strip(), _iso_code(result["language"]), segments,
-                          translated_to="en" if self.task == "translate" else None)
+        segments = [
+            (float(segment["start"]), float(segment["end"]), segment["text"].strip()) for segment in result["segments"]
+        ]
+        return Transcript(
+            result["text"].strip(),
+            _iso_code(result["language"]),
+            segments,
+            translated_to="en" if self.task == "translate" else None,
+        )
 
 
 @RECOGNIZERS.register("transformers")
@@ -173,8 +200,15 @@ class TransformersWhisperRecognizer:
     ENV_VAR = "TRANSMODAL_ASR_MODEL"
     WINDOW_SECONDS = 30  # Whisper's encoder sees 30 s; longer audio is decoded window after window
 
-    def __init__(self, model: str | None = None, device: str = "auto", task: str = "transcribe",
-                 num_beams: int = 1, max_new_tokens: int | None = None, return_timestamps: bool = True):
+    def __init__(
+        self,
+        model: str | None = None,
+        device: str = "auto",
+        task: str = "transcribe",
+        num_beams: int = 1,
+        max_new_tokens: int | None = None,
+        return_timestamps: bool = True,
+    ):
         from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
 
         reference = model_reference(model, self.ENV_VAR)
@@ -212,7 +246,10 @@ class TransformersWhisperRecognizer:
         long_form = len(samples) > self.WINDOW_SECONDS * SAMPLE_RATE
         # Up to 30 s: padded to one window. Longer: the whole input, which generate() walks through.
         inputs = self.processor(
-            samples, sampling_rate=SAMPLE_RATE, return_tensors="pt", return_attention_mask=long_form,
+            samples,
+            sampling_rate=SAMPLE_RATE,
+            return_tensors="pt",
+            return_attention_mask=long_form,
             **({"truncation": False, "padding": "longest"} if long_form else {}),
         ).to(self.device)
         features = inputs.input_features.to(self.model.dtype)
@@ -231,8 +268,12 @@ class TransformersWhisperRecognizer:
         text = self.processor.batch_decode(sequences, skip_special_tokens=True)[0].strip()
         if not segments and text:
             segments = [(0.0, duration, text)]
-        return Transcript(text, _iso_code(language), segments,
-                          translated_to="en" if self.task == "translate" and self.model_languages else None)
+        return Transcript(
+            text,
+            _iso_code(language),
+            segments,
+            translated_to="en" if self.task == "translate" and self.model_languages else None,
+        )
 
     def _segments(self, token_ids, duration: float) -> list[tuple[float, float, str]]:
         decoded = self.processor.tokenizer.decode(token_ids, output_offsets=True, skip_special_tokens=True)

@@ -18,8 +18,14 @@ class SpeechRecognizer(Executor):
     (and `target_lang: en`) instead of `text`.
     """
 
-    def __init__(self, backend: str = "pocketsphinx", backend_options: dict | None = None,
-                 source_lang: str | None = None, max_seconds: float = DEFAULT_MAX_SECONDS, **kwargs):
+    def __init__(
+        self,
+        backend: str = "pocketsphinx",
+        backend_options: dict | None = None,
+        source_lang: str | None = None,
+        max_seconds: float = DEFAULT_MAX_SECONDS,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.recognizer = RECOGNIZERS.create(backend, **(backend_options or {}))
         self.source_lang = source_lang
@@ -28,8 +34,9 @@ class SpeechRecognizer(Executor):
     @requests
     def recognize(self, docs: DocList[MediaDoc], parameters: dict | None = None, **kwargs) -> DocList[MediaDoc]:
         def transcribe(doc: MediaDoc) -> None:
-            language = languages.resolve_optional(doc.source_lang, parameters, "source_lang", self.source_lang,
-                                                  "source language")
+            language = languages.resolve_optional(
+                doc.source_lang, parameters, "source_lang", self.source_lang, "source language"
+            )
             samples, rate = audio_of(doc, self.max_seconds)
             transcript = self.recognizer.transcribe(resample(samples, rate, SAMPLE_RATE), language)
             if transcript.translated_to:

@@ -1,7 +1,8 @@
 """Speech synthesis backends: `speak(text, language) -> (float32 mono samples, sample rate)`.
 
 Each backend lists the ISO 639-1 codes it can speak in `languages` and refuses others in `check_language`,
-which the executor calls before any synthesis. `speak` gets one sentence at a time (the executor splits long text and joins the audio).
+which the executor calls before any synthesis. `speak` gets one sentence at a time (the executor splits
+long text and joins the audio).
 """
 
 from __future__ import annotations
@@ -70,8 +71,7 @@ class EspeakSynthesizer:
     """eSpeak NG from Debian: offline formant synthesis, ~100 languages, 22.05 kHz; robotic but clear
     enough for people (poorly recognised by pocketsphinx). `speed` is in words per minute."""
 
-    def __init__(self, binary: str = "espeak-ng", speed: int = 160, voices: dict | None = None,
-                 timeout: float = 120.0):
+    def __init__(self, binary: str = "espeak-ng", speed: int = 160, voices: dict | None = None, timeout: float = 120.0):
         self.binary = require_binary(binary, "apt-get install espeak-ng")
         self.speed = speed
         self.timeout = timeout
@@ -102,8 +102,19 @@ class EspeakSynthesizer:
         languages.require_listed(language, self.languages, "espeak-ng")
 
     def speak(self, text: str, language: str) -> tuple[np.ndarray, int]:
-        command = [self.binary, "-b", "1", "-v", self.voices[language], "-s", str(self.speed),
-                   "-f", "{text}", "-w", "{wav}"]
+        command = [
+            self.binary,
+            "-b",
+            "1",
+            "-v",
+            self.voices[language],
+            "-s",
+            str(self.speed),
+            "-f",
+            "{text}",
+            "-w",
+            "{wav}",
+        ]
         return _run_to_wav(command, text, self.timeout)
 
 
@@ -138,8 +149,14 @@ class TransformersSynthesizer:
     ENV_VAR = "TRANSMODAL_TTS_MODEL"
     VOCODER_ENV_VAR = "TRANSMODAL_TTS_VOCODER"
 
-    def __init__(self, model: str | None = None, vocoder: str | None = None,
-                 speaker_embeddings: str | None = None, language: str = "en", device: str = "auto"):
+    def __init__(
+        self,
+        model: str | None = None,
+        vocoder: str | None = None,
+        speaker_embeddings: str | None = None,
+        language: str = "en",
+        device: str = "auto",
+    ):
         from transformers import AutoConfig
 
         reference = model_reference(model, self.ENV_VAR)
@@ -167,8 +184,7 @@ class TransformersSynthesizer:
                 "SpeechT5 needs a vocoder: set `with: backend_options: vocoder: ID_OR_DIRECTORY` "
                 f"(a SpeechT5HifiGan, e.g. microsoft/speecht5_hifigan) or {self.VOCODER_ENV_VAR}"
             )
-        self.vocoder = load_pretrained(SpeechT5HifiGan.from_pretrained, vocoder, "vocoder",
-                                       self.VOCODER_ENV_VAR)
+        self.vocoder = load_pretrained(SpeechT5HifiGan.from_pretrained, vocoder, "vocoder", self.VOCODER_ENV_VAR)
         self.vocoder.to(self.device).eval()
         self.sample_rate = int(self.vocoder.config.sampling_rate)
         size = self.model.config.speaker_embedding_dim

@@ -39,8 +39,15 @@ class SpeechSynthesizer(Executor):
     short pause, so long text never reaches a synthesiser in one piece.
     """
 
-    def __init__(self, backend: str = "auto", backend_options: dict | None = None, language: str = "en",
-                 max_characters: int = 20_000, pause_seconds: float = 0.25, **kwargs):
+    def __init__(
+        self,
+        backend: str = "auto",
+        backend_options: dict | None = None,
+        language: str = "en",
+        max_characters: int = 20_000,
+        pause_seconds: float = 0.25,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.synthesizer = SYNTHESIZERS.create(backend, **(backend_options or {}))
         self.backend = backend
@@ -55,8 +62,10 @@ class SpeechSynthesizer(Executor):
             if text is None or not text.strip():
                 raise BadInputError("no text to speak: the document's translation and text are empty")
             if len(text) > self.max_characters:
-                raise BadInputError(f"text too long to speak: {len(text):,} characters exceeds the limit of "
-                                    f"{self.max_characters:,} (max_characters in `with:`)")
+                raise BadInputError(
+                    f"text too long to speak: {len(text):,} characters exceeds the limit of "
+                    f"{self.max_characters:,} (max_characters in `with:`)"
+                )
             # The translation is in the target language, a plain text in the source language.
             if doc.translation is not None:
                 language = languages.resolve(doc.target_lang, parameters, "target_lang", self.language)

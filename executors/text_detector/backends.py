@@ -42,9 +42,16 @@ class TransformersReader:
 
     ENV_VAR = "TRANSMODAL_OCR_MODEL"
 
-    def __init__(self, model: str | None = None, line_detector: str = "tesseract", device: str = "auto",
-                 batch_size: int = 16, max_new_tokens: int = 64, num_beams: int = 1,
-                 line_detector_options: dict | None = None):
+    def __init__(
+        self,
+        model: str | None = None,
+        line_detector: str = "tesseract",
+        device: str = "auto",
+        batch_size: int = 16,
+        max_new_tokens: int = 64,
+        num_beams: int = 1,
+        line_detector_options: dict | None = None,
+    ):
         from transformers import AutoImageProcessor, AutoTokenizer, VisionEncoderDecoderModel
 
         if line_detector not in LINE_FINDERS:
@@ -69,20 +76,24 @@ class TransformersReader:
 
         results: list[tuple[str, float]] = []
         for start in range(0, len(crops), self.batch_size):
-            batch = crops[start:start + self.batch_size]
+            batch = crops[start : start + self.batch_size]
             # PIL images: a numpy crop only 3 pixels high could be mistaken for channels-first.
             images = [Image.fromarray(crop) for crop in batch]
             pixel_values = self.image_processor(images=images, return_tensors="pt").pixel_values.to(self.device)
             with torch.inference_mode():
-                output = self.model.generate(pixel_values, max_new_tokens=self.max_new_tokens,
-                                             num_beams=self.num_beams, output_scores=True,
-                                             return_dict_in_generate=True)
+                output = self.model.generate(
+                    pixel_values,
+                    max_new_tokens=self.max_new_tokens,
+                    num_beams=self.num_beams,
+                    output_scores=True,
+                    return_dict_in_generate=True,
+                )
                 token_scores = self.model.compute_transition_scores(
                     output.sequences, output.scores, getattr(output, "beam_indices", None), normalize_logits=True
                 )
             texts = self.tokenizer.batch_decode(output.sequences, skip_special_tokens=True)
             # The decoder start token has no score: generated tokens are sequences[:, 1:].
-            generated = output.sequences[:, -token_scores.shape[1]:].cpu().numpy()
+            generated = output.sequences[:, -token_scores.shape[1] :].cpu().numpy()
             for text, tokens, scores in zip(texts, generated, token_scores.float().cpu().numpy()):
                 results.append((text.strip(), self._confidence(tokens, scores)))
         return results
@@ -96,8 +107,10 @@ class TransformersReader:
     def read(self, pixels: np.ndarray, language: str) -> list[Line]:
         lines = self.line_finder.find_lines(pixels, language)  # any text it reads is replaced by the model's
         results = self.recognize([crop_line(pixels, line.box) for line in lines])
-        return [Line(box=line.box, text=text, confidence=confidence, block=line.block)
-                for line, (text, confidence) in zip(lines, results)]
+        return [
+            Line(box=line.box, text=text, confidence=confidence, block=line.block)
+            for line, (text, confidence) in zip(lines, results)
+        ]
 
 
 @DETECTORS.register("see")

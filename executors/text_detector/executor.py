@@ -20,9 +20,15 @@ class TextDetector(Executor):
     normalised. The image itself is not changed.
     """
 
-    def __init__(self, backend: str = "rapidocr+tesseract", backend_options: dict | None = None,
-                 source_lang: str = "en", max_pixels: int = DEFAULT_MAX_PIXELS, min_confidence: float = 0.5,
-                 **kwargs):
+    def __init__(
+        self,
+        backend: str = "rapidocr+tesseract",
+        backend_options: dict | None = None,
+        source_lang: str = "en",
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        min_confidence: float = 0.5,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.reader = DETECTORS.create(backend, **(backend_options or {}))
         self.source_lang = source_lang
@@ -32,12 +38,16 @@ class TextDetector(Executor):
     @requests
     def detect(self, docs: DocList[MediaDoc], parameters: dict | None = None, **kwargs) -> DocList[MediaDoc]:
         def detect_text(doc: MediaDoc) -> None:
-            language = languages.resolve(doc.source_lang, parameters, "source_lang", self.source_lang,
-                                         "source language")
+            language = languages.resolve(
+                doc.source_lang, parameters, "source_lang", self.source_lang, "source language"
+            )
             self.reader.check_language(language)  # before decoding: the cheaper check first
             pixels = decode_image(doc.image, self.max_pixels)
-            regions = [region for region in regions_from_lines(self.reader.read(pixels, language), language)
-                       if has_words(region.text) and region.confidence >= self.min_confidence]
+            regions = [
+                region
+                for region in regions_from_lines(self.reader.read(pixels, language), language)
+                if has_words(region.text) and region.confidence >= self.min_confidence
+            ]
             restore_word_spaces(regions, language)
             doc.regions = DocList[TextRegion](reading_order(regions))
             doc.text = "\n".join(region.text for region in doc.regions)
@@ -49,8 +59,9 @@ class TextDetector(Executor):
 
 def restore_word_spaces(regions: list[TextRegion], language: str) -> None:
     """Put back the spaces OCR loses in widely tracked capitals and comic lettering ("NOPARKING" -> "NO
-    PARKING") and the letters it confuses there ("YOL" -> "YOU"), with the language's word list. Words that recur on the page are kept whole even when
-    unknown: they are the page's names ("ANDA" must not become "AND A")."""
+    PARKING") and the letters it confuses there ("YOL" -> "YOU"), with the language's word list. Words
+    that recur on the page are kept whole even when unknown: they are the page's names ("ANDA" must not
+    become "AND A")."""
     keep = words.recurring_words([region.text for region in regions], language)
     for region in regions:
         region.text = words.split_words(words.correct_misreads(region.text, language, keep), language, keep=keep)

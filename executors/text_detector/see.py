@@ -16,17 +16,45 @@ import numpy as np
 import torch
 
 from transmodal import languages
-from transmodal.nets.see import ENV_VAR, corners_in_pixels, load_checkpoint, read, to_tensor
-from transmodal.ocr.lines import Line
 from transmodal.errors import UnsupportedLanguageError
 from transmodal.models import torch_device
+from transmodal.nets.see import ENV_VAR, corners_in_pixels, load_checkpoint, read, to_tensor
+from transmodal.ocr.lines import Line
 
 DEFAULT_CHECKPOINT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints", "see-cpu.pt")
 
 # Languages written in the Latin alphabet: the model reads their unaccented letters.
 LATIN_SCRIPT_LANGUAGES = {
-    "bs", "ca", "cs", "da", "de", "en", "eo", "es", "et", "eu", "fi", "fr", "gl", "hr", "hu", "id", "is", "it",
-    "lt", "lv", "nl", "no", "pl", "pt", "ro", "sk", "sl", "sv", "tr", "vi",
+    "bs",
+    "ca",
+    "cs",
+    "da",
+    "de",
+    "en",
+    "eo",
+    "es",
+    "et",
+    "eu",
+    "fi",
+    "fr",
+    "gl",
+    "hr",
+    "hu",
+    "id",
+    "is",
+    "it",
+    "lt",
+    "lv",
+    "nl",
+    "no",
+    "pl",
+    "pt",
+    "ro",
+    "sk",
+    "sl",
+    "sv",
+    "tr",
+    "vi",
 }
 
 

@@ -9,7 +9,7 @@ the area, picks the colours, clips and checks; a backend only measures, wraps an
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -66,14 +66,18 @@ def hyphenation_points(word: str) -> list[int]:
             continue
         start = index
         for cluster in ("sch", "ch", "sh", "th", "ph", "gh", "ck"):
-            if lower[max(0, index + 1 - len(cluster)):index + 1] == cluster:
+            if lower[max(0, index + 1 - len(cluster)) : index + 1] == cluster:
                 start = index + 1 - len(cluster)
                 break
         else:
             if char in "lr" and lower[index - 1] in "bcdfgkpt":  # "tr", "pl"... start a syllable together
                 start = index - 1
-        if start >= 2 and len(word) - start >= 2 and lower[start - 1].isalpha() and \
-                any(letter in VOWELS for letter in lower[:start]):
+        if (
+            start >= 2
+            and len(word) - start >= 2
+            and lower[start - 1].isalpha()
+            and any(letter in VOWELS for letter in lower[:start])
+        ):
             points.add(start)
     return sorted(points)
 
@@ -103,8 +107,9 @@ class _Measure:
     def bbox(self, line: str) -> tuple[float, float, float, float]:
         if line not in self._cache:
             if self.vertical:
-                self._cache[line] = self.font.getbbox(line, direction="ttb", anchor="mt",
-                                                      stroke_width=self.stroke_width)
+                self._cache[line] = self.font.getbbox(
+                    line, direction="ttb", anchor="mt", stroke_width=self.stroke_width
+                )
             else:
                 self._cache[line] = self.font.getbbox(line, anchor="ls", stroke_width=self.stroke_width)
         return self._cache[line]
@@ -151,7 +156,7 @@ class _Space:
         # Each row's free run through the middle; the block is centred on the longest stretch of rows whose
         # run is at least half the widest, so it sits in the wide part of the area, clear of other blocks.
         width = rows.shape[1]
-        left, right = blocked[:, :self.middle], blocked[:, self.middle:]
+        left, right = blocked[:, : self.middle], blocked[:, self.middle :]
         starts = np.where(left.any(axis=1), self.middle - np.argmax(left[:, ::-1], axis=1), 0)
         ends = np.where(right.any(axis=1), self.middle + np.argmax(right, axis=1), width)
         lengths = np.where(blocked[:, self.middle], 0, ends - starts)
@@ -176,10 +181,12 @@ class _Space:
             if blocked[self.middle]:
                 self._runs[top, bottom] = (0, 0)
             else:
-                before = np.flatnonzero(blocked[:self.middle])
-                after = np.flatnonzero(blocked[self.middle:])
-                self._runs[top, bottom] = (int(before[-1]) + 1 if len(before) else 0,
-                                           self.middle + int(after[0]) if len(after) else len(blocked))
+                before = np.flatnonzero(blocked[: self.middle])
+                after = np.flatnonzero(blocked[self.middle :])
+                self._runs[top, bottom] = (
+                    int(before[-1]) + 1 if len(before) else 0,
+                    self.middle + int(after[0]) if len(after) else len(blocked),
+                )
         return self._runs[top, bottom]
 
 
@@ -192,8 +199,14 @@ class PillowLayout:
     def __init__(self, balance: bool = True):
         self.balance = balance
 
-    def wrap(self, pieces: list[tuple[str, bool]], limits: list[float], measure: _Measure,
-             hyphenate: Callable[[str], list[int]] | None, break_words: bool) -> list[str] | None:
+    def wrap(
+        self,
+        pieces: list[tuple[str, bool]],
+        limits: list[float],
+        measure: _Measure,
+        hyphenate: Callable[[str], list[int]] | None,
+        break_words: bool,
+    ) -> list[str] | None:
         """Greedy wrapping of `pieces` into at most len(limits) lines, line i at most limits[i] long; None if
         they do not go in. A word longer than its whole line is hyphenated (with `hyphenate`) or cut between
         characters (with `break_words`); otherwise words are never split."""
@@ -234,21 +247,52 @@ class PillowLayout:
             lines.append(line)
         return lines if len(lines) <= len(limits) else None
 
-    def layout(self, text: str, font_path: str, size: int, area: np.ndarray, vertical: bool = False,
-               spacing: float = 1.2, stroke_ratio: float = 0.0, alignment: str = "center",
-               hyphenate: Callable[[str], list[int]] | None = None, break_words: bool = False,
-               strict: bool = True) -> Layout | None:
+    def layout(
+        self,
+        text: str,
+        font_path: str,
+        size: int,
+        area: np.ndarray,
+        vertical: bool = False,
+        spacing: float = 1.2,
+        stroke_ratio: float = 0.0,
+        alignment: str = "center",
+        hyphenate: Callable[[str], list[int]] | None = None,
+        break_words: bool = False,
+        strict: bool = True,
+    ) -> Layout | None:
         """The text at `size`, wrapped to the area's shape, in as few lines as the shape allows.
 
         The block is centred across the area (on its wide part, not on a balloon's tail) and shifted by up
         to a line each way when that lets it fit. Every line's ink, outline included, lies inside the area.
         With `strict=False` it never fails: lines that leave the area take its widest run, to be clipped.
         """
-        return self._layout(text, font_path, size, _Space(area, vertical), spacing, stroke_ratio, alignment,
-                            hyphenate, break_words, strict)
+        return self._layout(
+            text,
+            font_path,
+            size,
+            _Space(area, vertical),
+            spacing,
+            stroke_ratio,
+            alignment,
+            hyphenate,
+            break_words,
+            strict,
+        )
 
-    def _layout(self, text: str, font_path: str, size: int, space: "_Space", spacing: float, stroke_ratio: float,
-                alignment: str, hyphenate, break_words: bool, strict: bool) -> Layout | None:
+    def _layout(
+        self,
+        text: str,
+        font_path: str,
+        size: int,
+        space: _Space,
+        spacing: float,
+        stroke_ratio: float,
+        alignment: str,
+        hyphenate,
+        break_words: bool,
+        strict: bool,
+    ) -> Layout | None:
         pieces = tokens(text)
         if not pieces or space.empty:
             return None
@@ -297,13 +341,20 @@ class PillowLayout:
                 if strict and any(measure.length(line) > limit for line, limit in zip(lines, limits)):
                     continue  # a glyph overhangs its advance (an italic f, a j): the ink does not fit
                 first = space.centre - ((count - 1) * pitch + band_bottom - band_top) / 2 - band_top + shift
-                origins = self._origins(lines, line_runs, [first + index * pitch for index in range(len(lines))],
-                                        measure, alignment, space.height)
+                origins = self._origins(
+                    lines,
+                    line_runs,
+                    [first + index * pitch for index in range(len(lines))],
+                    measure,
+                    alignment,
+                    space.height,
+                )
                 return Layout(font, size, lines, space.vertical, pitch, stroke_width, origins, strict)
         return None
 
-    def _balanced(self, pieces, limits: list[float], count: int, measure: _Measure, hyphenate,
-                  break_words: bool) -> list[str] | None:
+    def _balanced(
+        self, pieces, limits: list[float], count: int, measure: _Measure, hyphenate, break_words: bool
+    ) -> list[str] | None:
         """The same number of lines, wrapped to the smallest fraction of each line's room that still needs
         no more of them: even lines in a box, lines that follow the curve in a balloon."""
         low, high, best = 0.3, 1.0, None
@@ -316,8 +367,15 @@ class PillowLayout:
                 low = middle
         return best
 
-    def _origins(self, lines: list[str], line_runs: list[tuple[int, int]], anchors: list[float],
-                 measure: _Measure, alignment: str, height: int) -> list[tuple[float, float]]:
+    def _origins(
+        self,
+        lines: list[str],
+        line_runs: list[tuple[int, int]],
+        anchors: list[float],
+        measure: _Measure,
+        alignment: str,
+        height: int,
+    ) -> list[tuple[float, float]]:
         """Anchor points of the lines, aligned in their runs, converted back from the row space to the area."""
         longest = max(measure.length(line) for line in lines)
         origins = []
@@ -337,9 +395,20 @@ class PillowLayout:
             origins.append((height - across, along) if measure.vertical else (along, across))
         return origins
 
-    def fit(self, text: str, font_path: str, area: np.ndarray, max_size: int, min_size: int,
-            vertical: bool = False, spacing: float = 1.2, stroke_ratio: float = 0.0, alignment: str = "center",
-            hyphenate: Callable[[str], list[int]] | None = None, break_words: bool = False) -> Layout | None:
+    def fit(
+        self,
+        text: str,
+        font_path: str,
+        area: np.ndarray,
+        max_size: int,
+        min_size: int,
+        vertical: bool = False,
+        spacing: float = 1.2,
+        stroke_ratio: float = 0.0,
+        alignment: str = "center",
+        hyphenate: Callable[[str], list[int]] | None = None,
+        break_words: bool = False,
+    ) -> Layout | None:
         """The layout at the largest size in [min_size, max_size] that fits the area, or None if none fits.
 
         Words are split only when that buys a clearly larger size (HYPHENATION_GAIN) or is the only way in.
@@ -348,8 +417,9 @@ class PillowLayout:
 
         def search(split: Callable | None, low: int) -> Layout | None:
             def at(size: int) -> Layout | None:
-                return self._layout(text, font_path, size, space, spacing, stroke_ratio, alignment, split,
-                                    break_words, True)
+                return self._layout(
+                    text, font_path, size, space, spacing, stroke_ratio, alignment, split, break_words, True
+                )
 
             if max_size < low:
                 return None
@@ -376,8 +446,11 @@ class PillowLayout:
     def draw(self, image: Image.Image, layout: Layout, x0: float, y0: float, fill, stroke_fill=None) -> None:
         """Draw the lines at their origins, the area's top-left corner at (x0, y0) in `image`."""
         draw = ImageDraw.Draw(image)
-        stroke = {"stroke_width": layout.stroke_width, "stroke_fill": stroke_fill} \
-            if layout.stroke_width and stroke_fill is not None else {}
+        stroke = (
+            {"stroke_width": layout.stroke_width, "stroke_fill": stroke_fill}
+            if layout.stroke_width and stroke_fill is not None
+            else {}
+        )
         for line, (x, y) in zip(layout.lines, layout.origins):
             if layout.vertical:
                 draw.text((x0 + x, y0 + y), line, font=layout.font, fill=fill, direction="ttb", anchor="mt", **stroke)

@@ -67,11 +67,24 @@ class TextRenderer(Executor):
     Regions flagged "untouched" (numbers, names) are left exactly as they are.
     """
 
-    def __init__(self, backend: str = "pillow", backend_options: dict | None = None, font: str | None = None,
-                 bold: bool = False, comic_font: str = "auto", min_font_size: int = 9, max_scale: float = 1.0,
-                 outline: str = "auto", line_spacing: float | None = None, max_grow: float = 0.5,
-                 container_margin: float = 0.05, same_size: bool = True, min_contrast: float = 3.0,
-                 max_pixels: int = DEFAULT_MAX_PIXELS, **kwargs):
+    def __init__(
+        self,
+        backend: str = "pillow",
+        backend_options: dict | None = None,
+        font: str | None = None,
+        bold: bool = False,
+        comic_font: str = "auto",
+        min_font_size: int = 9,
+        max_scale: float = 1.0,
+        outline: str = "auto",
+        line_spacing: float | None = None,
+        max_grow: float = 0.5,
+        container_margin: float = 0.05,
+        same_size: bool = True,
+        min_contrast: float = 3.0,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if outline not in OUTLINE_MODES:
             raise ConfigurationError(f"outline must be one of {', '.join(OUTLINE_MODES)}, got {outline!r}")
@@ -180,15 +193,28 @@ class TextRenderer(Executor):
         if container is not None:
             x0, y0, shape = container_window(container, pixels.shape)
             window = (x0, y0, shape, inner(shape, self.container_margin))
-            behind = pixels[y0:y0 + shape.shape[0], x0:x0 + shape.shape[1]][shape]
+            behind = pixels[y0 : y0 + shape.shape[0], x0 : x0 + shape.shape[1]][shape]
         else:
             x0, y0, x1, y1 = box
-            behind = pixels[int(y0):max(int(y0) + 1, int(np.ceil(y1))), int(x0):max(int(x0) + 1, int(np.ceil(x1)))]
+            behind = pixels[int(y0) : max(int(y0) + 1, int(np.ceil(y1))), int(x0) : max(int(x0) + 1, int(np.ceil(x1)))]
         behind = behind.reshape(-1, 3)
         color = tuple(region.style.color) if region.style.color else contrasting_color(behind)
-        return Plan(region, text, font_path, vertical, alignment, box, container, window, target, spacing,
-                    max(self.min_font_size, int(round(self.max_scale * target))), behind, color,
-                    self._outline_color(color, region, behind))
+        return Plan(
+            region,
+            text,
+            font_path,
+            vertical,
+            alignment,
+            box,
+            container,
+            window,
+            target,
+            spacing,
+            max(self.min_font_size, int(round(self.max_scale * target))),
+            behind,
+            color,
+            self._outline_color(color, region, behind),
+        )
 
     def _font_path(self, text: str, kind: str = "text", capitals: bool = False) -> str:
         if self.comic_font and kind in COMIC_KINDS and capitals and fonts.covers(self.comic_font, text):
@@ -200,11 +226,22 @@ class TextRenderer(Executor):
     # Placing: the area a text may take, and the largest layout that fits it.
 
     def _fit(self, plan: Plan, area: np.ndarray, cap: int, stroke_ratio: float) -> Layout | None:
-        return self.layouts.fit(plan.text, plan.font_path, area, cap, self.min_font_size, plan.vertical,
-                                plan.spacing, stroke_ratio, plan.alignment, hyphenation_points)
+        return self.layouts.fit(
+            plan.text,
+            plan.font_path,
+            area,
+            cap,
+            self.min_font_size,
+            plan.vertical,
+            plan.spacing,
+            stroke_ratio,
+            plan.alignment,
+            hyphenation_points,
+        )
 
-    def _place(self, plan: Plan, edges: np.ndarray, obstacles: list, cap: int,
-               stroke_ratio: float | None = None) -> Placement | None:
+    def _place(
+        self, plan: Plan, edges: np.ndarray, obstacles: list, cap: int, stroke_ratio: float | None = None
+    ) -> Placement | None:
         """The largest layout, up to `cap`, at `min_font_size` or more, in the container or the (grown) box."""
         if stroke_ratio is None:
             stroke_ratio = STROKE_RATIO if plan.outline_color is not None else 0.0
@@ -218,8 +255,16 @@ class TextRenderer(Executor):
         x0, y0, x1, y1 = plan.box
         width, height = x1 - x0, y1 - y0
         others = [polygon_box(obstacle) for obstacle in obstacles]
-        grown = grown_boxes(plan.box, plan.alignment, plan.vertical, self.max_grow, plan.spacing * plan.target,
-                            edges, 0.3 * plan.target, others)
+        grown = grown_boxes(
+            plan.box,
+            plan.alignment,
+            plan.vertical,
+            self.max_grow,
+            plan.spacing * plan.target,
+            edges,
+            0.3 * plan.target,
+            others,
+        )
         best, best_score = None, -np.inf
         for candidate in [plan.box] + grown:  # smallest first
             growth = np.sqrt((candidate[2] - candidate[0]) * (candidate[3] - candidate[1]) / (width * height)) - 1
@@ -246,14 +291,26 @@ class TextRenderer(Executor):
         else:
             x0, y0, clip = box_area(plan.box, image_shape, obstacles)
             area = clip
-        layout = self.layouts.layout(plan.text, plan.font_path, self.min_font_size, area, plan.vertical,
-                                     plan.spacing, stroke_ratio, plan.alignment, hyphenation_points, True, False)
+        layout = self.layouts.layout(
+            plan.text,
+            plan.font_path,
+            self.min_font_size,
+            area,
+            plan.vertical,
+            plan.spacing,
+            stroke_ratio,
+            plan.alignment,
+            hyphenation_points,
+            True,
+            False,
+        )
         return Placement(layout, x0, y0, area, clip) if layout is not None else None
 
     # Drawing and the self-check.
 
-    def _render_region(self, plan: Plan, image: np.ndarray, edges: np.ndarray, obstacles: list,
-                       cap: int) -> list[float] | None:
+    def _render_region(
+        self, plan: Plan, image: np.ndarray, edges: np.ndarray, obstacles: list, cap: int
+    ) -> list[float] | None:
         """Place, draw, check; returns the drawn box (None when nothing could be drawn)."""
         color, outline_color = plan.color, plan.outline_color
         stroke_ratio = STROKE_RATIO if outline_color is not None else 0.0
@@ -272,8 +329,9 @@ class TextRenderer(Executor):
                 color = contrasting_color(plan.behind)
                 outline_color = contrasting_color(np.asarray([color]))
             stroke_ratio = RETRY_STROKE_RATIO
-            retry = self._place(plan, edges, obstacles, placement.layout.size, stroke_ratio) or \
-                self._place_overflowing(plan, image.shape, obstacles, stroke_ratio)
+            retry = self._place(plan, edges, obstacles, placement.layout.size, stroke_ratio) or self._place_overflowing(
+                plan, image.shape, obstacles, stroke_ratio
+            )
             if retry is not None:
                 placement, drawing = retry, self._draw(retry, image, color, outline_color)
         if not placement.layout.fits or drawing.spilled:
@@ -297,13 +355,13 @@ class TextRenderer(Executor):
         fill_alpha = np.asarray(fill, np.float32) / 255
         full_alpha = np.asarray(full, np.float32) / 255
         allowed = np.zeros(fill_alpha.shape, bool)
-        allowed[pad:pad + height, pad:pad + width] = placement.clip
+        allowed[pad : pad + height, pad : pad + width] = placement.clip
         # Self-check: a glyph's box outside the allowed area (the container less other blocks).
         spilled = bool((full_alpha[~allowed] > 0.5).any())
-        fill_alpha = (fill_alpha * allowed)[pad:pad + height, pad:pad + width, None]
-        full_alpha = (full_alpha * allowed)[pad:pad + height, pad:pad + width, None]
+        fill_alpha = (fill_alpha * allowed)[pad : pad + height, pad : pad + width, None]
+        full_alpha = (full_alpha * allowed)[pad : pad + height, pad : pad + width, None]
         x0, y0 = placement.x0, placement.y0
-        behind = image[y0:y0 + height, x0:x0 + width].astype(np.float32)
+        behind = image[y0 : y0 + height, x0 : x0 + width].astype(np.float32)
         fill_color = np.asarray(color, np.float32)
         outline = np.asarray(outline_color, np.float32) if outline_color is not None else fill_color
         composed = behind * (1 - full_alpha) + outline * (full_alpha - fill_alpha) + fill_color * fill_alpha
@@ -347,8 +405,9 @@ class TextRenderer(Executor):
             sizes.append(height / min(1.2, max(0.4, (bottom - top) / 100)))
         return float(np.median(sizes))
 
-    def _outline_color(self, color: tuple[int, int, int], region: TextRegion,
-                       behind: np.ndarray) -> tuple[int, int, int] | None:
+    def _outline_color(
+        self, color: tuple[int, int, int], region: TextRegion, behind: np.ndarray
+    ) -> tuple[int, int, int] | None:
         """The outline colour, or None for no outline: in `auto` mode an outline is drawn when a tenth of the
         pixels behind the text contrast less than `min_contrast` with it (WCAG contrast ratio)."""
         if self.outline == "never":
@@ -380,7 +439,7 @@ class Drawing:
             return None
         height, width = self.coverage.shape
         x0, y0 = placement.x0, placement.y0
-        image[y0:y0 + height, x0:x0 + width] = self.composed
+        image[y0 : y0 + height, x0 : x0 + width] = self.composed
         return [float(x0 + xs.min()), float(y0 + ys.min()), float(x0 + xs.max() + 1), float(y0 + ys.max() + 1)]
 
 
@@ -421,7 +480,7 @@ def free_of(obstacles: list[np.ndarray], x0: int, y0: int, shape: tuple[int, int
         points = np.round(np.asarray(polygon, np.float64) - [x0 - GAP, y0 - GAP]).astype(np.int32)
         cv2.fillPoly(taken, [points], 1)
     taken = cv2.dilate(taken, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * GAP + 1, 2 * GAP + 1)))
-    return taken[GAP:GAP + height, GAP:GAP + width] == 0
+    return taken[GAP : GAP + height, GAP : GAP + width] == 0
 
 
 def container_window(container: np.ndarray, image_shape) -> tuple[int, int, np.ndarray]:
@@ -465,8 +524,16 @@ def region_box(region: TextRegion) -> tuple[float, float, float, float] | None:
     return float(min(xs)), float(min(ys)), float(max(xs)), float(max(ys))
 
 
-def grown_boxes(box, alignment: str, vertical: bool, max_grow: float, line_pitch: float, edges: np.ndarray,
-                margin: float, others: list) -> list[tuple[float, float, float, float]]:
+def grown_boxes(
+    box,
+    alignment: str,
+    vertical: bool,
+    max_grow: float,
+    line_pitch: float,
+    edges: np.ndarray,
+    margin: float,
+    others: list,
+) -> list[tuple[float, float, float, float]]:
     """Boxes larger than `box`, smallest first: longer lines (up to `max_grow` of the box's length, away
     from the aligned edge) and up to two more lines (half above, half below). A box is kept only inside the
     image (`margin` pixels from its edges, or as close as the box already is), clear of other regions, and
@@ -512,7 +579,7 @@ def _is_free(edges: np.ndarray, candidate, box) -> bool:
     area = edges[y0:y1, x0:x1]
     inside = np.zeros(area.shape, bool)
     bx0, by0, bx1, by1 = (int(round(v)) for v in box)
-    inside[max(0, by0 - y0):max(0, by1 - y0), max(0, bx0 - x0):max(0, bx1 - x0)] = True
+    inside[max(0, by0 - y0) : max(0, by1 - y0), max(0, bx0 - x0) : max(0, bx1 - x0)] = True
     if inside.all():
         return True
     # The box was erased, so its edges are the background's own grain.

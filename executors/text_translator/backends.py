@@ -65,10 +65,26 @@ class ApertiumTranslator:
 
 # Codes of the multilingual models' tokenizers: NLLB uses FLORES-200 names, M2M100 and mBART-50 their own.
 NLLB_CODES = {
-    "ar": "arb_Arab", "de": "deu_Latn", "en": "eng_Latn", "es": "spa_Latn", "fr": "fra_Latn",
-    "it": "ita_Latn", "ja": "jpn_Jpan", "ko": "kor_Hang", "nl": "nld_Latn", "pl": "pol_Latn",
-    "pt": "por_Latn", "ru": "rus_Cyrl", "tr": "tur_Latn", "uk": "ukr_Cyrl", "zh": "zho_Hans",
-    "ca": "cat_Latn", "gl": "glg_Latn", "eu": "eus_Latn", "hi": "hin_Deva", "vi": "vie_Latn",
+    "ar": "arb_Arab",
+    "de": "deu_Latn",
+    "en": "eng_Latn",
+    "es": "spa_Latn",
+    "fr": "fra_Latn",
+    "it": "ita_Latn",
+    "ja": "jpn_Jpan",
+    "ko": "kor_Hang",
+    "nl": "nld_Latn",
+    "pl": "pol_Latn",
+    "pt": "por_Latn",
+    "ru": "rus_Cyrl",
+    "tr": "tur_Latn",
+    "uk": "ukr_Cyrl",
+    "zh": "zho_Hans",
+    "ca": "cat_Latn",
+    "gl": "glg_Latn",
+    "eu": "eus_Latn",
+    "hi": "hin_Deva",
+    "vi": "vie_Latn",
 }
 
 
@@ -82,9 +98,16 @@ class TransformersTranslator:
 
     ENV_VAR = "TRANSMODAL_TRANSLATION_MODEL"
 
-    def __init__(self, model: str | None = None, device: str = "auto", batch_size: int = 16,
-                 max_new_tokens: int = 256, num_beams: int = 1,
-                 source_lang: str | None = None, target_lang: str | None = None):
+    def __init__(
+        self,
+        model: str | None = None,
+        device: str = "auto",
+        batch_size: int = 16,
+        max_new_tokens: int = 256,
+        num_beams: int = 1,
+        source_lang: str | None = None,
+        target_lang: str | None = None,
+    ):
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
         reference = model_reference(model, self.ENV_VAR)
@@ -131,12 +154,10 @@ class TransformersTranslator:
         generate_options = {"max_new_tokens": self.max_new_tokens, "num_beams": self.num_beams}
         if self._is_multilingual():
             self.tokenizer.src_lang = self._language_token(source)
-            generate_options["forced_bos_token_id"] = self.tokenizer.convert_tokens_to_ids(
-                self._language_token(target)
-            )
+            generate_options["forced_bos_token_id"] = self.tokenizer.convert_tokens_to_ids(self._language_token(target))
         translations: list[str] = []
         for start in range(0, len(texts), self.batch_size):
-            batch = texts[start:start + self.batch_size]
+            batch = texts[start : start + self.batch_size]
             inputs = self.tokenizer(batch, return_tensors="pt", padding=True, truncation=True).to(self.device)
             with torch.inference_mode():
                 outputs = self.model.generate(**inputs, **generate_options)

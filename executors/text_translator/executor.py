@@ -27,8 +27,15 @@ class TextTranslator(Executor):
     eraser and renderer leave its pixels as they are.
     """
 
-    def __init__(self, backend: str = "apertium", backend_options: dict | None = None,
-                 source_lang: str = "en", target_lang: str = "es", glossary: str | None = None, **kwargs):
+    def __init__(
+        self,
+        backend: str = "apertium",
+        backend_options: dict | None = None,
+        source_lang: str = "en",
+        target_lang: str = "es",
+        glossary: str | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.translator = TRANSLATORS.create(backend, **(backend_options or {}))
         self.source_lang = source_lang
@@ -40,10 +47,12 @@ class TextTranslator(Executor):
         glossary: dict[str, str] = dict(self.glossary)
 
         def resolve_languages(doc: MediaDoc) -> None:
-            doc.source_lang = languages.resolve(doc.source_lang, parameters, "source_lang", self.source_lang,
-                                                "source language")
-            doc.target_lang = languages.resolve(doc.target_lang, parameters, "target_lang", self.target_lang,
-                                                "target language")
+            doc.source_lang = languages.resolve(
+                doc.source_lang, parameters, "source_lang", self.source_lang, "source language"
+            )
+            doc.target_lang = languages.resolve(
+                doc.target_lang, parameters, "target_lang", self.target_lang, "target language"
+            )
             if doc.source_lang != doc.target_lang:
                 self.translator.check_pair(doc.source_lang, doc.target_lang)
             # The request's glossary (the job's, sent with every page) adds to or overrides the `with:` one.
@@ -55,9 +64,11 @@ class TextTranslator(Executor):
         for doc in live_docs(docs):
             by_pair[(doc.source_lang, doc.target_lang)].append(doc)
         for (source, target), pair_docs in by_pair.items():
-            for_batch(pair_docs, self.metas.name,
-                      lambda batch, source=source, target=target: self._translate_batch(batch, source, target,
-                                                                                         glossary))
+            for_batch(
+                pair_docs,
+                self.metas.name,
+                lambda batch, source=source, target=target: self._translate_batch(batch, source, target, glossary),
+            )
         return traced(docs, self)
 
     def _translate_batch(self, docs: list[MediaDoc], source: str, target: str, glossary: dict[str, str]) -> None:
@@ -102,6 +113,7 @@ def _texts_of(doc: MediaDoc) -> list[str]:
 
 def _same_words(source: str, translation: str) -> bool:
     """Whether a translation only repeats its source: same words, ignoring case, spacing and punctuation."""
+
     def normalised(text: str) -> list[str]:
         return "".join(char.lower() if char.isalnum() else " " for char in text).split()
 

@@ -22,7 +22,6 @@ from PIL import Image, ImageDraw, ImageFilter
 from transmodal import fonts, synthetic
 from transmodal.nets.see import BLANK, encode
 
-
 # Short common words (signs, shops, streets), drawn in lower, Title or UPPER case.
 WORDS = """
 open closed exit entry push pull stop slow park taxi hotel bar cafe shop bank post bus train tram metro
@@ -90,8 +89,9 @@ def single_string(rng: np.random.Generator, size: int = 64, max_length: int = 8)
     return Sample(_finish(panel, rng), [text], [box])
 
 
-def text_lines(rng: np.random.Generator, size: int = 128, max_lines: int = 3, max_length: int = 8,
-               min_lines: int = 1) -> Sample:
+def text_lines(
+    rng: np.random.Generator, size: int = 128, max_lines: int = 3, max_length: int = 8, min_lines: int = 1
+) -> Sample:
     """1..max_lines lines stacked at random heights and indents, each with its own font and size."""
     count = int(rng.integers(min_lines, max_lines + 1))
     panel, color, _ = synthetic.random_panel((size, size), rng)
@@ -131,8 +131,9 @@ def labels_tensor(samples: list[Sample], max_lines: int, max_length: int) -> tor
     return labels
 
 
-def generate(kind: str, count: int, seed: int, *, image_size: int, max_lines: int, max_length: int,
-             min_lines: int = 1) -> list[Sample]:
+def generate(
+    kind: str, count: int, seed: int, *, image_size: int, max_lines: int, max_length: int, min_lines: int = 1
+) -> list[Sample]:
     """`count` samples of `kind` ("single" or "lines") from `seed`: the same seed gives the same set."""
     rng = np.random.default_rng(seed)
     if kind == "single":

@@ -26,9 +26,16 @@ import yaml
 
 from training import shipped_checkpoint
 from training.see import data
-from transmodal.nets.see import (SeeConfig, SeeModel, checkpoint_config, corners_in_pixels, load_checkpoint, read,
-                                 to_tensor)
 from transmodal.metrics import box_iou
+from transmodal.nets.see import (
+    SeeConfig,
+    SeeModel,
+    checkpoint_config,
+    corners_in_pixels,
+    load_checkpoint,
+    read,
+    to_tensor,
+)
 
 SINGLE_SEED = 20_240_001
 LINES_SEED = 20_240_002
@@ -39,10 +46,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 
 def held_out(kind: str, count: int, config: SeeConfig) -> list[data.Sample]:
     if kind == "single":
-        return data.generate("single", count, SINGLE_SEED, image_size=SINGLE_SIZE, max_lines=1,
-                             max_length=config.max_length)
-    return data.generate("lines", count, LINES_SEED, image_size=LINES_SIZE, max_lines=config.max_lines,
-                         max_length=config.max_length)
+        return data.generate(
+            "single", count, SINGLE_SEED, image_size=SINGLE_SIZE, max_lines=1, max_length=config.max_length
+        )
+    return data.generate(
+        "lines", count, LINES_SEED, image_size=LINES_SIZE, max_lines=config.max_lines, max_length=config.max_length
+    )
 
 
 @torch.no_grad()
@@ -50,27 +59,33 @@ def predict(model: SeeModel, samples: list[data.Sample]) -> list[list[tuple[str,
     """Per image: the (text, [x0, y0, x1, y1]) of each region that reads something, in region order."""
     results = []
     for start in range(0, len(samples), 64):
-        chunk = samples[start:start + 64]
+        chunk = samples[start : start + 64]
         output = model(to_tensor([sample.image for sample in chunk]))
         height, width = chunk[0].image.shape[:2]
         # The box of a region is the part of it inside the image, as the backend reports it.
         quads = corners_in_pixels(output.transforms, width, height)
         quads = quads.clamp(min=torch.tensor([0.0, 0.0]), max=torch.tensor([float(width), float(height)]))
         for regions, image_quads in zip(read(output.logits), quads):
-            results.append([
-                (text, [*quad.min(0).values.tolist(), *quad.max(0).values.tolist()])
-                for (text, _), quad in zip(regions, image_quads) if text
-            ])
+            results.append(
+                [
+                    (text, [*quad.min(0).values.tolist(), *quad.max(0).values.tolist()])
+                    for (text, _), quad in zip(regions, image_quads)
+                    if text
+                ]
+            )
     return results
 
 
 def measure(model: SeeModel, samples: list[data.Sample]) -> dict[str, float]:
     predictions = predict(model, samples)
     sequences = sum([text for text, _ in found] == sample.lines for found, sample in zip(predictions, samples))
-    lines_read = sum(sum(line in [text for text, _ in found] for line in sample.lines)
-                     for found, sample in zip(predictions, samples))
-    boxes_found = sum(sum(max((box_iou(truth, box) for _, box in found), default=0.0) >= 0.5 for truth in sample.boxes)
-                      for found, sample in zip(predictions, samples))
+    lines_read = sum(
+        sum(line in [text for text, _ in found] for line in sample.lines) for found, sample in zip(predictions, samples)
+    )
+    boxes_found = sum(
+        sum(max((box_iou(truth, box) for _, box in found), default=0.0) >= 0.5 for truth in sample.boxes)
+        for found, sample in zip(predictions, samples)
+    )
     true_lines = sum(len(sample.lines) for sample in samples)
     return {
         "sequence_accuracy": sequences / len(samples),
@@ -96,8 +111,10 @@ def flow_accuracy(samples: list[data.Sample], backend: str, backend_options: dic
         yaml.safe_dump(spec, file, sort_keys=False)  # jtype first: Jina turns it into a tag
     try:
         flow, host = local_flow(file.name)
-        docs = [MediaDoc(image=encode_image(sample.image), name=str(index), source_lang="en", target_lang="es")
-                for index, sample in enumerate(samples)]
+        docs = [
+            MediaDoc(image=encode_image(sample.image), name=str(index), source_lang="en", target_lang="es")
+            for index, sample in enumerate(samples)
+        ]
         started = time.perf_counter()
         with flow:
             TransmodalClient(host).process(docs, request_size=8, on_result=lambda doc: results.update({doc.name: doc}))
@@ -105,13 +122,18 @@ def flow_accuracy(samples: list[data.Sample], backend: str, backend_options: dic
     finally:
         os.unlink(file.name)
     correct = sum(
-        results.get(str(index)) is not None and not results[str(index)].failed
+        results.get(str(index)) is not None
+        and not results[str(index)].failed
         and (results[str(index)].text or "").split("\n") == sample.lines
         for index, sample in enumerate(samples)
     )
     failed = sum(1 for doc in results.values() if doc.failed)
-    return {"sequence_accuracy": correct / len(samples), "failed_documents": failed, "seconds": round(seconds, 1),
-            "images": len(samples)}
+    return {
+        "sequence_accuracy": correct / len(samples),
+        "failed_documents": failed,
+        "seconds": round(seconds, 1),
+        "images": len(samples),
+    }
 
 
 def evaluate(checkpoint: str, count: int = 500, flow_count: int = 100, flow: bool = True) -> dict:
@@ -136,7 +158,11 @@ def evaluate(checkpoint: str, count: int = 500, flow_count: int = 100, flow: boo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="transmodal eval see", description="Measure a SEE checkpoint.")
-    parser.add_argument("--checkpoint", default=shipped_checkpoint("text_detector", "see-cpu.pt"), help="a .pt from `transmodal train see`")
+    parser.add_argument(
+        "--checkpoint",
+        default=shipped_checkpoint("text_detector", "see-cpu.pt"),
+        help="a .pt from `transmodal train see`",
+    )
     parser.add_argument("--count", type=int, default=500, help="held-out images per set (default: 500)")
     parser.add_argument("--flow-count", type=int, default=100, help="of those, sent through the Flow (default: 100)")
     parser.add_argument("--no-flow", action="store_true", help="skip the Flow comparison with Tesseract")

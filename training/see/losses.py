@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from transmodal.nets.see import BLANK, SeeOutput, corners
 
+
 def recognition_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of every classifier of every region against the labels (batch, N, T), BLANK included."""
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
@@ -85,8 +86,9 @@ class LossWeights:
         return self.area + self.area_growth * accuracy
 
 
-def see_loss(output: SeeOutput, labels: torch.Tensor, weights: LossWeights, accuracy: float,
-             aspect: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+def see_loss(
+    output: SeeOutput, labels: torch.Tensor, weights: LossWeights, accuracy: float, aspect: float = 1.0
+) -> tuple[torch.Tensor, dict[str, float]]:
     """The training loss and its parts (for the logs and the loss curves)."""
     has_line = (labels != BLANK).any(-1).to(output.transforms.dtype)
     parts = {
@@ -97,9 +99,12 @@ def see_loss(output: SeeOutput, labels: torch.Tensor, weights: LossWeights, accu
         "height": height_loss(output.transforms, weights.min_height),
         "outside": outside_loss(output.transforms),
     }
-    total = (parts["recognition"] + weights.area_weight(accuracy) * parts["area"]
-             + weights.aspect * parts["aspect"] + parts["direction"] + parts["height"]
-             + weights.outside * parts["outside"])
+    total = (
+        parts["recognition"]
+        + weights.area_weight(accuracy) * parts["area"]
+        + weights.aspect * parts["aspect"]
+        + parts["direction"]
+        + parts["height"]
+        + weights.outside * parts["outside"]
+    )
     return total, {name: float(value.detach()) for name, value in parts.items()}
-
-

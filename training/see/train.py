@@ -84,16 +84,39 @@ CONFIGS = {
     # ~20 minutes on 2 shared CPU cores: localisation widths halved (16/24/24 instead of 32/48/48).
     "cpu": TrainConfig(model=SeeConfig(localization_widths=(16, 24, 24)), phases=CURRICULUM, minutes=20.0),
     # The paper's widths and more images per step, for a lent GPU.
-    "gpu": TrainConfig(model=SeeConfig(localization_widths=(32, 48, 48)), phases=CURRICULUM, minutes=60.0,
-                       batch_size=128, device="cuda", restart_patience=600, validation_count=1000),
+    "gpu": TrainConfig(
+        model=SeeConfig(localization_widths=(32, 48, 48)),
+        phases=CURRICULUM,
+        minutes=60.0,
+        batch_size=128,
+        device="cuda",
+        restart_patience=600,
+        validation_count=1000,
+    ),
     # Seconds, for tests and for trying the code.
     "tiny": TrainConfig(
-        model=SeeConfig(max_lines=2, max_length=4, localization_size=32, localization_widths=(4, 8, 8),
-                        localization_hidden=32, crop_height=16, crop_width=32, recognition_widths=(8, 8, 16),
-                        recognition_hidden=32),
-        phases=[Phase("single strings", lines=1, share=0.5, kind="single"),
-                Phase("up to 2 lines", lines=2, share=0.5, single_share=0.25)],
-        minutes=0.1, batch_size=8, single_size=32, lines_size=48, validation_count=16, log_every=5),
+        model=SeeConfig(
+            max_lines=2,
+            max_length=4,
+            localization_size=32,
+            localization_widths=(4, 8, 8),
+            localization_hidden=32,
+            crop_height=16,
+            crop_width=32,
+            recognition_widths=(8, 8, 16),
+            recognition_hidden=32,
+        ),
+        phases=[
+            Phase("single strings", lines=1, share=0.5, kind="single"),
+            Phase("up to 2 lines", lines=2, share=0.5, single_share=0.25),
+        ],
+        minutes=0.1,
+        batch_size=8,
+        single_size=32,
+        lines_size=48,
+        validation_count=16,
+        log_every=5,
+    ),
 }
 
 
@@ -130,7 +153,7 @@ def validate(model: SeeModel, samples: list[data.Sample], steps: int, device: st
     model.eval()
     correct = 0
     for start in range(0, len(samples), 64):
-        chunk = samples[start:start + 64]
+        chunk = samples[start : start + 64]
         logits = model(to_tensor([s.image for s in chunk]).to(device), steps).logits
         correct += batch_accuracy(logits.cpu(), chunk) * len(chunk)
     model.train()
@@ -143,18 +166,31 @@ def train(config: TrainConfig, out_dir: str, name: str, log=print) -> dict:
     rng = np.random.default_rng(config.seed)
     device = config.device
     model = SeeModel(config.model).to(device)
-    optimizer = torch.optim.Adam([
-        {"params": model.localization.parameters(), "lr": config.localization_learning_rate},
-        {"params": model.recognition.parameters(), "lr": config.learning_rate},
-    ])
+    optimizer = torch.optim.Adam(
+        [
+            {"params": model.localization.parameters(), "lr": config.localization_learning_rate},
+            {"params": model.recognition.parameters(), "lr": config.learning_rate},
+        ]
+    )
     base_rates = [group["lr"] for group in optimizer.param_groups]
     # Held-out sets, drawn from seeds the training stream never uses.
     validation = {
-        "single": data.generate("single", config.validation_count, config.seed + 1_000_001,
-                                image_size=config.single_size, max_lines=1, max_length=config.model.max_length),
-        "lines": data.generate("lines", config.validation_count, config.seed + 1_000_002,
-                               image_size=config.lines_size, max_lines=config.model.max_lines,
-                               max_length=config.model.max_length),
+        "single": data.generate(
+            "single",
+            config.validation_count,
+            config.seed + 1_000_001,
+            image_size=config.single_size,
+            max_lines=1,
+            max_length=config.model.max_length,
+        ),
+        "lines": data.generate(
+            "lines",
+            config.validation_count,
+            config.seed + 1_000_002,
+            image_size=config.lines_size,
+            max_lines=config.model.max_lines,
+            max_length=config.model.max_length,
+        ),
     }
 
     started = time.monotonic()
@@ -192,26 +228,38 @@ def train(config: TrainConfig, out_dir: str, name: str, log=print) -> dict:
             moving_loss = loss.item() if moving_loss is None else 0.95 * moving_loss + 0.05 * loss.item()
             moving_accuracy = 0.95 * moving_accuracy + 0.05 * accuracy
             iteration += 1
-            history.append({"iteration": iteration, "seconds": round(time.monotonic() - started, 1),
-                            "phase": index, "loss": loss.item(), **parts, "accuracy": accuracy,
-                            "single": single})
+            history.append(
+                {
+                    "iteration": iteration,
+                    "seconds": round(time.monotonic() - started, 1),
+                    "phase": index,
+                    "loss": loss.item(),
+                    **parts,
+                    "accuracy": accuracy,
+                    "single": single,
+                }
+            )
             if iteration % config.log_every == 0:
-                log(f"  it {iteration:5d}  {time.monotonic() - started:6.0f} s  loss {moving_loss:.3f}  "
-                    f"acc {moving_accuracy:.3f}  area {parts['area']:.3f}  aspect {parts['aspect']:.3f}")
+                log(
+                    f"  it {iteration:5d}  {time.monotonic() - started:6.0f} s  loss {moving_loss:.3f}  "
+                    f"acc {moving_accuracy:.3f}  area {parts['area']:.3f}  aspect {parts['aspect']:.3f}"
+                )
 
             if moving_loss < 0.99 * best_loss:
                 best_loss, since_best = moving_loss, 0
             else:
                 since_best += 1
-            if (since_best >= config.restart_patience and moving_accuracy < config.restart_accuracy
-                    and restarts < config.max_restarts):
+            if (
+                since_best >= config.restart_patience
+                and moving_accuracy < config.restart_accuracy
+                and restarts < config.max_restarts
+            ):
                 restart_localization(model, optimizer)
                 restarts += 1
                 best_loss, since_best = math.inf, 0
                 events.append({"iteration": iteration, "event": "restart localisation"})
                 log(f"  it {iteration}: loss stalled at accuracy {moving_accuracy:.2f}: localisation restarted")
-            if (moving_accuracy >= config.advance_accuracy
-                    and iteration - phase_start_iteration >= 4 * config.log_every):
+            if moving_accuracy >= config.advance_accuracy and iteration - phase_start_iteration >= 4 * config.log_every:
                 log(f"  accuracy {moving_accuracy:.3f} reached: next phase")
                 break
 
@@ -224,8 +272,16 @@ def train(config: TrainConfig, out_dir: str, name: str, log=print) -> dict:
     return save(model, config, out_dir, name, history, events, validation_accuracy, seconds)
 
 
-def save(model: SeeModel, config: TrainConfig, out_dir: str, name: str, history: list[dict], events: list[dict],
-         validation_accuracy: dict, seconds: float) -> dict:
+def save(
+    model: SeeModel,
+    config: TrainConfig,
+    out_dir: str,
+    name: str,
+    history: list[dict],
+    events: list[dict],
+    validation_accuracy: dict,
+    seconds: float,
+) -> dict:
     os.makedirs(out_dir, exist_ok=True)
     stem = os.path.join(out_dir, f"see-{name}")
     model = model.to("cpu").eval()
@@ -264,18 +320,23 @@ def plot_history(history: list[dict], events: list[dict], config: TrainConfig, p
     figure, (losses, accuracy) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
     for key, label in (("loss", "total (eq. 7)"), ("recognition", "recognition (cross-entropy)")):
         values = smooth([row[key] for row in history])
-        losses.plot(iterations[len(iterations) - len(values):], values, label=label)
-    for key, label in (("area", "area"), ("aspect", "aspect ratio"), ("direction", "direction"),
-                       ("height", "min. height"), ("outside", "outside image")):
+        losses.plot(iterations[len(iterations) - len(values) :], values, label=label)
+    for key, label in (
+        ("area", "area"),
+        ("aspect", "aspect ratio"),
+        ("direction", "direction"),
+        ("height", "min. height"),
+        ("outside", "outside image"),
+    ):
         values = smooth([row[key] for row in history])
-        losses.plot(iterations[len(iterations) - len(values):], values, label=f"{label} regulariser", lw=0.8)
+        losses.plot(iterations[len(iterations) - len(values) :], values, label=f"{label} regulariser", lw=0.8)
     losses.set_yscale("log")
     losses.set_ylabel("loss (moving mean of 25)")
     losses.legend(fontsize=8)
     values = smooth([row["accuracy"] for row in history])
-    accuracy.plot(iterations[len(iterations) - len(values):], values, color="black")
+    accuracy.plot(iterations[len(iterations) - len(values) :], values, color="black")
     accuracy.set_ylabel("training sequence accuracy")
-    accuracy.set_xlabel("iteration (batch of %d)" % config.batch_size)
+    accuracy.set_xlabel(f"iteration (batch of {config.batch_size})")
     accuracy.set_ylim(0, 1)
     for axis in (losses, accuracy):
         for event in events:
@@ -300,8 +361,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", help="cpu, cuda, ... (default: the config's)")
     args = parser.parse_args(argv)
     config = CONFIGS[args.config]
-    overrides = {key: value for key, value in (("minutes", args.minutes), ("seed", args.seed),
-                                                ("device", args.device)) if value is not None}
+    overrides = {
+        key: value
+        for key, value in (("minutes", args.minutes), ("seed", args.seed), ("device", args.device))
+        if value is not None
+    }
     config = dataclasses.replace(config, **overrides)
     summary = train(config, args.out, args.config, log=lambda line: print(line, flush=True))
     print(f"wrote {summary['checkpoint']} (+ .json, .png)")

@@ -24,8 +24,6 @@ from torch import nn
 
 from transmodal.errors import ModelNotFoundError
 
-
-
 ALPHABET = string.digits + string.ascii_lowercase + string.ascii_uppercase
 BLANK = 0  # label 0 pads a line to T characters, and is all a region without a line reads
 
@@ -66,10 +64,11 @@ class SeeConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "SeeConfig":
+    def from_dict(cls, values: dict) -> SeeConfig:
         fields = {field.name for field in dataclasses.fields(cls)}
-        values = {key: tuple(value) if isinstance(value, list) else value
-                  for key, value in values.items() if key in fields}
+        values = {
+            key: tuple(value) if isinstance(value, list) else value for key, value in values.items() if key in fields
+        }
         return cls(**values)
 
 
@@ -82,9 +81,11 @@ class ResidualBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
-        self.shortcut = (nn.Identity() if in_channels == out_channels
-                         else nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, bias=False),
-                                            nn.BatchNorm2d(out_channels)))
+        self.shortcut = (
+            nn.Identity()
+            if in_channels == out_channels
+            else nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels))
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = F.relu(self.bn1(self.conv1(x)))
@@ -99,10 +100,16 @@ class LocalizationNet(nn.Module):
         super().__init__()
         first, second, third = config.localization_widths
         self.size = config.localization_size
-        self.stem = nn.Sequential(nn.Conv2d(3, first, 3, padding=1, bias=False), nn.BatchNorm2d(first), nn.ReLU(),
-                                  nn.AvgPool2d(2, stride=2))
-        self.blocks = nn.Sequential(ResidualBlock(first, first), ResidualBlock(first, second), nn.MaxPool2d(2, 2),
-                                    ResidualBlock(second, third), nn.AvgPool2d(5, stride=2))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, first, 3, padding=1, bias=False), nn.BatchNorm2d(first), nn.ReLU(), nn.AvgPool2d(2, stride=2)
+        )
+        self.blocks = nn.Sequential(
+            ResidualBlock(first, first),
+            ResidualBlock(first, second),
+            nn.MaxPool2d(2, 2),
+            ResidualBlock(second, third),
+            nn.AvgPool2d(5, stride=2),
+        )
         pooled = (self.size // 4 - 5) // 2 + 1
         self.lstm = nn.LSTMCell(third * pooled * pooled, config.localization_hidden)
         self.transform_lstm = nn.LSTMCell(config.localization_hidden, 6)
@@ -120,8 +127,9 @@ class LocalizationNet(nn.Module):
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         if images.shape[-2:] != (self.size, self.size):
-            images = F.interpolate(images, size=(self.size, self.size), mode="bilinear", align_corners=False,
-                                   antialias=True)
+            images = F.interpolate(
+                images, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=True
+            )
         return self.blocks(self.stem(images)).flatten(1)
 
     def forward(self, images: torch.Tensor, steps: int) -> torch.Tensor:
@@ -141,10 +149,16 @@ class RecognitionNet(nn.Module):
     def __init__(self, config: SeeConfig):
         super().__init__()
         first, second, third = config.recognition_widths
-        self.stem = nn.Sequential(nn.Conv2d(3, first, 3, padding=1, bias=False), nn.BatchNorm2d(first), nn.ReLU(),
-                                  nn.MaxPool2d(2, 2))
-        self.blocks = nn.Sequential(ResidualBlock(first, first), nn.MaxPool2d(2, 2), ResidualBlock(first, second),
-                                    nn.MaxPool2d(2, 2), ResidualBlock(second, third))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, first, 3, padding=1, bias=False), nn.BatchNorm2d(first), nn.ReLU(), nn.MaxPool2d(2, 2)
+        )
+        self.blocks = nn.Sequential(
+            ResidualBlock(first, first),
+            nn.MaxPool2d(2, 2),
+            ResidualBlock(first, second),
+            nn.MaxPool2d(2, 2),
+            ResidualBlock(second, third),
+        )
         features = third * (config.crop_height // 8) * (config.crop_width // 8)
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(features, config.recognition_hidden), nn.ReLU())
         self.classifiers = nn.Linear(config.recognition_hidden, config.max_length * config.classes)
@@ -198,8 +212,9 @@ def rotation_dropout(transforms: torch.Tensor, probability: float, training: boo
 def sample_regions(images: torch.Tensor, transforms: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Grid generator + bilinear sampler: (batch, N, 3, height, width) crops of `images` under `transforms`."""
     batch, steps = transforms.shape[:2]
-    grid = F.affine_grid(transforms.reshape(batch * steps, 2, 3), [batch * steps, 3, height, width],
-                         align_corners=False)
+    grid = F.affine_grid(
+        transforms.reshape(batch * steps, 2, 3), [batch * steps, 3, height, width], align_corners=False
+    )
     sources = images.unsqueeze(1).expand(-1, steps, -1, -1, -1).reshape(batch * steps, *images.shape[1:])
     crops = F.grid_sample(sources, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return crops.view(batch, steps, 3, height, width)
@@ -231,8 +246,10 @@ def predictions(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def read(logits: torch.Tensor) -> list[list[tuple[str, float]]]:
     """Logits (batch, N, T, classes) -> per image, per region: (text with blanks dropped, confidence)."""
     labels, confidence = predictions(logits.detach())
-    return [[(decode(region.tolist()), float(score)) for region, score in zip(image, scores)]
-            for image, scores in zip(labels, confidence)]
+    return [
+        [(decode(region.tolist()), float(score)) for region, score in zip(image, scores)]
+        for image, scores in zip(labels, confidence)
+    ]
 
 
 def to_tensor(images: list[np.ndarray]) -> torch.Tensor:

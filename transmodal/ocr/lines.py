@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
-from typing import Hashable, Optional
+from collections.abc import Hashable
+from typing import Optional
 
 import numpy as np
 
@@ -49,7 +50,7 @@ def crop_line(pixels: np.ndarray, box: Box, margin: float = 0.15) -> np.ndarray:
     height, width = pixels.shape[:2]
     top, bottom = max(0, int(y0 - pad)), min(height, int(np.ceil(y1 + pad)))
     left, right = max(0, int(x0 - pad)), min(width, int(np.ceil(x1 + pad)))
-    return pixels[top:max(bottom, top + 1), left:max(right, left + 1)]
+    return pixels[top : max(bottom, top + 1), left : max(right, left + 1)]
 
 
 def merge_line_fragments(boxes: list[Box]) -> list[Box]:
@@ -174,8 +175,11 @@ def region_from_block(lines: list[Line], alignment: str | None = None, language:
         lines=[[float(v) for v in line.box] for line in lines],
         text=join_hyphenated(texts, language),
         confidence=weighted_confidence(texts, [line.confidence for line in lines]),
-        style=TextStyle(font_size=float(font_size), direction="vertical" if vertical else "horizontal",
-                        alignment=alignment or block_alignment(lines)),
+        style=TextStyle(
+            font_size=float(font_size),
+            direction="vertical" if vertical else "horizontal",
+            alignment=alignment or block_alignment(lines),
+        ),
     )
 
 

@@ -24,8 +24,9 @@ class RapidOCREngine:
                 "pip install --no-deps rapidocr-onnxruntime (the `ocr` extra of transmodal)"
             ) from error
         # threads: onnxruntime's intra-op threads; -1 lets it use every core.
-        self.engine = RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1, box_thresh=box_threshold,
-                               print_verbose=False)
+        self.engine = RapidOCR(
+            intra_op_num_threads=threads, inter_op_num_threads=1, box_thresh=box_threshold, print_verbose=False
+        )
         self.languages = set(languages or ["en", "zh"])
 
     def check_language(self, language: str) -> None:
@@ -40,8 +41,10 @@ class RapidOCREngine:
         """Line boxes, without text; the detector works for any language."""
         bgr = np.ascontiguousarray(pixels[..., ::-1])  # RapidOCR takes arrays as OpenCV's BGR
         quads, _ = self.engine(bgr, use_cls=False, use_rec=False)
-        boxes = [(float(np.min(q[:, 0])), float(np.min(q[:, 1])), float(np.max(q[:, 0])), float(np.max(q[:, 1])))
-                 for q in (np.asarray(quad) for quad in (quads or []))]
+        boxes = [
+            (float(np.min(q[:, 0])), float(np.min(q[:, 1])), float(np.max(q[:, 0])), float(np.max(q[:, 1])))
+            for q in (np.asarray(quad) for quad in (quads or []))
+        ]
         return [Line(box=box) for box in merge_line_fragments(boxes)]
 
     def read_lines(self, pixels: np.ndarray, boxes: list[Box], language: str) -> list[Line]:
@@ -53,5 +56,6 @@ class RapidOCREngine:
         if not crops:
             return []
         results, _ = self.engine.text_rec(crops)
-        return [Line(box=box, text=result[0].strip(), confidence=float(result[1]))
-                for box, result in zip(boxes, results)]
+        return [
+            Line(box=box, text=result[0].strip(), confidence=float(result[1])) for box, result in zip(boxes, results)
+        ]

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -45,8 +45,10 @@ class FoundThenRead:
         if not found:
             return []
         read = self.reader.read_lines(pixels, [line.box for line in found], language)
-        return [Line(box=line.box, text=text.text, confidence=text.confidence, block=line.block)
-                for line, text in zip(found, read)]
+        return [
+            Line(box=line.box, text=text.text, confidence=text.confidence, block=line.block)
+            for line, text in zip(found, read)
+        ]
 
 
 def rapidocr_reader(languages: list[str] | None = None, threads: int = -1, box_threshold: float = 0.5) -> TextReader:
@@ -65,8 +67,14 @@ class RapidOCRTesseractReader:
     signs, but drops the spaces of real comic lettering and tracked capitals).
     """
 
-    def __init__(self, binary: str = "tesseract", threads: int = -1, box_threshold: float = 0.5,
-                 timeout: float = 60.0, combine: bool = True):
+    def __init__(
+        self,
+        binary: str = "tesseract",
+        threads: int = -1,
+        box_threshold: float = 0.5,
+        timeout: float = 60.0,
+        combine: bool = True,
+    ):
         self.tesseract = TesseractEngine(binary=binary, timeout=timeout)
         self.rapidocr = RapidOCREngine(threads=threads, box_threshold=box_threshold)
         self.combine = combine  # in RapidOCR's languages, also read each line with Tesseract; keep the better

@@ -19,7 +19,7 @@ from transmodal.ocr.lines import Box, Line, crop_line, union, weighted_confidenc
 TESSERACT_NAMES = {"zh": "chi_sim"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def installed_tesseract_languages(binary: str) -> frozenset[str]:
     listed = subprocess.run([binary, "--list-langs"], capture_output=True, text=True, timeout=60).stdout
     # The first line is a header ("List of available languages in ..."), the rest one name a line.
@@ -70,13 +70,22 @@ class TesseractEngine:
             listing = os.path.join(folder, "images.txt")
             with open(listing, "w") as file:
                 file.write("\n".join(paths) + "\n")
-            command = [self.binary, listing, "stdout", "-l", self.tesseract_language(language), "--psm", str(psm),
-                       "tsv"]
+            command = [
+                self.binary,
+                listing,
+                "stdout",
+                "-l",
+                self.tesseract_language(language),
+                "--psm",
+                str(psm),
+                "tsv",
+            ]
             # Run it ourselves rather than through pytesseract, so that the thread limit applies to Tesseract
             # only: its OpenMP threads make it ~4x slower on small images, and the limit in our own
             # environment would also cap torch's threads in this process.
-            result = subprocess.run(command, capture_output=True, timeout=self.timeout,
-                                    env={**os.environ, "OMP_THREAD_LIMIT": "1"})
+            result = subprocess.run(
+                command, capture_output=True, timeout=self.timeout, env={**os.environ, "OMP_THREAD_LIMIT": "1"}
+            )
         if result.returncode != 0:
             raise RuntimeError(f"tesseract failed: {result.stderr.decode(errors='replace').strip()}")
         rows = result.stdout.decode("utf-8", errors="replace").splitlines()
@@ -120,10 +129,10 @@ class TesseractEngine:
 
 
 def line_from_words(words: list[dict]) -> Line:
-    boxes = [(int(w["left"]), int(w["top"]), int(w["left"]) + int(w["width"]), int(w["top"]) + int(w["height"]))
-             for w in words]
+    boxes = [
+        (int(w["left"]), int(w["top"]), int(w["left"]) + int(w["width"]), int(w["top"]) + int(w["height"]))
+        for w in words
+    ]
     texts = [w["text"].strip() for w in words]
     confidences = [float(w["conf"]) / 100 for w in words]
     return Line(box=union(boxes), text=" ".join(texts), confidence=weighted_confidence(texts, confidences))
-
-
