@@ -1,0 +1,420 @@
+"""What holds a block of text: a comic balloon, a caption box, a sign panel, or nothing.
+
+Lettering in comics and on signs sits on a flat colour (a balloon's white, a caption's yellow, a fascia's
+navy) bounded by a strong edge (the balloon's ink outline, the caption's border, the panel's edge against
+the photo). `find_container` finds that flat region by growing it from the background between the
+letters: the letters are let through (they are holes in the colour, not its boundary); everything else
+that differs from the colour stops the growth. The region is a container only if it encloses the text, is
+bounded by a clear edge, holds no large foreign shapes and is not a large part of the page.
+
+The other helpers answer questions the detector has on comic pages and photos:
+
+- `group_lines_by_container`: lines in one balloon belong together; lines in different balloons must never
+  be merged into one block, however close.
+- `is_text_like`: False for a small drawing the OCR read as text (an icon, a doodle).
+- `looks_like_sfx`: a sound effect (big, outlined or slanted lettering drawn on the picture itself), to be
+  left untouched by default.
+
+Every function takes RGB uint8 pixels (height, width, 3) and boxes (x0, y0, x1, y1) in pixels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+
+Box = tuple[float, float, float, float]
+
+# A container may be at most this many times the area of its text: a balloon is typically 2-4 times its
+# text, a caption box 1.2-2 times, a sign panel rarely over 10. Beyond, the flat region is a wall, a sky or
+# the page around a column of text, which hold the text but are not its container.
+MAX_AREA_RATIO = 25.0
+# ...and never more than this fraction of the image.
+MAX_IMAGE_FRACTION = 0.4
+# How far (in each RGB channel) from the fill colour a pixel still counts as the fill: about three times
+# the fill's own spread per channel, within these bounds. JPEG noise on a white balloon is 3-6 a channel,
+# anti-aliased ink edges and thin panel borders 30 and more.
+MIN_TOLERANCE, MAX_TOLERANCE = 10.0, 24.0
+# The contrast (Lab, 75th percentile) just outside the region that makes it a bounded container: an ink
+# outline against white is 60-90, a caption border 50+, a panel against a photo 20-60. Below, the colour
+# fades out gradually, as a sky's does.
+MIN_EDGE_CONTRAST = 20.0
+# The work is done at a scale where a line of text is about this many pixels high: containers are large
+# shapes, and a 2-pixel outline still stops the growth at that scale. Keeps a page's worth of blocks fast.
+WORKING_LINE_HEIGHT = 14.0
+
+
+@dataclasses.dataclass
+class Container:
+    """A flat region enclosing a block of text."""
+
+    polygon: list[list[float]]  # [[x, y], ...]: the inner edge of its border, simplified (at most 64 points)
+    kind: str  # "balloon", "caption" or "sign"
+    fill_color: list[int]  # RGB of the flat fill
+    ellipse: bool  # an ellipse fits the outline well (a round balloon)
+    rectangular: bool  # a box (caption, sign panel): the outline fills its minimum-area rectangle
+    outlined: bool  # bounded by a dark ink line (balloons and caption boxes are; most sign panels are not)
+    area: float  # pixels inside the outline
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        points = np.asarray(self.polygon)
+        return (int(np.floor(points[:, 0].min())), int(np.floor(points[:, 1].min())),
+                int(np.ceil(points[:, 0].max())), int(np.ceil(points[:, 1].max())))
+
+    def inner_mask(self, shape: tuple[int, ...], margin: int = 0) -> np.ndarray:
+        """Boolean (height, width) mask of the inside of the outline, `margin` pixels in from it."""
+        return polygon_mask(self.polygon, shape, margin)
+
+    def contains(self, x: float, y: float) -> bool:
+        return cv2.pointPolygonTest(np.asarray(self.polygon, np.float32), (float(x), float(y)), False) >= 0
+
+
+def polygon_mask(polygon, shape: tuple[int, ...], margin: int = 0) -> np.ndarray:
+    """Boolean (height, width) mask of a polygon's inside, shrunk by `margin` pixels."""
+    mask = np.zeros(shape[:2], np.uint8)
+    if len(polygon) >= 3:
+        cv2.fillPoly(mask, [np.round(np.asarray(polygon, np.float64)).astype(np.int32)], 1)
+    if margin > 0:
+        mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1,) * 2))
+    return mask > 0
+
+
+def find_container(pixels: np.ndarray, text_box: Box, line_boxes: list[Box] | None = None,
+                   drawn: bool | None = None, max_area_ratio: float = MAX_AREA_RATIO) -> Container | None:
+    """The flat region (balloon, caption box, sign panel) that encloses the text, or None.
+
+    `text_box` is the block's box and `line_boxes` its lines (the letters are looked for inside them; the
+    block's box stands in when there are none). `drawn` says whether the image is a drawing (a comic) or a
+    photo, for naming the container: on a photo it is a "sign"; in a drawing a "caption" (a box) or a
+    "balloon" (any other shape). None decides per container: one outlined in ink is drawn.
+    `max_area_ratio`: the largest container accepted, in multiples of the text box's area.
+    """
+    height, width = pixels.shape[:2]
+    tx0, ty0, tx1, ty1 = _clip_box(text_box, width, height)
+    if tx1 - tx0 < 2 or ty1 - ty0 < 2:
+        return None
+    lines = [_clip_box(box, width, height) for box in (line_boxes or [text_box])]
+    lines = [box for box in lines if box[2] - box[0] >= 2 and box[3] - box[1] >= 2] or [(tx0, ty0, tx1, ty1)]
+    # The letters' size: a line's height, or a vertical column's width.
+    size = float(np.median([min(x1 - x0, y1 - y0) for x0, y0, x1, y1 in lines]))
+    max_area = min(max_area_ratio * (tx1 - tx0) * (ty1 - ty0), MAX_IMAGE_FRACTION * width * height)
+    scale = min(1.0, WORKING_LINE_HEIGHT / size)
+
+    # Look in a window 3 times the text's size first, and in one 7 times its size only if the region
+    # reaches the first one's edge: most containers are a little larger than their text, and a small
+    # window is fast. A region reaching past the larger window is no container.
+    margin = int(max(tx1 - tx0, ty1 - ty0, 4 * size))
+    for grow in (1, 3):
+        wx0, wy0 = max(0, tx0 - grow * margin), max(0, ty0 - grow * margin)
+        wx1, wy1 = min(width, tx1 + grow * margin), min(height, ty1 + grow * margin)
+        crop = pixels[wy0:wy1, wx0:wx1]
+        local_lines = [(x0 - wx0, y0 - wy0, x1 - wx0, y1 - wy0) for x0, y0, x1, y1 in lines]
+        # The window's sides that cut through the image (beyond them the region could go on).
+        open_sides = (wx0 > 0, wy0 > 0, wx1 < width, wy1 < height)
+        found = _grow_region(crop, local_lines, size, scale, open_sides)
+        if found is None:
+            return None
+        region, fill_lab, fill_rgb, reaches_edge = found
+        if region.sum() > max_area:
+            return None
+        if not reaches_edge:
+            break
+    else:
+        return None
+
+    contrast, outlined = _edge(crop, region, fill_lab)
+    if contrast < MIN_EDGE_CONTRAST:
+        return None
+    return _describe(region, (wx0, wy0), fill_rgb, outlined, outlined if drawn is None else drawn)
+
+
+def group_lines_by_container(pixels: np.ndarray, line_boxes: list[Box],
+                             drawn: bool | None = None) -> list[tuple[list[int], Container | None]]:
+    """Lines grouped by the container they sit in: [(line indices, container)], one group per container,
+    in the order of their first line; each line in no container is a group of its own with None (group
+    those by geometry). Lines in different balloons are never in one group, however close they are."""
+    groups: list[tuple[list[int], Container | None]] = []
+    order = sorted(range(len(line_boxes)), key=lambda index: (line_boxes[index][1], line_boxes[index][0]))
+    for index in order:
+        x0, y0, x1, y1 = line_boxes[index]
+        center = ((x0 + x1) / 2, (y0 + y1) / 2)
+        owner = next((group for group in groups if group[1] is not None and group[1].contains(*center)), None)
+        if owner is not None:
+            owner[0].append(index)
+            continue
+        # One line is a small part of its balloon: allow a container many times its area (the image
+        # fraction limit still keeps out the page itself).
+        container = find_container(pixels, line_boxes[index], [line_boxes[index]], drawn=drawn,
+                                   max_area_ratio=12 * MAX_AREA_RATIO)
+        groups.append(([index], container))
+    return groups
+
+
+def is_text_like(pixels: np.ndarray, box: Box) -> bool:
+    """Whether the ink in a line box looks like lettering rather than a drawing read as text.
+
+    Letters are separate shapes of about the line's height, none much wider than tall, drawn with strokes of
+    one width, and they ink a moderate share of their line. A small drawing (a paper icon, a doodle, a
+    hatched shadow) is one big shape, a frame around other shapes, long thin lines or a solid blot.
+    """
+    height, width = pixels.shape[:2]
+    x0, y0, x1, y1 = _clip_box(box, width, height)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return False
+    pad = int(round(0.15 * min(x1 - x0, y1 - y0))) + 1
+    px0, py0, px1, py1 = max(0, x0 - pad), max(0, y0 - pad), min(width, x1 + pad), min(height, y1 + pad)
+    ink = _ink(pixels[py0:py1, px0:px1])
+    line_height = float(min(x1 - x0, y1 - y0))
+    inside = np.zeros(ink.shape, bool)
+    inside[y0 - py0:y1 - py0, x0 - px0:x1 - px0] = True
+    share = ink[inside].mean()
+    if not 0.04 <= share <= 0.65:
+        return False
+
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    areas, widths, heights = (stats[1:, cv2.CC_STAT_AREA], stats[1:, cv2.CC_STAT_WIDTH],
+                              stats[1:, cv2.CC_STAT_HEIGHT])
+    real = areas >= max(3, 0.002 * line_height ** 2)  # JPEG specks are no shapes
+    if not real.any():
+        return False
+    long_side, short_side = np.maximum(widths, heights), np.maximum(1, np.minimum(widths, heights))
+    fill_ratio = areas / (widths * heights)
+    # A letter (or a few joined letters, as in handwriting and tight lettering): not taller than the line,
+    # at least a quarter of it (dots and commas are small, but they are never most of the ink), not a long
+    # thin line, not a frame (a large, mostly empty box around other shapes), not a solid blot.
+    letter = (real & (long_side <= 1.3 * line_height) & (long_side >= 0.25 * line_height)
+              & (long_side <= 8 * short_side) & (fill_ratio >= 0.1) & (fill_ratio <= 0.9))
+    joined = real & (heights <= 1.3 * line_height) & (heights >= 0.4 * line_height) & (fill_ratio >= 0.12) \
+        & (fill_ratio <= 0.8) & (widths > 1.3 * line_height)
+    if (areas[letter | joined].sum()) < 0.6 * areas[real].sum():
+        return False
+    # Strokes of one width: the stroke width (twice the distance to the background along the strokes'
+    # middle) varies little within lettering, much between a drawing's fills and hairlines.
+    distance = cv2.distanceTransform(ink.astype(np.uint8), cv2.DIST_L2, 3)
+    ridge = ink & (distance >= cv2.dilate(distance, np.ones((3, 3), np.uint8)))
+    widths_along = 2 * distance[ridge]
+    if len(widths_along) < 4:
+        return False
+    return float(np.std(widths_along) / max(1e-6, np.mean(widths_along))) <= 0.75
+
+
+def looks_like_sfx(pixels: np.ndarray, text_box: Box, line_boxes: list[Box] | None = None,
+                   container: Container | None = None, body_size: float | None = None,
+                   angle: float = 0.0) -> bool:
+    """Whether a block is a sound effect: lettering drawn on the picture itself (in no container) that is
+    big (at least 1.8 times `body_size`, the page's usual line height), outlined (letters filled with one
+    colour and edged with another) or slanted (`angle`, the detected line's tilt in degrees, over 12)."""
+    if container is not None:
+        return False
+    height, width = pixels.shape[:2]
+    lines = line_boxes or [text_box]
+    size = float(np.median([min(x1 - x0, y1 - y0) for x0, y0, x1, y1 in lines]))
+    if body_size and size >= 1.8 * body_size:
+        return True
+    if abs(angle) > 12.0:
+        return True
+    return _outlined_letters(pixels, _clip_box(text_box, width, height))
+
+
+def _outlined_letters(pixels: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    """Letters edged in a colour of their own (white letters outlined in red, purple ones in white), as
+    sound effects are drawn, rather than one ink with anti-aliased edges.
+
+    The pixels just inside each letter's edge are compared with its core: for plain lettering they lie
+    between the core and the background (blended), for outlined lettering far off that line."""
+    x0, y0, x1, y1 = box
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return False
+    rgb = pixels[y0:y1, x0:x1]
+    lab = _lab(rgb)
+    # The background: the commonest colour along the box's border.
+    border = np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])
+    background, _, _, _ = _dominant_color(border, np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]))
+    letters = np.linalg.norm(lab - background, axis=2) > 25.0
+    letters = cv2.morphologyEx(letters.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    # Fill the letters' counters and inner parts, so an outline and what it encloses form one shape.
+    contours, _ = cv2.findContours(letters, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    shapes = np.zeros(letters.shape, np.uint8)
+    cv2.drawContours(shapes, contours, -1, 1, thickness=cv2.FILLED)
+    thickness = max(1, int(round(0.08 * min(x1 - x0, y1 - y0))))
+    core = cv2.erode(shapes, np.ones((2 * thickness + 1,) * 2, np.uint8)) > 0
+    edge = (shapes > 0) & ~core
+    if core.sum() < 20 or edge.sum() < 20:
+        return False
+    core_color, edge_color = np.median(lab[core], axis=0), np.median(lab[edge], axis=0)
+    # Distance of the edge colour from the segment core-background (where blends of the two lie).
+    direction = background - core_color
+    t = float(np.clip(np.dot(edge_color - core_color, direction) / max(1e-6, np.dot(direction, direction)), 0, 1))
+    off_line = float(np.linalg.norm(edge_color - (core_color + t * direction)))
+    return off_line > 25.0
+
+
+def _clip_box(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = box
+    return (max(0, int(np.floor(x0))), max(0, int(np.floor(y0))),
+            min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1))))
+
+
+def _lab(pixels: np.ndarray) -> np.ndarray:
+    """CIE Lab with L in 0..100 and a, b in about -128..127, so distances are in the usual units."""
+    return cv2.cvtColor(pixels.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+
+
+def _ink(rgb: np.ndarray) -> np.ndarray:
+    """The ink of a small crop, either polarity: Otsu's split of its grey levels, the class the crop's
+    border (mostly background) is not made of."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    _, dark = cv2.threshold(gray, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    border = np.concatenate([dark[0], dark[-1], dark[:, 0], dark[:, -1]])
+    return dark > 0 if border.mean() < 0.5 else dark == 0
+
+
+def _dominant_color(lab: np.ndarray, rgb: np.ndarray):
+    """The most common colour among the samples (N, 3): the fill between the letters, which covers more of
+    a line than the letters do. Returns its Lab and RGB (medians of the samples near it), how far those
+    samples stray from it (90th percentile RGB distance) and which share of the samples are near it."""
+    # Coarse bins (L by 8, a and b by 12) so JPEG noise and gentle shading fall into one bin.
+    keys = (np.clip(lab[:, 0] // 8, 0, 12).astype(np.int32) * 32 * 32
+            + np.clip((lab[:, 1] + 128) // 12, 0, 31).astype(np.int32) * 32
+            + np.clip((lab[:, 2] + 128) // 12, 0, 31).astype(np.int32))
+    values, counts = np.unique(keys, return_counts=True)
+    center = np.median(lab[keys == values[np.argmax(counts)]], axis=0)
+    near = np.linalg.norm(lab - center, axis=1) < 12.0
+    center, center_rgb = np.median(lab[near], axis=0), np.median(rgb[near].astype(np.float32), axis=0)
+    spread = float(np.percentile(np.linalg.norm(rgb[near] - center_rgb, axis=1), 90))
+    return center, center_rgb, spread, float(near.mean())
+
+
+def _grow_region(rgb: np.ndarray, lines, size: float, scale: float, open_sides: tuple[bool, bool, bool, bool]):
+    """The connected region of the fill colour around the text in the crop `rgb`: (its mask with holes
+    filled, fill Lab, fill RGB, whether it reaches one of the `open_sides` (left, top, right, bottom)),
+    or None when the text has no flat fill around its letters or the region does not enclose the text.
+    The shapes are worked on at `scale` (the colours at full size)."""
+    # The lines, a little padded: detected boxes can be tight, and anti-aliasing spills past the ink.
+    pad = int(round(0.15 * size)) + 1
+    in_lines = np.zeros(rgb.shape[:2], bool)
+    for x0, y0, x1, y1 in lines:
+        in_lines[max(0, y0 - pad):max(0, y1 + pad), max(0, x0 - pad):max(0, x1 + pad)] = True
+
+    # The fill colour is measured in Lab on the lines (a sample of their pixels is plenty); the growth
+    # compares RGB channel by channel, which is much cheaper on a large window and as good for telling a
+    # flat fill from everything else.
+    samples = rgb[in_lines][::max(1, int(in_lines.sum()) // 20000)]
+    fill_lab, fill_rgb, spread, share = _dominant_color(_lab(samples[None])[0], samples)
+    # Between the letters the fill covers most of a line (lettering inks 15-40 % of it). Less: the text
+    # stands on a picture or a pattern, which is no container.
+    if share < 0.4:
+        return None
+    # `spread` is a distance over three channels: one channel's share is about 1/sqrt(3) of it.
+    tolerance = float(np.clip(1.75 * spread, MIN_TOLERANCE, MAX_TOLERANCE))
+    fill = cv2.inRange(rgb, np.clip(fill_rgb - tolerance, 0, 255), np.clip(fill_rgb + tolerance, 0, 255)) > 0
+    full_shape = fill.shape
+    if scale < 1.0:
+        # A working pixel is fill only if (nearly) all the pixels it stands for are: a 1-pixel outline
+        # still stops the growth.
+        small = (max(1, round(full_shape[1] * scale)), max(1, round(full_shape[0] * scale)))
+        fill = cv2.resize(fill.astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0.99
+        in_lines = cv2.resize(in_lines.astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0.5
+        size *= scale
+    # The letters are holes in the fill, not its edge: let the growth through them (only inside the lines,
+    # so an ink outline next to the text still stops it).
+    region = _component_holding(fill | in_lines, in_lines & fill)
+    if region is None:
+        return None
+
+    # Cut narrow bridges: a gap in an outline, the white ribbon joining two balloons, a balloon's tail, a
+    # thin strip of the page's gutter. With its holes filled (letters, other lines of text), the body of a
+    # balloon is solid and survives an opening this size, narrow margins included; only corners get a
+    # little rounder.
+    radius = max(1, int(round(0.35 * size)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
+    opened = cv2.morphologyEx(_without_holes(region).astype(np.uint8), cv2.MORPH_OPEN, kernel) > 0
+    filled = _component_holding(opened, in_lines & opened)
+    if filled is None:
+        return None
+    region &= filled
+
+    # It must enclose the text: nearly all of the lines' area inside.
+    if (filled & in_lines).sum() < 0.9 * in_lines.sum():
+        return None
+    # A container is flat: its holes are letters and lines of text (of this block, or of another one in
+    # the same balloon or panel), not pictures. A picture area that happens to hold the fill colour in
+    # places has holes large both ways.
+    holes = (filled & ~region & ~in_lines).astype(np.uint8)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(holes, connectivity=8)
+    stats = stats[1:]
+    big = (stats[:, cv2.CC_STAT_WIDTH] > 3 * size) & (stats[:, cv2.CC_STAT_HEIGHT] > 3 * size)
+    if stats[big, cv2.CC_STAT_AREA].sum() > 0.15 * filled.sum():
+        return None
+    left, top, right, bottom = open_sides
+    reaches_edge = bool((left and filled[:, 0].any()) or (top and filled[0, :].any())
+                        or (right and filled[:, -1].any()) or (bottom and filled[-1, :].any()))
+    if filled.shape != full_shape:
+        filled = cv2.resize(filled.astype(np.uint8), full_shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
+    return filled, fill_lab, fill_rgb, reaches_edge
+
+
+def _without_holes(mask: np.ndarray) -> np.ndarray:
+    """The mask with every hole filled (its outer outlines, filled)."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    filled = np.zeros(mask.shape, np.uint8)
+    cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
+    return filled > 0
+
+
+def _component_holding(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray | None:
+    """The 4-connected component of `mask` holding most of the `seeds`, or None when none does."""
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=4)
+    hits = labels[seeds]
+    hits = hits[hits > 0]
+    if count < 2 or not len(hits):
+        return None
+    return labels == int(np.bincount(hits, minlength=count).argmax())
+
+
+def _edge(rgb: np.ndarray, region: np.ndarray, fill_lab: np.ndarray) -> tuple[float, bool]:
+    """What lies just outside the region: how much it differs from the fill (a real container has a clear
+    edge; a sky or a shaded wall fades out gradually), and whether it is an ink outline (largely dark, as
+    around a balloon or a caption box)."""
+    # The ring 1-5 pixels outside: wide enough to hold a thin outline past its anti-aliased inner edge.
+    ring = cv2.dilate(region.astype(np.uint8), np.ones((11, 11), np.uint8)) > 0
+    ring &= ~region
+    if not ring.any():  # the region is the whole window, i.e. the whole image
+        return 0.0, False
+    lab = _lab(rgb[ring][None])[0]
+    contrast = float(np.percentile(np.linalg.norm(lab - fill_lab, axis=1), 75))
+    return contrast, float(np.mean(lab[:, 0] < 40.0)) >= 0.25
+
+
+def _describe(region: np.ndarray, origin: tuple[int, int], fill_rgb: np.ndarray, outlined: bool,
+              drawn: bool) -> Container:
+    """The container's outline as a simplified polygon in image coordinates (`origin`: the window's
+    top-left corner), and its shape and kind."""
+    contours, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    contour = max(contours, key=cv2.contourArea)
+    area = float(region.sum())
+
+    # Simplify: the smallest tolerance that gives at most 64 points (coarse enough for rendering and
+    # filling, close enough that a fill inside stays off the border).
+    epsilon = 0.002 * cv2.arcLength(contour, True)
+    polygon = cv2.approxPolyDP(contour, epsilon, True)
+    while len(polygon) > 64:
+        epsilon *= 1.5
+        polygon = cv2.approxPolyDP(contour, epsilon, True)
+    points = [[float(x + origin[0]), float(y + origin[1])] for x, y in polygon[:, 0]]
+
+    rectangular = ellipse = False
+    if len(contour) >= 5:
+        (_, _), (rect_w, rect_h), _ = cv2.minAreaRect(contour)
+        rectangular = area >= 0.9 * rect_w * rect_h
+        fitted = np.zeros(region.shape, np.uint8)
+        cv2.ellipse(fitted, cv2.fitEllipse(contour), 1, thickness=cv2.FILLED)
+        overlap = np.logical_and(fitted > 0, region).sum() / max(1, np.logical_or(fitted > 0, region).sum())
+        ellipse = overlap >= 0.9 and not rectangular
+    kind = "sign" if not drawn else "caption" if rectangular else "balloon"
+    return Container(polygon=points, kind=kind, fill_color=[int(round(v)) for v in fill_rgb],
+                     ellipse=bool(ellipse), rectangular=bool(rectangular), outlined=bool(outlined),
+                     area=area)
