@@ -327,8 +327,7 @@ def _line_text_pixels(pixels: np.ndarray, box: tuple[int, int, int, int], size: 
     text_rgb = outer[core].astype(np.float32)
     background_rgb = outer[inliers].astype(np.float32)
 
-    # One pixel more for the last anti-aliased (or JPEG-ringing) pixel below the threshold.
-    radius = 1 + dilation + int(round(0.02 * size))
+    radius = dilation + int(round(0.02 * size))
     grown = text.astype(np.uint8) * 255
     if radius > 0:
         grown = cv2.dilate(grown, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
