@@ -166,18 +166,21 @@ def is_text_like(pixels: np.ndarray, box: Box) -> bool:
         return False
     pad = int(round(0.15 * min(x1 - x0, y1 - y0))) + 1
     px0, py0, px1, py1 = max(0, x0 - pad), max(0, y0 - pad), min(width, x1 + pad), min(height, y1 + pad)
-    ink = _ink(pixels[py0:py1, px0:px1])
     line_height = float(min(x1 - x0, y1 - y0))
-    inside = np.zeros(ink.shape, bool)
+    inside = np.zeros((py1 - py0, px1 - px0), bool)
     inside[y0 - py0:y1 - py0, x0 - px0:x1 - px0] = True
+    ink = _ink(pixels[py0:py1, px0:px1], inside)
     share = ink[inside].mean()
-    if not 0.04 <= share <= 0.65:
+    if not 0.04 <= share <= 0.5:
         return False
 
     count, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    left, top = stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP]
     areas, widths, heights = (stats[1:, cv2.CC_STAT_AREA], stats[1:, cv2.CC_STAT_WIDTH],
                               stats[1:, cv2.CC_STAT_HEIGHT])
-    real = areas >= max(3, 0.002 * line_height ** 2)  # JPEG specks are no shapes
+    # Shapes reaching the padded crop's edge are the neighbours' (the line above, a balloon's outline).
+    edge = (left == 0) | (top == 0) | (left + widths >= ink.shape[1]) | (top + heights >= ink.shape[0])
+    real = (areas >= max(3, 0.002 * line_height ** 2)) & ~edge  # JPEG specks are no shapes
     if not real.any():
         return False
     long_side, short_side = np.maximum(widths, heights), np.maximum(1, np.minimum(widths, heights))
@@ -190,6 +193,8 @@ def is_text_like(pixels: np.ndarray, box: Box) -> bool:
     joined = real & (heights <= 1.3 * line_height) & (heights >= 0.4 * line_height) & (fill_ratio >= 0.12) \
         & (fill_ratio <= 0.8) & (widths > 1.3 * line_height)
     if (areas[letter | joined].sum()) < 0.6 * areas[real].sum():
+        return False
+    if _frames_other_ink(ink):
         return False
     # Strokes of one width: the stroke width (twice the distance to the background along the strokes'
     # middle) varies little within lettering, much between a drawing's fills and hairlines.
@@ -204,27 +209,54 @@ def is_text_like(pixels: np.ndarray, box: Box) -> bool:
 def looks_like_sfx(pixels: np.ndarray, text_box: Box, line_boxes: list[Box] | None = None,
                    container: Container | None = None, body_size: float | None = None,
                    angle: float = 0.0) -> bool:
-    """Whether a block is a sound effect: lettering drawn on the picture itself (in no container) that is
-    big (at least 1.8 times `body_size`, the page's usual line height), outlined (letters filled with one
-    colour and edged with another) or slanted (`angle`, the detected line's tilt in degrees, over 12)."""
-    if container is not None:
-        return False
+    """Whether a block is a sound effect: lettering drawn onto the picture rather than lettered in a balloon.
+
+    Outlined letters (filled with one colour and edged with another) and slanted lines (`angle`, the
+    detected line's tilt in degrees, over 15) are sound effects wherever they are: dialogue is lettered
+    level and in one ink, and the flat patch of wall or sky around a sound effect can pass for a container.
+    Big lettering (at least 1.8 times `body_size`, the page's usual line height) is one only outside a
+    container (in a balloon it is shouting). Check this before `is_text_like`, which rejects outlined
+    letters (a shape around another)."""
     height, width = pixels.shape[:2]
+    if abs(angle) > 15.0:
+        return True
     lines = line_boxes or [text_box]
     size = float(np.median([min(x1 - x0, y1 - y0) for x0, y0, x1, y1 in lines]))
-    if body_size and size >= 1.8 * body_size:
-        return True
-    if abs(angle) > 12.0:
+    if container is None and body_size and size >= 1.8 * body_size:
         return True
     return _outlined_letters(pixels, _clip_box(text_box, width, height))
+
+
+def _frames_other_ink(ink: np.ndarray) -> bool:
+    """Whether a shape encloses other shapes (a drawn sheet with ruled lines, a box around a mark): letters
+    do not; an O's counter is empty."""
+    contours, hierarchy = cv2.findContours(ink.astype(np.uint8), cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
+        return False
+    parents = hierarchy[0][:, 3]
+    # Depth 0: an ink shape; 1: a hole in it; 2: ink inside that hole.
+    depth = np.zeros(len(contours), int)
+    for index in range(len(contours)):
+        parent = parents[index]
+        while parent >= 0:
+            depth[index] += 1
+            parent = parents[parent]
+    # The holes' insides (one pixel in from the ink around them), and how much ink lies there.
+    holes = np.zeros(ink.shape, np.uint8)
+    cv2.drawContours(holes, [contour for contour, level in zip(contours, depth) if level == 1], -1, 1,
+                     thickness=cv2.FILLED)
+    holes = cv2.erode(holes, np.ones((3, 3), np.uint8)) > 0
+    return (ink & holes).sum() >= 0.05 * ink.sum()
 
 
 def _outlined_letters(pixels: np.ndarray, box: tuple[int, int, int, int]) -> bool:
     """Letters edged in a colour of their own (white letters outlined in red, purple ones in white), as
     sound effects are drawn, rather than one ink with anti-aliased edges.
 
-    The pixels just inside each letter's edge are compared with its core: for plain lettering they lie
-    between the core and the background (blended), for outlined lettering far off that line."""
+    The letters' pixels are split into two colours. For plain lettering both lie on one line with the
+    background (the ink, and blends of ink and background); an outline and a fill of their own make a
+    triangle with it. (Outline, fill and background all grey, as in black-edged white letters on grey,
+    look plain: size or slant has to tell those.)"""
     x0, y0, x1, y1 = box
     if x1 - x0 < 8 or y1 - y0 < 8:
         return False
@@ -232,24 +264,23 @@ def _outlined_letters(pixels: np.ndarray, box: tuple[int, int, int, int]) -> boo
     lab = _lab(rgb)
     # The background: the commonest colour along the box's border.
     border = np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])
-    background, _, _, _ = _dominant_color(border, np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]))
+    background = _dominant_color(border, np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]))[0]
     letters = np.linalg.norm(lab - background, axis=2) > 25.0
-    letters = cv2.morphologyEx(letters.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
-    # Fill the letters' counters and inner parts, so an outline and what it encloses form one shape.
-    contours, _ = cv2.findContours(letters, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    shapes = np.zeros(letters.shape, np.uint8)
-    cv2.drawContours(shapes, contours, -1, 1, thickness=cv2.FILLED)
-    thickness = max(1, int(round(0.08 * min(x1 - x0, y1 - y0))))
-    core = cv2.erode(shapes, np.ones((2 * thickness + 1,) * 2, np.uint8)) > 0
-    edge = (shapes > 0) & ~core
-    if core.sum() < 20 or edge.sum() < 20:
+    if letters.sum() < 40:
         return False
-    core_color, edge_color = np.median(lab[core], axis=0), np.median(lab[edge], axis=0)
-    # Distance of the edge colour from the segment core-background (where blends of the two lie).
-    direction = background - core_color
-    t = float(np.clip(np.dot(edge_color - core_color, direction) / max(1e-6, np.dot(direction, direction)), 0, 1))
-    off_line = float(np.linalg.norm(edge_color - (core_color + t * direction)))
-    return off_line > 25.0
+    samples = lab[letters].astype(np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+    _, assignment, centers = cv2.kmeans(samples, 2, None, criteria, 3, cv2.KMEANS_PP_CENTERS)
+    if min((assignment == 0).sum(), (assignment == 1).sum()) < 0.15 * len(assignment):
+        return False  # one colour only
+    return min(_off_line(centers[0], background, centers[1]), _off_line(centers[1], background, centers[0])) > 20.0
+
+
+def _off_line(point: np.ndarray, start: np.ndarray, through: np.ndarray) -> float:
+    """Distance of `point` from the straight line through `start` and `through`."""
+    direction = through - start
+    t = float(np.dot(point - start, direction) / max(1e-6, float(np.dot(direction, direction))))
+    return float(np.linalg.norm(point - (start + t * direction)))
 
 
 def _clip_box(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
@@ -263,13 +294,12 @@ def _lab(pixels: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(pixels.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
 
 
-def _ink(rgb: np.ndarray) -> np.ndarray:
-    """The ink of a small crop, either polarity: Otsu's split of its grey levels, the class the crop's
-    border (mostly background) is not made of."""
+def _ink(rgb: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """The ink of a small crop, either polarity: Otsu's split of its grey levels, the class that is the
+    minority inside the line's box (`inside`): lettering inks well under half of its line."""
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     _, dark = cv2.threshold(gray, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    border = np.concatenate([dark[0], dark[-1], dark[:, 0], dark[:, -1]])
-    return dark > 0 if border.mean() < 0.5 else dark == 0
+    return dark > 0 if dark[inside].mean() <= 0.5 else dark == 0
 
 
 def _dominant_color(lab: np.ndarray, rgb: np.ndarray):
@@ -304,9 +334,9 @@ def _grow_region(rgb: np.ndarray, lines, size: float, scale: float, open_sides: 
     # flat fill from everything else.
     samples = rgb[in_lines][::max(1, int(in_lines.sum()) // 20000)]
     fill_lab, fill_rgb, spread, share = _dominant_color(_lab(samples[None])[0], samples)
-    # Between the letters the fill covers most of a line (lettering inks 15-40 % of it). Less: the text
-    # stands on a picture or a pattern, which is no container.
-    if share < 0.4:
+    # Between the letters the fill covers most of a line (lettering inks 15-40 % of it, JPEG halos around
+    # the letters take some more). Less: the text stands on a picture or a pattern, which is no container.
+    if share < 0.3:
         return None
     # `spread` is a distance over three channels: one channel's share is about 1/sqrt(3) of it.
     tolerance = float(np.clip(1.75 * spread, MIN_TOLERANCE, MAX_TOLERANCE))
@@ -331,7 +361,7 @@ def _grow_region(rgb: np.ndarray, lines, size: float, scale: float, open_sides: 
     # little rounder.
     radius = max(1, int(round(0.35 * size)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
-    opened = cv2.morphologyEx(_without_holes(region).astype(np.uint8), cv2.MORPH_OPEN, kernel) > 0
+    opened = cv2.morphologyEx(_with_text_holes_filled(region, size).astype(np.uint8), cv2.MORPH_OPEN, kernel) > 0
     filled = _component_holding(opened, in_lines & opened)
     if filled is None:
         return None
@@ -357,12 +387,20 @@ def _grow_region(rgb: np.ndarray, lines, size: float, scale: float, open_sides: 
     return filled, fill_lab, fill_rgb, reaches_edge
 
 
-def _without_holes(mask: np.ndarray) -> np.ndarray:
-    """The mask with every hole filled (its outer outlines, filled)."""
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    filled = np.zeros(mask.shape, np.uint8)
-    cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
-    return filled > 0
+def _with_text_holes_filled(region: np.ndarray, size: float) -> np.ndarray:
+    """The region with its solid holes filled: letters and lines of text it did not know of (another block
+    in the same balloon), drawings. Thin ring-shaped holes stay open: a balloon's outline with a gap in
+    it is such a hole once the region has leaked round it, and must stay a cut."""
+    holes = (~region).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(holes, connectivity=4)
+    left, top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+    width, height = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    enclosed = (left > 0) & (top > 0) & (left + width < region.shape[1]) & (top + height < region.shape[0])
+    solid = stats[:, cv2.CC_STAT_AREA] >= 0.2 * width * height
+    small = (width <= 3 * size) & (height <= 3 * size)
+    fill = enclosed & (solid | small)
+    fill[0] = False
+    return region | fill[labels]
 
 
 def _component_holding(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray | None:
