@@ -6,7 +6,6 @@ fetched by `make eval-data` and skip, saying so, when they are absent.
 """
 
 import os
-import re
 import xml.etree.ElementTree as ElementTree
 
 import cv2

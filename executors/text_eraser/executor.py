@@ -212,8 +212,9 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
     grown = cv2.dilate(text.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)) > 0
     grown &= inside & ~left_out
 
-    core = text & strong
-    text_color = _median_color([rgb[core if core.any() else text].astype(np.float32)])
+    # Colour of the text: its most distinct pixels, the solid stroke cores, not the blended edges.
+    core = text & (distance >= np.percentile(distance[text], 80))
+    text_color = _median_color([rgb[core].astype(np.float32)])
 
     mask = np.zeros((height, width), np.uint8)
     if noise <= FLAT_NOISE:
