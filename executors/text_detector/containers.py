@@ -98,8 +98,11 @@ def find_container(pixels: np.ndarray, text_box: Box, line_boxes: list[Box] | No
         return None
     lines = [_clip_box(box, width, height) for box in (line_boxes or [text_box])]
     lines = [box for box in lines if box[2] - box[0] >= 2 and box[3] - box[1] >= 2] or [(tx0, ty0, tx1, ty1)]
-    # The letters' size: a line's height, or a vertical column's width.
+    # The letters' size: a line's height, or a vertical column's width. Without line boxes the block's box
+    # stands in, which may hold many lines: then the lines are told apart by the ink.
     size = float(np.median([min(x1 - x0, y1 - y0) for x0, y0, x1, y1 in lines]))
+    if not line_boxes:
+        size = _line_height(pixels[ty0:ty1, tx0:tx1])
     max_area = min(max_area_ratio * (tx1 - tx0) * (ty1 - ty0), MAX_IMAGE_FRACTION * width * height)
     scale = min(1.0, WORKING_LINE_HEIGHT / size)
 
@@ -283,6 +286,24 @@ def _off_line(point: np.ndarray, start: np.ndarray, through: np.ndarray) -> floa
     return float(np.linalg.norm(point - (start + t * direction)))
 
 
+def _line_height(rgb: np.ndarray) -> float:
+    """The height of a block's lines, from its ink: the median height of the runs of rows that hold ink
+    (the block's own height for a single line, or when no gaps between lines show)."""
+    ink = _ink(rgb, np.ones(rgb.shape[:2], bool))
+    rows = ink.mean(axis=1) > 0.02
+    runs, length = [], 0
+    for inked in rows:
+        if inked:
+            length += 1
+        elif length:
+            runs.append(length)
+            length = 0
+    if length:
+        runs.append(length)
+    runs = [run for run in runs if run >= 4]  # dots and specks between lines are no lines
+    return float(np.median(runs)) if runs else float(min(rgb.shape[:2]))
+
+
 def _clip_box(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
     x0, y0, x1, y1 = box
     return (max(0, int(np.floor(x0))), max(0, int(np.floor(y0))),
@@ -318,37 +339,79 @@ def _dominant_color(lab: np.ndarray, rgb: np.ndarray):
     return center, center_rgb, spread, float(near.mean())
 
 
+def _boxes_mask(shape: tuple[int, ...], boxes) -> np.ndarray:
+    """Boolean mask of the union of boxes (x0, y0, x1, y1), rounded to whole pixels, clipped."""
+    mask = np.zeros(shape[:2], bool)
+    for x0, y0, x1, y1 in boxes:
+        mask[max(0, int(round(y0))):max(0, int(round(y1))), max(0, int(round(x0))):max(0, int(round(x1)))] = True
+    return mask
+
+
+def _fill_color(rgb: np.ndarray, detected: np.ndarray, ring: np.ndarray):
+    """The fill colour the text stands on: (Lab, RGB, spread), or None when the text stands on no fill.
+
+    The candidates are the commonest colour inside the detected boxes and the commonest just around them
+    (the padding). Usually they agree. When they do not, the box reaches onto the container's border (a
+    sign's text filling its panel: the padding is the border) or the letters are bold on a picture (the
+    commonest colour inside the box is the ink). A candidate counts if it covers a good part of the lines
+    (between the letters the fill covers most of a line; lettering inks 15-40 % of it, JPEG halos and bold
+    letters more), and either the padding too or what it leaves inside the boxes is one colour (letters,
+    not a picture)."""
+    def sample(mask):
+        pixels = rgb[mask][::max(1, int(mask.sum()) // 20000)]
+        return _lab(pixels[None])[0], pixels
+
+    inside_lab, inside_rgb = sample(detected)
+    candidates = [_dominant_color(inside_lab, inside_rgb)]
+    if ring.sum() >= 20:
+        ring_lab, ring_rgb = sample(ring)
+        candidates.append(_dominant_color(ring_lab, ring_rgb))
+    for center, center_rgb, spread, _ in candidates:
+        near = np.linalg.norm(inside_lab - center, axis=1) < 12.0
+        if near.mean() < 0.25:
+            continue
+        around = np.mean(np.linalg.norm(ring_lab - center, axis=1) < 12.0) if ring.sum() >= 20 else 1.0
+        rest = inside_lab[~near]
+        uniform = len(rest) < 10 or np.percentile(np.linalg.norm(rest - np.median(rest, axis=0), axis=1), 75) < 20.0
+        if around >= 0.3 or uniform:
+            return center, center_rgb, spread
+    return None
+
+
 def _grow_region(rgb: np.ndarray, lines, size: float, scale: float, open_sides: tuple[bool, bool, bool, bool]):
     """The connected region of the fill colour around the text in the crop `rgb`: (its mask with holes
     filled, fill Lab, fill RGB, whether it reaches one of the `open_sides` (left, top, right, bottom)),
     or None when the text has no flat fill around its letters or the region does not enclose the text.
     The shapes are worked on at `scale` (the colours at full size)."""
-    # The lines, a little padded: detected boxes can be tight, and anti-aliasing spills past the ink.
+    # The lines, a little padded: detected boxes can be tight, and anti-aliasing spills past the ink. A
+    # padded box may cross the container's edge, where a detected box reaches right to it (a sign's text
+    # filling its panel): the strip let through there is narrow, and cut below. Whether the region holds
+    # the text is judged on the boxes as detected.
     pad = int(round(0.15 * size)) + 1
-    in_lines = np.zeros(rgb.shape[:2], bool)
-    for x0, y0, x1, y1 in lines:
-        in_lines[max(0, y0 - pad):max(0, y1 + pad), max(0, x0 - pad):max(0, x1 + pad)] = True
+    padded = [(x0 - pad, y0 - pad, x1 + pad, y1 + pad) for x0, y0, x1, y1 in lines]
+    in_lines, detected = _boxes_mask(rgb.shape, padded), _boxes_mask(rgb.shape, lines)
 
     # The fill colour is measured in Lab on the lines (a sample of their pixels is plenty); the growth
     # compares RGB channel by channel, which is much cheaper on a large window and as good for telling a
     # flat fill from everything else.
-    samples = rgb[in_lines][::max(1, int(in_lines.sum()) // 20000)]
-    fill_lab, fill_rgb, spread, share = _dominant_color(_lab(samples[None])[0], samples)
-    # Between the letters the fill covers most of a line (lettering inks 15-40 % of it, JPEG halos around
-    # the letters take some more). Less: the text stands on a picture or a pattern, which is no container.
-    if share < 0.3:
+    found = _fill_color(rgb, detected, in_lines & ~detected)
+    if found is None:
         return None
-    # `spread` is a distance over three channels: one channel's share is about 1/sqrt(3) of it.
+    fill_lab, fill_rgb, spread = found
     tolerance = float(np.clip(1.75 * spread, MIN_TOLERANCE, MAX_TOLERANCE))
-    fill = cv2.inRange(rgb, np.clip(fill_rgb - tolerance, 0, 255), np.clip(fill_rgb + tolerance, 0, 255)) > 0
+    fill = cv2.inRange(rgb, np.clip(fill_rgb - tolerance, 0, 255), np.clip(fill_rgb + tolerance, 0, 255))
     full_shape = fill.shape
     if scale < 1.0:
         # A working pixel is fill only if (nearly) all the pixels it stands for are: a 1-pixel outline
         # still stops the growth.
         small = (max(1, round(full_shape[1] * scale)), max(1, round(full_shape[0] * scale)))
-        fill = cv2.resize(fill.astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0.99
-        in_lines = cv2.resize(in_lines.astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0.5
+        fill = cv2.resize(fill, small, interpolation=cv2.INTER_AREA) >= 253
+        sx, sy = small[0] / full_shape[1], small[1] / full_shape[0]
+        in_lines = _boxes_mask(fill.shape, [(x0 * sx, y0 * sy, x1 * sx, y1 * sy) for x0, y0, x1, y1 in padded])
+        detected = _boxes_mask(fill.shape, [(x0 * sx, y0 * sy, x1 * sx, y1 * sy) for x0, y0, x1, y1 in lines])
         size *= scale
+    else:
+        fill = fill > 0
     # The letters are holes in the fill, not its edge: let the growth through them (only inside the lines,
     # so an ink outline next to the text still stops it).
     region = _component_holding(fill | in_lines, in_lines & fill)
@@ -368,7 +431,11 @@ def _grow_region(rgb: np.ndarray, lines, size: float, scale: float, open_sides: 
     region &= filled
 
     # It must enclose the text: nearly all of the lines' area inside.
-    if (filled & in_lines).sum() < 0.9 * in_lines.sum():
+    if (filled & detected).sum() < 0.9 * detected.sum():
+        return None
+    # And show its fill beyond the text somewhere: a margin, however narrow. When the "fill" is really the
+    # ink of bold letters on a picture, the region is the letters themselves, all inside their boxes.
+    if (fill & filled & ~in_lines).sum() < max(20, 0.03 * detected.sum()):
         return None
     # A container is flat: its holes are letters and lines of text (of this block, or of another one in
     # the same balloon or panel), not pictures. A picture area that happens to hold the fill colour in

@@ -187,13 +187,17 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
     noise = _noise(lab, model, inliers)
 
     # Letters: groups of pixels standing out from the fill (faint anti-aliased edges included) that touch
-    # a line, lie wholly inside the container, and stay near the lines. The border reaches outside the
-    # container; a drawing inside the balloon strays away from the lines.
+    # a line, stay clear of the container's edge, and stay near the lines. The border reaches outside the
+    # container, and so does whatever the outline takes in by mistake (the top of a window under a
+    # fascia); a drawing inside the balloon strays away from the lines. Letterers and sign makers leave a
+    # margin between the letters and the edge.
     strong = distance > max(3.0 * noise + 6.0, 15.0)
     weak = distance > max(2.0 * noise + 3.0, 6.0)
+    margin = max(2, int(round(0.1 * size)))
+    clear = cv2.erode(inside.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
     count, labels = cv2.connectedComponents(weak.astype(np.uint8), connectivity=8)
     rejected = np.zeros(count, bool)
-    rejected[np.unique(labels[weak & ~inside])] = True
+    rejected[np.unique(labels[weak & ~clear])] = True
     rejected[np.unique(labels[weak & ~near])] = True
     rejected[0] = False
     keep = np.zeros(count, bool)
@@ -219,13 +223,16 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
     mask = np.zeros((height, width), np.uint8)
     if noise <= FLAT_NOISE:
         # Paint the fill's model, fitted in RGB on the same plain pixels, so the colour is exact. Over the
-        # whole band of the lines, not just the letters: the JPEG blocks the letters were in are full of
-        # ringing, which would otherwise outline the letters' ghost. Fill painted over fill changes nothing.
+        # letters and over the plain fill around them, as far as a JPEG block (8 pixels) reaches: the
+        # blocks the letters were in are full of faint ringing, which would otherwise outline the letters'
+        # ghost (fill painted over fill changes nothing). Never over anything else in the container.
         scale = float(max(rgb.shape[:2]))
         design = np.stack([np.ones_like(grid_x, np.float32), grid_x / scale, grid_y / scale], axis=-1)
         coefficients = np.linalg.lstsq(design[inliers], rgb[inliers].astype(np.float32), rcond=None)[0]
         values = np.clip(np.round(design @ coefficients), 0, 255).astype(np.uint8)
-        band = (grown | lines) & inside & ~left_out
+        ringing = max(radius, 8)
+        around = cv2.dilate(text.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * ringing + 1,) * 2)) > 0
+        band = (grown | (around & ~weak)) & inside & ~left_out
         return TextPixels(mask, text_color, background_color, paint=((wx0, wy0), values, band))
     mask[wy0:wy1, wx0:wx1][grown] = 255
     return TextPixels(mask, text_color, background_color)
