@@ -37,10 +37,10 @@ MAX_IMAGE_FRACTION = 0.4
 # the fill's own spread per channel, within these bounds. JPEG noise on a white balloon is 3-6 a channel,
 # anti-aliased ink edges and thin panel borders 30 and more.
 MIN_TOLERANCE, MAX_TOLERANCE = 10.0, 24.0
-# The contrast (Lab, 75th percentile) just outside the region that makes it a bounded container: an ink
-# outline against white is 60-90, a caption border 50+, a panel against a photo 20-60. Below, the colour
-# fades out gradually, as a sky's does.
-MIN_EDGE_CONTRAST = 20.0
+# The step in colour (Lab, 75th percentiles) across the region's edge that makes it a bounded container:
+# an ink outline against white is 60-90, a caption border 50+, a panel against a photo 20-60, a faint thin
+# border on a dark screen panel 18. Below, the colour fades out gradually, as a sky's does.
+MIN_EDGE_CONTRAST = 15.0
 # The work is done at a scale where a line of text is about this many pixels high: containers are large
 # shapes, and a 2-pixel outline still stops the growth at that scale. Keeps a page's worth of blocks fast.
 WORKING_LINE_HEIGHT = 14.0
@@ -355,8 +355,8 @@ def _fill_color(rgb: np.ndarray, detected: np.ndarray, ring: np.ndarray):
     sign's text filling its panel: the padding is the border) or the letters are bold on a picture (the
     commonest colour inside the box is the ink). A candidate counts if it covers a good part of the lines
     (between the letters the fill covers most of a line; lettering inks 15-40 % of it, JPEG halos and bold
-    letters more), and either the padding too or what it leaves inside the boxes is one colour (letters,
-    not a picture)."""
+    letters more), and either the padding too, or what it leaves inside the boxes looks like letters: one
+    colour, at most about half of the boxes (the ink of bold letters on a picture leaves the picture)."""
     def sample(mask):
         pixels = rgb[mask][::max(1, int(mask.sum()) // 20000)]
         return _lab(pixels[None])[0], pixels
@@ -372,8 +372,10 @@ def _fill_color(rgb: np.ndarray, detected: np.ndarray, ring: np.ndarray):
             continue
         around = np.mean(np.linalg.norm(ring_lab - center, axis=1) < 12.0) if ring.sum() >= 20 else 1.0
         rest = inside_lab[~near]
-        uniform = len(rest) < 10 or np.percentile(np.linalg.norm(rest - np.median(rest, axis=0), axis=1), 75) < 20.0
-        if around >= 0.3 or uniform:
+        letters = len(rest) < 10 or (
+            len(rest) <= 0.55 * len(inside_lab)
+            and np.percentile(np.linalg.norm(rest - np.median(rest, axis=0), axis=1), 75) < 20.0)
+        if around >= 0.3 or letters:
             return center, center_rgb, spread
     return None
 
@@ -433,10 +435,6 @@ def _grow_region(rgb: np.ndarray, lines, size: float, scale: float, open_sides: 
     # It must enclose the text: nearly all of the lines' area inside.
     if (filled & detected).sum() < 0.9 * detected.sum():
         return None
-    # And show its fill beyond the text somewhere: a margin, however narrow. When the "fill" is really the
-    # ink of bold letters on a picture, the region is the letters themselves, all inside their boxes.
-    if (fill & filled & ~in_lines).sum() < max(20, 0.03 * detected.sum()):
-        return None
     # A container is flat: its holes are letters and lines of text (of this block, or of another one in
     # the same balloon or panel), not pictures. A picture area that happens to hold the fill colour in
     # places has holes large both ways.
@@ -481,17 +479,23 @@ def _component_holding(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray | None
 
 
 def _edge(rgb: np.ndarray, region: np.ndarray, fill_lab: np.ndarray) -> tuple[float, bool]:
-    """What lies just outside the region: how much it differs from the fill (a real container has a clear
-    edge; a sky or a shaded wall fades out gradually), and whether it is an ink outline (largely dark, as
-    around a balloon or a caption box)."""
-    # The ring 1-5 pixels outside: wide enough to hold a thin outline past its anti-aliased inner edge.
+    """What lies just outside the region: how sharply it differs from the fill, and whether it is an ink
+    outline (largely dark, as around a balloon or a caption box).
+
+    The contrast is the step across the region's edge: the difference from the fill just outside (1-5
+    pixels out: wide enough to hold a thin outline past its anti-aliased inner edge) less the difference
+    just inside (the last 2 pixels). A real container has a clear edge; where a colour merely drifts (a
+    sky, a shaded wall, a car door), the growth stops somewhere along the drift and both sides differ alike.
+    """
     ring = cv2.dilate(region.astype(np.uint8), np.ones((11, 11), np.uint8)) > 0
     ring &= ~region
-    if not ring.any():  # the region is the whole window, i.e. the whole image
+    rim = region & ~(cv2.erode(region.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
+    if not ring.any() or not rim.any():  # the region is the whole window, i.e. the whole image
         return 0.0, False
-    lab = _lab(rgb[ring][None])[0]
-    contrast = float(np.percentile(np.linalg.norm(lab - fill_lab, axis=1), 75))
-    return contrast, float(np.mean(lab[:, 0] < 40.0)) >= 0.25
+    outside = _lab(rgb[ring][None])[0]
+    beyond = float(np.percentile(np.linalg.norm(outside - fill_lab, axis=1), 75))
+    within = float(np.median(np.linalg.norm(_lab(rgb[rim][None])[0] - fill_lab, axis=1)))
+    return beyond - within, float(np.mean(outside[:, 0] < 40.0)) >= 0.25
 
 
 def _describe(region: np.ndarray, origin: tuple[int, int], fill_rgb: np.ndarray, outlined: bool,

@@ -314,19 +314,31 @@ def _line_text_pixels(pixels: np.ndarray, box: tuple[int, int, int, int], size: 
     # below, too noisy to model anything). Then the line's own background is the one to trust, and
     # anything reaching the edge of the analysed area (beside the block's other lines) is the panel's
     # surroundings, not text.
-    # Fitted to the pixels near the line's commonest colour: a plain robust fit to the whole line would
-    # be pulled off by the letters of a dense paragraph, which can cover nearly half of it.
+    # The commonest colour is taken in the line's box as detected (the padding may lie on a panel's
+    # border), and the plane fitted to the pixels near it: a plain robust fit to the whole line would be
+    # pulled off by the letters of a dense paragraph, which can cover nearly half of it.
+    in_box = np.zeros_like(inside)
+    in_box[local_box[1]:local_box[3], local_box[0]:local_box[2]] = True
     own_model, own_inliers = _fit_background(
-        lab, xs, ys, inside & (np.linalg.norm(lab - _dominant_lab(lab[inside]), axis=2) < 15.0))
-    own_share = own_inliers.sum() / max(1, inside.sum())
+        lab, xs, ys, inside & (np.linalg.norm(lab - _dominant_lab(lab[in_box]), axis=2) < 15.0))
+    own_share = own_inliers[in_box].mean()
     disagreement = float(np.median(np.linalg.norm(model - own_model, axis=2)[inside]))
     ring_noise, own_noise = _noise(lab, model, inliers), _noise(lab, own_model, own_inliers)
-    ring_failed = (text is None or text[inside].mean() > 0.5 or disagreement > max(12.0, 2.0 * ring_noise)
+    # Lettering inks under half of its box (bold lettering on a sign about half, its anti-aliased edges a
+    # little more): "text" covering more is the panel behind it.
+    too_much = text is not None and text[in_box].mean() > 0.6
+    ring_failed = (text is None or too_much or disagreement > max(12.0, 2.0 * ring_noise)
                    or ring_noise > 2.0 * own_noise + 5.0)
-    if own_share >= 0.5 and ring_failed:
-        model, inliers = own_model, own_inliers
-        text = _text_against(lab, model, inliers, inside, local_box, pad, size, text_sides, drop_border=True)
-    if text is None:
+    # The line's own background covers at least 40 % of its box. (Less, and the "background" may be the
+    # ink of bold letters.)
+    if own_share >= 0.4 and ring_failed:
+        own_text = _text_against(lab, own_model, own_inliers, inside, local_box, pad, size, text_sides,
+                                 drop_border=True)
+        if own_text is not None and own_text[in_box].mean() <= 0.6:
+            model, inliers, text, too_much = own_model, own_inliers, own_text, False
+    # Neither model tells the letters from a panel behind them: leave the line as it is. Text left
+    # standing is a flaw the page's check can report; a sign panel inpainted away is not.
+    if text is None or too_much:
         return None
 
     # Colour of the text: its most distinct pixels, the solid stroke cores, not the blended edges.
