@@ -137,23 +137,39 @@ def find_container(pixels: np.ndarray, text_box: Box, line_boxes: list[Box] | No
 def group_lines_by_container(pixels: np.ndarray, line_boxes: list[Box],
                              drawn: bool | None = None) -> list[tuple[list[int], Container | None]]:
     """Lines grouped by the container they sit in: [(line indices, container)], one group per container,
-    in the order of their first line; each line in no container is a group of its own with None (group
-    those by geometry). Lines in different balloons are never in one group, however close they are."""
+    in the order of their first line (top to bottom); each line in no container is a group of its own with
+    None (group those by geometry). Lines in different balloons are never in one group, however close."""
     groups: list[tuple[list[int], Container | None]] = []
     order = sorted(range(len(line_boxes)), key=lambda index: (line_boxes[index][1], line_boxes[index][0]))
     for index in order:
         x0, y0, x1, y1 = line_boxes[index]
         center = ((x0 + x1) / 2, (y0 + y1) / 2)
         owner = next((group for group in groups if group[1] is not None and group[1].contains(*center)), None)
-        if owner is not None:
-            owner[0].append(index)
-            continue
-        # One line is a small part of its balloon: allow a container many times its area (the image
-        # fraction limit still keeps out the page itself).
-        container = find_container(pixels, line_boxes[index], [line_boxes[index]], drawn=drawn,
-                                   max_area_ratio=12 * MAX_AREA_RATIO)
-        groups.append(([index], container))
+        if owner is None:
+            # One line is a small part of its balloon: allow a container many times its area (the image
+            # fraction limit still keeps out the page itself).
+            container = find_container(pixels, line_boxes[index], [line_boxes[index]], drawn=drawn,
+                                       max_area_ratio=12 * MAX_AREA_RATIO)
+            # Found from another line of the same balloon, a container can come out a little different
+            # (a line near the tail, a line the first one's outline passed close to): the same balloon
+            # if most of either box lies in the other.
+            owner = next((group for group in groups if container is not None and group[1] is not None
+                          and _box_overlap(group[1].box, container.box) > 0.6), None)
+            if owner is None:
+                groups.append(([index], container))
+                continue
+        owner[0].append(index)
     return groups
+
+
+def _box_overlap(first, second) -> float:
+    """The share of the smaller box that lies in the larger one."""
+    width = min(first[2], second[2]) - max(first[0], second[0])
+    height = min(first[3], second[3]) - max(first[1], second[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    smaller = min((first[2] - first[0]) * (first[3] - first[1]), (second[2] - second[0]) * (second[3] - second[1]))
+    return width * height / max(1, smaller)
 
 
 def is_text_like(pixels: np.ndarray, box: Box) -> bool:
