@@ -165,3 +165,231 @@ def test_diffusers_backend_loads_a_saved_pipeline_and_inpaints_only_the_text(tmp
     assert mask.any()
     assert np.array_equal(erased[~mask], sign.image[~mask])  # only the text's pixels were repainted
     assert not np.array_equal(erased[mask], sign.image[mask])
+
+
+# Containers, panels, polarity and untouched regions ------------------------------------------------------
+# Scenes drawn here: a white balloon with a black anti-aliased outline, a caption box, a sign panel and a
+# fascia, on a busy photo-like background, lettered with DejaVu/Noto.
+
+BOLD = fonts.font_path(fonts.SANS_BOLD)
+
+
+def busy(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A photo-like background: large soft patches of mid-tone colour plus fine grain."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(90, 200, (height // 40 + 2, width // 40 + 2, 3)).astype(np.float32)
+    pixels = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC) + rng.normal(0, 8, (height, width, 3))
+    return np.clip(pixels, 0, 255).astype(np.uint8)
+
+
+def draw_lines(image: np.ndarray, lines: list[str], center: tuple[int, int], size: int = 22, color=(0, 0, 0),
+               font_file: str = SANS) -> list[tuple[int, int, int, int]]:
+    """Draw lines centred on `center` (in place); returns each line's ink box."""
+    from PIL import Image, ImageDraw
+
+    font = fonts.load_font(font_file, size)
+    picture = Image.fromarray(image)
+    draw = ImageDraw.Draw(picture)
+    step = int(size * 1.3)
+    top = center[1] - step * len(lines) // 2
+    boxes = []
+    for index, line in enumerate(lines):
+        position = (int(center[0] - draw.textlength(line, font=font) / 2), top + index * step)
+        draw.text(position, line, font=font, fill=color)
+        boxes.append(tuple(int(v) for v in draw.textbbox(position, line, font=font)))
+    image[:] = np.asarray(picture)
+    return boxes
+
+
+def region_for(boxes, container=(), flags=(), text="") -> TextRegion:
+    x0, y0 = min(box[0] for box in boxes), min(box[1] for box in boxes)
+    x1, y1 = max(box[2] for box in boxes), max(box[3] for box in boxes)
+    return TextRegion(polygon=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]], lines=[list(box) for box in boxes],
+                      text=text, style=TextStyle(font_size=float(np.median([b[3] - b[1] for b in boxes]))),
+                      container=[list(point) for point in container], flags=list(flags))
+
+
+def erase(image: np.ndarray, regions, eraser) -> np.ndarray:
+    doc = MediaDoc(image=encode_image(image), regions=regions)
+    eraser.erase(DocList[MediaDoc]([doc]))
+    assert doc.error is None, doc.error
+    return decode_image(doc.image)
+
+
+def ellipse_polygon(center, axes) -> list[list[float]]:
+    return [[float(x), float(y)] for x, y in cv2.ellipse2Poly(center, axes, 0, 0, 360, 10)]
+
+
+def balloon(seed: int = 0, fill=(255, 255, 255), ink=(0, 0, 0), outline=(0, 0, 0)):
+    """A balloon scene: (image, line boxes, the balloon's inner polygon, the outline's pixels, its inside)."""
+    image = busy(400, 560, seed)
+    center, axes = (280, 200), (170, 110)
+    cv2.ellipse(image, center, axes, 0, 0, 360, fill, -1, cv2.LINE_AA)
+    cv2.ellipse(image, center, axes, 0, 0, 360, outline, 3, cv2.LINE_AA)
+    lines = draw_lines(image, ["WHERE DID YOU", "PUT THE KEYS?", "I NEED THEM."], center, color=ink)
+    ring = np.zeros(image.shape[:2], np.uint8)
+    cv2.ellipse(ring, center, axes, 0, 0, 360, 1, 5)  # the outline with its anti-aliased edges
+    inside = np.zeros(image.shape[:2], np.uint8)
+    cv2.ellipse(inside, center, (axes[0] - 5, axes[1] - 5), 0, 0, 360, 1, -1)  # clear of its anti-aliasing
+    return image, lines, ellipse_polygon(center, (axes[0] - 2, axes[1] - 2)), ring > 0, inside > 0
+
+
+def luminance(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(int)
+
+
+def test_balloon_text_is_erased_with_its_outline_intact(eraser):
+    image, lines, polygon, outline, inside = balloon()
+    erased = erase(image, [region_for(lines, polygon)], eraser)
+    assert luminance(image)[inside].min() < 60  # there was dark text
+    assert np.array_equal(erased[outline], image[outline])  # every outline pixel as it was
+    assert luminance(erased)[inside].min() >= 250  # no dark text pixel left inside: all balloon white
+    untouched = ~(inside | outline)
+    assert np.array_equal(erased[untouched], image[untouched])  # nothing outside the balloon changed
+
+
+def test_balloon_from_a_jpeg_keeps_its_outline_and_loses_its_text(eraser):
+    image, lines, polygon, outline, inside = balloon(seed=1)
+    _, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
+    jpeg = decode_image(data.tobytes())
+    erased = erase(jpeg, [region_for(lines, polygon)], eraser)
+    assert np.array_equal(erased[outline], jpeg[outline])
+    assert luminance(erased)[inside].min() >= 225  # no trace of the letters, JPEG halos included
+    assert luminance(jpeg)[inside].min() < 60
+
+
+def test_balloon_found_by_the_detector_helper_is_erased_cleanly(eraser):
+    from executors.text_detector.containers import find_container
+
+    image, lines, _, outline, inside = balloon(seed=2)
+    container = find_container(image, region_for(lines).box, lines)
+    assert container is not None and container.kind == "balloon"
+    erased = erase(image, [region_for(lines, container.polygon)], eraser)
+    assert np.array_equal(erased[outline], image[outline])
+    assert luminance(erased)[inside].min() >= 250
+
+
+def test_light_text_in_a_dark_caption_box_is_erased_and_its_border_kept(eraser):
+    image = busy(300, 520, 3)
+    cv2.rectangle(image, (40, 50), (480, 230), (20, 30, 80), -1)
+    cv2.rectangle(image, (40, 50), (480, 230), (230, 200, 60), 2)  # a thin gold border
+    lines = draw_lines(image, ["MEANWHILE, FAR", "FROM HOME..."], (260, 140), color=(250, 250, 250))
+    box = [[43, 53], [477, 53], [477, 227], [43, 227]]
+    region = region_for(lines, box)
+    erased = erase(image, [region], eraser)
+    border = np.zeros(image.shape[:2], np.uint8)
+    cv2.rectangle(border, (40, 50), (480, 230), 1, 2)
+    assert np.array_equal(erased[border > 0], image[border > 0])
+    assert luminance(image)[60:220, 50:470].max() > 200
+    assert luminance(erased)[60:220, 50:470].max() < 60  # no light pixel left in the box
+    assert np.abs(np.subtract(region.style.background_color, (20, 30, 80))).max() <= 3
+    assert np.abs(np.subtract(region.style.color, (250, 250, 250))).max() <= 12
+
+
+def test_coloured_text_on_a_coloured_caption_is_erased(eraser):
+    image = busy(260, 520, 4)
+    cv2.rectangle(image, (30, 40), (490, 220), (250, 235, 120), -1)
+    cv2.rectangle(image, (30, 40), (490, 220), (0, 0, 0), 2)
+    lines = draw_lines(image, ["THE NEXT DAY"], (260, 130), size=34, color=(200, 30, 30), font_file=BOLD)
+    erased = erase(image, [region_for(lines, [[33, 43], [487, 43], [487, 217], [33, 217]])], eraser)
+    inner = erased[50:210, 40:480].astype(int)
+    assert np.abs(inner - (250, 235, 120)).max() <= 2  # all caption yellow, no red left
+
+
+def fascia(seed: int = 5):
+    """Gold letters on a navy fascia that ends just past them (so a ring around the line lies mostly on the
+    street), on a busy street: (image, lines, fascia box)."""
+    image = busy(360, 640, seed)
+    [(lx0, ly0, lx1, ly1)] = draw_lines(image.copy(), ["GRAND HOTEL"], (320, 177), size=44, font_file=BOLD)
+    x0, y0, x1, y1 = lx0 - 30, ly0 - 6, lx1 + 30, ly1 + 6
+    cv2.rectangle(image, (x0, y0), (x1, y1), (25, 35, 90), -1)
+    lines = draw_lines(image, ["GRAND HOTEL"], (320, 177), size=44, color=(220, 180, 60), font_file=BOLD)
+    return image, lines, (x0, y0, x1, y1)
+
+
+def test_gold_letters_on_a_navy_fascia_are_erased_and_the_fascia_kept(eraser):
+    image, lines, (x0, y0, x1, y1) = fascia()
+    region = region_for(lines)  # no container: the detector did not find one
+    erased = erase(image, [region], eraser)
+    band = erased[y0 + 2:y1 - 2, x0 + 2:x1 - 2].astype(int)
+    gold = np.abs(image[y0 + 2:y1 - 2, x0 + 2:x1 - 2].astype(int) - (220, 180, 60)).max(axis=2) < 40
+    assert gold.sum() > 500
+    assert (np.abs(band - (220, 180, 60)).max(axis=2) < 60).sum() == 0  # no gold left
+    assert np.abs(np.median(band.reshape(-1, 3), axis=0) - (25, 35, 90)).max() <= 3
+    assert (np.abs(band - (25, 35, 90)).max(axis=2) <= 20).mean() > 0.97  # navy everywhere
+    assert np.abs(np.subtract(region.style.color, (220, 180, 60))).max() <= 15
+
+
+def panel(seed: int = 6):
+    """Dark words on a white sign panel (no outline) on a busy street: (image, lines, panel box)."""
+    image = busy(400, 640, seed)
+    x0, y0, x1, y1 = 160, 110, 480, 290
+    cv2.rectangle(image, (x0, y0), (x1, y1), (245, 245, 245), -1)
+    lines = draw_lines(image, ["PLATFORM", "4 AND 5"], (320, 200), size=40, color=(20, 20, 20), font_file=BOLD)
+    return image, lines, (x0, y0, x1, y1)
+
+
+@pytest.mark.parametrize("boxes", ["lines", "panel"])
+def test_a_sign_panel_is_kept_when_its_text_is_erased(eraser, boxes):
+    image, lines, (x0, y0, x1, y1) = panel()
+    # "panel": the detector's box took in the whole panel, as a loose detector box does.
+    region = region_for(lines) if boxes == "lines" else region_for([(x0, y0, x1, y1)])
+    erased = erase(image, [region], eraser)
+    plate = erased[y0 + 2:y1 - 2, x0 + 2:x1 - 2]
+    assert luminance(image)[y0:y1, x0:x1].min() < 60
+    assert luminance(plate).min() > 200  # the words are gone...
+    assert (luminance(plate) >= 235).mean() > 0.97  # ...and the panel is still there, white
+    outside = np.ones(image.shape[:2], bool)
+    outside[y0 - 12:y1 + 12, x0 - 12:x1 + 12] = False
+    assert np.array_equal(erased[outside], image[outside])  # the street around it untouched
+
+
+def test_a_sign_panel_with_its_container_is_painted_not_inpainted(eraser):
+    from executors.text_detector.containers import find_container
+
+    image, lines, (x0, y0, x1, y1) = panel(seed=7)
+    container = find_container(image, region_for(lines).box, lines)
+    assert container is not None and container.kind == "sign"
+    erased = erase(image, [region_for(lines, container.polygon)], eraser)
+    assert np.abs(erased[y0 + 2:y1 - 2, x0 + 2:x1 - 2].astype(int) - 245).max() <= 1
+    outside = np.ones(image.shape[:2], bool)
+    outside[y0:y1, x0:x1] = False
+    assert np.array_equal(erased[outside], image[outside])
+
+
+def test_an_untouched_region_stays_pixel_identical(eraser):
+    image = np.full((240, 520, 3), (235, 230, 215), np.uint8)
+    words = draw_lines(image, ["Open every day"], (260, 70), size=34)
+    code = draw_lines(image, ["Route 66"], (260, 160), size=34)
+    keep = region_for(code, flags=["untouched"], text="Route 66")
+    erased = erase(image, [region_for(words), keep], eraser)
+    x0, y0, x1, y1 = code[0]
+    area = np.zeros(image.shape[:2], bool)
+    area[y0 - 10:y1 + 10, x0 - 10:x1 + 10] = True
+    assert np.array_equal(erased[area], image[area])
+    wx0, wy0, wx1, wy1 = words[0]
+    assert luminance(erased)[wy0:wy1, wx0:wx1].min() > 200  # the other region was erased
+    assert keep.style.color is not None  # its colours are still measured for the renderer
+
+
+def test_an_untouched_line_in_a_balloon_stays_pixel_identical(eraser):
+    image, lines, polygon, outline, inside = balloon(seed=8)
+    # The middle line is a code that needs no translation; the other two share its balloon.
+    translated = region_for([lines[0], lines[2]], polygon)
+    untouched = region_for([lines[1]], polygon, flags=["untouched"])
+    erased = erase(image, [translated, untouched], eraser)
+    x0, y0, x1, y1 = lines[1]
+    assert np.array_equal(erased[y0 - 4:y1 + 4, x0 - 4:x1 + 4], image[y0 - 4:y1 + 4, x0 - 4:x1 + 4])
+    for x0, y0, x1, y1 in (lines[0], lines[2]):
+        assert luminance(erased)[y0:y1, x0:x1].min() >= 250
+    assert np.array_equal(erased[outline], image[outline])
+
+
+def test_a_document_with_only_untouched_regions_comes_back_as_it_was(eraser):
+    sign = synthetic.make_sign(["A12"], font_file=SANS, seed=3)
+    region = region_of(sign)
+    region.flags = ["untouched"]
+    doc = MediaDoc(image=encode_image(sign.image), regions=[region])
+    before = doc.image
+    eraser.erase(DocList[MediaDoc]([doc]))
+    assert doc.error is None and doc.image == before

@@ -14,10 +14,20 @@ from transmodal.processing import for_each_doc, traced
 class TextEraser(Executor):
     """Removes the text of every region from the document's image, so a translation can be drawn in its place.
 
-    Only the text's own pixels are erased, not its whole box: inside each line box the background is
-    modelled from the ring of pixels around the box, the pixels far from that model are the text, and the
-    inpainting backend fills them in. The colours measured on the way are written to each region's style
-    (`color`, `background_color`) for the TextRenderer. Documents without regions pass through unchanged.
+    Only the text's own pixels are erased, never a balloon, caption box or sign panel around it:
+
+    - a region inside a container (`region.container`, a balloon's or panel's outline): the pixels that
+      differ from the container's fill near the lines are the text; they are painted with the fill (a
+      smooth model of it), or inpainted if the fill is textured. The container's border is never touched.
+    - any other region: line by line, the text pixels are those far from the background, modelled from a
+      ring around the line or, where the ring sees something else (the line's panel ends just past it),
+      from the line's own majority colour; the inpainting backend fills them in.
+    - a region flagged `untouched` (its translation is its text: numbers, codes, names) stays exactly as it
+      was, pixel for pixel, even where a neighbouring region's erasure reaches it.
+
+    Either polarity works (dark on light, light on dark, colour on colour). The colours measured on the way
+    are written to each region's style (`color`, `background_color`) for the TextRenderer. Documents
+    without regions pass through unchanged.
     """
 
     def __init__(self, backend: str = "opencv-telea", backend_options: dict | None = None,
@@ -36,22 +46,62 @@ class TextEraser(Executor):
         if not doc.regions:
             return
         pixels = decode_image(doc.image, self.max_pixels)
+        painted = pixels.copy()  # flat fills are painted here directly; the rest is inpainted afterwards
         mask = np.zeros(pixels.shape[:2], np.uint8)
+        keep = np.zeros(pixels.shape[:2], bool)  # pixels that must not change (untouched regions)
         for region in doc.regions:
-            found = region_text_mask(pixels, region, self.mask_dilation)
-            mask |= found.mask
+            if UNTOUCHED in region.flags:
+                keep |= region_area(region, pixels.shape)
+                found = region_text_mask(pixels, region, self.mask_dilation)  # for the style only
+            elif len(region.container) >= 3:
+                found = container_text_mask(pixels, region, self.mask_dilation)
+                if found.paint is not None:
+                    (x0, y0), values, where = found.paint
+                    painted[y0:y0 + where.shape[0], x0:x0 + where.shape[1]][where] = values[where]
+                mask |= found.mask
+            else:
+                found = region_text_mask(pixels, region, self.mask_dilation)
+                mask |= found.mask
             if found.text_color is not None:
                 region.style.color = found.text_color
             if found.background_color is not None:
                 region.style.background_color = found.background_color
-        doc.image = encode_image(self.inpainter.inpaint(pixels, mask))
+        if not mask.any() and np.array_equal(painted, pixels):
+            return  # nothing found to erase: the image stays as it came, bytes and all
+        painted[keep] = pixels[keep]
+        mask[keep] = 0
+        doc.image = encode_image(self.inpainter.inpaint(painted, mask))
+
+
+UNTOUCHED = "untouched"
 
 
 @dataclasses.dataclass
 class TextPixels:
-    mask: np.ndarray  # uint8 (height, width) of the whole image, 255 on the text and its anti-aliased edge
+    mask: np.ndarray  # uint8 (height, width) of the whole image, 255 on text pixels left to the inpainter
     text_color: list[int] | None  # median RGB of the text's solid pixels
     background_color: list[int] | None  # median RGB of the background around the text
+    # Text pixels already filled in, for a flat container: ((x, y) of a window, its RGB values (h, w, 3),
+    # where to use them (h, w) bool). None when everything is left to the inpainter.
+    paint: tuple | None = None
+
+
+def region_area(region: TextRegion, shape: tuple[int, ...]) -> np.ndarray:
+    """Boolean mask of a region's lines (or its box), padded enough to hold the letters' anti-aliased
+    edges: the pixels that make up its text as it looks."""
+    height, width = shape[:2]
+    area = np.zeros((height, width), bool)
+    for x0, y0, x1, y1 in _boxes(region):
+        pad = int(round(0.12 * float(region.style.font_size or min(x1 - x0, y1 - y0)))) + 2
+        area[max(0, y0 - pad):y1 + pad, max(0, x0 - pad):x1 + pad] = True
+    return area
+
+
+def _boxes(region: TextRegion) -> list[tuple[int, int, int, int]]:
+    """The region's line boxes as integers (its box when it has no lines), empty ones left out."""
+    boxes = region.lines or ([list(region.box)] if region.polygon else [])
+    boxes = [tuple(int(round(v)) for v in box) for box in boxes]
+    return [(x0, y0, x1, y1) for x0, y0, x1, y1 in boxes if x1 - x0 >= 2 and y1 - y0 >= 2]
 
 
 def region_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 0) -> TextPixels:
@@ -59,15 +109,16 @@ def region_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 0) 
     height, width = pixels.shape[:2]
     mask = np.zeros((height, width), np.uint8)
     text_samples, background_samples = [], []
-    boxes = region.lines or ([list(region.box)] if region.polygon else [])
+    boxes = _boxes(region)
     for box in boxes:
-        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        x0, y0, x1, y1 = box
         x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
         if x1 - x0 < 2 or y1 - y0 < 2:
             continue
         # The text's size sets the scale of every margin: a line's height, or a vertical column's width.
         size = float(region.style.font_size or min(x1 - x0, y1 - y0))
-        line = _line_text_pixels(pixels, (x0, y0, x1, y1), size, dilation)
+        others = [other for other in boxes if other is not box]
+        line = _line_text_pixels(pixels, (x0, y0, x1, y1), size, dilation, _text_sides((x0, y0, x1, y1), others, size))
         if line is None:
             continue
         (ax0, ay0), line_mask, text_rgb, background_rgb = line
@@ -79,6 +130,126 @@ def region_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 0) 
     return TextPixels(mask, text_color, background_color)
 
 
+# A container's fill counts as flat (painted with its smooth model rather than inpainted) when its plain
+# pixels stray at most this far from the model (Lab): JPEG noise on a white balloon is 2-4.
+FLAT_NOISE = 15.0
+
+
+def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 0) -> TextPixels:
+    """The text of a region that sits in a container (a balloon, caption box or sign panel): the pixels
+    near its lines that differ from the container's fill, in either polarity.
+
+    The fill is modelled (a plane per channel, robust to the letters) from the container's pixels around
+    the lines. A group of differing pixels counts as text only if it lies wholly inside the container and
+    near the lines: the border (outline) reaches outside the container and is never part of the mask, nor
+    is a drawing inside the balloon away from the text. On a flat fill the text is painted over with the
+    model (returned in `paint`: exact, and no inpainting can smear the outline into the fill); on a
+    textured fill it is left to the inpainter (returned in `mask`).
+    """
+    height, width = pixels.shape[:2]
+    boxes = _boxes(region)
+    polygon = np.round(np.asarray(region.container, np.float64)).astype(np.int32)
+    if not boxes:
+        return TextPixels(np.zeros((height, width), np.uint8), None, None)
+    size = float(region.style.font_size or np.median([min(x1 - x0, y1 - y0) for x0, y0, x1, y1 in boxes]))
+    pad = int(round(0.15 * size)) + 2
+    reach = int(round(size))  # how far from its line a letter's part may reach (swashes, accents)
+
+    # A window holding the container and the lines, with a margin for the pixels just outside both.
+    xs = [p[0] for p in polygon] + [v for box in boxes for v in (box[0], box[2])]
+    ys = [p[1] for p in polygon] + [v for box in boxes for v in (box[1], box[3])]
+    wx0, wy0 = max(0, min(xs) - reach - 2), max(0, min(ys) - reach - 2)
+    wx1, wy1 = min(width, max(xs) + reach + 2), min(height, max(ys) + reach + 2)
+    rgb = pixels[wy0:wy1, wx0:wx1]
+    lab = _lab(rgb)
+    inside = np.zeros(rgb.shape[:2], np.uint8)
+    cv2.fillPoly(inside, [polygon - [wx0, wy0]], 1)
+    # One pixel in from the outline: a simplified polygon's edges can cut a pixel into the border.
+    inside = cv2.erode(inside, np.ones((3, 3), np.uint8)) > 0
+    lines = np.zeros(rgb.shape[:2], np.uint8)
+    for x0, y0, x1, y1 in boxes:
+        lines[max(0, y0 - pad - wy0):max(0, y1 + pad - wy0), max(0, x0 - pad - wx0):max(0, x1 + pad - wx0)] = 1
+    near = cv2.dilate(lines, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)) > 0
+    lines = (lines > 0) & inside
+    if not lines.any():
+        return TextPixels(np.zeros((height, width), np.uint8), None, None)
+
+    # The fill: the commonest colour around the lines, then a smooth model of it (gentle shading and
+    # gradients are followed; the letters, being far from it, are left out as outliers).
+    support = inside & near
+    fill_lab = _dominant_lab(lab[support])
+    candidates = support & (np.linalg.norm(lab - fill_lab, axis=2) < 15.0)
+    if candidates.sum() < 6:
+        return TextPixels(np.zeros((height, width), np.uint8), None, None)
+    grid_y, grid_x = np.mgrid[0:rgb.shape[0], 0:rgb.shape[1]]
+    model, inliers = _fit_background(lab, grid_x, grid_y, candidates)
+    distance = np.linalg.norm(lab - model, axis=2)
+    noise = _noise(lab, model, inliers)
+
+    # Letters: groups of pixels standing out from the fill (faint anti-aliased edges included) that touch
+    # a line, stay clear of the container's edge, and stay near the lines. The border reaches outside the
+    # container, and so does whatever the outline takes in by mistake (the top of a window under a
+    # fascia); a drawing inside the balloon strays away from the lines. Letterers and sign makers leave a
+    # margin between the letters and the edge.
+    strong = distance > max(3.0 * noise + 6.0, 15.0)
+    weak = distance > max(2.0 * noise + 3.0, 6.0)
+    margin = max(2, int(round(0.1 * size)))
+    clear = cv2.erode(inside.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
+    count, labels = cv2.connectedComponents(weak.astype(np.uint8), connectivity=8)
+    rejected = np.zeros(count, bool)
+    rejected[np.unique(labels[weak & ~clear])] = True
+    rejected[np.unique(labels[weak & ~near])] = True
+    rejected[0] = False
+    keep = np.zeros(count, bool)
+    keep[np.unique(labels[strong & lines])] = True
+    keep &= ~rejected
+    keep[0] = False
+    text = keep[labels]
+    left_out = rejected[labels]  # the border, drawings: never painted over
+    background_color = _median_color([rgb[inliers].astype(np.float32)])
+    if not text.any():
+        return TextPixels(np.zeros((height, width), np.uint8), None, background_color)
+
+    # JPEG ringing and colour bleeding leave a faint halo a few pixels wide around each letter, below any
+    # threshold that noise allows: the mask is grown generously, but only over the container's fill.
+    radius = 2 + dilation + int(round(0.08 * size))
+    grown = cv2.dilate(text.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)) > 0
+    grown &= inside & ~left_out
+
+    # Colour of the text: its most distinct pixels, the solid stroke cores, not the blended edges.
+    core = text & (distance >= np.percentile(distance[text], 80))
+    text_color = _median_color([rgb[core].astype(np.float32)])
+
+    mask = np.zeros((height, width), np.uint8)
+    if noise <= FLAT_NOISE:
+        # Paint the fill's model, fitted in RGB on the same plain pixels, so the colour is exact. Over the
+        # letters and over the plain fill around them, as far as a JPEG block (8 pixels) reaches: the
+        # blocks the letters were in are full of faint ringing, which would otherwise outline the letters'
+        # ghost (fill painted over fill changes nothing). Never over anything else in the container.
+        scale = float(max(rgb.shape[:2]))
+        design = np.stack([np.ones_like(grid_x, np.float32), grid_x / scale, grid_y / scale], axis=-1)
+        coefficients = np.linalg.lstsq(design[inliers], rgb[inliers].astype(np.float32), rcond=None)[0]
+        values = np.clip(np.round(design @ coefficients), 0, 255).astype(np.uint8)
+        ringing = max(radius, 8)
+        around = cv2.dilate(text.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * ringing + 1,) * 2)) > 0
+        band = (grown | (around & ~weak)) & inside & ~left_out
+        return TextPixels(mask, text_color, background_color, paint=((wx0, wy0), values, band))
+    mask[wy0:wy1, wx0:wx1][grown] = 255
+    return TextPixels(mask, text_color, background_color)
+
+
+def _dominant_lab(samples: np.ndarray) -> np.ndarray:
+    """The commonest colour of a set of Lab samples: the peak of a coarse histogram (so JPEG noise and
+    gentle shading fall into one bin), refined to the median of the samples near it."""
+    keys = (np.clip(samples[:, 0] // 8, 0, 12).astype(np.int32) * 1024
+            + np.clip((samples[:, 1] + 128) // 12, 0, 31).astype(np.int32) * 32
+            + np.clip((samples[:, 2] + 128) // 12, 0, 31).astype(np.int32))
+    values, counts = np.unique(keys, return_counts=True)
+    center = np.median(samples[keys == values[np.argmax(counts)]], axis=0)
+    near = np.linalg.norm(samples - center, axis=1) < 12.0
+    return np.median(samples[near], axis=0)
+
+
 def _median_color(samples: list[np.ndarray]) -> list[int] | None:
     samples = [sample for sample in samples if len(sample)]
     if not samples:
@@ -86,9 +257,33 @@ def _median_color(samples: list[np.ndarray]) -> list[int] | None:
     return [int(round(v)) for v in np.median(np.concatenate(samples), axis=0)]
 
 
-def _line_text_pixels(pixels: np.ndarray, box: tuple[int, int, int, int], size: float, dilation: int):
+def _text_sides(box: tuple[int, int, int, int], others: list[tuple[int, int, int, int]],
+                size: float) -> tuple[bool, bool, bool, bool]:
+    """Which sides (left, top, right, bottom) of a line have another line of the block right next to them
+    (within half a line): there, letters of the neighbour reach into the analysed area, and a tightly set
+    paragraph's letters may even touch across lines."""
+    x0, y0, x1, y1 = box
+    gap = 0.5 * size
+    sides = [False, False, False, False]
+    for ox0, oy0, ox1, oy1 in others:
+        beside_x = ox0 < x1 and ox1 > x0  # overlapping horizontally: above or below
+        beside_y = oy0 < y1 and oy1 > y0  # overlapping vertically: left or right
+        if beside_x and y0 - gap <= oy1 <= y0 + gap:
+            sides[1] = True
+        if beside_x and y1 - gap <= oy0 <= y1 + gap:
+            sides[3] = True
+        if beside_y and x0 - gap <= ox1 <= x0 + gap:
+            sides[0] = True
+        if beside_y and x1 - gap <= ox0 <= x1 + gap:
+            sides[2] = True
+    return tuple(sides)
+
+
+def _line_text_pixels(pixels: np.ndarray, box: tuple[int, int, int, int], size: float, dilation: int,
+                      text_sides: tuple[bool, bool, bool, bool] = (False, False, False, False)):
     """Text pixels of one line box: ((x, y) of the analysed area, its mask, text RGB samples, background RGB
-    samples), or None when nothing in the box stands out from its surroundings."""
+    samples), or None when nothing in the box stands out from its surroundings. `text_sides`: the sides
+    (left, top, right, bottom) where other lines of the block lie."""
     height, width = pixels.shape[:2]
     x0, y0, x1, y1 = box
     # Detected boxes can be a little tight, and anti-aliasing spills past the ink: look a bit outside.
@@ -98,7 +293,7 @@ def _line_text_pixels(pixels: np.ndarray, box: tuple[int, int, int, int], size: 
     rx0, ry0, rx1, ry1 = max(0, ax0 - ring), max(0, ay0 - ring), min(width, ax1 + ring), min(height, ay1 + ring)
 
     outer = pixels[ry0:ry1, rx0:rx1]
-    lab = cv2.cvtColor(outer.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    lab = _lab(outer)
     inside = np.zeros(outer.shape[:2], bool)
     inside[ay0 - ry0:ay1 - ry0, ax0 - rx0:ax1 - rx0] = True
     ring_mask = ~inside
@@ -106,17 +301,81 @@ def _line_text_pixels(pixels: np.ndarray, box: tuple[int, int, int, int], size: 
         ring_mask = np.zeros_like(inside)
         ring_mask[[0, -1], :] = True
         ring_mask[:, [0, -1]] = True
+    local_box = (x0 - rx0, y0 - ry0, x1 - rx0, y1 - ry0)
 
     ys, xs = np.mgrid[0:outer.shape[0], 0:outer.shape[1]]
     model, inliers = _fit_background(lab, xs, ys, ring_mask)
-    distance = np.linalg.norm(lab - model, axis=2)
-    # How far plain background strays from the model: ring pixels of other lines or objects excluded.
-    noise = float(np.percentile(distance[inliers], 90))
+    text = _text_against(lab, model, inliers, inside, local_box, pad, size, text_sides, drop_border=False)
 
+    # A second opinion from the box itself: the colour most of the line's pixels share. The ring can miss
+    # the text's background: letters on a fascia or a sign panel that ends just past the line (the ring
+    # then models the wall or the photo around it, and either nothing stands out from that model, or the
+    # whole panel does), or a tightly set paragraph (the ring is half letters of the lines above and
+    # below, too noisy to model anything). Then the line's own background is the one to trust, and
+    # anything reaching the edge of the analysed area (beside the block's other lines) is the panel's
+    # surroundings, not text.
+    # The commonest colour is taken in the line's box as detected (the padding may lie on a panel's
+    # border), and the plane fitted to the pixels near it: a plain robust fit to the whole line would be
+    # pulled off by the letters of a dense paragraph, which can cover nearly half of it.
+    in_box = np.zeros_like(inside)
+    in_box[local_box[1]:local_box[3], local_box[0]:local_box[2]] = True
+    own_model, own_inliers = _fit_background(
+        lab, xs, ys, inside & (np.linalg.norm(lab - _dominant_lab(lab[in_box]), axis=2) < 15.0))
+    own_share = own_inliers[in_box].mean()
+    disagreement = float(np.median(np.linalg.norm(model - own_model, axis=2)[inside]))
+    ring_noise, own_noise = _noise(lab, model, inliers), _noise(lab, own_model, own_inliers)
+    # Lettering inks under half of its box (bold lettering on a sign about half, its anti-aliased edges a
+    # little more): "text" covering more is the panel behind it.
+    too_much = text is not None and text[in_box].mean() > 0.6
+    ring_failed = (text is None or too_much or disagreement > max(12.0, 2.0 * ring_noise)
+                   or ring_noise > 2.0 * own_noise + 5.0)
+    # The line's own background covers at least 40 % of its box. (Less, and the "background" may be the
+    # ink of bold letters.)
+    if own_share >= 0.4 and ring_failed:
+        own_text = _text_against(lab, own_model, own_inliers, inside, local_box, pad, size, text_sides,
+                                 drop_border=True)
+        if own_text is not None and own_text[in_box].mean() <= 0.6:
+            model, inliers, text, too_much = own_model, own_inliers, own_text, False
+    # Neither model tells the letters from a panel behind them: leave the line as it is. Text left
+    # standing is a flaw the page's check can report; a sign panel inpainted away is not.
+    if text is None or too_much:
+        return None
+
+    # Colour of the text: its most distinct pixels, the solid stroke cores, not the blended edges.
+    distance = np.linalg.norm(lab - model, axis=2)
+    core = text & (distance >= np.percentile(distance[text], 80))
+    text_rgb = outer[core].astype(np.float32)
+    background_rgb = outer[inliers].astype(np.float32)
+
+    radius = dilation + int(round(0.02 * size))
+    grown = text.astype(np.uint8) * 255
+    if radius > 0:
+        grown = cv2.dilate(grown, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
+    return (rx0, ry0), grown, text_rgb, background_rgb
+
+
+def _noise(lab: np.ndarray, model: np.ndarray, inliers: np.ndarray) -> float:
+    """How far plain background strays from its model (90th percentile of the inliers' distances)."""
+    if not inliers.any():
+        return 0.0
+    return float(np.percentile(np.linalg.norm(lab - model, axis=2)[inliers], 90))
+
+
+def _text_against(lab: np.ndarray, model: np.ndarray, inliers: np.ndarray, inside: np.ndarray,
+                  box: tuple[int, int, int, int], pad: int, size: float,
+                  text_sides: tuple[bool, bool, bool, bool], drop_border: bool) -> np.ndarray | None:
+    """The text pixels inside the analysed area: those far from the background model, with their faint
+    anti-aliased edges, without structures crossing the line and specks. `drop_border` also leaves out
+    whatever touches the analysed area's edge, except on `text_sides` (where the block's other lines
+    are). None when nothing stands out."""
+    distance = np.linalg.norm(lab - model, axis=2)
+    noise = _noise(lab, model, inliers)
     area = distance[inside]
     threshold = max(_otsu(area), 1.5 * noise + 4.0, 10.0)
     strong = (distance > threshold) & inside
-    strong &= ~_crossing_structures(strong, (x0 - rx0, y0 - ry0, x1 - rx0, y1 - ry0), pad)
+    strong &= ~_crossing_structures(strong, box, pad, text_sides)
+    if drop_border:
+        strong &= ~_touching_edge(strong, inside, text_sides)
     if strong.sum() < 3:
         return None
     # Hysteresis, as in Canny: faint pixels (anti-aliased edges, JPEG ringing) count when they touch solid
@@ -135,32 +394,46 @@ def _line_text_pixels(pixels: np.ndarray, box: tuple[int, int, int, int], size: 
     small = np.zeros(count, bool)
     small[1:] = stats[1:, cv2.CC_STAT_AREA] < min_area
     text &= ~small[labels]
-    if not text.any():
-        return None
-
-    # Colour of the text: its most distinct pixels, the solid stroke cores, not the blended edges.
-    text_distance = distance[text]
-    core = text & (distance >= np.percentile(text_distance, 80))
-    text_rgb = outer[core].astype(np.float32)
-    background_rgb = outer[inliers].astype(np.float32)
-
-    radius = dilation + int(round(0.02 * size))
-    grown = text.astype(np.uint8) * 255
-    if radius > 0:
-        grown = cv2.dilate(grown, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
-    return (rx0, ry0), grown, text_rgb, background_rgb
+    return text if text.any() else None
 
 
-def _crossing_structures(strong: np.ndarray, box: tuple[int, int, int, int], pad: int) -> np.ndarray:
+def _touching_edge(strong: np.ndarray, inside: np.ndarray, text_sides: tuple[bool, bool, bool, bool]) -> np.ndarray:
+    """Components of `strong` that reach the edge of the (rectangular) area `inside`, on the sides that
+    are not `text_sides`."""
+    rows, columns = np.nonzero(inside)
+    top, bottom, left, right = rows.min(), rows.max(), columns.min(), columns.max()
+    count, labels = cv2.connectedComponents(strong.astype(np.uint8), connectivity=8)
+    edge = np.zeros(count, bool)
+    for side, line in zip(text_sides, (labels[top:bottom + 1, left], labels[top, left:right + 1],
+                                       labels[top:bottom + 1, right], labels[bottom, left:right + 1])):
+        if not side:
+            edge[np.unique(line)] = True
+    edge[0] = False
+    return edge[labels]
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    """CIE Lab (L 0..100), so that colour distances are in the usual units (a just noticeable step is ~2)."""
+    return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+
+
+def _crossing_structures(strong: np.ndarray, box: tuple[int, int, int, int], pad: int,
+                         text_sides: tuple[bool, bool, bool, bool] = (False, False, False, False)) -> np.ndarray:
     """Components that run right through the line box, past both its top and bottom (or both its left and
     right) edges: a frame, a pole, a brick's mortar line. Glyphs stay inside their line; these belong to the
-    background and must not be erased with the text."""
+    background and must not be erased with the text. Not counted across a side where another line of the
+    block lies (`text_sides`): in tight lettering, letters of neighbouring lines touch."""
     x0, y0, x1, y1 = box
     reach = max(1, pad // 2)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(strong.astype(np.uint8), connectivity=8)
     left, top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
     right, bottom = left + stats[:, cv2.CC_STAT_WIDTH], top + stats[:, cv2.CC_STAT_HEIGHT]
-    crossing = ((top <= y0 - reach) & (bottom >= y1 + reach)) | ((left <= x0 - reach) & (right >= x1 + reach))
+    text_left, text_top, text_right, text_bottom = text_sides
+    crossing = np.zeros(count, bool)
+    if not (text_top or text_bottom):
+        crossing |= (top <= y0 - reach) & (bottom >= y1 + reach)
+    if not (text_left or text_right):
+        crossing |= (left <= x0 - reach) & (right >= x1 + reach)
     crossing[0] = False
     return crossing[labels]
 
