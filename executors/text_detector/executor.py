@@ -1,11 +1,16 @@
+import dataclasses
+
+import cv2
+import numpy as np
 from docarray import DocList
 from jina import Executor, requests
 
+from executors.text_detector import containers
 from executors.text_detector.backends import DETECTORS
 from transmodal import languages, words
 from transmodal.docs import MediaDoc, TextRegion
 from transmodal.media import DEFAULT_MAX_PIXELS, decode_image
-from transmodal.ocr.lines import has_words, reading_order, regions_from_lines
+from transmodal.ocr.lines import Line, has_words, reading_order, regions_from_lines
 from transmodal.processing import for_each_doc, traced
 
 
@@ -13,11 +18,13 @@ class TextDetector(Executor):
     """Finds the text in each document's `image`: fills `regions` (one per block of text, with its box,
     line boxes, text, confidence and style) and `text` (the regions' texts, one a line, in reading order).
 
-    The backend returns the page's lines; this executor does the rest for every backend alike: lines into
-    regions (words hyphenated over lines rejoined), noise and low-confidence regions dropped, spaces lost
-    between words put back, regions in reading order. The language to read is
-    resolved by `transmodal.languages.resolve` (document, request, `with:`); the document leaves with it
-    normalised. The image itself is not changed.
+    The backend returns the page's lines; this executor does the rest for every backend alike: the
+    balloon, caption box or sign panel around each line found (`containers.py`; lines of one container
+    make one block, never two containers one), lines into regions (words hyphenated over lines rejoined),
+    noise, low-confidence regions and drawings read as text dropped, sound effects marked (kind "sfx",
+    left untouched unless `translate_sfx`), spaces lost between words put back, regions in reading order.
+    The language to read is resolved by `transmodal.languages.resolve` (document, request, `with:`); the
+    document leaves with it normalised. The image itself is not changed.
     """
 
     def __init__(
@@ -27,6 +34,8 @@ class TextDetector(Executor):
         source_lang: str = "en",
         max_pixels: int = DEFAULT_MAX_PIXELS,
         min_confidence: float = 0.5,
+        find_containers: bool = True,
+        translate_sfx: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -34,6 +43,28 @@ class TextDetector(Executor):
         self.source_lang = source_lang
         self.max_pixels = max_pixels
         self.min_confidence = min_confidence
+        self.find_containers = find_containers  # balloons, caption boxes, sign panels around the text
+        self.translate_sfx = translate_sfx  # sound effects are left as drawn unless this is set
+
+    def _describe(self, pixels: np.ndarray, region: TextRegion, found: list[containers.Container]) -> bool:
+        """Sets the region's container and kind; False for marks that are not text (drawings read as text)."""
+        x0, y0, x1, y1 = region.box
+        holder = next((c for c in found if c.contains((x0 + x1) / 2, (y0 + y1) / 2)), None)
+        if holder is not None:
+            region.container = [[float(x), float(y)] for x, y in holder.polygon]
+            region.kind = holder.kind
+            return True
+        if not self.find_containers:
+            return True
+        lines = [tuple(line) for line in region.lines]
+        if containers.looks_like_sfx(pixels, region.box, lines):
+            region.kind = "sfx"
+            if not self.translate_sfx:
+                region.flags.append("untouched")
+            return True
+        # A short "word" on the picture itself may be a small drawing the OCR read as text (an icon).
+        short = sum(char.isalnum() for char in region.text) <= 4
+        return not short or containers.is_text_like(pixels, region.box)
 
     @requests
     def detect(self, docs: DocList[MediaDoc], parameters: dict | None = None, **kwargs) -> DocList[MediaDoc]:
@@ -43,11 +74,14 @@ class TextDetector(Executor):
             )
             self.reader.check_language(language)  # before decoding: the cheaper check first
             pixels = decode_image(doc.image, self.max_pixels)
+            lines = [line for line in self.reader.read(pixels, language) if has_words(line.text)]
+            found = group_by_container(pixels, lines) if self.find_containers else []
             regions = [
                 region
-                for region in regions_from_lines(self.reader.read(pixels, language), language)
+                for region in regions_from_lines(lines, language)
                 if has_words(region.text) and region.confidence >= self.min_confidence
             ]
+            regions = [region for region in regions if self._describe(pixels, region, found)]
             restore_word_spaces(regions, language)
             doc.regions = DocList[TextRegion](reading_order(regions))
             doc.text = "\n".join(region.text for region in doc.regions)
@@ -65,3 +99,60 @@ def restore_word_spaces(regions: list[TextRegion], language: str) -> None:
     keep = words.recurring_words([region.text for region in regions], language)
     for region in regions:
         region.text = words.split_words(words.correct_misreads(region.text, language, keep), language, keep=keep)
+
+
+def group_by_container(pixels: np.ndarray, lines: list[Line]) -> list[containers.Container]:
+    """The containers the lines sit in; lines of one container become one block (their `block` id), so
+    lines of two neighbouring balloons are never merged, however close."""
+    groups = containers.group_lines_by_container(pixels, [line.box for line in lines])
+    found: list[containers.Container] = []
+    members: list[list[int]] = []
+    for indices, container in groups:
+        if container is None:
+            continue
+        # One balloon found twice from two of its lines (each line sees part of it): one container.
+        same = next((n for n, other in enumerate(found) if _mostly_overlapping(other.box, container.box)), None)
+        if same is None:
+            found.append(container)
+            members.append(list(indices))
+        else:
+            found[same] = _merged(found[same], container)
+            members[same] += indices
+    # A line at a balloon's edge may find no container of its own: it belongs to the one around it.
+    for indices, container in groups:
+        if container is None:
+            for index in indices:
+                x0, y0, x1, y1 = lines[index].box
+                holder = next((n for n, c in enumerate(found) if c.contains((x0 + x1) / 2, (y0 + y1) / 2)), None)
+                if holder is not None:
+                    members[holder].append(index)
+    # On a drawn page (some container outlined in ink), a flat panel is a balloon or caption, not a sign.
+    if any(container.outlined for container in found):
+        for container in found:
+            if container.kind == "sign":
+                container.kind = "caption" if container.rectangular else "balloon"
+    for number, indices in enumerate(members):
+        for index in indices:
+            lines[index].block = ("container", number)
+    return found
+
+
+def _mostly_overlapping(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return False
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return width * height >= 0.25 * smaller
+
+
+def _merged(a: containers.Container, b: containers.Container) -> containers.Container:
+    """The two views of one container as one: the convex hull of both outlines."""
+    points = np.asarray(a.polygon + b.polygon, np.float32)
+    hull = cv2.convexHull(points).reshape(-1, 2)
+    return dataclasses.replace(
+        a if a.area >= b.area else b,
+        polygon=hull.tolist(),
+        area=float(cv2.contourArea(hull)),
+        outlined=a.outlined or b.outlined,
+    )

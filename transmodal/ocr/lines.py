@@ -112,7 +112,10 @@ def group_into_blocks(lines: list[Line]) -> list[list[Line]]:
         if line.block is not None:
             joined = [block for block in blocks if block[0].block == line.block]
         else:
-            joined = [block for block in blocks if any(_same_block(other, line) for other in block)]
+            # Lines the engine (or a container) grouped stay in their group: geometry joins free lines only.
+            joined = [
+                block for block in blocks if block[0].block is None and any(_same_block(other, line) for other in block)
+            ]
         blocks = [block for block in blocks if all(block is not other for other in joined)]
         blocks.append([line] + [other for block in joined for other in block])
     return blocks
