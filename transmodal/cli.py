@@ -18,6 +18,7 @@ import sys
 from transmodal.files import fingerprint, read_input, unique_name, write_outputs
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_TIMEOUT = 300.0  # seconds per request: a stalled executor fails documents instead of hanging the run
 
 
 def default_flow() -> str:
@@ -51,6 +52,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replicas", action="append", default=[], metavar="NAME=N",
                         help="replicas of an executor for the local Flow, e.g. TextDetector=2")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                        help=f"deadline of each request: a request without a result by then fails its documents "
+                             f"and the others go on (default: {DEFAULT_TIMEOUT:g}; 0: none)")
 
 
 def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
@@ -74,11 +78,13 @@ def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
             return 2
     input_fingerprints: dict[str, str | None] = {}
     written: list[str] = []
+    taken: list[str] = []  # inputs read and handed to the client
 
     stems_seen: dict[str, int] = {}
 
     def read_all():
         for path in args.inputs:
+            taken.append(path)
             doc = read_input(path)
             doc.name = unique_name(doc.name, stems_seen)
             input_fingerprints[doc.id] = fingerprint(doc.image if doc.image is not None else doc.audio)
@@ -89,16 +95,30 @@ def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
             written.extend(write_outputs(doc, args.out, input_fingerprints.get(doc.id), args.save_regions))
 
     def send(host: str):
-        client = TransmodalClient(host)
+        client = TransmodalClient(host, timeout=args.timeout or None)
         return client.process(read_all(), parameters=parameters, request_size=args.request_size, on_result=save,
                               progress=not args.quiet, total=len(args.inputs))
 
-    if args.host:
-        report = send(args.host)
-    else:
-        flow, host = local_flow(flow_path, replicas=_replicas(args.replicas))
-        with flow:
-            report = send(host)
+    from transmodal.client import GatewayUnreachableError, Report
+    from transmodal.flows import running
+    from transmodal.signals import stop_signals
+    from transmodal.validation import InvalidRequestError
+
+    with stop_signals() as stop:
+        try:
+            if args.host:
+                report = send(args.host)
+            else:
+                flow, host = local_flow(flow_path, replicas=_replicas(args.replicas))
+                with running(flow):
+                    report = send(host) if not stop.requested.is_set() else Report(interrupted=True)
+        except InvalidRequestError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        except GatewayUnreachableError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        report.interrupted = report.interrupted or stop.requested.is_set()
 
     for path in written:
         print(f"wrote {path}")
@@ -106,19 +126,31 @@ def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
     for failure in report.failures:
         stage = f" [{failure.stage}]" if failure.stage else ""
         print(f"FAILED {failure.name}{stage}: {failure.error}", file=sys.stderr)
-    return 0 if report.ok else 1
+    not_sent = report.not_sent + args.inputs[len(taken):]
+    why = "interrupted" if report.interrupted else "the Flow's gateway went away"
+    for name in not_sent:
+        print(f"NOT SENT {name}: {why}", file=sys.stderr)
+    if report.interrupted:
+        print(f"interrupted: {report.succeeded} finished, {len(report.failures)} failed, {len(not_sent)} not sent",
+              file=sys.stderr)
+        return stop.exit_code if stop.signum else 130
+    return 0 if report.ok and not not_sent else 1
 
 
 def serve(args: argparse.Namespace) -> int:
-    from transmodal.flows import load_flow
+    """Serve until SIGTERM, SIGINT or SIGHUP; every process of the Flow is stopped before returning."""
+    from transmodal.flows import load_flow, running
+    from transmodal.signals import stop_signals
 
     if bool(args.port) != bool(args.http_port):
         raise SystemExit("serve: give both --port (gRPC) and --http-port, or neither (the YAML's ports)")
     ports = [args.port, args.http_port] if args.port else None
     flow = load_flow(args.flow, ports=ports, host=args.host, replicas=_replicas(args.replicas))
-    with flow:
-        flow.block()
-    return 0
+    with stop_signals() as stop:
+        with running(flow):
+            if not stop.requested.is_set():
+                flow.block(stop_event=stop.requested)
+    return stop.exit_code if stop.signum else 0
 
 
 def main(argv: list[str] | None = None) -> int:
