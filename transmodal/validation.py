@@ -92,7 +92,9 @@ def check_parameters(parameters: object) -> dict:
 
 def _check_value(value: Any, path: str, depth: int) -> None:
     if depth > MAX_DEPTH:
-        raise InvalidRequestError(f"{path} is nested more than {MAX_DEPTH} levels deep: flatten the parameters")
+        shown = path if len(path) <= 80 else path[:60] + "..."
+        raise InvalidRequestError(f"parameters are nested more than {MAX_DEPTH} levels deep (at {shown}): "
+                                  f"flatten them")
     if value is None or isinstance(value, bool):
         return
     if isinstance(value, str):

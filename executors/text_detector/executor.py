@@ -4,7 +4,7 @@ from jina import Executor, requests
 from executors.text_detector.backends import DETECTORS
 from transmodal import languages
 from transmodal.docs import MediaDoc, TextRegion
-from transmodal.media import DEFAULT_MAX_PIXELS, decode_image
+from transmodal.media import DEFAULT_MAX_PIXELS, decode_image_scaled, scale_lines
 from transmodal.ocr.lines import has_words, reading_order, regions_from_lines
 from transmodal.processing import for_each_doc, traced
 
@@ -34,8 +34,9 @@ class TextDetector(Executor):
             language = languages.resolve(doc.source_lang, parameters, "source_lang", self.source_lang,
                                          "source language")
             self.reader.check_language(language)  # before decoding: the cheaper check first
-            pixels = decode_image(doc.image, self.max_pixels)
-            regions = [region for region in regions_from_lines(self.reader.read(pixels, language), language)
+            pixels, scale = decode_image_scaled(doc.image, self.max_pixels)  # large images: detect on fewer pixels
+            lines = scale_lines(self.reader.read(pixels, language), 1 / scale)  # boxes back on the original
+            regions = [region for region in regions_from_lines(lines, language)
                        if has_words(region.text) and region.confidence >= self.min_confidence]
             doc.regions = DocList[TextRegion](reading_order(regions))
             doc.text = "\n".join(region.text for region in doc.regions)
