@@ -187,6 +187,13 @@ class TransmodalGateway(CompositeGateway):
             if servicer is not None:
                 await servicer.set("", status)
 
+    @property
+    def _should_exit(self) -> bool:
+        # Jina's composite counts a server without `should_exit` (gRPC) as exited: alone, gRPC would stop
+        # right after starting. Exit when every server that can say so says so; gRPC alone: on cancel.
+        flags = [server.should_exit for server in self.servers if hasattr(server, "should_exit")]
+        return bool(flags) and all(flags)
+
     async def shutdown(self):
         if self._readiness_task is not None:
             self._readiness_task.cancel()
