@@ -13,8 +13,8 @@ starts in a few seconds. The soak (thousands of documents, a replica killed and 
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -39,7 +39,7 @@ from transmodal.validation import InvalidRequestError
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Test-only executors. "stall..." documents sleep (asynchronously: the executor keeps serving others).
-EXECUTORS = '''
+EXECUTORS = """
 import asyncio
 
 from docarray import DocList
@@ -57,17 +57,21 @@ class Echo(Executor):
             doc.translation = (doc.text or "").upper()
             doc.trace.append(self.metas.name)
         return docs
-'''
+"""
 
 
 def write_flow(folder, protocols=("grpc",)) -> str:
     (folder / "reliability_executors.py").write_text(EXECUTORS)
     module = str(folder / "reliability_executors.py")
     for name in ("First", "Second"):
-        (folder / f"{name}.yml").write_text(json.dumps(
-            {"jtype": "Echo", "py_modules": [module], "metas": {"name": name}}))
-    spec = {"jtype": "Flow", "with": {"protocol": list(protocols)},
-            "executors": [{"name": name, "uses": str(folder / f"{name}.yml")} for name in ("First", "Second")]}
+        (folder / f"{name}.yml").write_text(
+            json.dumps({"jtype": "Echo", "py_modules": [module], "metas": {"name": name}})
+        )
+    spec = {
+        "jtype": "Flow",
+        "with": {"protocol": list(protocols)},
+        "executors": [{"name": name, "uses": str(folder / f"{name}.yml")} for name in ("First", "Second")],
+    }
     path = folder / "flow.yml"
     path.write_text(json.dumps(spec))  # JSON is YAML
     return str(path)
@@ -105,8 +109,12 @@ def docs(*texts: str) -> list[MediaDoc]:
 
 def subprocess_env() -> dict:
     # The checkout under test first: the installed package may point at another checkout.
-    return {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-            "JINA_OPTOUT_TELEMETRY": "1", "HF_HUB_OFFLINE": "1"}
+    return {
+        **os.environ,
+        "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "JINA_OPTOUT_TELEMETRY": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -205,7 +213,8 @@ def test_a_stalled_request_fails_by_name_at_its_deadline_and_the_stream_goes_on(
     results = {}
     started = time.monotonic()
     report = TransmodalClient(f"grpc://127.0.0.1:{grpc_port}", timeout=3).process(
-        docs("one", "stall", "two", "three"), on_result=lambda doc: results.update({doc.name: doc}))
+        docs("one", "stall", "two", "three"), on_result=lambda doc: results.update({doc.name: doc})
+    )
     elapsed = time.monotonic() - started
     assert elapsed < 20, f"the deadline did not stop the wait: {elapsed:.1f} s"
     assert report.succeeded == 3 and {results[name].translation for name in results} == {"ONE", "TWO", "THREE"}
@@ -240,15 +249,17 @@ def test_http_body_over_the_limit_gets_413_before_it_is_read(echo_flow):
     _, http_port = echo_flow
     with socket.create_connection(("127.0.0.1", http_port), timeout=10) as connection:
         # Claim 50 MB and send none of it: only a server that decides on the headers can answer.
-        connection.sendall(b"POST /default HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                           b"Content-Length: 50000000\r\n\r\n")
+        connection.sendall(
+            b"POST /default HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50000000\r\n\r\n"
+        )
         started = time.monotonic()
         head = connection.recv(4096).decode("latin-1")
     assert head.startswith("HTTP/1.1 413"), head
     assert time.monotonic() - started < 5
     body = json.dumps({"data": [{"text": "small"}]}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{http_port}/default", data=body,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{http_port}/default", data=body, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=20) as response:  # under the limit: served
         assert response.status == 200
         assert json.loads(response.read())["data"][0]["translation"] == "SMALL"
@@ -277,17 +288,33 @@ def test_a_killed_executor_is_named_readiness_follows_and_shutdown_does_not_wait
         report = client.process(docs("a", "b", "c"))  # no ConnectionError: the gateway is up
         assert report.unreachable == {"Second"} and report.succeeded == 0 and report.lost == 0
         assert {failure.name for failure in report.failures} == {"a.txt", "b.txt", "c.txt"}
-        assert all(failure.stage == "Second" and "executor Second is unreachable" in failure.error
-                   for failure in report.failures)
+        assert all(
+            failure.stage == "Second" and "executor Second is unreachable" in failure.error
+            for failure in report.failures
+        )
         status = wait_for(lambda: get(http_port, "/status")[0] == 503 and get(http_port, "/status"), 10)
         assert status and status[1]["unreachable"] == ["Second"], status
         assert client.health() == (False, "executor Second is unreachable")
 
         # The same executor started again on its port: the Flow picks it up, no restart.
         replacement = subprocess.Popen(
-            [sys.executable, "-m", "jina", "executor", "--uses", str(tmp_path / "Second.yml"), "--host", "127.0.0.1",
-             "--port", str(second["ports"][0])], env=subprocess_env(), start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "jina",
+                "executor",
+                "--uses",
+                str(tmp_path / "Second.yml"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(second["ports"][0]),
+            ],
+            env=subprocess_env(),
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         assert wait_for(lambda: get(http_port, "/ready")[0] == 200, 45), "restarted executor not picked up"
         again = client.process(docs("back"))
         assert again.ok, again.failures
@@ -306,9 +333,25 @@ def test_a_killed_executor_is_named_readiness_follows_and_shutdown_does_not_wait
 
 def _serve(flow_path: str, grpc_port: int, http_port: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "transmodal.cli", "serve", flow_path, "--port", str(grpc_port),
-         "--http-port", str(http_port), "--host", "127.0.0.1"],
-        env=subprocess_env(), start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "transmodal.cli",
+            "serve",
+            flow_path,
+            "--port",
+            str(grpc_port),
+            "--http-port",
+            str(http_port),
+            "--host",
+            "127.0.0.1",
+        ],
+        env=subprocess_env(),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.integration
@@ -327,8 +370,9 @@ def test_a_stop_signal_to_serve_stops_every_process_it_started(tmp_path, stop):
         server.send_signal(stop)  # the process only, as `kill` and systemd do: not its group
         code = server.wait(20)
         stopped_in = time.monotonic() - began
-        assert wait_for(lambda: not [pid for pid in started if alive(pid)], 5), \
+        assert wait_for(lambda: not [pid for pid in started if alive(pid)], 5), (
             f"left behind: {[pid for pid in started if alive(pid)]}"
+        )
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
@@ -357,9 +401,25 @@ def test_an_interrupted_run_reports_finished_failed_and_not_sent_and_leaves_noth
         (inputs / f"{name}.txt").write_text(name)
     out = tmp_path / "out"
     run = subprocess.Popen(
-        [sys.executable, "-m", "transmodal.cli", "run", path, *[str(inputs / f"{name}.txt") for name in names],
-         "--out", str(out), "--quiet", "--timeout", "100"],
-        env=subprocess_env(), start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "transmodal.cli",
+            "run",
+            path,
+            *[str(inputs / f"{name}.txt") for name in names],
+            "--out",
+            str(out),
+            "--quiet",
+            "--timeout",
+            "100",
+        ],
+        env=subprocess_env(),
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         # Four requests in flight at most: one and two come back, the four stalls fill the window.
         assert wait_for(lambda: out.is_dir() and len(list(out.iterdir())) >= 2, 60), "no results came back"

@@ -28,7 +28,8 @@ import dataclasses
 import re
 import threading
 import time
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from docarray import DocList
 
@@ -98,8 +99,17 @@ class TransmodalClient:
         `timeout` overrides the client's per-request deadline. Raises InvalidRequestError (bad parameters,
         nothing sent) or GatewayUnreachableError (no Flow at the address, nothing returned)."""
         parameters = check_parameters(parameters)
-        run = _Run(self, docs, parameters, max(1, request_size), on_result, progress, total, endpoint,
-                   self.timeout if timeout is None else timeout)
+        run = _Run(
+            self,
+            docs,
+            parameters,
+            max(1, request_size),
+            on_result,
+            progress,
+            total,
+            endpoint,
+            self.timeout if timeout is None else timeout,
+        )
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -124,7 +134,8 @@ class TransmodalClient:
         async with self._channel() as channel:
             try:
                 response = await jina_pb2_grpc.JinaGatewayDryRunRPCStub(channel).dry_run(
-                    jina_pb2.google_dot_protobuf_dot_empty__pb2.Empty(), timeout=timeout)
+                    jina_pb2.google_dot_protobuf_dot_empty__pb2.Empty(), timeout=timeout
+                )
             except grpc.aio.AioRpcError as error:
                 return False, f"gateway at {self.host} does not answer: {error.code().name} {error.details()}"
         if response.code == jina_pb2.StatusProto.SUCCESS:
@@ -177,7 +188,11 @@ class _Run:
         loop = asyncio.get_running_loop()
         stopping = asyncio.Event()
         stop = signals.current()
-        unhook = stop.on_stop(lambda: loop.call_soon_threadsafe(stopping.set)) if stop else (lambda: None)
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(stopping.set)
+
+        unhook = stop.on_stop(wake) if stop else (lambda: None)
         self.bar = tqdm(total=self.total, unit="doc", disable=not self.progress, desc="transmodal")
         started = time.perf_counter()
         try:
@@ -193,8 +208,9 @@ class _Run:
                     sender.cancel()
                     await asyncio.gather(sender, return_exceptions=True)
                 waiter.cancel()
-                if sender.done() and not sender.cancelled() and sender.exception():
-                    raise sender.exception()
+                failure = sender.exception() if sender.done() and not sender.cancelled() else None
+                if failure is not None:
+                    raise failure
         finally:
             unhook()
             self.bar.close()
@@ -268,8 +284,11 @@ class _Run:
         except asyncio.CancelledError:
             raise  # interrupted: the batch stays in flight and is reported as such
         except Exception as error:  # the request could not even be serialised
-            self._fail(self.in_flight.pop(id(batch), batch), "client",
-                       f"not sent: the request could not be encoded ({type(error).__name__}: {error})")
+            self._fail(
+                self.in_flight.pop(id(batch), batch),
+                "client",
+                f"not sent: the request could not be encoded ({type(error).__name__}: {error})",
+            )
             return
         self._response(batch, response)
 
@@ -280,18 +299,22 @@ class _Run:
         match = _UNREACHABLE.search(details)
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             stage = None
-            why = (f"no result within {self.timeout:g} s (deadline exceeded): an executor is stalled or overloaded; "
-                   f"retry later, or raise the timeout (--timeout) if documents this size need longer")
+            why = (
+                f"no result within {self.timeout:g} s (deadline exceeded): an executor is stalled or overloaded; "
+                f"retry later, or raise the timeout (--timeout) if documents this size need longer"
+            )
         elif match:
             stage = match.group(1)
             self.report.unreachable.add(stage)
-            why = (f"executor {stage} is unreachable (down or restarting): the Flow could not pass this request "
-                   f"to it; the other documents go on; restart {stage} or retry when it is back")
+            why = (
+                f"executor {stage} is unreachable (down or restarting): the Flow could not pass this request "
+                f"to it; the other documents go on; restart {stage} or retry when it is back"
+            )
         elif code == grpc.StatusCode.UNAVAILABLE:
             stage = None
-            self.gateway_error = self.gateway_error or f"{code.name}: {details.splitlines()[0] if details else ''}"
-            why = (f"the Flow's gateway at {self.client.host} is unreachable ({details.splitlines()[0] if details else ''}): "
-                   f"is the Flow running?")
+            first_line = details.splitlines()[0] if details else ""
+            self.gateway_error = self.gateway_error or f"{code.name}: {first_line}"
+            why = f"the Flow's gateway at {self.client.host} is unreachable ({first_line}): is the Flow running?"
         elif code == grpc.StatusCode.RESOURCE_EXHAUSTED:
             stage = "gateway"
             why = f"the request is too large for the gateway ({details}): send fewer or smaller documents per request"
@@ -308,11 +331,17 @@ class _Run:
         if status.code == jina_pb2.StatusProto.ERROR:
             # An executor raised for the whole request: Jina puts its exception on the header.
             executor = status.exception.executor or None
-            cause = f"{status.exception.name}: {', '.join(status.exception.args)}" if status.exception.name \
+            cause = (
+                f"{status.exception.name}: {', '.join(status.exception.args)}"
+                if status.exception.name
                 else status.description or "request failed in the Flow"
-            self._fail(list(sent.values()), executor,
-                       f"{executor or 'an executor'} failed the whole request ({cause}); this is a bug in that "
-                       f"stage, not in the document: report it with the input")
+            )
+            self._fail(
+                list(sent.values()),
+                executor,
+                f"{executor or 'an executor'} failed the whole request ({cause}); this is a bug in that "
+                f"stage, not in the document: report it with the input",
+            )
             return
         response.document_array_cls = DocList[MediaDoc]
         for doc in response.docs:
@@ -327,9 +356,13 @@ class _Run:
                 try:
                     self.on_result(doc)
                 except Exception as error:  # e.g. the output could not be written: this document only
-                    self.report.failures.append(Failure(
-                        _name(doc), "client", f"the result came back but handling it failed: "
-                                              f"{type(error).__name__}: {error}"))
+                    self.report.failures.append(
+                        Failure(
+                            _name(doc),
+                            "client",
+                            f"the result came back but handling it failed: {type(error).__name__}: {error}",
+                        )
+                    )
                     continue
             if doc.failed:
                 self.report.failures.append(Failure(_name(doc), doc.error_stage, doc.error))

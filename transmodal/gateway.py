@@ -50,9 +50,15 @@ class BodyLimit:
         if self.readiness is not None and scope["method"] == "GET" and scope["path"] in READINESS_PATHS:
             down = self.readiness.unreachable
             if down or scope["path"] == "/ready":
-                await _respond(send, 503 if down else 200, {
-                    "ready": not down, "unreachable": down,
-                    "detail": f"executor(s) not answering: {', '.join(down)}" if down else "every executor answers"})
+                await _respond(
+                    send,
+                    503 if down else 200,
+                    {
+                        "ready": not down,
+                        "unreachable": down,
+                        "detail": f"executor(s) not answering: {', '.join(down)}" if down else "every executor answers",
+                    },
+                )
                 return
         if not self.max_bytes:
             await self.app(scope, receive, send)
@@ -94,15 +100,29 @@ class _TooLarge(Exception):
 
 
 async def _too_large(send, limit: int, length: str) -> None:
-    await _respond(send, 413, {"detail": f"request body of {length} bytes exceeds the limit of {limit} bytes: "
-                                         f"send fewer or smaller documents per request (max_body_bytes)"})
+    await _respond(
+        send,
+        413,
+        {
+            "detail": f"request body of {length} bytes exceeds the limit of {limit} bytes: "
+            f"send fewer or smaller documents per request (max_body_bytes)"
+        },
+    )
 
 
 async def _respond(send, status: int, body: dict) -> None:
     payload = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                            (b"connection", b"close")]})  # the unread body must not be parsed as a next request
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )  # the unread body must not be parsed as a next request
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -127,8 +147,9 @@ class Readiness:
                 return False
 
         names = list(self.addresses)
-        results = await asyncio.gather(*[
-            asyncio.gather(*[answers(address) for address in self.addresses[name]]) for name in names])
+        results = await asyncio.gather(
+            *[asyncio.gather(*[answers(address) for address in self.addresses[name]]) for name in names]
+        )
         # An executor is reachable while at least one of its replicas answers.
         return [name for name, replicas in zip(names, results) if replicas and not any(replicas)]
 
@@ -156,8 +177,13 @@ def _executor_addresses(runtime_args) -> dict[str, list[str]]:
 class TransmodalGateway(CompositeGateway):
     """Jina's gateway for the Flow's protocols, with the body limit and readiness described above."""
 
-    def __init__(self, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, readiness_interval: float = 2.0,
-                 readiness_timeout: float = 1.0, **kwargs):
+    def __init__(
+        self,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        readiness_interval: float = 2.0,
+        readiness_timeout: float = 1.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.max_body_bytes = max_body_bytes
         runtime_args = self.runtime_args

@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 DEFAULT_GRACE = float(os.environ.get("TRANSMODAL_STOP_GRACE", 10))
@@ -38,7 +38,7 @@ def descendants(pid: int | None = None) -> list[int]:
         except OSError:
             continue
         # "pid (comm) state ppid ...": comm may hold spaces and parentheses; ppid follows the last ')'.
-        fields = stat[stat.rindex(b")") + 2:].split()
+        fields = stat[stat.rindex(b")") + 2 :].split()
         children.setdefault(int(fields[1]), []).append(int(entry))
     found, queue = [], [root]
     while queue:
@@ -64,7 +64,7 @@ def alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", "rb") as file:
             stat = file.read()
-        return stat[stat.rindex(b")") + 2:][:1] not in (b"Z", b"X")
+        return stat[stat.rindex(b")") + 2 :][:1] not in (b"Z", b"X")
     except OSError:
         try:
             os.kill(pid, 0)
@@ -141,8 +141,11 @@ class Stop:
             return
         self.signum = signum
         self.requested.set()
-        print(f"transmodal: {signal.Signals(signum).name} received, stopping (again to force)",
-              file=sys.stderr, flush=True)
+        print(
+            f"transmodal: {signal.Signals(signum).name} received, stopping (again to force)",
+            file=sys.stderr,
+            flush=True,
+        )
         threading.Thread(target=self._watchdog, name="transmodal-stop-watchdog", daemon=True).start()
         for callback in list(self._callbacks):
             with contextlib.suppress(Exception):

@@ -40,9 +40,11 @@ def encoding_problem(text: str) -> str | None:
         text.encode("utf-8")
     except UnicodeEncodeError as error:
         bad = text[error.start]
-        return (f"contains a lone surrogate U+{ord(bad):04X} at character {error.start}, which is not valid "
-                f"Unicode text (often a file name or text decoded with errors='surrogateescape'): "
-                f"re-encode it as UTF-8")
+        return (
+            f"contains a lone surrogate U+{ord(bad):04X} at character {error.start}, which is not valid "
+            f"Unicode text (often a file name or text decoded with errors='surrogateescape'): "
+            f"re-encode it as UTF-8"
+        )
     if "\x00" in text:
         return f"contains a NUL character at position {text.index(chr(0))}: remove it"
     return None
@@ -80,21 +82,23 @@ def check_parameters(parameters: object) -> dict:
         if not isinstance(glossary, dict):
             raise InvalidRequestError(
                 f"parameter 'glossary' must map source terms to target terms ({{'Captain Marvel': 'keep'}}), "
-                f"got {type(glossary).__name__}")
+                f"got {type(glossary).__name__}"
+            )
         for source, target in glossary.items():
             if not source.strip():
                 raise InvalidRequestError("parameter 'glossary' has an empty source term")
             if target is not None and not isinstance(target, str):
-                raise InvalidRequestError(f"parameter 'glossary': the target of {source!r} must be a string or "
-                                          f"null (keep), got {type(target).__name__} {_short(target)}")
+                raise InvalidRequestError(
+                    f"parameter 'glossary': the target of {source!r} must be a string or "
+                    f"null (keep), got {type(target).__name__} {_short(target)}"
+                )
     return parameters
 
 
 def _check_value(value: Any, path: str, depth: int) -> None:
     if depth > MAX_DEPTH:
         shown = path if len(path) <= 80 else path[:60] + "..."
-        raise InvalidRequestError(f"parameters are nested more than {MAX_DEPTH} levels deep (at {shown}): "
-                                  f"flatten them")
+        raise InvalidRequestError(f"parameters are nested more than {MAX_DEPTH} levels deep (at {shown}): flatten them")
     if value is None or isinstance(value, bool):
         return
     if isinstance(value, str):
@@ -115,8 +119,9 @@ def _check_value(value: Any, path: str, depth: int) -> None:
             raise InvalidRequestError(f"{path} has {len(value):,} entries (limit {MAX_ITEMS:,})")
         for key, item in value.items():
             if not isinstance(key, str):
-                raise InvalidRequestError(f"{path} has a key of type {type(key).__name__} ({key!r}): keys must be "
-                                          f"strings")
+                raise InvalidRequestError(
+                    f"{path} has a key of type {type(key).__name__} ({key!r}): keys must be strings"
+                )
             problem = encoding_problem(key)
             if problem:
                 raise InvalidRequestError(f"a key of {path} {problem}")
@@ -128,8 +133,10 @@ def _check_value(value: Any, path: str, depth: int) -> None:
         for index, item in enumerate(value):
             _check_value(item, f"{path}[{index}]", depth + 1)
         return
-    raise InvalidRequestError(f"{path} is a {type(value).__name__}: parameters may only hold strings, numbers, "
-                              f"booleans, null, lists and dicts (JSON)")
+    raise InvalidRequestError(
+        f"{path} is a {type(value).__name__}: parameters may only hold strings, numbers, "
+        f"booleans, null, lists and dicts (JSON)"
+    )
 
 
 def document_problem(doc) -> str | None:
