@@ -1,17 +1,27 @@
-"""Soak and fault harness: a long stream with hostile inputs through the real Flow, a replica killed and
-restarted, an executor stalled; then one 6000x6000 image; then shutdown. Loopback only, bounded.
+"""Soak and fault harness: long streams with hostile inputs, a replica killed and restarted, an executor
+stalled, one 6000x6000 image, then shutdown and a count of processes left behind. Loopback only, bounded.
 
-    .venv/bin/python benchmarks/soak.py [--docs 5000] [--hostile 0.12] [--max-seconds 1200] [--json out.json]
+    .venv/bin/python benchmarks/soak.py [--docs 5000] [--real-docs 150] [--hostile 0.12] [--json out.json]
 
-Prints sent / returned / ok / error / lost / not sent, the failures by kind, the peak memory of every
-process of the Flow, and any process left behind after shutdown. Exit status 1 when a document is lost or
-a process is left behind.
+Two phases, each through transmodal's client and gateway, each Flow stopped with `transmodal.flows`:
 
-The stream: small images (most blank or with one word, 96x48), and `--hostile` of the documents bad on
-purpose: corrupt, truncated, empty, decompression-bomb and 10000x1 images, unknown and unencodable
-(lone surrogate) languages, a missing image. Faults, at fractions of the stream: TextDetector/rep-1
-SIGKILLed at 25 % and started again on its port (`jina executor`) a few seconds later; TextTranslator
-SIGSTOPped at 55 % for `--stall-seconds` (longer than the request deadline `--timeout`), then SIGCONT.
+1. Volume (`--docs`, default 5000): a three-stage Flow of light executors that do the per-document work
+   every transmodal executor shares (resolve the language, decode the image with its size checks, fail a
+   document by name with `transmodal.processing`), Decode x2 replicas. At 25 % of the stream Decode/rep-1
+   is SIGKILLed and started again on its port (`jina executor`) 3 s later; at 55 % Translate is
+   SIGSTOPped for `--stall-seconds` (longer than the request deadline `--timeout`), then SIGCONT.
+   OCR is left out here on purpose: TextDetector takes 0.25-1 s even for a blank 96x48 image on these
+   2 cores, so 5,000 documents through flow.yml would take hours.
+2. Real (`--real-docs`, default 150): flow.yml (TextDetector x2) with the same mix of hostile inputs,
+   then one 6000x6000 page: peak memory of every executor.
+
+Hostile inputs (`--hostile`, default 12 %): corrupt, truncated, empty, decompression-bomb and 10000x1
+images, an unknown and an unencodable (lone surrogate) language, a document without an image.
+
+Prints per phase: sent / returned / ok / error / lost / not sent (and documents unaccounted for by name),
+outcomes by kind of input, failure causes, the peak resident memory of every process (with the processes
+it starts), shutdown time and any process left behind. Exit status 1 when a document is lost or a process
+is left behind.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import zlib
@@ -46,6 +57,75 @@ from transmodal.signals import alive, descendants, kill_tree, stop_signals  # no
 
 FLOW = os.path.join(ROOT, "flow.yml")
 DETECTOR_CONFIG = os.path.join(ROOT, "executors", "text_detector", "config.yml")
+
+LIGHT_EXECUTORS = '''
+import numpy as np
+from docarray import DocList
+from jina import Executor, requests
+
+from transmodal import languages
+from transmodal.docs import MediaDoc
+from transmodal.media import decode_image
+from transmodal.processing import for_each_doc, traced
+
+
+class Decode(Executor):
+    """Language resolved and image decoded with the shared checks; the mean brightness becomes the text."""
+
+    @requests
+    def decode(self, docs: DocList[MediaDoc], parameters: dict | None = None, **kwargs) -> DocList[MediaDoc]:
+        def work(doc: MediaDoc) -> None:
+            doc.source_lang = languages.resolve(doc.source_lang, parameters, "source_lang", "en")
+            pixels = decode_image(doc.image, 4_000_000)
+            doc.text = f"brightness {int(np.mean(pixels))}"
+
+        for_each_doc(docs, self.metas.name, work)
+        return traced(docs, self)
+
+
+class Translate(Executor):
+    @requests
+    def translate(self, docs: DocList[MediaDoc], parameters: dict | None = None, **kwargs) -> DocList[MediaDoc]:
+        def work(doc: MediaDoc) -> None:
+            doc.target_lang = languages.resolve(doc.target_lang, parameters, "target_lang", "es")
+            doc.translation = (doc.text or "").upper()
+
+        for_each_doc(docs, self.metas.name, work)
+        return traced(docs, self)
+
+
+class Finish(Executor):
+    @requests
+    def finish(self, docs: DocList[MediaDoc], **kwargs) -> DocList[MediaDoc]:
+        return traced(docs, self)
+'''
+
+
+def light_flow(folder: str) -> tuple[str, dict[str, str]]:
+    """The volume phase's Flow YAML in `folder`, and the executor configs (for restarting one)."""
+    module = os.path.join(folder, "soak_executors.py")
+    with open(module, "w") as file:
+        file.write(LIGHT_EXECUTORS)
+    configs = {}
+    for name in ("Decode", "Translate", "Finish"):
+        configs[name] = os.path.join(folder, f"{name}.yml")
+        with open(configs[name], "w") as file:
+            json.dump({"jtype": name, "py_modules": [module], "metas": {"name": name}}, file)
+    path = os.path.join(folder, "soak-flow.yml")
+    with open(path, "w") as file:
+        json.dump(
+            {
+                "jtype": "Flow",
+                "executors": [
+                    {"name": name, "uses": config, "replicas": 2 if name == "Decode" else 1}
+                    for name, config in configs.items()
+                ],
+            },
+            file,
+        )
+    return path, configs
+
+
 WORDS = ["OPEN", "EXIT", "SALE", "STOP", "CAFE", "BREAD", "PULL", "PUSH"]
 
 
@@ -96,10 +176,15 @@ class Memory:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self.own: int | None = None
 
     def watch(self, name: str, pid: int) -> None:
         with self._lock:
             self.watched[name] = pid
+
+    def watch_self(self) -> None:
+        """This process alone (its children are the Flow's processes, watched by name)."""
+        self.own = os.getpid()
 
     def start(self) -> None:
         self._thread.start()
@@ -111,6 +196,10 @@ class Memory:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
+            if self.own is not None:
+                self.peaks["soak client (this process)"] = max(
+                    self.peaks.get("soak client (this process)", 0.0), _rss_mb(self.own)
+                )
             with self._lock:
                 watched = dict(self.watched)
             for name, pid in watched.items():
@@ -130,13 +219,25 @@ def _rss_mb(pid: int) -> float:
 
 
 class Faults(threading.Thread):
-    """Kills and restarts a TextDetector replica, stalls the TextTranslator, when the stream gets there."""
+    """Kills a replica and starts it again on its port, then stalls an executor, when the stream gets there."""
 
-    def __init__(self, flow, progress, total: int, stall_seconds: float, memory: Memory, log):
+    def __init__(
+        self,
+        flow,
+        progress,
+        total: int,
+        kill: str | None,
+        kill_config: str | None,
+        stall: str | None,
+        stall_seconds: float,
+        memory: Memory,
+        log,
+    ):
         super().__init__(daemon=True)
         self.processes = executor_processes(flow)
         self.progress = progress
         self.total = total
+        self.kill, self.kill_config, self.stall = kill, kill_config, stall
         self.stall_seconds = stall_seconds
         self.memory = memory
         self.log = log
@@ -146,15 +247,15 @@ class Faults(threading.Thread):
 
     def wait_for(self, fraction: float) -> bool:
         while self.progress() < fraction * self.total:
-            if self.done.wait(0.1):
+            if self.done.wait(0.05):
                 return False
         return True
 
     def run(self) -> None:
-        victim = self.processes.get("TextDetector/rep-1")
-        if victim and self.wait_for(0.25):
+        victim = self.processes.get(self.kill or "")
+        if victim and self.kill_config and self.wait_for(0.25):
             os.kill(victim["pid"], signal.SIGKILL)
-            self.note(f"SIGKILL TextDetector/rep-1 (pid {victim['pid']}) at document {self.progress()}")
+            self.note(f"SIGKILL {self.kill} (pid {victim['pid']}) at document {self.progress()}")
             time.sleep(3)
             env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
             self.replacement = subprocess.Popen(
@@ -164,13 +265,13 @@ class Faults(threading.Thread):
                     "jina",
                     "executor",
                     "--uses",
-                    DETECTOR_CONFIG,
+                    self.kill_config,
                     "--host",
                     "127.0.0.1",
                     "--port",
                     str(victim["ports"][0]),
                     "--name",
-                    "TextDetector/rep-1",
+                    self.kill,
                 ],
                 cwd=ROOT,
                 env=env,
@@ -178,137 +279,146 @@ class Faults(threading.Thread):
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            self.memory.watch("TextDetector/rep-1 (restarted)", self.replacement.pid)
+            self.memory.watch(f"{self.kill} (restarted)", self.replacement.pid)
             self.note(
-                f"restarted TextDetector/rep-1 on port {victim['ports'][0]} (pid {self.replacement.pid}) "
+                f"started {self.kill} again on port {victim['ports'][0]} (pid {self.replacement.pid}) "
                 f"at document {self.progress()}"
             )
-        stalled = self.processes.get("TextTranslator/rep-0")
+        stalled = self.processes.get(self.stall or "")
         if stalled and self.wait_for(0.55):
             os.kill(stalled["pid"], signal.SIGSTOP)
-            self.note(f"SIGSTOP TextTranslator/rep-0 for {self.stall_seconds:g} s at document {self.progress()}")
+            self.note(f"SIGSTOP {self.stall} for {self.stall_seconds:g} s at document {self.progress()}")
             time.sleep(self.stall_seconds)
             os.kill(stalled["pid"], signal.SIGCONT)
-            self.note(f"SIGCONT TextTranslator/rep-0 at document {self.progress()}")
+            self.note(f"SIGCONT {self.stall} at document {self.progress()}")
 
     def note(self, event: str) -> None:
         self.events.append(event)
         self.log(event)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--docs", type=int, default=5000)
-    parser.add_argument("--hostile", type=float, default=0.12, help="fraction of hostile documents")
-    parser.add_argument("--timeout", type=float, default=10.0, help="deadline of each request, seconds")
-    parser.add_argument("--stall-seconds", type=float, default=15.0)
-    parser.add_argument("--max-seconds", type=float, default=1500.0, help="stop sending after this long")
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--no-big-image", action="store_true", help="skip the 6000x6000 image")
-    parser.add_argument("--flow", default=FLOW)
-    parser.add_argument("--json", help="also write the results here")
-    args = parser.parse_args()
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
-    def log(message: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
+def run_phase(
+    name: str,
+    flow_path: str,
+    count: int,
+    hostile_fraction: float,
+    timeout: float,
+    concurrency: int,
+    max_seconds: float,
+    replicas: dict[str, int] | None = None,
+    kill: str | None = None,
+    kill_config: str | None = None,
+    stall: str | None = None,
+    stall_seconds: float = 0.0,
+    big_image: bool = False,
+) -> dict:
+    """One Flow: start, stream `count` documents (with faults), optionally one 6000x6000 image, stop, count."""
     rng = random.Random(10)
     images = small_images()
     good = images[1]
     port = free_port()  # gRPC only, on loopback
-    flow = load_flow(args.flow, ports=[port], host="127.0.0.1", replicas={"TextDetector": 2})
+    flow = load_flow(flow_path, ports=[port], host="127.0.0.1", replicas=replicas)
     memory = Memory()
-    memory.watch("client (this process)", os.getpid())
-    sent_names: dict[str, str] = {}  # name -> kind
+    memory.watch_self()
+    sent_names: dict[str, str] = {}  # name -> kind of input
     outcome: dict[str, str] = {}
     counter = {"yielded": 0}
-    started = time.monotonic()
-    results: dict = {}
-    leftovers: list[int] = []
+    results: dict = {"phase": name}
     faults = None
-    replacement_pid = None
     close_started = time.monotonic()
-    stop = stop_signals()
-    stop.__enter__()  # SIGTERM/SIGINT: the Flow and the restarted replica go too
+    started = time.monotonic()
     try:
-        log(f"starting {args.flow} (TextDetector x2) on 127.0.0.1:{port}")
+        log(f"{name}: starting {os.path.relpath(flow_path, ROOT)} on 127.0.0.1:{port}")
         with running(flow):
-            flow_pids = executor_processes(flow)
-            for name, process in flow_pids.items():
-                memory.watch(name, process["pid"])
+            for process_name, process in executor_processes(flow).items():
+                memory.watch(process_name, process["pid"])
             memory.start()
-            log(f"ready in {time.monotonic() - started:.1f} s; streaming {args.docs} documents")
-            faults = Faults(flow, lambda: counter["yielded"], args.docs, args.stall_seconds, memory, log)
+            log(f"{name}: ready in {time.monotonic() - started:.1f} s; streaming {count} documents")
+            faults = Faults(
+                flow, lambda: counter["yielded"], count, kill, kill_config, stall, stall_seconds, memory, log
+            )
             faults.start()
-            deadline = time.monotonic() + args.max_seconds
+            deadline = time.monotonic() + max_seconds
 
             def documents():
-                for index in range(args.docs):
+                for index in range(count):
                     if time.monotonic() > deadline:
-                        log(f"time budget of {args.max_seconds:g} s spent: stopping at document {index}")
+                        log(f"{name}: time budget of {max_seconds:g} s spent: stopping at document {index}")
                         return
-                    if rng.random() < args.hostile:
+                    if rng.random() < hostile_fraction:
                         kind, doc = hostile(index, good)
                     else:
                         kind, doc = "small", MediaDoc(image=images[index % len(images)])
                     doc.name = f"{index:05d}-{kind}"
                     sent_names[doc.name] = kind
                     counter["yielded"] += 1
-                    if counter["yielded"] % 500 == 0:
-                        log(f"{counter['yielded']} documents sent")
+                    if counter["yielded"] % 1000 == 0:
+                        log(f"{name}: {counter['yielded']} documents sent")
                     yield doc
 
             def on_result(doc: MediaDoc) -> None:
                 outcome[doc.name] = "error" if doc.failed else "ok"
 
+            client = TransmodalClient(f"grpc://127.0.0.1:{port}", timeout=timeout, concurrency=concurrency)
             stream_started = time.monotonic()
-            client = TransmodalClient(f"grpc://127.0.0.1:{port}", timeout=args.timeout, concurrency=args.concurrency)
             report = client.process(
                 documents(), parameters={"source_lang": "en", "target_lang": "es"}, on_result=on_result
             )
             stream_seconds = time.monotonic() - stream_started
             faults.done.set()
-            faults.join(timeout=args.stall_seconds + 5)
+            faults.join(timeout=stall_seconds + 5)
             if faults.replacement is not None:
-                replacement_pid = faults.replacement.pid
-                ready, why = client.health(timeout=5)
-                log(f"after the stream: Flow ready={ready} ({why})")
-
-            # Accounting by name, independent of the report's own counters.
+                # The restarted replica serves again: every request of a short burst must go through.
+                ready, why = client.health(timeout=10)
+                burst = client.process(
+                    [MediaDoc(image=good, name=f"after-{i}") for i in range(20)],
+                    parameters={"source_lang": "en", "target_lang": "es"},
+                    on_result=None,
+                )
+                results["after_restart"] = {
+                    "ready": ready,
+                    "why": why,
+                    "burst_ok": burst.succeeded,
+                    "burst_sent": burst.sent,
+                }
+                log(f"{name}: after the stream: ready={ready} ({why}); burst {burst.succeeded}/{burst.sent} ok")
             for failure in report.failures:
                 outcome.setdefault(failure.name, "failed-by-name")
             by_kind: dict[str, dict[str, int]] = {}
-            for name, kind in sent_names.items():
-                by_kind.setdefault(kind, {}).setdefault(outcome.get(name, "LOST"), 0)
-                by_kind[kind][outcome.get(name, "LOST")] += 1
+            for doc_name, kind in sent_names.items():
+                result = outcome.get(doc_name, "LOST")
+                by_kind.setdefault(kind, {}).setdefault(result, 0)
+                by_kind[kind][result] += 1
             causes: dict[str, int] = {}
             for failure in report.failures:
-                key = f"[{failure.stage or '-'}] {failure.error[:90]}"
+                key = f"[{failure.stage or '-'}] {failure.error[:100]}"
                 causes[key] = causes.get(key, 0) + 1
-
-            big = None
-            if not args.no_big_image:
-                log("one 6000x6000 image through the Flow")
-                big = big_image_run(client, memory)
-
-            results = {
-                "documents": args.docs,
-                "sent": report.sent,
-                "returned": report.returned,
-                "ok": report.succeeded,
-                "error": len(report.failures),
-                "lost": report.lost,
-                "not_sent": len(report.not_sent),
-                "unaccounted_by_name": sum(1 for name in sent_names if name not in outcome),
-                "hostile": sum(1 for kind in sent_names.values() if kind != "small"),
-                "stream_seconds": round(stream_seconds, 1),
-                "unreachable_seen": sorted(report.unreachable),
-                "by_kind": by_kind,
-                "failure_causes": causes,
-                "faults": faults.events,
-                "big_image": big,
-            }
-            log("stopping the Flow")
+            results.update(
+                {
+                    "documents": count,
+                    "sent": report.sent,
+                    "returned": report.returned,
+                    "ok": report.succeeded,
+                    "error": len(report.failures),
+                    "lost": report.lost,
+                    "not_sent": len(report.not_sent),
+                    "unaccounted_by_name": sum(1 for doc_name in sent_names if doc_name not in outcome),
+                    "hostile": sum(1 for kind in sent_names.values() if kind != "small"),
+                    "stream_seconds": round(stream_seconds, 1),
+                    "docs_per_second": round(report.sent / stream_seconds, 1),
+                    "by_kind": by_kind,
+                    "failure_causes": causes,
+                    "faults": faults.events,
+                }
+            )
+            if big_image:
+                log(f"{name}: one 6000x6000 image through the Flow")
+                results["big_image"] = big_image_run(client, memory)
+            log(f"{name}: stopping the Flow")
             close_started = time.monotonic()
         results["shutdown_seconds"] = round(time.monotonic() - close_started, 1)
     finally:
@@ -319,15 +429,69 @@ def main() -> int:
         leftovers = [pid for pid in memory.seen if pid != os.getpid() and alive(pid)]
         if leftovers:
             kill_tree(leftovers)
-        stop.__exit__(None, None, None)
-    results["peak_rss_mb"] = {name: round(value) for name, value in sorted(memory.peaks.items())}
+    results["peak_rss_mb"] = {process: round(value) for process, value in sorted(memory.peaks.items())}
     results["left_behind"] = leftovers
-    results["restarted_replica_pid"] = replacement_pid
-    print_table(results)
+    print_phase(results)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--docs", type=int, default=5000, help="documents of the volume phase")
+    parser.add_argument("--real-docs", type=int, default=150, help="documents through flow.yml (0: skip)")
+    parser.add_argument("--hostile", type=float, default=0.12, help="fraction of hostile documents")
+    parser.add_argument("--timeout", type=float, default=5.0, help="deadline of each request (volume phase), s")
+    parser.add_argument("--real-timeout", type=float, default=120.0, help="deadline of each request, flow.yml, s")
+    parser.add_argument("--stall-seconds", type=float, default=8.0)
+    parser.add_argument("--max-seconds", type=float, default=900.0, help="stop sending after this long, per phase")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--no-big-image", action="store_true", help="skip the 6000x6000 image")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+
+    phases = []
+    with stop_signals(), tempfile.TemporaryDirectory() as folder:  # SIGTERM/SIGINT: every Flow process goes
+        path, configs = light_flow(folder)
+        phases.append(
+            run_phase(
+                "volume",
+                path,
+                args.docs,
+                args.hostile,
+                args.timeout,
+                args.concurrency,
+                args.max_seconds,
+                kill="Decode/rep-1",
+                kill_config=configs["Decode"],
+                stall="Translate/rep-0",
+                stall_seconds=args.stall_seconds,
+            )
+        )
+        if args.real_docs or not args.no_big_image:
+            phases.append(
+                run_phase(
+                    "flow.yml",
+                    FLOW,
+                    args.real_docs,
+                    args.hostile,
+                    args.real_timeout,
+                    min(args.concurrency, 2),
+                    args.max_seconds,
+                    replicas={"TextDetector": 2},
+                    big_image=not args.no_big_image,
+                )
+            )
     if args.json:
         with open(args.json, "w") as file:
-            json.dump(results, file, indent=1)
-    return 1 if results.get("lost") or results.get("unaccounted_by_name") or leftovers else 0
+            json.dump(phases, file, indent=1)
+    bad = [
+        phase["phase"]
+        for phase in phases
+        if phase.get("lost") or phase.get("unaccounted_by_name") or phase.get("left_behind")
+    ]
+    if bad:
+        print(f"\nFAILED: documents lost or processes left behind in {', '.join(bad)}")
+    return 1 if bad else 0
 
 
 def big_image_run(client: TransmodalClient, memory: Memory) -> dict:
@@ -367,53 +531,46 @@ def big_image_run(client: TransmodalClient, memory: Memory) -> dict:
     }
 
 
-def print_table(results: dict) -> None:
-    print("\n## Soak\n")
-    print("| documents | hostile | sent | returned | ok | error | lost | not sent | unaccounted by name | seconds |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    print(
-        "| {documents} | {hostile} | {sent} | {returned} | {ok} | {error} | {lost} | {not_sent} | "
-        "{unaccounted_by_name} | {stream_seconds} |".format(
-            **{
-                key: results.get(key, "-")
-                for key in (
-                    "documents",
-                    "hostile",
-                    "sent",
-                    "returned",
-                    "ok",
-                    "error",
-                    "lost",
-                    "not_sent",
-                    "unaccounted_by_name",
-                    "stream_seconds",
-                )
-            }
-        )
+def print_phase(results: dict) -> None:
+    print(f"\n## Soak: {results['phase']}\n")
+    columns = (
+        "documents",
+        "hostile",
+        "sent",
+        "returned",
+        "ok",
+        "error",
+        "lost",
+        "not_sent",
+        "unaccounted_by_name",
+        "stream_seconds",
+        "docs_per_second",
+        "shutdown_seconds",
     )
-    print("\nfaults:", *results.get("faults", []), sep="\n- ")
-    print("\n| kind | outcomes |\n|---|---|")
+    print("| " + " | ".join(column.replace("_", " ") for column in columns) + " |")
+    print("|" + "---|" * len(columns))
+    print("| " + " | ".join(str(results.get(column, "-")) for column in columns) + " |")
+    if results.get("faults"):
+        print("\nfaults:", *results["faults"], sep="\n- ")
+    if results.get("after_restart"):
+        print(f"after the stream: {results['after_restart']}")
+    print("\n| input | outcomes |\n|---|---|")
     for kind, outcomes in sorted(results.get("by_kind", {}).items()):
         print(f"| {kind} | {', '.join(f'{key} {value}' for key, value in sorted(outcomes.items()))} |")
-    print("\n| failures | count |\n|---|---|")
+    print("\n| failure | count |\n|---|---|")
     for cause, count in sorted(results.get("failure_causes", {}).items(), key=lambda item: -item[1]):
         print(f"| {cause.replace('|', '/')} | {count} |")
-    print("\n| process | peak RSS (MB), stream + big image |\n|---|---|")
+    print("\n| process | peak RSS MB (with its children) |\n|---|---|")
     for name, value in results.get("peak_rss_mb", {}).items():
         print(f"| {name} | {value} |")
     big = results.get("big_image")
     if big:
-        print(
-            f"\n6000x6000 image: {big['seconds']} s, ok={big['ok']}, regions={big.get('regions')}, "
-            f"error={big.get('error') or (big['failures'] or [None])[0]}"
-        )
-        print("| process | peak RSS (MB) during the 6000x6000 image |\n|---|---|")
+        error = big.get("error") or (big["failures"] or [None])[0]
+        print(f"\n6000x6000 image: {big['seconds']} s, ok={big['ok']}, regions={big.get('regions')}, error={error}")
+        print("\n| process | peak RSS MB during the 6000x6000 image |\n|---|---|")
         for name, value in sorted(big["peak_rss_mb"].items()):
             print(f"| {name} | {value} |")
-    print(
-        f"\nshutdown: {results.get('shutdown_seconds')} s; left behind after shutdown: "
-        f"{results.get('left_behind') or 'none'}"
-    )
+    print(f"\nleft behind after shutdown: {results.get('left_behind') or 'none'}", flush=True)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,14 @@ def _open_image(data: bytes | None, max_pixels: int) -> Image.Image:
     except Image.DecompressionBombError as error:
         # Pillow's guard (left on for the whole process) refuses images over 2 x Image.MAX_IMAGE_PIXELS
         # from the header alone, before our own, usually lower, limit is reached.
-        raise BadInputError(f"image too large: {error} (limit: max_pixels {max_pixels:,})") from error
+        size = _png_size(data)
+        claimed = f"{size[0]}x{size[1]} = {size[0] * size[1]:,} pixels: " if size else ""
+        raise BadInputError(f"image too large: {claimed}{error} (limit: max_pixels {max_pixels:,})") from error
+    except Image.UnidentifiedImageError as error:
+        raise BadInputError(
+            f"cannot decode image ({len(data)} bytes): not an image format this reads (PNG, JPEG, WebP, GIF, BMP, "
+            f"TIFF); check the file is an image and complete"
+        ) from error
     except Exception as error:  # Pillow raises several types for unreadable headers
         raise BadInputError(f"cannot decode image ({len(data)} bytes): {error}") from error
     width, height = image.size
@@ -72,6 +79,14 @@ def _open_image(data: bytes | None, max_pixels: int) -> Image.Image:
         )
     image.encoded_size = len(data)  # type: ignore[attr-defined]  # for the error message of a failed load
     return image
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG header, read without Pillow (whose bomb guard refuses to open it)."""
+    head = bytes(data[:24])
+    if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    return None
 
 
 def _pixels(image: Image.Image, size: tuple[int, int] | None = None) -> np.ndarray:
