@@ -145,7 +145,8 @@ def serve(args: argparse.Namespace) -> int:
     if bool(args.port) != bool(args.http_port):
         raise SystemExit("serve: give both --port (gRPC) and --http-port, or neither (the YAML's ports)")
     ports = [args.port, args.http_port] if args.port else None
-    flow = load_flow(args.flow, ports=ports, host=args.host, replicas=_replicas(args.replicas))
+    flow = load_flow(args.flow, ports=ports, host=args.host, replicas=_replicas(args.replicas),
+                     max_body_bytes=args.max_body_bytes)
     with stop_signals() as stop:
         with running(flow):
             if not stop.requested.is_set():
@@ -171,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser.add_argument("--http-port", type=int, help="HTTP port, with --port")
     serve_parser.add_argument("--host", help="address to bind (default: the YAML's, 0.0.0.0)")
     serve_parser.add_argument("--replicas", action="append", default=[], metavar="NAME=N")
+    serve_parser.add_argument("--max-body-bytes", type=int, default=None, metavar="N",
+                              help="HTTP requests with a larger body get 413 before it is read "
+                                   "(default: TRANSMODAL_MAX_BODY_BYTES or 20000000; 0: no limit)")
 
     # Model training and evaluation: the rest of the command line goes to the model's own script.
     train_parser = commands.add_parser("train", help="train a model on generated data (see: SEE text detector)")
