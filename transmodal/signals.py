@@ -10,6 +10,8 @@ left four executors and the gateway answering `/status`). Inside `stop_signals()
    below it is sent SIGTERM, then SIGKILL, and the process exits with 128 + the signal number.
 
 So a signal never leaves a process behind, and nothing waits longer than `grace` (+ 2 s for SIGKILL).
+Children forked inside the block also get SIGTERM from the kernel if this process dies without running
+any handler (SIGKILL, the OOM killer): PR_SET_PDEATHSIG, Linux only.
 Processes started below this one are found in the process table (/proc on Linux), not through Jina.
 """
 
@@ -172,6 +174,28 @@ def current() -> Stop | None:
     return _current
 
 
+_pdeathsig_owner: int | None = None
+
+
+def _die_with_owner() -> None:
+    """In a child forked by the process inside `stop_signals()`: get SIGTERM when that process dies, even by
+    SIGKILL or the OOM killer, which no handler sees (Linux prctl PR_SET_PDEATHSIG). Grandchildren are left
+    to their own parents."""
+    if _pdeathsig_owner is None or os.getppid() != _pdeathsig_owner or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:
+        return
+    if os.getppid() != _pdeathsig_owner:  # the owner died between fork and prctl
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+_fork_hook_installed = False
+
+
 @contextlib.contextmanager
 def stop_signals(grace: float = DEFAULT_GRACE) -> Iterator[Stop]:
     """Handle SIGTERM, SIGINT and SIGHUP as described above while inside the block (main thread only)."""
@@ -182,10 +206,16 @@ def stop_signals(grace: float = DEFAULT_GRACE) -> Iterator[Stop]:
     stop = Stop(grace)
     previous = {signum: signal.signal(signum, stop._handle) for signum in STOP_SIGNALS}
     outer, _current = _current, stop
+    global _pdeathsig_owner, _fork_hook_installed
+    outer_owner, _pdeathsig_owner = _pdeathsig_owner, os.getpid()
+    if not _fork_hook_installed:
+        os.register_at_fork(after_in_child=_die_with_owner)
+        _fork_hook_installed = True
     try:
         yield stop
     finally:
         _current = outer
+        _pdeathsig_owner = outer_owner
         # Everything started inside has stopped: the watchdog has nothing left to do.
         stop._disarmed = not descendants()
         for signum, handler in previous.items():
