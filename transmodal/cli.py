@@ -59,6 +59,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
     from transmodal.client import TransmodalClient
+    from transmodal.docs import MediaDoc
     from transmodal.flows import local_flow
 
     missing = [path for path in args.inputs if not os.path.isfile(path)]
@@ -85,7 +86,11 @@ def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
     def read_all():
         for path in args.inputs:
             taken.append(path)
-            doc = read_input(path)
+            try:
+                doc = read_input(path)
+            except OSError as error:  # fails this input alone; the client reports it without sending it
+                doc = MediaDoc(name=os.path.basename(path), error=f"cannot read {path}: {error.strerror}",
+                               error_stage="client")
             doc.name = unique_name(doc.name, stems_seen)
             input_fingerprints[doc.id] = fingerprint(doc.image if doc.image is not None else doc.audio)
             yield doc

@@ -235,6 +235,9 @@ class _Run:
                     # Not sent; the rest of the input is not even taken (the caller knows what it held).
                     self.report.not_sent.append(_name(doc))
                     break
+                if doc.failed:  # failed before it was sent (e.g. its file could not be read)
+                    self._fail([doc], doc.error_stage or "client", doc.error or "failed before sending")
+                    continue
                 problem = document_problem(doc)
                 if problem:
                     self._fail([doc], "client", f"not sent: {problem}")
