@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python benchmarks/image_translation.py
 	$(BIN)/python benchmarks/ocr_backends.py
 	$(BIN)/python benchmarks/speech.py
+	$(BIN)/python benchmarks/soak.py
 
 # The quality gate CI runs before the tests: lint, formatting, types (configured in pyproject.toml).
 CODE := transmodal executors training evaluation tests benchmarks deploy examples

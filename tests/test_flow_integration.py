@@ -72,7 +72,7 @@ def test_signs_come_back_in_spanish_without_the_english(flow_host):
     expected = ApertiumTranslator().translate([sign.text for sign in signs], "en", "es")
     for index, (sign, translation) in enumerate(zip(signs, expected)):
         doc = results[f"sign{index}.png"]
-        assert doc.trace == ["TextDetector/rep-0", "TextEraser/rep-0", "TextTranslator/rep-0", "TextRenderer/rep-0"]
+        assert doc.trace == ["TextDetector/rep-0", "TextTranslator/rep-0", "TextEraser/rep-0", "TextRenderer/rep-0"]
         read_back = words(read_spanish(doc.image))
         wanted = words(translation)
         english_only = words(sign.text) - wanted

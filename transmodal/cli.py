@@ -18,6 +18,7 @@ import sys
 from transmodal.files import fingerprint, read_input, unique_name, write_outputs
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_TIMEOUT = 300.0  # seconds per request: a stalled executor fails documents instead of hanging the run
 
 
 def default_flow() -> str:
@@ -51,10 +52,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replicas", action="append", default=[], metavar="NAME=N",
                         help="replicas of an executor for the local Flow, e.g. TextDetector=2")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                        help=f"deadline of each request: a request without a result by then fails its documents "
+                             f"and the others go on (default: {DEFAULT_TIMEOUT:g}; 0: none)")
 
 
 def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
     from transmodal.client import TransmodalClient
+    from transmodal.docs import MediaDoc
     from transmodal.flows import local_flow
 
     missing = [path for path in args.inputs if not os.path.isfile(path)]
@@ -74,12 +79,18 @@ def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
             return 2
     input_fingerprints: dict[str, str | None] = {}
     written: list[str] = []
+    taken: list[str] = []  # inputs read and handed to the client
 
     stems_seen: dict[str, int] = {}
 
     def read_all():
         for path in args.inputs:
-            doc = read_input(path)
+            taken.append(path)
+            try:
+                doc = read_input(path)
+            except OSError as error:  # fails this input alone; the client reports it without sending it
+                doc = MediaDoc(name=os.path.basename(path), error=f"cannot read {path}: {error.strerror}",
+                               error_stage="client")
             doc.name = unique_name(doc.name, stems_seen)
             input_fingerprints[doc.id] = fingerprint(doc.image if doc.image is not None else doc.audio)
             yield doc
@@ -92,16 +103,30 @@ def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
             flagged.extend(flagged_regions(doc))
 
     def send(host: str):
-        client = TransmodalClient(host)
+        client = TransmodalClient(host, timeout=args.timeout or None)
         return client.process(read_all(), parameters=parameters, request_size=args.request_size, on_result=save,
                               progress=not args.quiet, total=len(args.inputs))
 
-    if args.host:
-        report = send(args.host)
-    else:
-        flow, host = local_flow(flow_path, replicas=_replicas(args.replicas))
-        with flow:
-            report = send(host)
+    from transmodal.client import GatewayUnreachableError, Report
+    from transmodal.flows import running
+    from transmodal.signals import stop_signals
+    from transmodal.validation import InvalidRequestError
+
+    with stop_signals() as stop:
+        try:
+            if args.host:
+                report = send(args.host)
+            else:
+                flow, host = local_flow(flow_path, replicas=_replicas(args.replicas))
+                with running(flow):
+                    report = send(host) if not stop.requested.is_set() else Report(interrupted=True)
+        except InvalidRequestError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        except GatewayUnreachableError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        report.interrupted = report.interrupted or stop.requested.is_set()
 
     for path in written:
         print(f"wrote {path}")
@@ -111,7 +136,15 @@ def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
     for failure in report.failures:
         stage = f" [{failure.stage}]" if failure.stage else ""
         print(f"FAILED {failure.name}{stage}: {failure.error}", file=sys.stderr)
-    return 0 if report.ok else 1
+    not_sent = report.not_sent + args.inputs[len(taken):]
+    why = "interrupted" if report.interrupted else "the Flow's gateway went away"
+    for name in not_sent:
+        print(f"NOT SENT {name}: {why}", file=sys.stderr)
+    if report.interrupted:
+        print(f"interrupted: {report.succeeded} finished, {len(report.failures)} failed, {len(not_sent)} not sent",
+              file=sys.stderr)
+        return stop.exit_code if stop.signum else 130
+    return 0 if report.ok and not not_sent else 1
 
 
 # Flags that are decisions, not problems: not listed.
@@ -130,15 +163,20 @@ def flagged_regions(doc) -> list[str]:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from transmodal.flows import load_flow
+    """Serve until SIGTERM, SIGINT or SIGHUP; every process of the Flow is stopped before returning."""
+    from transmodal.flows import load_flow, running
+    from transmodal.signals import stop_signals
 
     if bool(args.port) != bool(args.http_port):
         raise SystemExit("serve: give both --port (gRPC) and --http-port, or neither (the YAML's ports)")
     ports = [args.port, args.http_port] if args.port else None
-    flow = load_flow(args.flow, ports=ports, host=args.host, replicas=_replicas(args.replicas))
-    with flow:
-        flow.block()
-    return 0
+    flow = load_flow(args.flow, ports=ports, host=args.host, replicas=_replicas(args.replicas),
+                     max_body_bytes=args.max_body_bytes)
+    with stop_signals() as stop:
+        with running(flow):
+            if not stop.requested.is_set():
+                flow.block(stop_event=stop.requested)
+    return stop.exit_code if stop.signum else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser.add_argument("--http-port", type=int, help="HTTP port, with --port")
     serve_parser.add_argument("--host", help="address to bind (default: the YAML's, 0.0.0.0)")
     serve_parser.add_argument("--replicas", action="append", default=[], metavar="NAME=N")
+    serve_parser.add_argument("--max-body-bytes", type=int, default=None, metavar="N",
+                              help="HTTP requests with a larger body get 413 before it is read "
+                                   "(default: TRANSMODAL_MAX_BODY_BYTES or 20000000; 0: no limit)")
 
     # Model training and evaluation: the rest of the command line goes to the model's own script.
     train_parser = commands.add_parser("train", help="train a model on generated data (see: SEE text detector)")

@@ -19,6 +19,9 @@ from PIL import Image
 from transmodal.errors import BadInputError
 
 DEFAULT_MAX_PIXELS = int(os.environ.get("TRANSMODAL_MAX_PIXELS", 64_000_000))
+# Pixels a text detector works on: larger images are downscaled for detection and the boxes scaled back
+# (a 6000x6000 page took the detector to 1.24 GB at full size). 16 M keeps 12 px text readable at 6000x6000.
+DETECTION_MAX_PIXELS = int(os.environ.get("TRANSMODAL_DETECTION_PIXELS", 16_000_000))
 
 
 # How encoded media files begin (WebP and WAV are RIFF containers: "RIFF....WEBP", "RIFF....WAVE").
@@ -41,6 +44,11 @@ def unwrap_base64(data: bytes) -> bytes:
 
 def decode_image(data: bytes | None, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Encoded bytes (PNG, JPEG, WebP, ..., or their base64 text) -> RGB uint8 array (height, width, 3)."""
+    return _pixels(_open_image(data, max_pixels))
+
+
+def _open_image(data: bytes | None, max_pixels: int) -> Image.Image:
+    """The image, its header checked against the pixel limit; pixels not decoded yet."""
     if data is None or len(data) == 0:
         raise BadInputError("empty image: the document has no image bytes")
     data = unwrap_base64(data)
@@ -51,7 +59,14 @@ def decode_image(data: bytes | None, max_pixels: int = DEFAULT_MAX_PIXELS) -> np
     except Image.DecompressionBombError as error:
         # Pillow's guard (left on for the whole process) refuses images over 2 x Image.MAX_IMAGE_PIXELS
         # from the header alone, before our own, usually lower, limit is reached.
-        raise BadInputError(f"image too large: {error} (limit: max_pixels {max_pixels:,})") from error
+        size = _png_size(data)
+        claimed = f"{size[0]}x{size[1]} = {size[0] * size[1]:,} pixels: " if size else ""
+        raise BadInputError(f"image too large: {claimed}{error} (limit: max_pixels {max_pixels:,})") from error
+    except Image.UnidentifiedImageError as error:
+        raise BadInputError(
+            f"cannot decode image ({len(data)} bytes): not an image format this reads (PNG, JPEG, WebP, GIF, BMP, "
+            f"TIFF); check the file is an image and complete"
+        ) from error
     except Exception as error:  # Pillow raises several types for unreadable headers
         raise BadInputError(f"cannot decode image ({len(data)} bytes): {error}") from error
     width, height = image.size
@@ -62,13 +77,33 @@ def decode_image(data: bytes | None, max_pixels: int = DEFAULT_MAX_PIXELS) -> np
             f"image too large: {width}x{height} = {width * height:,} pixels exceeds the limit of "
             f"{max_pixels:,} (set max_pixels in the executor's `with:` or TRANSMODAL_MAX_PIXELS)"
         )
+    image.encoded_size = len(data)  # type: ignore[attr-defined]  # for the error message of a failed load
+    return image
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG header, read without Pillow (whose bomb guard refuses to open it)."""
+    head = bytes(data[:24])
+    if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    return None
+
+
+def _pixels(image: Image.Image, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Decode `image` (optionally resized to `size`) into an RGB uint8 array. An image already in RGB is
+    not converted: that copy doubled the peak memory of a large decode."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            if size is not None and image.format == "JPEG":
+                image.draft("RGB", size)  # JPEG decodes directly at 1/2, 1/4 or 1/8 of the size
             image.load()
-        return np.asarray(image.convert("RGB"))
+            if size is not None and image.size != size:
+                image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
+            return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
     except Exception as error:
-        raise BadInputError(f"cannot decode image ({len(data)} bytes, truncated or corrupt): {error}") from error
+        size_bytes = getattr(image, "encoded_size", "?")
+        raise BadInputError(f"cannot decode image ({size_bytes} bytes, truncated or corrupt): {error}") from error
 
 
 def encode_image(pixels: np.ndarray, format: str = "PNG") -> bytes:
@@ -79,3 +114,41 @@ def encode_image(pixels: np.ndarray, format: str = "PNG") -> bytes:
     options = {"compress_level": 1} if format.upper() == "PNG" else {}
     Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).save(buffer, format=format, **options)
     return buffer.getvalue()
+
+
+def fit_pixels(pixels: np.ndarray, budget: int = DETECTION_MAX_PIXELS) -> tuple[np.ndarray, float]:
+    """(pixels, scale): `pixels` as they are when width x height <= `budget`, else downscaled (area
+    averaging, aspect ratio kept) by `scale` < 1 to fit. Divide coordinates found on the result by `scale`
+    (`scale_lines`) to get them on the original."""
+    height, width = pixels.shape[:2]
+    if not budget or width * height <= budget:
+        return pixels, 1.0
+    import cv2
+
+    scale = (budget / (width * height)) ** 0.5
+    size = (max(1, int(width * scale)), max(1, int(height * scale)))
+    return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA), size[0] / width
+
+
+def decode_image_scaled(data: bytes | None, max_pixels: int = DEFAULT_MAX_PIXELS,
+                        budget: int = DETECTION_MAX_PIXELS) -> tuple[np.ndarray, float]:
+    """The pixels to detect text on and their scale (1.0: full size): `decode_image`, downscaled to at most
+    `budget` pixels while decoding (the full-size RGB array is never made; JPEGs decode at a reduced size).
+    Divide coordinates found on the result by the scale (`scale_lines`)."""
+    image = _open_image(data, max_pixels)
+    width, height = image.size
+    if not budget or width * height <= budget:
+        return _pixels(image), 1.0
+    factor = (budget / (width * height)) ** 0.5
+    size = (max(1, int(width * factor)), max(1, int(height * factor)))
+    return _pixels(image, size), size[0] / width
+
+
+def scale_lines(lines: list, factor: float) -> list:
+    """Lines (anything with a `box` (x0, y0, x1, y1)) with their boxes multiplied by `factor`; the same
+    list when factor is 1. `scale_lines(lines, 1 / scale)` maps boxes found on a `fit_pixels` image back."""
+    if factor == 1.0:
+        return lines
+    import dataclasses
+
+    return [dataclasses.replace(line, box=tuple(value * factor for value in line.box)) for line in lines]

@@ -9,7 +9,7 @@ from executors.text_detector import containers
 from executors.text_detector.backends import DETECTORS
 from transmodal import languages, words
 from transmodal.docs import MediaDoc, TextRegion
-from transmodal.media import DEFAULT_MAX_PIXELS, decode_image
+from transmodal.media import DEFAULT_MAX_PIXELS, decode_image_scaled
 from transmodal.ocr.lines import Line, has_words, reading_order, regions_from_lines
 from transmodal.processing import for_each_doc, traced
 
@@ -73,7 +73,8 @@ class TextDetector(Executor):
                 doc.source_lang, parameters, "source_lang", self.source_lang, "source language"
             )
             self.reader.check_language(language)  # before decoding: the cheaper check first
-            pixels = decode_image(doc.image, self.max_pixels)
+            # Large images are read on fewer pixels (a memory budget); regions come back in full-size pixels.
+            pixels, scale = decode_image_scaled(doc.image, self.max_pixels)
             lines = [line for line in self.reader.read(pixels, language) if has_words(line.text)]
             found = group_by_container(pixels, lines) if self.find_containers else []
             regions = [
@@ -83,6 +84,7 @@ class TextDetector(Executor):
             ]
             regions = [region for region in regions if self._describe(pixels, region, found)]
             restore_word_spaces(regions, language)
+            regions = [scaled_region(region, 1 / scale) for region in regions]
             doc.regions = DocList[TextRegion](reading_order(regions))
             doc.text = "\n".join(region.text for region in doc.regions)
             doc.source_lang = language
@@ -156,3 +158,19 @@ def _merged(a: containers.Container, b: containers.Container) -> containers.Cont
         area=float(cv2.contourArea(hull)),
         outlined=a.outlined or b.outlined,
     )
+
+
+def scaled_region(region: TextRegion, factor: float) -> TextRegion:
+    """The region with every coordinate multiplied by `factor` (itself when factor is 1)."""
+    if factor == 1.0:
+        return region
+
+    def points(values: list[list[float]]) -> list[list[float]]:
+        return [[value * factor for value in point] for point in values]
+
+    region.polygon = points(region.polygon)
+    region.lines = points(region.lines)
+    region.container = points(region.container)
+    if region.style.font_size is not None:
+        region.style.font_size *= factor
+    return region
