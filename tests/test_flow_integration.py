@@ -12,6 +12,8 @@ import sys
 import unicodedata
 import zlib
 
+import cv2
+import numpy as np
 import pytesseract
 import pytest
 from PIL import Image
@@ -140,6 +142,37 @@ def test_cli_writes_each_translated_image_and_exits_nonzero_on_failures(flow_hos
     assert "FAILED broken.png [TextDetector]: cannot decode image" in result.stderr
     assert (out / "sign.png").exists() and not (out / "broken.png").exists()
     assert Image.open(out / "sign.png").size == (640, 480)
+
+
+def test_cli_lists_a_region_whose_translation_cannot_fit_legibly(flow_host, tmp_path):
+    # A glossary turns a one-word sign into a paragraph: at the smallest legible size it still overflows.
+    image = np.full((120, 320, 3), 255, np.uint8)
+    cv2.putText(image, "EXIT", (90, 80), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (0, 0, 0), 5, cv2.LINE_AA)
+    sign_path = tmp_path / "exit.png"
+    Image.fromarray(image).save(sign_path)
+    glossary = tmp_path / "terms.txt"
+    glossary.write_text("exit = " + " ".join(["salida de emergencia por la puerta del fondo"] * 6) + "\n")
+    command = [
+        sys.executable,
+        "-m",
+        "transmodal.cli",
+        "translate-image",
+        str(sign_path),
+        "--source",
+        "en",
+        "--target",
+        "es",
+        "--out",
+        str(tmp_path / "out"),
+        "--host",
+        flow_host,
+        "--quiet",
+        "--glossary",
+        str(glossary),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"FLAGGED exit\.png region 1 'EXIT': .*overflow", result.stdout), result.stdout
 
 
 def test_two_replicas_of_one_executor_both_serve():
