@@ -46,15 +46,28 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="a running Flow, e.g. grpc://localhost:51000 (default: start one)")
     parser.add_argument("--request-size", type=int, default=1, help="documents per request (default: 1)")
     parser.add_argument("--save-regions", action="store_true", help="also write regions as .json")
-    parser.add_argument("--glossary", metavar="FILE",
-                        help="terms translated the same on every page: YAML/JSON, or `source = target` lines "
-                             "(`= keep` leaves a name untranslated)")
-    parser.add_argument("--replicas", action="append", default=[], metavar="NAME=N",
-                        help="replicas of an executor for the local Flow, e.g. TextDetector=2")
+    parser.add_argument(
+        "--glossary",
+        metavar="FILE",
+        help="terms translated the same on every page: YAML/JSON, or `source = target` lines "
+        "(`= keep` leaves a name untranslated)",
+    )
+    parser.add_argument(
+        "--replicas",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="replicas of an executor for the local Flow, e.g. TextDetector=2",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                        help=f"deadline of each request: a request without a result by then fails its documents "
-                             f"and the others go on (default: {DEFAULT_TIMEOUT:g}; 0: none)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"deadline of each request: a request without a result by then fails its documents "
+        f"and the others go on (default: {DEFAULT_TIMEOUT:g}; 0: none)",
+    )
 
 
 def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
@@ -66,8 +79,9 @@ def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
     if missing:
         print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
-    parameters: dict = {key: value for key, value in (("source_lang", args.source), ("target_lang", args.target))
-                        if value}
+    parameters: dict = {
+        key: value for key, value in (("source_lang", args.source), ("target_lang", args.target)) if value
+    }
     if args.glossary:
         from transmodal.errors import TransmodalError
         from transmodal.glossary import load_glossary
@@ -89,8 +103,9 @@ def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
             try:
                 doc = read_input(path)
             except OSError as error:  # fails this input alone; the client reports it without sending it
-                doc = MediaDoc(name=os.path.basename(path), error=f"cannot read {path}: {error.strerror}",
-                               error_stage="client")
+                doc = MediaDoc(
+                    name=os.path.basename(path), error=f"cannot read {path}: {error.strerror}", error_stage="client"
+                )
             doc.name = unique_name(doc.name, stems_seen)
             input_fingerprints[doc.id] = fingerprint(doc.image if doc.image is not None else doc.audio)
             yield doc
@@ -104,8 +119,14 @@ def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
 
     def send(host: str):
         client = TransmodalClient(host, timeout=args.timeout or None)
-        return client.process(read_all(), parameters=parameters, request_size=args.request_size, on_result=save,
-                              progress=not args.quiet, total=len(args.inputs))
+        return client.process(
+            read_all(),
+            parameters=parameters,
+            request_size=args.request_size,
+            on_result=save,
+            progress=not args.quiet,
+            total=len(args.inputs),
+        )
 
     from transmodal.client import GatewayUnreachableError, Report
     from transmodal.flows import running
@@ -136,13 +157,15 @@ def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
     for failure in report.failures:
         stage = f" [{failure.stage}]" if failure.stage else ""
         print(f"FAILED {failure.name}{stage}: {failure.error}", file=sys.stderr)
-    not_sent = report.not_sent + args.inputs[len(taken):]
+    not_sent = report.not_sent + args.inputs[len(taken) :]
     why = "interrupted" if report.interrupted else "the Flow's gateway went away"
     for name in not_sent:
         print(f"NOT SENT {name}: {why}", file=sys.stderr)
     if report.interrupted:
-        print(f"interrupted: {report.succeeded} finished, {len(report.failures)} failed, {len(not_sent)} not sent",
-              file=sys.stderr)
+        print(
+            f"interrupted: {report.succeeded} finished, {len(report.failures)} failed, {len(not_sent)} not sent",
+            file=sys.stderr,
+        )
         return stop.exit_code if stop.signum else 130
     return 0 if report.ok and not not_sent else 1
 
@@ -170,8 +193,9 @@ def serve(args: argparse.Namespace) -> int:
     if bool(args.port) != bool(args.http_port):
         raise SystemExit("serve: give both --port (gRPC) and --http-port, or neither (the YAML's ports)")
     ports = [args.port, args.http_port] if args.port else None
-    flow = load_flow(args.flow, ports=ports, host=args.host, replicas=_replicas(args.replicas),
-                     max_body_bytes=args.max_body_bytes)
+    flow = load_flow(
+        args.flow, ports=ports, host=args.host, replicas=_replicas(args.replicas), max_body_bytes=args.max_body_bytes
+    )
     with stop_signals() as stop:
         with running(flow):
             if not stop.requested.is_set():
@@ -197,16 +221,24 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser.add_argument("--http-port", type=int, help="HTTP port, with --port")
     serve_parser.add_argument("--host", help="address to bind (default: the YAML's, 0.0.0.0)")
     serve_parser.add_argument("--replicas", action="append", default=[], metavar="NAME=N")
-    serve_parser.add_argument("--max-body-bytes", type=int, default=None, metavar="N",
-                              help="HTTP requests with a larger body get 413 before it is read "
-                                   "(default: TRANSMODAL_MAX_BODY_BYTES or 20000000; 0: no limit)")
+    serve_parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="HTTP requests with a larger body get 413 before it is read "
+        "(default: TRANSMODAL_MAX_BODY_BYTES or 20000000; 0: no limit)",
+    )
 
     # Model training and evaluation: the rest of the command line goes to the model's own script.
     train_parser = commands.add_parser("train", help="train a model on generated data (see: SEE text detector)")
     train_parser.add_argument("model", choices=["see"])
     train_parser.add_argument("options", nargs=argparse.REMAINDER, help="e.g. --config cpu --out DIR --minutes 20")
-    eval_parser = commands.add_parser("eval", help="measure a trained model (see: SEE text detector), or "
-                                                   "image translation on real images (evaluation/README.md)")
+    eval_parser = commands.add_parser(
+        "eval",
+        help="measure a trained model (see: SEE text detector), or "
+        "image translation on real images (evaluation/README.md)",
+    )
     eval_parser.add_argument("model", choices=["see", "image-translation"])
     eval_parser.add_argument("options", nargs=argparse.REMAINDER, help="e.g. --checkpoint PATH")
 

@@ -39,8 +39,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def flow_spec(path: str, ports: list[int] | None = None, host: str | None = None,
-              replicas: dict[str, int] | None = None) -> dict[str, Any]:
+def flow_spec(
+    path: str, ports: list[int] | None = None, host: str | None = None, replicas: dict[str, int] | None = None
+) -> dict[str, Any]:
     """The Flow YAML as a dict, with executor `uses:` paths made absolute and overrides applied."""
     with open(path) as file:
         spec = yaml.safe_load(file)
@@ -74,8 +75,13 @@ def with_transmodal_gateway(spec: dict[str, Any], max_body_bytes: int | None = N
     return spec
 
 
-def load_flow(path: str, ports: list[int] | None = None, host: str | None = None,
-              replicas: dict[str, int] | None = None, max_body_bytes: int | None = None):
+def load_flow(
+    path: str,
+    ports: list[int] | None = None,
+    host: str | None = None,
+    replicas: dict[str, int] | None = None,
+    max_body_bytes: int | None = None,
+):
     """A jina Flow from the YAML at `path` (not started: use `running(flow)`), with transmodal's gateway."""
     _skip_public_ip_lookup()
     from jina import Flow

@@ -130,8 +130,9 @@ def fit_pixels(pixels: np.ndarray, budget: int = DETECTION_MAX_PIXELS) -> tuple[
     return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA), size[0] / width
 
 
-def decode_image_scaled(data: bytes | None, max_pixels: int = DEFAULT_MAX_PIXELS,
-                        budget: int = DETECTION_MAX_PIXELS) -> tuple[np.ndarray, float]:
+def decode_image_scaled(
+    data: bytes | None, max_pixels: int = DEFAULT_MAX_PIXELS, budget: int = DETECTION_MAX_PIXELS
+) -> tuple[np.ndarray, float]:
     """The pixels to detect text on and their scale (1.0: full size): `decode_image`, downscaled to at most
     `budget` pixels while decoding (the full-size RGB array is never made; JPEGs decode at a reduced size).
     Divide coordinates found on the result by the scale (`scale_lines`)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from transmodal.docs import MediaDoc
 from transmodal.errors import TransmodalError
@@ -34,26 +34,37 @@ def user_message(stage: str, error: BaseException, doc: MediaDoc | None = None) 
     size = _image_size(doc)
     shape = f" {size[0]}x{size[1]}" if size else ""
     if kind == "ResizeImgError" or (size and min(size) < 8 and kind in ("error", "ValueError", "ZeroDivisionError")):
-        return (f"{stage} could not read the{shape} image: it is too thin or too small to hold readable text "
-                f"(the detector scales it to nothing). Use an image at least 16 pixels wide and high, or crop "
-                f"it around the text {original}")
+        return (
+            f"{stage} could not read the{shape} image: it is too thin or too small to hold readable text "
+            f"(the detector scales it to nothing). Use an image at least 16 pixels wide and high, or crop "
+            f"it around the text {original}"
+        )
     if isinstance(error, MemoryError):
-        return (f"{stage} ran out of memory on the{shape} image: downscale it, or give the executor more "
-                f"memory {original}")
+        return (
+            f"{stage} ran out of memory on the{shape} image: downscale it, or give the executor more memory {original}"
+        )
     if kind == "error" and type(error).__module__.startswith("cv2"):
-        return f"{stage}: image processing (OpenCV) failed on the{shape} image; it may be corrupt or unusual " \
-               f"(check it opens in an image viewer, or re-save it as PNG) {original}"
+        return (
+            f"{stage}: image processing (OpenCV) failed on the{shape} image; it may be corrupt or unusual "
+            f"(check it opens in an image viewer, or re-save it as PNG) {original}"
+        )
     if kind in ("TesseractError", "TesseractNotFoundError"):
-        return (f"{stage}: Tesseract failed: check the language data for this language is installed "
-                f"(tesseract --list-langs) {original}")
+        return (
+            f"{stage}: Tesseract failed: check the language data for this language is installed "
+            f"(tesseract --list-langs) {original}"
+        )
     if isinstance(error, (TimeoutError,)) or kind == "TimeoutExpired":
         return f"{stage}: the engine took too long on this document; retry, or send a smaller input {original}"
     if isinstance(error, (AttributeError, TypeError)) and re.search(r"'(list|dict|int|float|bool|NoneType)'", detail):
-        return (f"{stage} failed: a value had the wrong type. If the request carried parameters, check their "
-                f"types (a language code is a string such as 'en'; a glossary maps strings to strings); "
-                f"otherwise this is a bug in {stage}: report it with the input {original}")
-    return (f"{stage} failed on this document with an internal error; this is a bug in {stage}, not a problem "
-            f"with your input: report it with the input file (other documents are not affected) {original}")
+        return (
+            f"{stage} failed: a value had the wrong type. If the request carried parameters, check their "
+            f"types (a language code is a string such as 'en'; a glossary maps strings to strings); "
+            f"otherwise this is a bug in {stage}: report it with the input {original}"
+        )
+    return (
+        f"{stage} failed on this document with an internal error; this is a bug in {stage}, not a problem "
+        f"with your input: report it with the input file (other documents are not affected) {original}"
+    )
 
 
 def _image_size(doc: MediaDoc | None) -> tuple[int, int] | None:
