@@ -305,7 +305,7 @@ def _line_text_pixels(pixels: np.ndarray, box: tuple[int, int, int, int], size: 
 
     ys, xs = np.mgrid[0:outer.shape[0], 0:outer.shape[1]]
     model, inliers = _fit_background(lab, xs, ys, ring_mask)
-    text = _text_against(lab, model, inliers, inside, local_box, pad, size, text_sides, drop_border=False)
+    text, strong = _text_against(lab, model, inliers, inside, local_box, pad, size, text_sides, drop_border=False)
 
     # A second opinion from the box itself: the colour most of the line's pixels share. The ring can miss
     # the text's background: letters on a fascia or a sign panel that ends just past the line (the ring
@@ -324,17 +324,18 @@ def _line_text_pixels(pixels: np.ndarray, box: tuple[int, int, int, int], size: 
     own_share = own_inliers[in_box].mean()
     disagreement = float(np.median(np.linalg.norm(model - own_model, axis=2)[inside]))
     ring_noise, own_noise = _noise(lab, model, inliers), _noise(lab, own_model, own_inliers)
-    # Lettering inks under half of its box (bold lettering on a sign about half, its anti-aliased edges a
-    # little more): "text" covering more is the panel behind it.
-    too_much = text is not None and text[in_box].mean() > 0.6
+    # Lettering inks under half of its box (bold lettering on a sign about half). "Text" standing out that
+    # clearly from more of the box is the panel behind the letters. (The clear part: anti-aliased edges and
+    # JPEG halos, added round every stroke by the hysteresis, can take the mask past half of a tight box.)
+    too_much = text is not None and strong[in_box].mean() > 0.5
     ring_failed = (text is None or too_much or disagreement > max(12.0, 2.0 * ring_noise)
                    or ring_noise > 2.0 * own_noise + 5.0)
     # The line's own background covers at least 40 % of its box. (Less, and the "background" may be the
     # ink of bold letters.)
     if own_share >= 0.4 and ring_failed:
-        own_text = _text_against(lab, own_model, own_inliers, inside, local_box, pad, size, text_sides,
-                                 drop_border=True)
-        if own_text is not None and own_text[in_box].mean() <= 0.6:
+        own_text, own_strong = _text_against(lab, own_model, own_inliers, inside, local_box, pad, size,
+                                             text_sides, drop_border=True)
+        if own_text is not None and own_strong[in_box].mean() <= 0.5:
             model, inliers, text, too_much = own_model, own_inliers, own_text, False
     # Neither model tells the letters from a panel behind them: leave the line as it is. Text left
     # standing is a flaw the page's check can report; a sign panel inpainted away is not.
@@ -363,11 +364,11 @@ def _noise(lab: np.ndarray, model: np.ndarray, inliers: np.ndarray) -> float:
 
 def _text_against(lab: np.ndarray, model: np.ndarray, inliers: np.ndarray, inside: np.ndarray,
                   box: tuple[int, int, int, int], pad: int, size: float,
-                  text_sides: tuple[bool, bool, bool, bool], drop_border: bool) -> np.ndarray | None:
+                  text_sides: tuple[bool, bool, bool, bool], drop_border: bool):
     """The text pixels inside the analysed area: those far from the background model, with their faint
     anti-aliased edges, without structures crossing the line and specks. `drop_border` also leaves out
     whatever touches the analysed area's edge, except on `text_sides` (where the block's other lines
-    are). None when nothing stands out."""
+    are). Returns (text, the pixels that stand out clearly), or (None, None) when nothing stands out."""
     distance = np.linalg.norm(lab - model, axis=2)
     noise = _noise(lab, model, inliers)
     area = distance[inside]
@@ -377,7 +378,7 @@ def _text_against(lab: np.ndarray, model: np.ndarray, inliers: np.ndarray, insid
     if drop_border:
         strong &= ~_touching_edge(strong, inside, text_sides)
     if strong.sum() < 3:
-        return None
+        return None, None
     # Hysteresis, as in Canny: faint pixels (anti-aliased edges, JPEG ringing) count when they touch solid
     # text, and only within a few pixels of it, so the mask cannot creep along faint background lines.
     reach = 3 + int(round(0.08 * size))
@@ -394,7 +395,7 @@ def _text_against(lab: np.ndarray, model: np.ndarray, inliers: np.ndarray, insid
     small = np.zeros(count, bool)
     small[1:] = stats[1:, cv2.CC_STAT_AREA] < min_area
     text &= ~small[labels]
-    return text if text.any() else None
+    return (text, strong) if text.any() else (None, None)
 
 
 def _touching_edge(strong: np.ndarray, inside: np.ndarray, text_sides: tuple[bool, bool, bool, bool]) -> np.ndarray:
