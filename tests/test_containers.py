@@ -13,8 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from executors.text_detector.containers import (find_container, group_lines_by_container, is_text_like,
-                                                 looks_like_sfx, polygon_mask)
+from executors.text_detector.containers import (
+    find_container,
+    group_lines_by_container,
+    is_text_like,
+    looks_like_sfx,
+    polygon_mask,
+)
 from transmodal import fonts
 
 SANS = fonts.font_path(fonts.SANS)
@@ -29,8 +34,9 @@ def busy(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.clip(pixels, 0, 255).astype(np.uint8)
 
 
-def draw_lines(image: np.ndarray, lines: list[str], center: tuple[int, int], size: int = 22,
-               color=(0, 0, 0), font_file: str = SANS) -> list[tuple[int, int, int, int]]:
+def draw_lines(
+    image: np.ndarray, lines: list[str], center: tuple[int, int], size: int = 22, color=(0, 0, 0), font_file: str = SANS
+) -> list[tuple[int, int, int, int]]:
     """Draw lines centred on `center` (in place); returns each line's ink box (x0, y0, x1, y1)."""
     font = fonts.load_font(font_file, size)
     picture = Image.fromarray(image)
@@ -120,8 +126,7 @@ def test_text_on_the_picture_itself_has_no_container():
 def test_a_column_of_text_on_a_white_page_is_not_a_container():
     image = np.full((900, 700, 3), 255, np.uint8)
     image[:250] = busy(250, 700, 4)  # a picture at the top of the page
-    lines = draw_lines(image, [f"line {index} of an article about games" for index in range(8)], (350, 560),
-                       size=20)
+    lines = draw_lines(image, [f"line {index} of an article about games" for index in range(8)], (350, 560), size=20)
     assert find_container(image, block_box(lines), lines) is None
 
 
@@ -175,8 +180,9 @@ def test_lines_are_grouped_by_balloon_even_when_close():
 def paper_icon(image: np.ndarray, x: int, y: int, width: int = 28, height: int = 34) -> tuple[int, int, int, int]:
     """A small drawn sheet of paper (outline, folded corner, ruled lines), as OCR reads as a letter or two."""
     fold = width // 3
-    outline = np.array([[x, y], [x + width - fold, y], [x + width, y + fold], [x + width, y + height],
-                        [x, y + height]], np.int32)
+    outline = np.array(
+        [[x, y], [x + width - fold, y], [x + width, y + fold], [x + width, y + height], [x, y + height]], np.int32
+    )
     cv2.polylines(image, [outline], True, (30, 30, 30), 2, cv2.LINE_AA)
     for row in range(3):
         yy = y + fold + 6 + row * 7
@@ -225,9 +231,13 @@ def test_sound_effects_are_told_from_lettering():
 
 # Real comic pages ----------------------------------------------------------------------------------------
 
-COMIC = os.path.join(os.path.expanduser(os.environ.get("TRANSMODAL_EVAL_DATA") or "~/.cache/transmodal/eval"),
-                     "comictagger", "testing", "data",
-                     "Cory Doctorow's Futuristic Tales of the Here and Now #001 - Anda's Game (2007).cbz")
+COMIC = os.path.join(
+    os.path.expanduser(os.environ.get("TRANSMODAL_EVAL_DATA") or "~/.cache/transmodal/eval"),
+    "comictagger",
+    "testing",
+    "data",
+    "Cory Doctorow's Futuristic Tales of the Here and Now #001 - Anda's Game (2007).cbz",
+)
 ACBF = "{http://www.fictionbook-lib.org/xml/acbf/1.1}"
 
 
@@ -241,9 +251,13 @@ def comic_areas(page: str) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
     for element in root.iter(f"{ACBF}page"):
         if element.find(f"{ACBF}image").get("href") == page:
             layer = next(layer for layer in element.iter(f"{ACBF}text-layer") if layer.get("lang") == "en")
-            return pixels, [(area.get("type", "speech"),
-                             np.array([[float(v) for v in point.split(",")] for point in area.get("points").split()]))
-                            for area in layer.iter(f"{ACBF}text-area")]
+            return pixels, [
+                (
+                    area.get("type", "speech"),
+                    np.array([[float(v) for v in point.split(",")] for point in area.get("points").split()]),
+                )
+                for area in layer.iter(f"{ACBF}text-area")
+            ]
     raise AssertionError(f"{page} not in the ACBF file")
 
 
@@ -262,7 +276,7 @@ def lettering_box(pixels: np.ndarray, polygon: np.ndarray):
 def test_real_comic_balloons_and_captions_are_found(page):
     pixels, areas = comic_areas(page)
     found = total = 0
-    for kind, polygon in areas:
+    for _kind, polygon in areas:
         box = lettering_box(pixels, polygon)
         if box is None:
             continue

@@ -61,8 +61,12 @@ class Container:
     @property
     def box(self) -> tuple[int, int, int, int]:
         points = np.asarray(self.polygon)
-        return (int(np.floor(points[:, 0].min())), int(np.floor(points[:, 1].min())),
-                int(np.ceil(points[:, 0].max())), int(np.ceil(points[:, 1].max())))
+        return (
+            int(np.floor(points[:, 0].min())),
+            int(np.floor(points[:, 1].min())),
+            int(np.ceil(points[:, 0].max())),
+            int(np.ceil(points[:, 1].max())),
+        )
 
     def inner_mask(self, shape: tuple[int, ...], margin: int = 0) -> np.ndarray:
         """Boolean (height, width) mask of the inside of the outline, `margin` pixels in from it."""
@@ -82,8 +86,13 @@ def polygon_mask(polygon, shape: tuple[int, ...], margin: int = 0) -> np.ndarray
     return mask > 0
 
 
-def find_container(pixels: np.ndarray, text_box: Box, line_boxes: list[Box] | None = None,
-                   drawn: bool | None = None, max_area_ratio: float = MAX_AREA_RATIO) -> Container | None:
+def find_container(
+    pixels: np.ndarray,
+    text_box: Box,
+    line_boxes: list[Box] | None = None,
+    drawn: bool | None = None,
+    max_area_ratio: float = MAX_AREA_RATIO,
+) -> Container | None:
     """The flat region (balloon, caption box, sign panel) that encloses the text, or None.
 
     `text_box` is the block's box and `line_boxes` its lines (the letters are looked for inside them; the
@@ -134,8 +143,9 @@ def find_container(pixels: np.ndarray, text_box: Box, line_boxes: list[Box] | No
     return _describe(region, (wx0, wy0), fill_rgb, outlined, outlined if drawn is None else drawn)
 
 
-def group_lines_by_container(pixels: np.ndarray, line_boxes: list[Box],
-                             drawn: bool | None = None) -> list[tuple[list[int], Container | None]]:
+def group_lines_by_container(
+    pixels: np.ndarray, line_boxes: list[Box], drawn: bool | None = None
+) -> list[tuple[list[int], Container | None]]:
     """Lines grouped by the container they sit in: [(line indices, container)], one group per container,
     in the order of their first line (top to bottom); each line in no container is a group of its own with
     None (group those by geometry). Lines in different balloons are never in one group, however close."""
@@ -148,13 +158,22 @@ def group_lines_by_container(pixels: np.ndarray, line_boxes: list[Box],
         if owner is None:
             # One line is a small part of its balloon: allow a container many times its area (the image
             # fraction limit still keeps out the page itself).
-            container = find_container(pixels, line_boxes[index], [line_boxes[index]], drawn=drawn,
-                                       max_area_ratio=12 * MAX_AREA_RATIO)
+            container = find_container(
+                pixels, line_boxes[index], [line_boxes[index]], drawn=drawn, max_area_ratio=12 * MAX_AREA_RATIO
+            )
             # Found from another line of the same balloon, a container can come out a little different
             # (a line near the tail, a line the first one's outline passed close to): the same balloon
             # if most of either box lies in the other.
-            owner = next((group for group in groups if container is not None and group[1] is not None
-                          and _box_overlap(group[1].box, container.box) > 0.6), None)
+            owner = next(
+                (
+                    group
+                    for group in groups
+                    if container is not None
+                    and group[1] is not None
+                    and _box_overlap(group[1].box, container.box) > 0.6
+                ),
+                None,
+            )
             if owner is None:
                 groups.append(([index], container))
                 continue
@@ -187,7 +206,7 @@ def is_text_like(pixels: np.ndarray, box: Box) -> bool:
     px0, py0, px1, py1 = max(0, x0 - pad), max(0, y0 - pad), min(width, x1 + pad), min(height, y1 + pad)
     line_height = float(min(x1 - x0, y1 - y0))
     inside = np.zeros((py1 - py0, px1 - px0), bool)
-    inside[y0 - py0:y1 - py0, x0 - px0:x1 - px0] = True
+    inside[y0 - py0 : y1 - py0, x0 - px0 : x1 - px0] = True
     ink = _ink(pixels[py0:py1, px0:px1], inside)
     share = ink[inside].mean()
     if not 0.04 <= share <= 0.5:
@@ -195,11 +214,10 @@ def is_text_like(pixels: np.ndarray, box: Box) -> bool:
 
     count, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
     left, top = stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP]
-    areas, widths, heights = (stats[1:, cv2.CC_STAT_AREA], stats[1:, cv2.CC_STAT_WIDTH],
-                              stats[1:, cv2.CC_STAT_HEIGHT])
+    areas, widths, heights = (stats[1:, cv2.CC_STAT_AREA], stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT])
     # Shapes reaching the padded crop's edge are the neighbours' (the line above, a balloon's outline).
     edge = (left == 0) | (top == 0) | (left + widths >= ink.shape[1]) | (top + heights >= ink.shape[0])
-    real = (areas >= max(3, 0.002 * line_height ** 2)) & ~edge  # JPEG specks are no shapes
+    real = (areas >= max(3, 0.002 * line_height**2)) & ~edge  # JPEG specks are no shapes
     if not real.any():
         return False
     long_side, short_side = np.maximum(widths, heights), np.maximum(1, np.minimum(widths, heights))
@@ -207,10 +225,22 @@ def is_text_like(pixels: np.ndarray, box: Box) -> bool:
     # A letter (or a few joined letters, as in handwriting and tight lettering): not taller than the line,
     # at least a quarter of it (dots and commas are small, but they are never most of the ink), not a long
     # thin line, not a frame (a large, mostly empty box around other shapes), not a solid blot.
-    letter = (real & (long_side <= 1.3 * line_height) & (long_side >= 0.25 * line_height)
-              & (long_side <= 8 * short_side) & (fill_ratio >= 0.1) & (fill_ratio <= 0.9))
-    joined = real & (heights <= 1.3 * line_height) & (heights >= 0.4 * line_height) & (fill_ratio >= 0.12) \
-        & (fill_ratio <= 0.8) & (widths > 1.3 * line_height)
+    letter = (
+        real
+        & (long_side <= 1.3 * line_height)
+        & (long_side >= 0.25 * line_height)
+        & (long_side <= 8 * short_side)
+        & (fill_ratio >= 0.1)
+        & (fill_ratio <= 0.9)
+    )
+    joined = (
+        real
+        & (heights <= 1.3 * line_height)
+        & (heights >= 0.4 * line_height)
+        & (fill_ratio >= 0.12)
+        & (fill_ratio <= 0.8)
+        & (widths > 1.3 * line_height)
+    )
     if (areas[letter | joined].sum()) < 0.6 * areas[real].sum():
         return False
     if _frames_other_ink(ink):
@@ -225,9 +255,14 @@ def is_text_like(pixels: np.ndarray, box: Box) -> bool:
     return float(np.std(widths_along) / max(1e-6, np.mean(widths_along))) <= 0.75
 
 
-def looks_like_sfx(pixels: np.ndarray, text_box: Box, line_boxes: list[Box] | None = None,
-                   container: Container | None = None, body_size: float | None = None,
-                   angle: float = 0.0) -> bool:
+def looks_like_sfx(
+    pixels: np.ndarray,
+    text_box: Box,
+    line_boxes: list[Box] | None = None,
+    container: Container | None = None,
+    body_size: float | None = None,
+    angle: float = 0.0,
+) -> bool:
     """Whether a block is a sound effect: lettering drawn onto the picture rather than lettered in a balloon.
 
     Outlined letters (filled with one colour and edged with another) and slanted lines (`angle`, the
@@ -262,8 +297,9 @@ def _frames_other_ink(ink: np.ndarray) -> bool:
             parent = parents[parent]
     # The holes' insides (one pixel in from the ink around them), and how much ink lies there.
     holes = np.zeros(ink.shape, np.uint8)
-    cv2.drawContours(holes, [contour for contour, level in zip(contours, depth) if level == 1], -1, 1,
-                     thickness=cv2.FILLED)
+    cv2.drawContours(
+        holes, [contour for contour, level in zip(contours, depth) if level == 1], -1, 1, thickness=cv2.FILLED
+    )
     holes = cv2.erode(holes, np.ones((3, 3), np.uint8)) > 0
     return (ink & holes).sum() >= 0.05 * ink.sum()
 
@@ -322,8 +358,12 @@ def _line_height(rgb: np.ndarray) -> float:
 
 def _clip_box(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
     x0, y0, x1, y1 = box
-    return (max(0, int(np.floor(x0))), max(0, int(np.floor(y0))),
-            min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1))))
+    return (
+        max(0, int(np.floor(x0))),
+        max(0, int(np.floor(y0))),
+        min(width, int(np.ceil(x1))),
+        min(height, int(np.ceil(y1))),
+    )
 
 
 def _lab(pixels: np.ndarray) -> np.ndarray:
@@ -344,9 +384,11 @@ def _dominant_color(lab: np.ndarray, rgb: np.ndarray):
     a line than the letters do. Returns its Lab and RGB (medians of the samples near it), how far those
     samples stray from it (90th percentile RGB distance) and which share of the samples are near it."""
     # Coarse bins (L by 8, a and b by 12) so JPEG noise and gentle shading fall into one bin.
-    keys = (np.clip(lab[:, 0] // 8, 0, 12).astype(np.int32) * 32 * 32
-            + np.clip((lab[:, 1] + 128) // 12, 0, 31).astype(np.int32) * 32
-            + np.clip((lab[:, 2] + 128) // 12, 0, 31).astype(np.int32))
+    keys = (
+        np.clip(lab[:, 0] // 8, 0, 12).astype(np.int32) * 32 * 32
+        + np.clip((lab[:, 1] + 128) // 12, 0, 31).astype(np.int32) * 32
+        + np.clip((lab[:, 2] + 128) // 12, 0, 31).astype(np.int32)
+    )
     values, counts = np.unique(keys, return_counts=True)
     center = np.median(lab[keys == values[np.argmax(counts)]], axis=0)
     near = np.linalg.norm(lab - center, axis=1) < 12.0
@@ -359,7 +401,7 @@ def _boxes_mask(shape: tuple[int, ...], boxes) -> np.ndarray:
     """Boolean mask of the union of boxes (x0, y0, x1, y1), rounded to whole pixels, clipped."""
     mask = np.zeros(shape[:2], bool)
     for x0, y0, x1, y1 in boxes:
-        mask[max(0, int(round(y0))):max(0, int(round(y1))), max(0, int(round(x0))):max(0, int(round(x1)))] = True
+        mask[max(0, int(round(y0))) : max(0, int(round(y1))), max(0, int(round(x0))) : max(0, int(round(x1)))] = True
     return mask
 
 
@@ -373,8 +415,9 @@ def _fill_color(rgb: np.ndarray, detected: np.ndarray, ring: np.ndarray):
     (between the letters the fill covers most of a line; lettering inks 15-40 % of it, JPEG halos and bold
     letters more), and either the padding too, or what it leaves inside the boxes looks like letters: one
     colour, at most about half of the boxes (the ink of bold letters on a picture leaves the picture)."""
+
     def sample(mask):
-        pixels = rgb[mask][::max(1, int(mask.sum()) // 20000)]
+        pixels = rgb[mask][:: max(1, int(mask.sum()) // 20000)]
         return _lab(pixels[None])[0], pixels
 
     inside_lab, inside_rgb = sample(detected)
@@ -390,7 +433,8 @@ def _fill_color(rgb: np.ndarray, detected: np.ndarray, ring: np.ndarray):
         rest = inside_lab[~near]
         letters = len(rest) < 10 or (
             len(rest) <= 0.55 * len(inside_lab)
-            and np.percentile(np.linalg.norm(rest - np.median(rest, axis=0), axis=1), 75) < 20.0)
+            and np.percentile(np.linalg.norm(rest - np.median(rest, axis=0), axis=1), 75) < 20.0
+        )
         if around >= 0.3 or letters:
             return center, center_rgb, spread
     return None
@@ -461,8 +505,12 @@ def _grow_region(rgb: np.ndarray, lines, size: float, scale: float, open_sides: 
     if stats[big, cv2.CC_STAT_AREA].sum() > 0.15 * filled.sum():
         return None
     left, top, right, bottom = open_sides
-    reaches_edge = bool((left and filled[:, 0].any()) or (top and filled[0, :].any())
-                        or (right and filled[:, -1].any()) or (bottom and filled[-1, :].any()))
+    reaches_edge = bool(
+        (left and filled[:, 0].any())
+        or (top and filled[0, :].any())
+        or (right and filled[:, -1].any())
+        or (bottom and filled[-1, :].any())
+    )
     if filled.shape != full_shape:
         filled = cv2.resize(filled.astype(np.uint8), full_shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
     return filled, fill_lab, fill_rgb, reaches_edge
@@ -514,8 +562,9 @@ def _edge(rgb: np.ndarray, region: np.ndarray, fill_lab: np.ndarray) -> tuple[fl
     return beyond - within, float(np.mean(outside[:, 0] < 40.0)) >= 0.25
 
 
-def _describe(region: np.ndarray, origin: tuple[int, int], fill_rgb: np.ndarray, outlined: bool,
-              drawn: bool) -> Container:
+def _describe(
+    region: np.ndarray, origin: tuple[int, int], fill_rgb: np.ndarray, outlined: bool, drawn: bool
+) -> Container:
     """The container's outline as a simplified polygon in image coordinates (`origin`: the window's
     top-left corner), and its shape and kind."""
     contours, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
@@ -540,6 +589,12 @@ def _describe(region: np.ndarray, origin: tuple[int, int], fill_rgb: np.ndarray,
         overlap = np.logical_and(fitted > 0, region).sum() / max(1, np.logical_or(fitted > 0, region).sum())
         ellipse = overlap >= 0.9 and not rectangular
     kind = "sign" if not drawn else "caption" if rectangular else "balloon"
-    return Container(polygon=points, kind=kind, fill_color=[int(round(v)) for v in fill_rgb],
-                     ellipse=bool(ellipse), rectangular=bool(rectangular), outlined=bool(outlined),
-                     area=area)
+    return Container(
+        polygon=points,
+        kind=kind,
+        fill_color=[int(round(v)) for v in fill_rgb],
+        ellipse=bool(ellipse),
+        rectangular=bool(rectangular),
+        outlined=bool(outlined),
+        area=area,
+    )

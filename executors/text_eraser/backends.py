@@ -41,8 +41,13 @@ class OpenCVInpainter:
         # On 8-bit input cv2.inpaint's Telea rounds its way to errors of a few levels even on a flat colour,
         # enough to leave a faint ghost of the text. At 16 bits the same error is 1/256 of a level.
         deep = pixels.astype(np.uint16) * 257
-        filled = np.stack([cv2.inpaint(np.ascontiguousarray(deep[..., channel]), holes, self.radius, self.METHOD)
-                           for channel in range(3)], axis=-1)
+        filled = np.stack(
+            [
+                cv2.inpaint(np.ascontiguousarray(deep[..., channel]), holes, self.radius, self.METHOD)
+                for channel in range(3)
+            ],
+            axis=-1,
+        )
         filled = np.round(filled / 257.0).astype(np.float32)
         if self.grain:
             filled += self._grain(pixels, holes)
@@ -64,24 +69,44 @@ class OpenCVInpainter:
         count, labels, stats, _ = cv2.connectedComponentsWithStats(joined)
         for label in range(1, count):
             x, y, w, h = stats[label, :4]
-            component = labels[y:y + h, x:x + w] == label
-            target = component & (holes[y:y + h, x:x + w] > 0)
+            component = labels[y : y + h, x : x + w] == label
+            target = component & (holes[y : y + h, x : x + w] > 0)
             # The clean pixels of the hole's box (between and around the strokes), to match sources by.
-            ring = ~unusable[y:y + h, x:x + w]
+            ring = ~unusable[y : y + h, x : x + w]
             margin = int(3 * self.grain_sigma) + 1
             # Candidate sources: the hole's box shifted by up to two of its sizes, nearest first, inside the
             # image and (nearly) free of other text.
-            shifts = sorted(((dx, dy) for dy in (-2 * h, -h, 0, h, 2 * h) for dx in (-w, -w // 2, 0, w // 2, w)
-                             if (dx, dy) != (0, 0)), key=lambda shift: abs(shift[0]) + abs(shift[1]))
-            sources = [(x + dx, y + dy) for dx, dy in shifts
-                       if 0 <= x + dx and x + dx + w <= width and 0 <= y + dy and y + dy + h <= height
-                       and unusable[y + dy:y + dy + h, x + dx:x + dx + w][component].mean() <= 0.02]
+            shifts = sorted(
+                (
+                    (dx, dy)
+                    for dy in (-2 * h, -h, 0, h, 2 * h)
+                    for dx in (-w, -w // 2, 0, w // 2, w)
+                    if (dx, dy) != (0, 0)
+                ),
+                key=lambda shift: abs(shift[0]) + abs(shift[1]),
+            )
+            sources = [
+                (x + dx, y + dy)
+                for dx, dy in shifts
+                if 0 <= x + dx
+                and x + dx + w <= width
+                and 0 <= y + dy
+                and y + dy + h <= height
+                and unusable[y + dy : y + dy + h, x + dx : x + dx + w][component].mean() <= 0.02
+            ]
             if not sources:
                 continue
-            target_ring = image[y:y + h, x:x + w][ring]
-            sx, sy = sources[0] if not ring.any() else min(
-                sources, key=lambda source: float(np.mean(
-                    (image[source[1]:source[1] + h, source[0]:source[0] + w][ring] - target_ring) ** 2)))
+            target_ring = image[y : y + h, x : x + w][ring]
+            sx, sy = (
+                sources[0]
+                if not ring.any()
+                else min(
+                    sources,
+                    key=lambda source: float(
+                        np.mean((image[source[1] : source[1] + h, source[0] : source[0] + w][ring] - target_ring) ** 2)
+                    ),
+                )
+            )
             # Blur a window with some margin around the source, so the detail near its border is right too.
             wx0, wy0 = max(0, sx - margin), max(0, sy - margin)
             wx1, wy1 = min(width, sx + w + margin), min(height, sy + h + margin)
@@ -90,8 +115,8 @@ class OpenCVInpainter:
             # Where other text is within reach of the blur, its edges leak into the detail: copy none there.
             leaked = cv2.dilate(holes[wy0:wy1, wx0:wx1], np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
             detail[leaked] = 0
-            detail = detail[sy - wy0:sy - wy0 + h, sx - wx0:sx - wx0 + w]
-            grain[y:y + h, x:x + w][target] = detail[target]
+            detail = detail[sy - wy0 : sy - wy0 + h, sx - wx0 : sx - wx0 + w]
+            grain[y : y + h, x : x + w][target] = detail[target]
         return grain
 
 
@@ -121,10 +146,20 @@ class DiffusersInpainter:
 
     ENV_VAR = "TRANSMODAL_INPAINT_MODEL"
 
-    def __init__(self, model: str | None = None, device: str = "auto", steps: int = 25,
-                 guidance_scale: float = 7.5, dtype: str = "auto", prompt: str = "clean background",
-                 negative_prompt: str = "text, letters, words, characters, watermark, writing",
-                 strength: float = 1.0, max_side: int = 512, context: float = 0.5, seed: int = 0):
+    def __init__(
+        self,
+        model: str | None = None,
+        device: str = "auto",
+        steps: int = 25,
+        guidance_scale: float = 7.5,
+        dtype: str = "auto",
+        prompt: str = "clean background",
+        negative_prompt: str = "text, letters, words, characters, watermark, writing",
+        strength: float = 1.0,
+        max_side: int = 512,
+        context: float = 0.5,
+        seed: int = 0,
+    ):
         import torch
         from diffusers import AutoPipelineForInpainting
 
@@ -142,8 +177,13 @@ class DiffusersInpainter:
         else:
             raise ConfigurationError(f"unknown dtype {dtype!r}: use auto, float16, bfloat16 or float32")
         self.pipeline = load_pretrained(
-            AutoPipelineForInpainting.from_pretrained, reference, "model", self.ENV_VAR,
-            dtype=torch_dtype, safety_checker=None, requires_safety_checker=False,
+            AutoPipelineForInpainting.from_pretrained,
+            reference,
+            "model",
+            self.ENV_VAR,
+            dtype=torch_dtype,
+            safety_checker=None,
+            requires_safety_checker=False,
         )
         self.pipeline.to(self.device)
         self.pipeline.set_progress_bar_config(disable=True)
@@ -167,8 +207,9 @@ class DiffusersInpainter:
         for label in range(1, count):
             x, y, w, h = stats[label, :4]
             margin = max(16, int(self.context * max(w, h) / 2))
-            boxes.append((max(0, x - margin), max(0, y - margin), min(width, x + w + margin),
-                          min(height, y + h + margin)))
+            boxes.append(
+                (max(0, x - margin), max(0, y - margin), min(width, x + w + margin), min(height, y + h + margin))
+            )
         return boxes
 
     def _model_size(self, width: int, height: int) -> tuple[int, int]:
@@ -189,9 +230,15 @@ class DiffusersInpainter:
             model_mask = cv2.dilate(model_mask, np.ones((5, 5), np.uint8))
             generator = torch.Generator(device="cpu").manual_seed(self.seed)
             output = self.pipeline(
-                prompt=self.prompt, negative_prompt=self.negative_prompt, image=image,
-                mask_image=Image.fromarray(model_mask), height=model_height, width=model_width,
-                num_inference_steps=self.steps, guidance_scale=self.guidance_scale, strength=self.strength,
+                prompt=self.prompt,
+                negative_prompt=self.negative_prompt,
+                image=image,
+                mask_image=Image.fromarray(model_mask),
+                height=model_height,
+                width=model_width,
+                num_inference_steps=self.steps,
+                guidance_scale=self.guidance_scale,
+                strength=self.strength,
                 generator=generator,
             ).images[0]
             filled = np.asarray(output.convert("RGB").resize((x1 - x0, y1 - y0), Image.LANCZOS))

@@ -30,8 +30,14 @@ class TextEraser(Executor):
     without regions pass through unchanged.
     """
 
-    def __init__(self, backend: str = "opencv-telea", backend_options: dict | None = None,
-                 max_pixels: int = DEFAULT_MAX_PIXELS, mask_dilation: int = 0, **kwargs):
+    def __init__(
+        self,
+        backend: str = "opencv-telea",
+        backend_options: dict | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        mask_dilation: int = 0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.inpainter = ERASERS.create(backend, **(backend_options or {}))
         self.max_pixels = max_pixels
@@ -57,7 +63,7 @@ class TextEraser(Executor):
                 found = container_text_mask(pixels, region, self.mask_dilation)
                 if found.paint is not None:
                     (x0, y0), values, where = found.paint
-                    painted[y0:y0 + where.shape[0], x0:x0 + where.shape[1]][where] = values[where]
+                    painted[y0 : y0 + where.shape[0], x0 : x0 + where.shape[1]][where] = values[where]
                 mask |= found.mask
             else:
                 found = region_text_mask(pixels, region, self.mask_dilation)
@@ -93,7 +99,7 @@ def region_area(region: TextRegion, shape: tuple[int, ...]) -> np.ndarray:
     area = np.zeros((height, width), bool)
     for x0, y0, x1, y1 in _boxes(region):
         pad = int(round(0.12 * float(region.style.font_size or min(x1 - x0, y1 - y0)))) + 2
-        area[max(0, y0 - pad):y1 + pad, max(0, x0 - pad):x1 + pad] = True
+        area[max(0, y0 - pad) : y1 + pad, max(0, x0 - pad) : x1 + pad] = True
     return area
 
 
@@ -122,7 +128,7 @@ def region_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 0) 
         if line is None:
             continue
         (ax0, ay0), line_mask, text_rgb, background_rgb = line
-        mask[ay0:ay0 + line_mask.shape[0], ax0:ax0 + line_mask.shape[1]] |= line_mask
+        mask[ay0 : ay0 + line_mask.shape[0], ax0 : ax0 + line_mask.shape[1]] |= line_mask
         text_samples.append(text_rgb)
         background_samples.append(background_rgb)
     text_color = _median_color(text_samples)
@@ -168,7 +174,7 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
     inside = cv2.erode(inside, np.ones((3, 3), np.uint8)) > 0
     lines = np.zeros(rgb.shape[:2], np.uint8)
     for x0, y0, x1, y1 in boxes:
-        lines[max(0, y0 - pad - wy0):max(0, y1 + pad - wy0), max(0, x0 - pad - wx0):max(0, x1 + pad - wx0)] = 1
+        lines[max(0, y0 - pad - wy0) : max(0, y1 + pad - wy0), max(0, x0 - pad - wx0) : max(0, x1 + pad - wx0)] = 1
     near = cv2.dilate(lines, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)) > 0
     lines = (lines > 0) & inside
     if not lines.any():
@@ -181,7 +187,7 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
     candidates = support & (np.linalg.norm(lab - fill_lab, axis=2) < 15.0)
     if candidates.sum() < 6:
         return TextPixels(np.zeros((height, width), np.uint8), None, None)
-    grid_y, grid_x = np.mgrid[0:rgb.shape[0], 0:rgb.shape[1]]
+    grid_y, grid_x = np.mgrid[0 : rgb.shape[0], 0 : rgb.shape[1]]
     model, inliers = _fit_background(lab, grid_x, grid_y, candidates)
     distance = np.linalg.norm(lab - model, axis=2)
     noise = _noise(lab, model, inliers)
@@ -231,7 +237,9 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
         coefficients = np.linalg.lstsq(design[inliers], rgb[inliers].astype(np.float32), rcond=None)[0]
         values = np.clip(np.round(design @ coefficients), 0, 255).astype(np.uint8)
         ringing = max(radius, 8)
-        around = cv2.dilate(text.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * ringing + 1,) * 2)) > 0
+        around = (
+            cv2.dilate(text.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * ringing + 1,) * 2)) > 0
+        )
         band = (grown | (around & ~weak)) & inside & ~left_out
         return TextPixels(mask, text_color, background_color, paint=((wx0, wy0), values, band))
     mask[wy0:wy1, wx0:wx1][grown] = 255
@@ -241,9 +249,11 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
 def _dominant_lab(samples: np.ndarray) -> np.ndarray:
     """The commonest colour of a set of Lab samples: the peak of a coarse histogram (so JPEG noise and
     gentle shading fall into one bin), refined to the median of the samples near it."""
-    keys = (np.clip(samples[:, 0] // 8, 0, 12).astype(np.int32) * 1024
-            + np.clip((samples[:, 1] + 128) // 12, 0, 31).astype(np.int32) * 32
-            + np.clip((samples[:, 2] + 128) // 12, 0, 31).astype(np.int32))
+    keys = (
+        np.clip(samples[:, 0] // 8, 0, 12).astype(np.int32) * 1024
+        + np.clip((samples[:, 1] + 128) // 12, 0, 31).astype(np.int32) * 32
+        + np.clip((samples[:, 2] + 128) // 12, 0, 31).astype(np.int32)
+    )
     values, counts = np.unique(keys, return_counts=True)
     center = np.median(samples[keys == values[np.argmax(counts)]], axis=0)
     near = np.linalg.norm(samples - center, axis=1) < 12.0
@@ -257,8 +267,9 @@ def _median_color(samples: list[np.ndarray]) -> list[int] | None:
     return [int(round(v)) for v in np.median(np.concatenate(samples), axis=0)]
 
 
-def _text_sides(box: tuple[int, int, int, int], others: list[tuple[int, int, int, int]],
-                size: float) -> tuple[bool, bool, bool, bool]:
+def _text_sides(
+    box: tuple[int, int, int, int], others: list[tuple[int, int, int, int]], size: float
+) -> tuple[bool, bool, bool, bool]:
     """Which sides (left, top, right, bottom) of a line have another line of the block right next to them
     (within half a line): there, letters of the neighbour reach into the analysed area, and a tightly set
     paragraph's letters may even touch across lines."""
@@ -279,8 +290,13 @@ def _text_sides(box: tuple[int, int, int, int], others: list[tuple[int, int, int
     return tuple(sides)
 
 
-def _line_text_pixels(pixels: np.ndarray, box: tuple[int, int, int, int], size: float, dilation: int,
-                      text_sides: tuple[bool, bool, bool, bool] = (False, False, False, False)):
+def _line_text_pixels(
+    pixels: np.ndarray,
+    box: tuple[int, int, int, int],
+    size: float,
+    dilation: int,
+    text_sides: tuple[bool, bool, bool, bool] = (False, False, False, False),
+):
     """Text pixels of one line box: ((x, y) of the analysed area, its mask, text RGB samples, background RGB
     samples), or None when nothing in the box stands out from its surroundings. `text_sides`: the sides
     (left, top, right, bottom) where other lines of the block lie."""
@@ -295,7 +311,7 @@ def _line_text_pixels(pixels: np.ndarray, box: tuple[int, int, int, int], size: 
     outer = pixels[ry0:ry1, rx0:rx1]
     lab = _lab(outer)
     inside = np.zeros(outer.shape[:2], bool)
-    inside[ay0 - ry0:ay1 - ry0, ax0 - rx0:ax1 - rx0] = True
+    inside[ay0 - ry0 : ay1 - ry0, ax0 - rx0 : ax1 - rx0] = True
     ring_mask = ~inside
     if ring_mask.sum() < 8:  # the box fills the image: its own border is the best guess of the background
         ring_mask = np.zeros_like(inside)
@@ -303,7 +319,7 @@ def _line_text_pixels(pixels: np.ndarray, box: tuple[int, int, int, int], size: 
         ring_mask[:, [0, -1]] = True
     local_box = (x0 - rx0, y0 - ry0, x1 - rx0, y1 - ry0)
 
-    ys, xs = np.mgrid[0:outer.shape[0], 0:outer.shape[1]]
+    ys, xs = np.mgrid[0 : outer.shape[0], 0 : outer.shape[1]]
     model, inliers = _fit_background(lab, xs, ys, ring_mask)
     text, strong = _text_against(lab, model, inliers, inside, local_box, pad, size, text_sides, drop_border=False)
 
@@ -318,9 +334,10 @@ def _line_text_pixels(pixels: np.ndarray, box: tuple[int, int, int, int], size: 
     # border), and the plane fitted to the pixels near it: a plain robust fit to the whole line would be
     # pulled off by the letters of a dense paragraph, which can cover nearly half of it.
     in_box = np.zeros_like(inside)
-    in_box[local_box[1]:local_box[3], local_box[0]:local_box[2]] = True
+    in_box[local_box[1] : local_box[3], local_box[0] : local_box[2]] = True
     own_model, own_inliers = _fit_background(
-        lab, xs, ys, inside & (np.linalg.norm(lab - _dominant_lab(lab[in_box]), axis=2) < 15.0))
+        lab, xs, ys, inside & (np.linalg.norm(lab - _dominant_lab(lab[in_box]), axis=2) < 15.0)
+    )
     own_share = own_inliers[in_box].mean()
     disagreement = float(np.median(np.linalg.norm(model - own_model, axis=2)[inside]))
     ring_noise, own_noise = _noise(lab, model, inliers), _noise(lab, own_model, own_inliers)
@@ -328,13 +345,15 @@ def _line_text_pixels(pixels: np.ndarray, box: tuple[int, int, int, int], size: 
     # clearly from more of the box is the panel behind the letters. (The clear part: anti-aliased edges and
     # JPEG halos, added round every stroke by the hysteresis, can take the mask past half of a tight box.)
     too_much = text is not None and strong[in_box].mean() > 0.5
-    ring_failed = (text is None or too_much or disagreement > max(12.0, 2.0 * ring_noise)
-                   or ring_noise > 2.0 * own_noise + 5.0)
+    ring_failed = (
+        text is None or too_much or disagreement > max(12.0, 2.0 * ring_noise) or ring_noise > 2.0 * own_noise + 5.0
+    )
     # The line's own background covers at least 40 % of its box. (Less, and the "background" may be the
     # ink of bold letters.)
     if own_share >= 0.4 and ring_failed:
-        own_text, own_strong = _text_against(lab, own_model, own_inliers, inside, local_box, pad, size,
-                                             text_sides, drop_border=True)
+        own_text, own_strong = _text_against(
+            lab, own_model, own_inliers, inside, local_box, pad, size, text_sides, drop_border=True
+        )
         if own_text is not None and own_strong[in_box].mean() <= 0.5:
             model, inliers, text, too_much = own_model, own_inliers, own_text, False
     # Neither model tells the letters from a panel behind them: leave the line as it is. Text left
@@ -362,9 +381,17 @@ def _noise(lab: np.ndarray, model: np.ndarray, inliers: np.ndarray) -> float:
     return float(np.percentile(np.linalg.norm(lab - model, axis=2)[inliers], 90))
 
 
-def _text_against(lab: np.ndarray, model: np.ndarray, inliers: np.ndarray, inside: np.ndarray,
-                  box: tuple[int, int, int, int], pad: int, size: float,
-                  text_sides: tuple[bool, bool, bool, bool], drop_border: bool):
+def _text_against(
+    lab: np.ndarray,
+    model: np.ndarray,
+    inliers: np.ndarray,
+    inside: np.ndarray,
+    box: tuple[int, int, int, int],
+    pad: int,
+    size: float,
+    text_sides: tuple[bool, bool, bool, bool],
+    drop_border: bool,
+):
     """The text pixels inside the analysed area: those far from the background model, with their faint
     anti-aliased edges, without structures crossing the line and specks. `drop_border` also leaves out
     whatever touches the analysed area's edge, except on `text_sides` (where the block's other lines
@@ -405,8 +432,15 @@ def _touching_edge(strong: np.ndarray, inside: np.ndarray, text_sides: tuple[boo
     top, bottom, left, right = rows.min(), rows.max(), columns.min(), columns.max()
     count, labels = cv2.connectedComponents(strong.astype(np.uint8), connectivity=8)
     edge = np.zeros(count, bool)
-    for side, line in zip(text_sides, (labels[top:bottom + 1, left], labels[top, left:right + 1],
-                                       labels[top:bottom + 1, right], labels[bottom, left:right + 1])):
+    for side, line in zip(
+        text_sides,
+        (
+            labels[top : bottom + 1, left],
+            labels[top, left : right + 1],
+            labels[top : bottom + 1, right],
+            labels[bottom, left : right + 1],
+        ),
+    ):
         if not side:
             edge[np.unique(line)] = True
     edge[0] = False
@@ -418,8 +452,12 @@ def _lab(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
 
 
-def _crossing_structures(strong: np.ndarray, box: tuple[int, int, int, int], pad: int,
-                         text_sides: tuple[bool, bool, bool, bool] = (False, False, False, False)) -> np.ndarray:
+def _crossing_structures(
+    strong: np.ndarray,
+    box: tuple[int, int, int, int],
+    pad: int,
+    text_sides: tuple[bool, bool, bool, bool] = (False, False, False, False),
+) -> np.ndarray:
     """Components that run right through the line box, past both its top and bottom (or both its left and
     right) edges: a frame, a pole, a brick's mortar line. Glyphs stay inside their line; these belong to the
     background and must not be erased with the text. Not counted across a side where another line of the
@@ -439,8 +477,9 @@ def _crossing_structures(strong: np.ndarray, box: tuple[int, int, int, int], pad
     return crossing[labels]
 
 
-def _fit_background(lab: np.ndarray, xs: np.ndarray, ys: np.ndarray,
-                    ring_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _fit_background(
+    lab: np.ndarray, xs: np.ndarray, ys: np.ndarray, ring_mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """A smooth (planar, per channel) model of the background, fitted to the ring robustly: pixels of other
     text lines or objects that fall in the ring are dropped as outliers over a few rounds. Returns the model
     over the whole area and the mask of the ring pixels it kept."""
