@@ -202,6 +202,8 @@ def test_unknown_language_code_is_not_an_error():
         ("IDEAOFWHATA GIRL", "IDEA OF WHAT A GIRL"),
         ("ASA GIRL,YOU WILLBE", "AS A GIRL, YOU WILL BE"),  # "Asa" is only a name; a space after the comma
         ("NOTA PROBLEM.MY", "NOT A PROBLEM. MY"),
+        ("YEAH,I COUNT", "YEAH, I COUNT"),  # the one-letter word I glued after a comma
+        ("SARGE.I THINK", "SARGE. I THINK"),
         ("Doctorow:Two things;onewas", "Doctorow: Two things; one was"),
     ],
 )

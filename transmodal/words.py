@@ -906,7 +906,8 @@ def correct_misreads(text: str, language: str, keep: Iterable[str] = ()) -> str:
 
 
 # a word, punctuation, and a word with no space after it: "GIRL,YOU", "PROBLEM.MY", "Doctorow:Two"
-_INNER_PUNCTUATION = re.compile(r"(?<=[^\W\d_]{2})([,;:!?]+|\.)(?=([^\W\d_]{2,}))")
+# ... or the one-letter words I and A ending the token ("YEAH,I", "SARGE.I"; not "E.G.", one letter before).
+_INNER_PUNCTUATION = re.compile(r"(?<=[^\W\d_]{2})([,;:!?]+|\.)(?=([^\W\d_]{2,}|[IA]$))")
 # after a full stop, these are the end of a web or file name rather than a new sentence
 _NAME_ENDINGS = frozenset(
     "com org net edu gov info biz io co uk us de es fr it eu html htm php jpg png gif pdf txt doc zip exe".split()
