@@ -49,14 +49,21 @@ class TextDetector(Executor):
     def _describe(self, pixels: np.ndarray, region: TextRegion, found: list[containers.Container]) -> bool:
         """Sets the region's container and kind; False for marks that are not text (drawings read as text)."""
         x0, y0, x1, y1 = region.box
+        lines = [(line[0], line[1], line[2], line[3]) for line in region.lines]
         holder = next((c for c in found if c.contains((x0 + x1) / 2, (y0 + y1) / 2)), None)
+        if holder is not None and _covered(region.box, holder.box) < 0.9:
+            # Seen from its first lines, a balloon can come out partial: look again from the whole block,
+            # and rather no container than one the text sticks out of (erasure and rendering trust it).
+            again = containers.find_container(pixels, region.box, lines)
+            holder = again if again is not None and _covered(region.box, again.box) >= 0.9 else None
+            if holder is not None and any(c.outlined for c in found) and holder.kind == "sign":
+                holder.kind = "caption" if holder.rectangular else "balloon"
         if holder is not None:
             region.container = [[float(x), float(y)] for x, y in holder.polygon]
             region.kind = holder.kind
             return True
         if not self.find_containers:
             return True
-        lines = [tuple(line) for line in region.lines]
         if containers.looks_like_sfx(pixels, region.box, lines):
             region.kind = "sfx"
             if not self.translate_sfx:
@@ -137,6 +144,13 @@ def group_by_container(pixels: np.ndarray, lines: list[Line]) -> list[containers
         for index in indices:
             lines[index].block = ("container", number)
     return found
+
+
+def _covered(box: tuple[int, int, int, int], by: tuple[int, int, int, int]) -> float:
+    """The fraction of `box` inside `by`."""
+    width = max(0, min(box[2], by[2]) - max(box[0], by[0]))
+    height = max(0, min(box[3], by[3]) - max(box[1], by[1]))
+    return width * height / max(1, (box[2] - box[0]) * (box[3] - box[1]))
 
 
 def _mostly_overlapping(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
