@@ -64,7 +64,9 @@ class TextDetector(Executor):
             return True
         if not self.find_containers:
             return True
-        if containers.looks_like_sfx(pixels, region.box, lines):
+        # Sound effects are drawn: only on a drawn page (one with a container outlined in ink), never a sign.
+        drawn_page = any(container.outlined for container in found)
+        if drawn_page and containers.looks_like_sfx(pixels, region.box, lines):
             region.kind = "sfx"
             if not self.translate_sfx:
                 region.flags.append("untouched")
