@@ -6,6 +6,8 @@ import hashlib
 import json
 import os
 
+from docarray.typing import AudioBytes, ImageBytes
+
 from transmodal.docs import MediaDoc
 from transmodal.media import AUDIO_SIGNATURES, IMAGE_SIGNATURES
 
@@ -35,9 +37,9 @@ def read_input(path: str, kind: str | None = None) -> MediaDoc:
     kind = kind or kind_of(data, path)
     name = os.path.basename(path)
     if kind == "image":
-        return MediaDoc(image=data, name=name)
+        return MediaDoc(image=ImageBytes(data), name=name)
     if kind == "audio":
-        return MediaDoc(audio=data, name=name)
+        return MediaDoc(audio=AudioBytes(data), name=name)
     return MediaDoc(text=data.decode("utf-8", errors="replace"), name=name)
 
 
@@ -62,7 +64,9 @@ def write_outputs(
     image only passes through, the speech is the result.
     """
     os.makedirs(out_dir, exist_ok=True)
-    stem = os.path.splitext(doc.name or doc.id)[0]
+    name = doc.name or doc.id
+    assert name is not None  # docarray always sets an id
+    stem = os.path.splitext(name)[0]
     written = []
 
     def write(suffix: str, data: bytes) -> None:

@@ -3,6 +3,7 @@ import dataclasses
 import cv2
 import numpy as np
 from docarray import DocList
+from docarray.typing import ImageBytes
 from jina import Executor, requests
 from PIL import Image
 
@@ -162,7 +163,7 @@ class TextRenderer(Executor):
                 plan.region.drawn_box = drawn_box
                 drawn.append(box_polygon(drawn_box))
         if drawn:
-            doc.image = encode_image(image)
+            doc.image = ImageBytes(encode_image(image))
 
     def _plan(self, region: TextRegion, pixels: np.ndarray) -> Plan | None:
         """How to draw a region, or None when it is not drawn (untouched, no text, nowhere to draw)."""
