@@ -56,7 +56,7 @@ class TextDetector(Executor):
             return True
         if not self.find_containers:
             return True
-        lines = [tuple(line) for line in region.lines]
+        lines = [(x0, y0, x1, y1) for x0, y0, x1, y1 in region.lines]
         if containers.looks_like_sfx(pixels, region.box, lines):
             region.kind = "sfx"
             if not self.translate_sfx:
