@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 
-from docarray.typing import AudioBytes, ImageBytes
 
 from transmodal.docs import MediaDoc
 from transmodal.media import AUDIO_SIGNATURES, IMAGE_SIGNATURES
@@ -37,9 +36,9 @@ def read_input(path: str, kind: str | None = None) -> MediaDoc:
     kind = kind or kind_of(data, path)
     name = os.path.basename(path)
     if kind == "image":
-        return MediaDoc(image=ImageBytes(data), name=name)
+        return MediaDoc(image=data, name=name)  # type: ignore[arg-type]  # docarray validates the bytes into ImageBytes
     if kind == "audio":
-        return MediaDoc(audio=AudioBytes(data), name=name)
+        return MediaDoc(audio=data, name=name)  # type: ignore[arg-type]  # docarray validates the bytes into AudioBytes
     return MediaDoc(text=data.decode("utf-8", errors="replace"), name=name)
 
 

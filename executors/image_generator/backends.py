@@ -10,7 +10,6 @@ import dataclasses
 from typing import Optional
 
 import numpy as np
-from docarray.typing import ImageBytes
 
 from transmodal.backends import Registry
 from transmodal.docs import GeneratedImage
@@ -126,7 +125,7 @@ class DiffusersGenerator:
             start = index * settings.num_images
             results.append(
                 [
-                    GeneratedImage(image=ImageBytes(encode_image(np.asarray(image.convert("RGB")))), seed=seed)
+                    GeneratedImage(image=encode_image(np.asarray(image.convert("RGB"))), seed=seed)  # type: ignore[arg-type]  # docarray validates the bytes into ImageBytes
                     for image, seed, unsafe in zip(output.images[start:], prompt_seeds, flagged[start:])
                     if not unsafe  # the safety checker returns a black image in its place
                 ]

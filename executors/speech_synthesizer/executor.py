@@ -2,7 +2,6 @@ import re
 
 import numpy as np
 from docarray import DocList
-from docarray.typing import AudioBytes
 from jina import Executor, requests
 
 from executors.speech_synthesizer.backends import SYNTHESIZERS
@@ -79,7 +78,7 @@ class SpeechSynthesizer(Executor):
                 pieces += [samples, np.zeros(int(self.pause_seconds * rate), dtype=np.float32)]
             audio = np.concatenate(pieces[:-1])
             assert rate is not None  # a sentence was spoken, or concatenate raised on no pieces
-            doc.audio = AudioBytes(encode_wav(audio, rate))
+            doc.audio = encode_wav(audio, rate)  # type: ignore[assignment]  # docarray validates the bytes into AudioBytes
             doc.sample_rate = rate
 
         for_each_doc(docs, self.metas.name, speak)

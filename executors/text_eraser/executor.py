@@ -3,7 +3,6 @@ import dataclasses
 import cv2
 import numpy as np
 from docarray import DocList
-from docarray.typing import ImageBytes
 from jina import Executor, requests
 
 from executors.text_eraser.backends import ERASERS
@@ -77,7 +76,7 @@ class TextEraser(Executor):
             return  # nothing found to erase: the image stays as it came, bytes and all
         painted[keep] = pixels[keep]
         mask[keep] = 0
-        doc.image = ImageBytes(encode_image(self.inpainter.inpaint(painted, mask)))
+        doc.image = encode_image(self.inpainter.inpaint(painted, mask))  # type: ignore[assignment]  # docarray validates the bytes into ImageBytes
 
 
 UNTOUCHED = "untouched"

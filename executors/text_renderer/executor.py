@@ -3,7 +3,6 @@ import dataclasses
 import cv2
 import numpy as np
 from docarray import DocList
-from docarray.typing import ImageBytes
 from jina import Executor, requests
 from PIL import Image
 
@@ -163,7 +162,7 @@ class TextRenderer(Executor):
                 plan.region.drawn_box = drawn_box
                 drawn.append(box_polygon(drawn_box))
         if drawn:
-            doc.image = ImageBytes(encode_image(image))
+            doc.image = encode_image(image)  # type: ignore[assignment]  # docarray validates the bytes into ImageBytes
 
     def _plan(self, region: TextRegion, pixels: np.ndarray) -> Plan | None:
         """How to draw a region, or None when it is not drawn (untouched, no text, nowhere to draw)."""
