@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 
-
 from transmodal.docs import MediaDoc
 from transmodal.media import AUDIO_SIGNATURES, IMAGE_SIGNATURES
 
