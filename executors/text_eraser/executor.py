@@ -172,7 +172,7 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
     cv2.fillPoly(inside, [polygon - [wx0, wy0]], 1)
     # One pixel in from the outline: a simplified polygon's edges can cut a pixel into the border.
     inside = cv2.erode(inside, np.ones((3, 3), np.uint8)) > 0
-    lines = np.zeros(rgb.shape[:2], np.uint8)
+    lines: np.ndarray = np.zeros(rgb.shape[:2], np.uint8)
     for x0, y0, x1, y1 in boxes:
         lines[max(0, y0 - pad - wy0) : max(0, y1 + pad - wy0), max(0, x0 - pad - wx0) : max(0, x1 + pad - wx0)] = 1
     near = cv2.dilate(lines, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)) > 0

@@ -1,3 +1,4 @@
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -70,7 +71,7 @@ class TextTranslator(Executor):
             for_batch(
                 pair_docs,
                 self.metas.name,
-                lambda batch, source=source, target=target: self._translate_batch(batch, source, target, glossary),
+                functools.partial(self._translate_batch, source=source, target=target, glossary=glossary),
             )
         return traced(docs, self)
 
