@@ -27,7 +27,9 @@ GPU_BASE_IMAGE = "nvidia/cuda:12.8.1-runtime-ubuntu22.04"
 
 def builds(root: Path, registry: str, version: str) -> list[tuple[str, dict[str, str], str]]:
     """(Dockerfile path relative to root, build arguments, image tag) of every image, gateway first."""
-    images = [(GATEWAY_DOCKERFILE, {}, catalog.image_name(catalog.GATEWAY_IMAGE, registry, version))]
+    images: list[tuple[str, dict[str, str], str]] = [
+        (GATEWAY_DOCKERFILE, {}, catalog.image_name(catalog.GATEWAY_IMAGE, registry, version))
+    ]
     for executor in catalog.load_executors(root).values():
         images.append((EXECUTOR_DOCKERFILE, {"EXECUTOR": executor.name}, executor.image(registry, version, False)))
         if executor.has_gpu_image:

@@ -204,11 +204,12 @@ def parse(data: bytes | str) -> Book:
             if lang not in languages:
                 languages.append(lang)
 
-    binaries = {}
+    binaries: dict[str, tuple[str, bytes]] = {}
     for binary in root.iter():
-        if _local(binary.tag) == "binary" and binary.get("id"):
+        binary_id = binary.get("id")
+        if _local(binary.tag) == "binary" and binary_id:
             try:
-                binaries[binary.get("id")] = (binary.get("content-type", ""), base64.b64decode(binary.text or ""))
+                binaries[binary_id] = (binary.get("content-type", ""), base64.b64decode(binary.text or ""))
             except ValueError:
                 continue
     return Book(

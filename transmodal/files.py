@@ -35,9 +35,9 @@ def read_input(path: str, kind: str | None = None) -> MediaDoc:
     kind = kind or kind_of(data, path)
     name = os.path.basename(path)
     if kind == "image":
-        return MediaDoc(image=data, name=name)
+        return MediaDoc(image=data, name=name)  # type: ignore[arg-type]  # docarray validates the bytes into ImageBytes
     if kind == "audio":
-        return MediaDoc(audio=data, name=name)
+        return MediaDoc(audio=data, name=name)  # type: ignore[arg-type]  # docarray validates the bytes into AudioBytes
     return MediaDoc(text=data.decode("utf-8", errors="replace"), name=name)
 
 
@@ -62,7 +62,9 @@ def write_outputs(
     image only passes through, the speech is the result.
     """
     os.makedirs(out_dir, exist_ok=True)
-    stem = os.path.splitext(doc.name or doc.id)[0]
+    name = doc.name or doc.id
+    assert name is not None  # docarray always sets an id
+    stem = os.path.splitext(name)[0]
     written = []
 
     def write(suffix: str, data: bytes) -> None:

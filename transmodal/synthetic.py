@@ -60,11 +60,16 @@ class Sign:
         return " ".join(self.lines)
 
 
+def _random_color(rng: np.random.Generator) -> tuple[int, int, int]:
+    red, green, blue = (int(v) for v in rng.integers(0, 256, 3))
+    return red, green, blue
+
+
 def _contrasting_colors(rng: np.random.Generator) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     """A (text, background) colour pair with a luminance gap a reader (and OCR) can see."""
     while True:
-        text = tuple(int(v) for v in rng.integers(0, 256, 3))
-        background = tuple(int(v) for v in rng.integers(0, 256, 3))
+        text = _random_color(rng)
+        background = _random_color(rng)
         if abs(_luminance(text) - _luminance(background)) > 110:
             return text, background
 
@@ -95,8 +100,8 @@ def _background(kind: str, size: tuple[int, int], color: tuple[int, int, int], r
         pixels = np.broadcast_to(base * (1 - ramp) + other * ramp, (height, width, 3))
     elif kind == "texture":  # soft noise around the colour, like paper, concrete or painted wood
         noise = rng.normal(0, 1, (height // 8 + 1, width // 8 + 1)).astype(np.float32)
-        noise = np.asarray(Image.fromarray(noise).resize((width, height), Image.BICUBIC))
-        pixels = base + 18 * noise[..., None] + rng.normal(0, 6, (height, width, 1))
+        smooth = np.asarray(Image.fromarray(noise).resize((width, height), Image.Resampling.BICUBIC))
+        pixels = base + 18 * smooth[..., None] + rng.normal(0, 6, (height, width, 1))
     elif kind == "photo" and _photo_paths():
         photo = Image.open(_photo_paths()[rng.integers(len(_photo_paths()))]).convert("RGB")
         photo = photo.resize((width, height)).filter(ImageFilter.GaussianBlur(3))
@@ -129,7 +134,9 @@ def random_panel(
     side = int(rng.integers(min(photo.shape[:2]) // 4, min(photo.shape[:2]) + 1))
     top = int(rng.integers(0, photo.shape[0] - side + 1))
     left = int(rng.integers(0, photo.shape[1] - side + 1))
-    crop = Image.fromarray(photo[top : top + side, left : left + side]).resize((width, height), Image.BILINEAR)
+    crop = Image.fromarray(photo[top : top + side, left : left + side]).resize(
+        (width, height), Image.Resampling.BILINEAR
+    )
     crop = crop.filter(ImageFilter.GaussianBlur(max(1.0, width / 200)))
     # As in _background: pulled towards the panel colour so the text stays readable.
     pixels = 0.55 * np.array(background_color, dtype=np.float32) + 0.45 * np.asarray(crop, dtype=np.float32)
@@ -159,7 +166,8 @@ def make_sign(
     font_size = font_size or int(rng.integers(height // 18, height // 9))
     while True:
         font = fonts.load_font(font_file, font_size)
-        widths = [font.getbbox(line)[2] for line in lines]
+        # FreeTypeFont.getbbox gives ints at run time; the stubs say float
+        widths = [int(font.getbbox(line)[2]) for line in lines]
         line_height = int(font_size * 1.35)
         if max(widths) <= 0.85 * width and line_height * len(lines) <= 0.85 * height or font_size <= 8:
             break
@@ -171,12 +179,14 @@ def make_sign(
 
     image = _background(background, size, background_color, rng)
     draw = ImageDraw.Draw(image)
-    boxes = []
+    boxes: list[tuple[int, int, int, int]] = []
     for index, line in enumerate(lines):
         position = (x, y + index * line_height)
         draw.text(position, line, font=font, fill=text_color)
-        boxes.append(tuple(int(v) for v in draw.textbbox(position, line, font=font)))
-    return Sign(np.asarray(image), list(lines), boxes, tuple(text_color), background)
+        left, top, right, bottom = draw.textbbox(position, line, font=font)
+        boxes.append((int(left), int(top), int(right), int(bottom)))
+    red, green, blue = text_color
+    return Sign(np.asarray(image), list(lines), boxes, (red, green, blue), background)
 
 
 def sign_set(count: int, seed: int = 0, size: tuple[int, int] = (640, 480)) -> list[Sign]:

@@ -170,7 +170,7 @@ class _Affix:
     ):
         self.flag, self.strip, self.add, self.condition = flag, strip, add, condition
         self.cross, self.continuation, self.suffix = cross, continuation, suffix
-        self._pattern = None
+        self._pattern: Optional[re.Pattern] = None
 
     def matches(self, stem: str) -> bool:
         """Does the stem meet the rule's condition (at its end for a suffix, at its start for a prefix)?"""
@@ -587,7 +587,7 @@ def normalize_apostrophes(text: str) -> str:
 _TOKEN = re.compile(r"\S+")
 # leading punctuation, a word (letters with apostrophes between them), trailing punctuation
 _CORE = re.compile(r"^(\W*?)([^\W\d_](?:[^\W\d_]|['’ʼ](?=[^\W\d_]))*)(\W*)$")
-_NO_SPLIT = (float("inf"), [])
+_NO_SPLIT: tuple[float, list[str]] = (float("inf"), [])
 
 
 def _base(language: str) -> str:
@@ -705,9 +705,11 @@ class _Reader:
                     continue
                 shown = (self.bare_contraction(piece) or piece) if cost == 1.5 else piece
                 candidate = (previous[0] + cost, previous[1] - len(piece) ** 2, previous[2] + [shown])
-                if best[end] is None or candidate[:2] < best[end][:2]:
+                current = best[end]
+                if current is None or candidate[:2] < current[:2]:
                     best[end] = candidate
-        return (best[n][0], best[n][2]) if best[n] is not None else _NO_SPLIT
+        last = best[n]
+        return (last[0], last[2]) if last is not None else _NO_SPLIT
 
     def token(self, token: str, sentence_start: bool = True) -> Optional[tuple]:
         """(lead, core, trail, cost, pieces) for a token that may be split, None to leave it alone."""

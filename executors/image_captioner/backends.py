@@ -50,7 +50,7 @@ class TransformersCaptioner:
         self.tokenizer = load_pretrained(AutoTokenizer.from_pretrained, reference, "model", self.ENV_VAR)
         self.model = load_pretrained(AutoModelForImageTextToText.from_pretrained, reference, "model", self.ENV_VAR)
         self.device = torch_device(device)
-        self.model.to(self.device).eval()
+        self.model.to(self.device).eval()  # type: ignore[arg-type]  # transformers stubs: to() wrapped as if it took a model
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
         self.num_beams = num_beams
@@ -63,12 +63,12 @@ class TransformersCaptioner:
             batch = images[start : start + self.batch_size]
             pixel_values = self.image_processor(images=batch, return_tensors="pt").pixel_values
             with torch.inference_mode():
-                output = self.model.generate(
+                output = self.model.generate(  # type: ignore[misc]  # transformers stubs: generate is typed for GenerativePreTrainedModel only
                     pixel_values=pixel_values.to(self.device, self.model.dtype),
                     max_new_tokens=self.max_new_tokens,
                     num_beams=self.num_beams,
                 )
-            captions += self.tokenizer.batch_decode(output, skip_special_tokens=True)
+            captions += self.tokenizer.batch_decode(output, skip_special_tokens=True)  # type: ignore[arg-type]  # a LongTensor of token ids here
         return [" ".join(caption.split()) for caption in captions]
 
 

@@ -1,5 +1,8 @@
+from collections.abc import Sequence
+
 import numpy as np
 from docarray import DocList
+from docarray.typing import ID
 from jina import Executor, requests
 
 from executors.image_captioner.backends import CAPTIONERS
@@ -26,7 +29,7 @@ class ImageCaptioner(Executor):
 
     @requests
     def caption(self, docs: DocList[MediaDoc], parameters: dict | None = None, **kwargs) -> DocList[MediaDoc]:
-        decoded: dict[str, np.ndarray] = {}
+        decoded: dict[ID | None, np.ndarray] = {}
 
         def decode(doc: MediaDoc) -> None:
             decoded[doc.id] = decode_image(doc.image, self.max_pixels)
@@ -35,7 +38,7 @@ class ImageCaptioner(Executor):
         for_batch(docs, self.metas.name, lambda batch: self._caption_batch(batch, decoded))
         return traced(docs, self)
 
-    def _caption_batch(self, docs: list[MediaDoc], decoded: dict[str, np.ndarray]) -> None:
+    def _caption_batch(self, docs: Sequence[MediaDoc], decoded: dict[ID | None, np.ndarray]) -> None:
         captions = self.captioner.caption([decoded[doc.id] for doc in docs])
         for doc, caption in zip(docs, captions):
             if not caption.strip():

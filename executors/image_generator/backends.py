@@ -125,7 +125,7 @@ class DiffusersGenerator:
             start = index * settings.num_images
             results.append(
                 [
-                    GeneratedImage(image=encode_image(np.asarray(image.convert("RGB"))), seed=seed)
+                    GeneratedImage(image=encode_image(np.asarray(image.convert("RGB"))), seed=seed)  # type: ignore[arg-type]  # docarray validates the bytes into ImageBytes
                     for image, seed, unsafe in zip(output.images[start:], prompt_seeds, flagged[start:])
                     if not unsafe  # the safety checker returns a black image in its place
                 ]

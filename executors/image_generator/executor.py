@@ -1,6 +1,7 @@
 import math
 import secrets
-from typing import Any, Optional
+from collections.abc import Sequence
+from typing import Any, Literal, Optional, overload
 
 from docarray import DocList
 from jina import Executor, requests
@@ -75,11 +76,11 @@ class ImageGenerator(Executor):
             )
         return traced(docs, self)
 
-    def _generate(self, docs: list[MediaDoc], settings: GenerationSettings) -> None:
+    def _generate(self, docs: Sequence[MediaDoc], settings: GenerationSettings) -> None:
         # Without a seed each document draws its own, recorded with its images so they can be made again.
         base_seeds = [settings.seed if settings.seed is not None else secrets.randbelow(MAX_SEED + 1) for _ in docs]
         seeds = [[base + index for index in range(settings.num_images)] for base in base_seeds]
-        results = self.generator.generate([doc.final_text.strip() for doc in docs], seeds, settings)
+        results = self.generator.generate([(doc.final_text or "").strip() for doc in docs], seeds, settings)
         for doc, images in zip(docs, results):
             if not images:
                 mark_failed(doc, self.metas.name, BadInputError("the safety checker withheld every image"))
@@ -126,6 +127,18 @@ class ImageGenerator(Executor):
 def _check_prompt(doc: MediaDoc) -> None:
     if not (doc.final_text or "").strip():
         raise BadInputError("empty prompt: the document has no text or translation to draw")
+
+
+@overload
+def _whole_number(
+    value: Any, name: str, low: int, high: int, error: type[TransmodalError], optional: Literal[False] = False
+) -> int: ...
+
+
+@overload
+def _whole_number(
+    value: Any, name: str, low: int, high: int, error: type[TransmodalError], optional: bool
+) -> Optional[int]: ...
 
 
 def _whole_number(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +91,9 @@ class PocketSphinxRecognizer:
 
     def _segments(self, timed_words: list[tuple[str, int, int]]) -> list[tuple[float, float, str]]:
         """Words grouped into segments at every pause the decoder heard (<sil>, noise fillers)."""
-        segments, words, start, end = [], [], 0, 0
+        segments: list[tuple[float, float, str]] = []
+        words: list[str] = []
+        start, end = 0, 0
         for word, first_frame, last_frame in timed_words + [("<sil>", 0, 0)]:
             if word.startswith(("<", "[")):  # <s>, </s>, <sil>, [NOISE]: a pause ends the segment
                 if words:
@@ -255,7 +258,7 @@ class TransformersWhisperRecognizer:
         features = inputs.input_features.to(self.model.dtype)
         if language is None:
             language = self._detect_language(features)
-        options = dict(self.generate_options)
+        options: dict[str, Any] = dict(self.generate_options)
         if self.model_languages:  # English-only models take neither a language nor a task
             options.update(language=language, task=self.task)
         if long_form:

@@ -11,6 +11,7 @@ import math
 import os
 import subprocess
 import tempfile
+from typing import Any
 
 import numpy as np
 
@@ -176,8 +177,9 @@ class TransformersSynthesizer:
         from transformers import SpeechT5ForTextToSpeech, SpeechT5HifiGan, SpeechT5Processor
 
         key = "model"
-        self.processor = load_pretrained(SpeechT5Processor.from_pretrained, reference, key, self.ENV_VAR)
-        self.model = load_pretrained(SpeechT5ForTextToSpeech.from_pretrained, reference, key, self.ENV_VAR)
+        # SpeechT5 or VITS (_load_vits): one of two model families, so typed loosely
+        self.processor: Any = load_pretrained(SpeechT5Processor.from_pretrained, reference, key, self.ENV_VAR)
+        self.model: Any = load_pretrained(SpeechT5ForTextToSpeech.from_pretrained, reference, key, self.ENV_VAR)
         vocoder = vocoder or os.environ.get(self.VOCODER_ENV_VAR)
         if not vocoder:  # SpeechT5 alone makes spectrograms, not audio
             raise ModelNotFoundError(
@@ -185,7 +187,7 @@ class TransformersSynthesizer:
                 f"(a SpeechT5HifiGan, e.g. microsoft/speecht5_hifigan) or {self.VOCODER_ENV_VAR}"
             )
         self.vocoder = load_pretrained(SpeechT5HifiGan.from_pretrained, vocoder, "vocoder", self.VOCODER_ENV_VAR)
-        self.vocoder.to(self.device).eval()
+        self.vocoder.to(self.device).eval()  # type: ignore[arg-type]  # transformers stubs: to() wrapped as if it took a model
         self.sample_rate = int(self.vocoder.config.sampling_rate)
         size = self.model.config.speaker_embedding_dim
         if speaker_embeddings:
@@ -197,7 +199,7 @@ class TransformersSynthesizer:
         else:
             embedding = np.zeros(size, dtype=np.float32)
         self.speaker = torch.from_numpy(embedding)[None].to(self.device)
-        self.model.to(self.device).eval()
+        self.model.to(self.device).eval()  # type: ignore[arg-type]  # transformers stubs: to() wrapped as if it took a model
 
     def _load_vits(self, reference: str) -> None:
         from transformers import AutoTokenizer, VitsModel
@@ -205,7 +207,7 @@ class TransformersSynthesizer:
         key = "model"
         self.processor = load_pretrained(AutoTokenizer.from_pretrained, reference, key, self.ENV_VAR)
         self.model = load_pretrained(VitsModel.from_pretrained, reference, key, self.ENV_VAR)
-        self.model.to(self.device).eval()
+        self.model.to(self.device).eval()  # type: ignore[arg-type]  # transformers stubs: to() wrapped as if it took a model
         self.sample_rate = int(self.model.config.sampling_rate)
 
     def check_language(self, language: str) -> None:

@@ -76,7 +76,9 @@ class SpeechSynthesizer(Executor):
             for sentence in split_sentences(text):
                 samples, rate = self.synthesizer.speak(sentence, language)
                 pieces += [samples, np.zeros(int(self.pause_seconds * rate), dtype=np.float32)]
-            doc.audio = encode_wav(np.concatenate(pieces[:-1]), rate)
+            audio = np.concatenate(pieces[:-1])
+            assert rate is not None  # a sentence was spoken, or concatenate raised on no pieces
+            doc.audio = encode_wav(audio, rate)  # type: ignore[assignment]  # docarray validates the bytes into AudioBytes
             doc.sample_rate = rate
 
         for_each_doc(docs, self.metas.name, speak)

@@ -62,7 +62,7 @@ class TransformersReader:
         self.tokenizer = load_pretrained(AutoTokenizer.from_pretrained, reference, "model", self.ENV_VAR)
         self.model = load_pretrained(VisionEncoderDecoderModel.from_pretrained, reference, "model", self.ENV_VAR)
         self.device = torch_device(device)
-        self.model.to(self.device).eval()
+        self.model.to(self.device).eval()  # type: ignore[arg-type]  # transformers stubs: to() wrapped as if it took a model
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
         self.num_beams = num_beams
@@ -81,19 +81,22 @@ class TransformersReader:
             images = [Image.fromarray(crop) for crop in batch]
             pixel_values = self.image_processor(images=images, return_tensors="pt").pixel_values.to(self.device)
             with torch.inference_mode():
-                output = self.model.generate(
+                output = self.model.generate(  # type: ignore[misc]  # transformers stubs: generate is typed for GenerativePreTrainedModel only
                     pixel_values,
                     max_new_tokens=self.max_new_tokens,
                     num_beams=self.num_beams,
                     output_scores=True,
                     return_dict_in_generate=True,
                 )
-                token_scores = self.model.compute_transition_scores(
-                    output.sequences, output.scores, getattr(output, "beam_indices", None), normalize_logits=True
+                token_scores = self.model.compute_transition_scores(  # type: ignore[misc]  # transformers stubs: generate is typed for GenerativePreTrainedModel only
+                    output.sequences,  # type: ignore[union-attr]  # a GenerateOutput: return_dict_in_generate=True
+                    output.scores,  # type: ignore[union-attr, arg-type]
+                    getattr(output, "beam_indices", None),
+                    normalize_logits=True,
                 )
-            texts = self.tokenizer.batch_decode(output.sequences, skip_special_tokens=True)
+            texts = self.tokenizer.batch_decode(output.sequences, skip_special_tokens=True)  # type: ignore[union-attr]
             # The decoder start token has no score: generated tokens are sequences[:, 1:].
-            generated = output.sequences[:, -token_scores.shape[1] :].cpu().numpy()
+            generated = output.sequences[:, -token_scores.shape[1] :].cpu().numpy()  # type: ignore[union-attr]
             for text, tokens, scores in zip(texts, generated, token_scores.float().cpu().numpy()):
                 results.append((text.strip(), self._confidence(tokens, scores)))
         return results

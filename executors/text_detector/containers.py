@@ -78,7 +78,7 @@ class Container:
 
 def polygon_mask(polygon, shape: tuple[int, ...], margin: int = 0) -> np.ndarray:
     """Boolean (height, width) mask of a polygon's inside, shrunk by `margin` pixels."""
-    mask = np.zeros(shape[:2], np.uint8)
+    mask: np.ndarray = np.zeros(shape[:2], np.uint8)
     if len(polygon) >= 3:
         cv2.fillPoly(mask, [np.round(np.asarray(polygon, np.float64)).astype(np.int32)], 1)
     if margin > 0:
@@ -252,7 +252,7 @@ def is_text_like(pixels: np.ndarray, box: Box) -> bool:
     widths_along = 2 * distance[ridge]
     if len(widths_along) < 4:
         return False
-    return float(np.std(widths_along) / max(1e-6, np.mean(widths_along))) <= 0.75
+    return float(np.std(widths_along) / max(1e-6, float(np.mean(widths_along)))) <= 0.75
 
 
 def looks_like_sfx(
@@ -296,7 +296,7 @@ def _frames_other_ink(ink: np.ndarray) -> bool:
             depth[index] += 1
             parent = parents[parent]
     # The holes' insides (one pixel in from the ink around them), and how much ink lies there.
-    holes = np.zeros(ink.shape, np.uint8)
+    holes: np.ndarray = np.zeros(ink.shape, np.uint8)
     cv2.drawContours(
         holes, [contour for contour, level in zip(contours, depth) if level == 1], -1, 1, thickness=cv2.FILLED
     )
@@ -325,7 +325,8 @@ def _outlined_letters(pixels: np.ndarray, box: tuple[int, int, int, int]) -> boo
         return False
     samples = lab[letters].astype(np.float32)
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
-    _, assignment, centers = cv2.kmeans(samples, 2, None, criteria, 3, cv2.KMEANS_PP_CENTERS)
+    # cv2 stubs: bestLabels=None (let kmeans allocate them) is not in the overloads
+    _, assignment, centers = cv2.kmeans(samples, 2, None, criteria, 3, cv2.KMEANS_PP_CENTERS)  # type: ignore[call-overload]
     if min((assignment == 0).sum(), (assignment == 1).sum()) < 0.15 * len(assignment):
         return False  # one colour only
     return min(_off_line(centers[0], background, centers[1]), _off_line(centers[1], background, centers[0])) > 20.0
@@ -461,7 +462,7 @@ def _grow_region(rgb: np.ndarray, lines, size: float, scale: float, open_sides: 
         return None
     fill_lab, fill_rgb, spread = found
     tolerance = float(np.clip(1.75 * spread, MIN_TOLERANCE, MAX_TOLERANCE))
-    fill = cv2.inRange(rgb, np.clip(fill_rgb - tolerance, 0, 255), np.clip(fill_rgb + tolerance, 0, 255))
+    fill: np.ndarray = cv2.inRange(rgb, np.clip(fill_rgb - tolerance, 0, 255), np.clip(fill_rgb + tolerance, 0, 255))
     full_shape = fill.shape
     if scale < 1.0:
         # A working pixel is fill only if (nearly) all the pixels it stands for are: a 1-pixel outline

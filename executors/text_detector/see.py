@@ -82,7 +82,7 @@ class SeeReader:
         output = self.model(to_tensor([np.ascontiguousarray(pixels)]).to(self.device))
         (texts,) = read(output.logits.cpu())
         (quads,) = corners_in_pixels(output.transforms.cpu(), width, height)
-        lines = []
+        lines: list[Line] = []
         for (text, confidence), quad in zip(texts, quads):
             if not text:  # a region without a line reads only blanks
                 continue

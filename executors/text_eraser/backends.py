@@ -224,7 +224,7 @@ class DiffusersInpainter:
         for x0, y0, x1, y1 in self._crops(mask):
             crop, crop_mask = pixels[y0:y1, x0:x1], mask[y0:y1, x0:x1]
             model_width, model_height = self._model_size(x1 - x0, y1 - y0)
-            image = Image.fromarray(crop).resize((model_width, model_height), Image.LANCZOS)
+            image = Image.fromarray(crop).resize((model_width, model_height), Image.Resampling.LANCZOS)
             # Resize the mask without smoothing and grow it a little: the VAE blurs edges at 1/8 resolution.
             model_mask = cv2.resize(crop_mask, (model_width, model_height), interpolation=cv2.INTER_NEAREST)
             model_mask = cv2.dilate(model_mask, np.ones((5, 5), np.uint8))
@@ -241,7 +241,7 @@ class DiffusersInpainter:
                 strength=self.strength,
                 generator=generator,
             ).images[0]
-            filled = np.asarray(output.convert("RGB").resize((x1 - x0, y1 - y0), Image.LANCZOS))
+            filled = np.asarray(output.convert("RGB").resize((x1 - x0, y1 - y0), Image.Resampling.LANCZOS))
             inside = crop_mask > 0
             result[y0:y1, x0:x1][inside] = filled[inside]
         return result

@@ -76,7 +76,7 @@ class TextEraser(Executor):
             return  # nothing found to erase: the image stays as it came, bytes and all
         painted[keep] = pixels[keep]
         mask[keep] = 0
-        doc.image = encode_image(self.inpainter.inpaint(painted, mask))
+        doc.image = encode_image(self.inpainter.inpaint(painted, mask))  # type: ignore[assignment]  # docarray validates the bytes into ImageBytes
 
 
 UNTOUCHED = "untouched"
@@ -105,8 +105,8 @@ def region_area(region: TextRegion, shape: tuple[int, ...]) -> np.ndarray:
 
 def _boxes(region: TextRegion) -> list[tuple[int, int, int, int]]:
     """The region's line boxes as integers (its box when it has no lines), empty ones left out."""
-    boxes = region.lines or ([list(region.box)] if region.polygon else [])
-    boxes = [tuple(int(round(v)) for v in box) for box in boxes]
+    lines = region.lines or ([list(region.box)] if region.polygon else [])
+    boxes = [tuple(int(round(v)) for v in box) for box in lines]
     return [(x0, y0, x1, y1) for x0, y0, x1, y1 in boxes if x1 - x0 >= 2 and y1 - y0 >= 2]
 
 
@@ -168,11 +168,11 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
     wx1, wy1 = min(width, max(xs) + reach + 2), min(height, max(ys) + reach + 2)
     rgb = pixels[wy0:wy1, wx0:wx1]
     lab = _lab(rgb)
-    inside = np.zeros(rgb.shape[:2], np.uint8)
+    inside: np.ndarray = np.zeros(rgb.shape[:2], np.uint8)
     cv2.fillPoly(inside, [polygon - [wx0, wy0]], 1)
     # One pixel in from the outline: a simplified polygon's edges can cut a pixel into the border.
     inside = cv2.erode(inside, np.ones((3, 3), np.uint8)) > 0
-    lines = np.zeros(rgb.shape[:2], np.uint8)
+    lines: np.ndarray = np.zeros(rgb.shape[:2], np.uint8)
     for x0, y0, x1, y1 in boxes:
         lines[max(0, y0 - pad - wy0) : max(0, y1 + pad - wy0), max(0, x0 - pad - wx0) : max(0, x1 + pad - wx0)] = 1
     near = cv2.dilate(lines, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)) > 0
@@ -287,7 +287,7 @@ def _text_sides(
             sides[0] = True
         if beside_y and x1 - gap <= ox0 <= x1 + gap:
             sides[2] = True
-    return tuple(sides)
+    return sides[0], sides[1], sides[2], sides[3]
 
 
 def _line_text_pixels(

@@ -332,7 +332,7 @@ class PillowLayout:
                 line_runs = runs(count, shift)
                 if line_runs is None:
                     continue
-                limits = [end - start for start, end in line_runs]
+                limits: list[float] = [end - start for start, end in line_runs]
                 lines = self.wrap(pieces, limits, measure, hyphenate, break_words)
                 if lines is None:
                     continue

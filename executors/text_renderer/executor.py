@@ -1,4 +1,5 @@
 import dataclasses
+from typing import cast
 
 import cv2
 import numpy as np
@@ -123,7 +124,9 @@ class TextRenderer(Executor):
         containers = [container_polygon(region) for region in doc.regions]
 
         def obstacles(index: int, drawn: list) -> list[np.ndarray]:
-            x0, y0, x1, y1 = plans[index].box
+            plan = plans[index]
+            assert plan is not None  # asked only for regions with a plan
+            x0, y0, x1, y1 = plan.box
             centre = ((x0 + x1) / 2, (y0 + y1) / 2)
             result = list(drawn)
             for other in range(len(doc.regions)):
@@ -150,7 +153,7 @@ class TextRenderer(Executor):
             if len(sizes) >= 2:
                 page_size = int(np.median(sizes))
         # 2. Draw, each translation kept clear of those drawn before it.
-        drawn: list[np.ndarray] = []
+        drawn: list[np.ndarray | None] = []
         for index, plan in enumerate(plans):
             if plan is None:
                 continue
@@ -162,7 +165,7 @@ class TextRenderer(Executor):
                 plan.region.drawn_box = drawn_box
                 drawn.append(box_polygon(drawn_box))
         if drawn:
-            doc.image = encode_image(image)
+            doc.image = encode_image(image)  # type: ignore[assignment]  # docarray validates the bytes into ImageBytes
 
     def _plan(self, region: TextRegion, pixels: np.ndarray) -> Plan | None:
         """How to draw a region, or None when it is not drawn (untouched, no text, nowhere to draw)."""
@@ -190,6 +193,8 @@ class TextRenderer(Executor):
         # Balloon lettering is centred: the shape is symmetric, whatever alignment the detector guessed.
         alignment = "center" if region.kind == "balloon" else region.style.alignment
         window = None
+        x0: float  # int corner of the container window, or the box's float corner
+        y0: float
         if container is not None:
             x0, y0, shape = container_window(container, pixels.shape)
             window = (x0, y0, shape, inner(shape, self.container_margin))
@@ -198,7 +203,7 @@ class TextRenderer(Executor):
             x0, y0, x1, y1 = box
             behind = pixels[int(y0) : max(int(y0) + 1, int(np.ceil(y1))), int(x0) : max(int(x0) + 1, int(np.ceil(x1)))]
         behind = behind.reshape(-1, 3)
-        color = tuple(region.style.color) if region.style.color else contrasting_color(behind)
+        color = _rgb(region.style.color) if region.style.color else contrasting_color(behind)
         return Plan(
             region,
             text,
@@ -245,6 +250,8 @@ class TextRenderer(Executor):
         """The largest layout, up to `cap`, at `min_font_size` or more, in the container or the (grown) box."""
         if stroke_ratio is None:
             stroke_ratio = STROKE_RATIO if plan.outline_color is not None else 0.0
+        x0: float  # int corner of the container window, or the box's float corner
+        y0: float
         if plan.window is not None:
             x0, y0, shape, inside = plan.window
             area = inside & free_of(obstacles, x0, y0, shape.shape)
@@ -419,7 +426,7 @@ class TextRenderer(Executor):
         background = region.style.background_color
         # The source's own background colour, when it stands out from the text (it did in the original).
         if background and contrast_ratio(np.asarray(color, np.float32), np.asarray([background], np.float32))[0] >= 2.0:
-            return tuple(background)
+            return _rgb(background)
         return contrasting_color(np.asarray([color]))
 
 
@@ -460,6 +467,11 @@ def container_polygon(region: TextRegion) -> np.ndarray | None:
     return np.round(np.asarray(region.container, np.float64)).astype(np.int32)
 
 
+def _rgb(values) -> tuple[int, int, int]:
+    """A stored colour (a list of three ints) as the tuple drawing takes."""
+    return cast(tuple[int, int, int], tuple(values))
+
+
 def box_polygon(box) -> np.ndarray | None:
     if box is None:
         return None
@@ -475,7 +487,7 @@ def polygon_box(polygon: np.ndarray) -> tuple[float, float, float, float]:
 def free_of(obstacles: list[np.ndarray], x0: int, y0: int, shape: tuple[int, int]) -> np.ndarray:
     """True where no obstacle polygon (kept GAP pixels away) lies, in the window of `shape` at (x0, y0)."""
     height, width = shape
-    taken = np.zeros((height + 2 * GAP, width + 2 * GAP), np.uint8)
+    taken: np.ndarray = np.zeros((height + 2 * GAP, width + 2 * GAP), np.uint8)
     for polygon in obstacles:
         points = np.round(np.asarray(polygon, np.float64) - [x0 - GAP, y0 - GAP]).astype(np.int32)
         cv2.fillPoly(taken, [points], 1)

@@ -7,6 +7,7 @@ names and raises UnsupportedLanguageError for a pair it cannot translate.
 from __future__ import annotations
 
 import subprocess
+from typing import Any
 
 from transmodal import languages
 from transmodal.backends import Registry
@@ -151,10 +152,12 @@ class TransformersTranslator:
         import torch
 
         self.check_pair(source, target)
-        generate_options = {"max_new_tokens": self.max_new_tokens, "num_beams": self.num_beams}
+        generate_options: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "num_beams": self.num_beams}
         if self._is_multilingual():
             self.tokenizer.src_lang = self._language_token(source)
-            generate_options["forced_bos_token_id"] = self.tokenizer.convert_tokens_to_ids(self._language_token(target))
+            target_token = self._language_token(target)
+            assert target_token is not None  # check_pair raised otherwise
+            generate_options["forced_bos_token_id"] = self.tokenizer.convert_tokens_to_ids(target_token)
         translations: list[str] = []
         for start in range(0, len(texts), self.batch_size):
             batch = texts[start : start + self.batch_size]

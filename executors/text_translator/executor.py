@@ -1,4 +1,6 @@
+import functools
 from collections import defaultdict
+from collections.abc import Sequence
 
 from docarray import DocList
 from jina import Executor, requests
@@ -62,16 +64,18 @@ class TextTranslator(Executor):
 
         by_pair: dict[tuple[str, str], list[MediaDoc]] = defaultdict(list)
         for doc in live_docs(docs):
-            by_pair[(doc.source_lang, doc.target_lang)].append(doc)
+            source_lang, target_lang = doc.source_lang, doc.target_lang
+            assert source_lang is not None and target_lang is not None  # set by resolve_languages
+            by_pair[(source_lang, target_lang)].append(doc)
         for (source, target), pair_docs in by_pair.items():
             for_batch(
                 pair_docs,
                 self.metas.name,
-                lambda batch, source=source, target=target: self._translate_batch(batch, source, target, glossary),
+                functools.partial(self._translate_batch, source=source, target=target, glossary=glossary),
             )
         return traced(docs, self)
 
-    def _translate_batch(self, docs: list[MediaDoc], source: str, target: str, glossary: dict[str, str]) -> None:
+    def _translate_batch(self, docs: Sequence[MediaDoc], source: str, target: str, glossary: dict[str, str]) -> None:
         # Translate line by line (a document's text holds one region per line), each unique line once.
         lines = sorted({line for doc in docs for text in _texts_of(doc) for line in text.split("\n") if line.strip()})
         translated: dict[str, str] = {}

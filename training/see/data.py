@@ -64,7 +64,7 @@ def _finish(image: Image.Image, rng: np.random.Generator) -> np.ndarray:
     """Camera-like blur and noise on some images, so clean renders are not all the model knows."""
     if rng.random() < 0.3:
         image = image.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.3, 1.0))))
-    pixels = np.asarray(image, dtype=np.float32)
+    pixels: np.ndarray = np.asarray(image, dtype=np.float32)
     if rng.random() < 0.3:
         pixels = pixels + rng.normal(0, rng.uniform(2, 8), pixels.shape)
     return np.clip(pixels, 0, 255).astype(np.uint8)
@@ -85,7 +85,8 @@ def single_string(rng: np.random.Generator, size: int = 64, max_length: int = 8)
     y = free_y / 2 + rng.uniform(-0.25, 0.25) * free_y - top
     draw = ImageDraw.Draw(panel)
     draw.text((x, y), text, font=font, fill=color)
-    box = tuple(int(round(v)) for v in draw.textbbox((x, y), text, font=font))
+    x0, y0, x1, y1 = draw.textbbox((x, y), text, font=font)
+    box = (int(round(x0)), int(round(y0)), int(round(x1)), int(round(y1)))
     return Sample(_finish(panel, rng), [text], [box])
 
 
@@ -116,7 +117,8 @@ def text_lines(
         x = rng.uniform(0, max(0.0, size - (right - left) - 1)) - left
         position = (x, y - top)
         draw.text(position, text, font=font, fill=color)
-        boxes.append(tuple(int(round(v)) for v in draw.textbbox(position, text, font=font)))
+        x0, y0, x1, y1 = draw.textbbox(position, text, font=font)
+        boxes.append((int(round(x0)), int(round(y0)), int(round(x1)), int(round(y1))))
         lines.append(text)
         y += heights[index] + float(gaps[index + 1])
     return Sample(_finish(panel, rng), lines, boxes)

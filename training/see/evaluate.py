@@ -106,13 +106,13 @@ def flow_accuracy(samples: list[data.Sample], backend: str, backend_options: dic
     for executor in spec["executors"]:
         if executor["name"] == "TextDetector":
             executor["uses_with"] = {"backend": backend, "backend_options": backend_options}
-    results: dict[str, MediaDoc] = {}
+    results: dict[str | None, MediaDoc] = {}  # by document name
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as file:
         yaml.safe_dump(spec, file, sort_keys=False)  # jtype first: Jina turns it into a tag
     try:
         flow, host = local_flow(file.name)
         docs = [
-            MediaDoc(image=encode_image(sample.image), name=str(index), source_lang="en", target_lang="es")
+            MediaDoc(image=encode_image(sample.image), name=str(index), source_lang="en", target_lang="es")  # type: ignore[arg-type]  # docarray validates the bytes into ImageBytes
             for index, sample in enumerate(samples)
         ]
         started = time.perf_counter()

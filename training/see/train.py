@@ -142,7 +142,7 @@ def restart_localization(model: SeeModel, optimizer: torch.optim.Optimizer) -> N
     """The restart trick: fresh localisation weights (and optimiser state), the recogniser kept as learnt."""
     for module in model.localization.modules():
         if module is not model.localization and hasattr(module, "reset_parameters"):
-            module.reset_parameters()
+            module.reset_parameters()  # type: ignore[operator]  # hasattr-checked; nn.Module's __getattr__ types it as Tensor
     model.localization.reset_transform()  # back to the initial transform, as at the start
     for parameter in model.localization.parameters():
         optimizer.state.pop(parameter, None)
@@ -151,7 +151,7 @@ def restart_localization(model: SeeModel, optimizer: torch.optim.Optimizer) -> N
 @torch.no_grad()
 def validate(model: SeeModel, samples: list[data.Sample], steps: int, device: str) -> float:
     model.eval()
-    correct = 0
+    correct: float = 0
     for start in range(0, len(samples), 64):
         chunk = samples[start : start + 64]
         logits = model(to_tensor([s.image for s in chunk]).to(device), steps).logits
@@ -311,10 +311,10 @@ def plot_history(history: list[dict], events: list[dict], config: TrainConfig, p
     import matplotlib.pyplot as plt
 
     def smooth(values: list[float], width: int = 25) -> np.ndarray:
-        values = np.asarray(values, dtype=float)
-        if len(values) < width:
-            return values
-        return np.convolve(values, np.ones(width) / width, mode="valid")
+        array = np.asarray(values, dtype=float)
+        if len(array) < width:
+            return array
+        return np.convolve(array, np.ones(width) / width, mode="valid")
 
     iterations = [row["iteration"] for row in history]
     figure, (losses, accuracy) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)

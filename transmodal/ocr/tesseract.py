@@ -129,7 +129,7 @@ class TesseractEngine:
 
 
 def line_from_words(words: list[dict]) -> Line:
-    boxes = [
+    boxes: list[Box] = [
         (int(w["left"]), int(w["top"]), int(w["left"]) + int(w["width"]), int(w["top"]) + int(w["height"]))
         for w in words
     ]
