@@ -66,7 +66,7 @@ class FasterWhisperRecognizer:
         device: str = "auto",
         compute_type: str | None = None,
         task: str = "transcribe",
-        beam_size: int = 5,
+        beam_size: int = 1,  # greedy: same WER as beam 5 on the LibriVox clips, half the time on CPU
         vad: bool = False,
         cpu_threads: int = 0,
     ):
