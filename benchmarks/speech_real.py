@@ -41,7 +41,9 @@ def clips() -> list[tuple[str, list[str]]]:
     with open(os.path.join(LIBRIVOX, "transcription")) as listing:
         for line in listing:
             text, _, name = line.strip().rpartition(" (")
-            found.append((os.path.join(LIBRIVOX, name.rstrip(")") + ".wav"), words(text.replace("<s>", "").replace("</s>", ""))))
+            found.append(
+                (os.path.join(LIBRIVOX, name.rstrip(")") + ".wav"), words(text.replace("<s>", "").replace("</s>", "")))
+            )
     return found
 
 

