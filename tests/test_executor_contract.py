@@ -182,6 +182,8 @@ EXECUTORS = [
         good=lambda: MediaDoc(audio=_speech()),
         corrupt=lambda: MediaDoc(audio=NOT_A_WAV),
         model_backends=(
+            # Default "whisper-base" from the models folder: present wherever `make install` ran.
+            ModelBackend("faster-whisper", "TRANSMODAL_FASTER_WHISPER_MODEL", has_default=True),
             ModelBackend("whisper", "TRANSMODAL_WHISPER_MODEL"),
             ModelBackend("transformers", "TRANSMODAL_ASR_MODEL"),
         ),

@@ -126,7 +126,7 @@ def test_bad_audio_fails_only_its_document_and_the_next_is_transcribed(pocketsph
 
 
 def test_audio_longer_than_max_seconds_is_refused_before_decoding(speech_wav, monkeypatch):
-    recognizer = SpeechRecognizer(max_seconds=2)
+    recognizer = SpeechRecognizer(backend="pocketsphinx", max_seconds=2)
     samples, rate = decode_audio(speech_wav)
     decoded = []
     original_read = soundfile.SoundFile.read

@@ -14,13 +14,14 @@ class SpeechRecognizer(Executor):
 
     The spoken language comes from the document's `source_lang`, else the request's `source_lang`
     parameter, else `with: language`; when none is set the backend detects it (pocketsphinx assumes the
-    language of its model). With `task: translate` a Whisper backend writes English into `translation`
+    language of its model; faster-whisper, the default, reports the detected language's probability in the
+    log). With `task: translate` a Whisper backend writes English into `translation`
     (and `target_lang: en`) instead of `text`.
     """
 
     def __init__(
         self,
-        backend: str = "pocketsphinx",
+        backend: str = "faster-whisper",
         backend_options: dict | None = None,
         source_lang: str | None = None,
         max_seconds: float = DEFAULT_MAX_SECONDS,
