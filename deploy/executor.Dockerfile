@@ -58,7 +58,9 @@ RUN pip install -c /tmp/build/constraints.txt -e /srv/transmodal && rm -rf /tmp/
 
 # Model weights from a volume at /models (read-only is enough): Hugging Face models in /models/huggingface
 # (HF_HOME), Whisper checkpoints in /models/whisper (XDG_CACHE_HOME). Nothing is downloaded at run time.
-ENV HF_HOME=/models/huggingface XDG_CACHE_HOME=/models HF_HUB_OFFLINE=1 JINA_OPTOUT_TELEMETRY=1
+# Models assembled by `python -m transmodal.model_store install` (faster-whisper's Whisper base) in
+# /models/<name> (TRANSMODAL_MODELS): run it once against the volume to fill it.
+ENV HF_HOME=/models/huggingface XDG_CACHE_HOME=/models TRANSMODAL_MODELS=/models HF_HUB_OFFLINE=1 JINA_OPTOUT_TELEMETRY=1
 USER transmodal
 WORKDIR /srv/transmodal/executors/${EXECUTOR}
 EXPOSE 8080
