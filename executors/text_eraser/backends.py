@@ -37,18 +37,37 @@ class OpenCVInpainter:
     def inpaint(self, pixels: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if not mask.any():
             return pixels.copy()
+        # Only the part of the image the holes, their inpainting radius and their grain sources (up to two
+        # hole sizes away) can reach is worked on: the same result, in a fraction of the memory on a large
+        # page with a few signs (a 6000x6000 photo peaked at 2.6 GB in full).
+        joined = cv2.dilate((mask > 0).astype(np.uint8), np.ones((9, 9), np.uint8))
+        _, _, stats, _ = cv2.connectedComponentsWithStats(joined)
+        reach = int(max(2 * stats[1:, 3].max(), stats[1:, 2].max())) + 2 * self.radius + 16
+        ys, xs = np.nonzero(joined)
+        height, width = mask.shape
+        y0, y1 = max(0, int(ys.min()) - reach), min(height, int(ys.max()) + 1 + reach)
+        x0, x1 = max(0, int(xs.min()) - reach), min(width, int(xs.max()) + 1 + reach)
+        del joined, ys, xs
+        result = pixels.copy()
+        result[y0:y1, x0:x1] = self._inpaint(pixels[y0:y1, x0:x1], mask[y0:y1, x0:x1])
+        return result
+
+    def _inpaint(self, pixels: np.ndarray, mask: np.ndarray) -> np.ndarray:
         holes = (mask > 0).astype(np.uint8)
         # On 8-bit input cv2.inpaint's Telea rounds its way to errors of a few levels even on a flat colour,
         # enough to leave a faint ghost of the text. At 16 bits the same error is 1/256 of a level.
         deep = pixels.astype(np.uint16) * 257
-        filled = np.stack(
+        filled16 = np.stack(
             [
                 cv2.inpaint(np.ascontiguousarray(deep[..., channel]), holes, self.radius, self.METHOD)
                 for channel in range(3)
             ],
             axis=-1,
         )
-        filled = np.round(filled / 257.0).astype(np.float32)
+        del deep
+        # round(x / 257) in integers (no float64 copy of the image): x = 257 k + r rounds up iff r >= 129.
+        filled = ((filled16.astype(np.uint32) + 128) // 257).astype(np.float32)
+        del filled16
         if self.grain:
             filled += self._grain(pixels, holes)
         filled = np.clip(np.round(filled), 0, 255).astype(np.uint8)
