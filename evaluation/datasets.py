@@ -31,6 +31,8 @@ import tarfile
 import tempfile
 import zipfile
 
+from transmodal.model_store import sha256_file
+
 DATA_ENV = "TRANSMODAL_EVAL_DATA"
 STAMP = ".verified.json"
 
@@ -154,14 +156,6 @@ def data_dir() -> str:
 def path(source: str, file: str) -> str:
     """Where a file of a source is cached (whether or not it is there)."""
     return os.path.join(data_dir(), source, *file.split("/"))
-
-
-def sha256_file(file_path: str) -> str:
-    digest = hashlib.sha256()
-    with open(file_path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def missing(*sources: str) -> list[str]:

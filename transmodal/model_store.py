@@ -71,7 +71,8 @@ def model_dir(name: str) -> Path:
     return models_dir() / name
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: str | Path) -> str:
+    """The SHA-256 of a file, read in 1 MB blocks (models and evaluation images are checked with it)."""
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
@@ -99,7 +100,7 @@ def installed(name: str) -> Path:
 def verify(name: str) -> list[str]:
     """Files of an installed model whose SHA-256 differs from the pinned one (empty: all good)."""
     model, folder = MODELS[name], model_dir(name)
-    return [file for file, expected in model.sha256.items() if _sha256(folder / file) != expected]
+    return [file for file, expected in model.sha256.items() if sha256_file(folder / file) != expected]
 
 
 def install(name: str, quiet: bool = False) -> Path:
@@ -139,7 +140,7 @@ def install(name: str, quiet: bool = False) -> Path:
                         shutil.copyfileobj(source, sink, 1 << 20)
                     (staging / part).unlink()
         for file, expected in model.sha256.items():
-            actual = _sha256(staging / file)
+            actual = sha256_file(staging / file)
             if actual != expected:
                 raise ModelNotFoundError(f"model {name}: {file} has SHA-256 {actual}, expected {expected}")
         (staging / ".complete").write_text(f"{model.licence}\n")
