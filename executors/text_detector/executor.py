@@ -50,22 +50,21 @@ class TextDetector(Executor):
         """Sets the region's container and kind; False for marks that are not text (drawings read as text)."""
         x0, y0, x1, y1 = region.box
         lines = [(line[0], line[1], line[2], line[3]) for line in region.lines]
+        # A drawn page has a container outlined in ink: there, panels are balloons or captions, never signs.
+        drawn_page = any(container.outlined for container in found)
         holder = next((c for c in found if c.contains((x0 + x1) / 2, (y0 + y1) / 2)), None)
         if holder is not None and _covered(region.box, holder.box) < 0.9:
             # Seen from its first lines, a balloon can come out partial: look again from the whole block,
             # and rather no container than one the text sticks out of (erasure and rendering trust it).
-            again = containers.find_container(pixels, region.box, lines)
+            again = containers.find_container(pixels, region.box, lines, drawn=True if drawn_page else None)
             holder = again if again is not None and _covered(region.box, again.box) >= 0.9 else None
-            if holder is not None and any(c.outlined for c in found) and holder.kind == "sign":
-                holder.kind = "caption" if holder.rectangular else "balloon"
         if holder is not None:
             region.container = [[float(x), float(y)] for x, y in holder.polygon]
             region.kind = holder.kind
             return True
         if not self.find_containers:
             return True
-        # Sound effects are drawn: only on a drawn page (one with a container outlined in ink), never a sign.
-        drawn_page = any(container.outlined for container in found)
+        # Sound effects are drawn: only on a drawn page, never on a photo's sign.
         if drawn_page and containers.looks_like_sfx(pixels, region.box, lines):
             region.kind = "sfx"
             if not self.translate_sfx:
