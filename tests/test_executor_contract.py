@@ -7,6 +7,9 @@ diffusers' PipelineTesterMixin does for every pipeline). A new executor gets the
 - A document that failed upstream passes through untouched.
 - Corrupt input fails only its own document, with `error_stage` the executor's name.
 - Every document's `trace` gets the executor's name appended, failed or not.
+- Request parameters that no stage can use (nested too deep, a lone surrogate, a language of the wrong
+  type) fail every document with the executor's name and the cause, as transmodal's client would refuse
+  to send them: not every caller is that client.
 
 Executors are built directly as Python classes (no Flow), once per module, on cheap offline backends.
 Tests of what one executor does beyond this contract stay in its own test file.
@@ -357,3 +360,29 @@ def _same(first, second) -> bool:
     if isinstance(first, np.ndarray):
         return np.array_equal(first, second)
     return first == second
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(depth):
+        value = {"inner": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    "parameters, cause",
+    [
+        ({"source_lang": "en\ud800"}, "lone surrogate"),
+        ({"target_lang": ["es"]}, "must be a language code string"),
+        ({"options": _nested(40)}, "nested more than"),
+    ],
+    ids=["surrogate", "language-list", "nested"],
+)
+def test_unusable_parameters_fail_every_document_by_stage(contract, executor, parameters, cause):
+    docs = DocList[MediaDoc]([contract.good(), contract.good(), failed_upstream(contract)])
+    first, second, upstream = getattr(executor, contract.endpoint)(docs, parameters=parameters)
+    for doc in (first, second):
+        assert doc.error_stage == contract.name and cause in doc.error, doc.error
+        assert doc.error.startswith(f"{contract.name}: the request's parameters cannot be used")
+    assert upstream.error_stage == "Upstream"  # an earlier failure is kept, not overwritten
+

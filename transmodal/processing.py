@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from transmodal.docs import MediaDoc
 from transmodal.errors import TransmodalError
+from transmodal.validation import InvalidRequestError, check_parameters
 
 logger = logging.getLogger("transmodal")
 
@@ -80,6 +81,21 @@ def _image_size(doc: MediaDoc | None) -> tuple[int, int] | None:
             return image.size
     except Exception:
         return None
+
+
+def fail_invalid_request(docs: Iterable[MediaDoc], stage: str, parameters: object) -> bool:
+    """Check a request's parameters in the executor as transmodal's client checks them before sending
+    (transmodal.validation): not every caller is that client (plain HTTP, another gRPC client). When they
+    cannot be used, every live document fails with the reason and True is returned: the endpoint then
+    does nothing more."""
+    try:
+        check_parameters(parameters)
+    except InvalidRequestError as error:
+        for doc in live_docs(docs):
+            doc.error = f"{stage}: the request's parameters cannot be used: {error}"
+            doc.error_stage = stage
+        return True
+    return False
 
 
 def traced(docs, executor):

@@ -9,7 +9,7 @@ from executors.image_captioner.backends import CAPTIONERS
 from transmodal.docs import MediaDoc
 from transmodal.errors import BadInputError
 from transmodal.media import DEFAULT_MAX_PIXELS, decode_image
-from transmodal.processing import for_batch, for_each_doc, mark_failed, traced
+from transmodal.processing import fail_invalid_request, for_batch, for_each_doc, mark_failed, traced
 
 
 class ImageCaptioner(Executor):
@@ -29,6 +29,8 @@ class ImageCaptioner(Executor):
 
     @requests
     def caption(self, docs: DocList[MediaDoc], parameters: dict | None = None, **kwargs) -> DocList[MediaDoc]:
+        if fail_invalid_request(docs, self.metas.name, parameters):
+            return traced(docs, self)
         decoded: dict[ID | None, np.ndarray] = {}
 
         def decode(doc: MediaDoc) -> None:

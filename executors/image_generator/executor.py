@@ -9,7 +9,7 @@ from jina import Executor, requests
 from executors.image_generator.backends import GENERATORS, GenerationSettings
 from transmodal.docs import GeneratedImage, MediaDoc
 from transmodal.errors import BadInputError, ConfigurationError, TransmodalError
-from transmodal.processing import for_batch, for_each_doc, live_docs, mark_failed, traced
+from transmodal.processing import fail_invalid_request, for_batch, for_each_doc, live_docs, mark_failed, traced
 
 MAX_SEED = 2**32 - 1  # request parameters travel as JSON numbers (doubles): larger seeds would lose digits
 
@@ -59,6 +59,8 @@ class ImageGenerator(Executor):
 
     @requests
     def generate(self, docs: DocList[MediaDoc], parameters: dict | None = None, **kwargs) -> DocList[MediaDoc]:
+        if fail_invalid_request(docs, self.metas.name, parameters):
+            return traced(docs, self)
         try:
             settings = self._checked_settings(parameters or {}, BadInputError)
         except TransmodalError as error:

@@ -5,7 +5,7 @@ from executors.speech_recognizer.backends import RECOGNIZERS, SAMPLE_RATE
 from transmodal import languages
 from transmodal.audio import DEFAULT_MAX_SECONDS, audio_of, resample
 from transmodal.docs import MediaDoc, Segment
-from transmodal.processing import for_each_doc, traced
+from transmodal.processing import fail_invalid_request, for_each_doc, traced
 
 
 class SpeechRecognizer(Executor):
@@ -34,6 +34,9 @@ class SpeechRecognizer(Executor):
 
     @requests
     def recognize(self, docs: DocList[MediaDoc], parameters: dict | None = None, **kwargs) -> DocList[MediaDoc]:
+        if fail_invalid_request(docs, self.metas.name, parameters):
+            return traced(docs, self)
+
         def transcribe(doc: MediaDoc) -> None:
             language = languages.resolve_optional(
                 doc.source_lang, parameters, "source_lang", self.source_lang, "source language"

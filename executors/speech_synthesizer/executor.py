@@ -9,7 +9,7 @@ from transmodal import languages
 from transmodal.audio import encode_wav
 from transmodal.docs import MediaDoc
 from transmodal.errors import BadInputError
-from transmodal.processing import for_each_doc, traced
+from transmodal.processing import fail_invalid_request, for_each_doc, traced
 
 # A sentence ends at . ! ? (or their CJK forms) followed by a space, or at a line break.
 SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；])|\n+")
@@ -57,6 +57,9 @@ class SpeechSynthesizer(Executor):
 
     @requests
     def synthesize(self, docs: DocList[MediaDoc], parameters: dict | None = None, **kwargs) -> DocList[MediaDoc]:
+        if fail_invalid_request(docs, self.metas.name, parameters):
+            return traced(docs, self)
+
         def speak(doc: MediaDoc) -> None:
             text = doc.final_text
             if text is None or not text.strip():

@@ -11,7 +11,7 @@ from transmodal import languages, words
 from transmodal.docs import MediaDoc, TextRegion
 from transmodal.media import DEFAULT_MAX_PIXELS, decode_image_scaled
 from transmodal.ocr.lines import Line, has_words, reading_order, regions_from_lines
-from transmodal.processing import for_each_doc, traced
+from transmodal.processing import fail_invalid_request, for_each_doc, traced
 
 
 class TextDetector(Executor):
@@ -76,6 +76,9 @@ class TextDetector(Executor):
 
     @requests
     def detect(self, docs: DocList[MediaDoc], parameters: dict | None = None, **kwargs) -> DocList[MediaDoc]:
+        if fail_invalid_request(docs, self.metas.name, parameters):
+            return traced(docs, self)
+
         def detect_text(doc: MediaDoc) -> None:
             language = languages.resolve(
                 doc.source_lang, parameters, "source_lang", self.source_lang, "source language"

@@ -8,7 +8,7 @@ from jina import Executor, requests
 from executors.text_eraser.backends import ERASERS
 from transmodal.docs import MediaDoc, TextRegion
 from transmodal.media import DEFAULT_MAX_PIXELS, decode_image, encode_image
-from transmodal.processing import for_each_doc, traced
+from transmodal.processing import fail_invalid_request, for_each_doc, traced
 
 
 class TextEraser(Executor):
@@ -44,7 +44,9 @@ class TextEraser(Executor):
         self.mask_dilation = mask_dilation
 
     @requests
-    def erase(self, docs: DocList[MediaDoc], **kwargs) -> DocList[MediaDoc]:
+    def erase(self, docs: DocList[MediaDoc], parameters: dict | None = None, **kwargs) -> DocList[MediaDoc]:
+        if fail_invalid_request(docs, self.metas.name, parameters):
+            return traced(docs, self)
         for_each_doc(docs, self.metas.name, self._erase_doc)
         return traced(docs, self)
 
@@ -52,31 +54,40 @@ class TextEraser(Executor):
         if not doc.regions:
             return
         pixels = decode_image(doc.image, self.max_pixels)
-        painted = pixels.copy()  # flat fills are painted here directly; the rest is inpainted afterwards
-        mask = np.zeros(pixels.shape[:2], np.uint8)
-        keep = np.zeros(pixels.shape[:2], bool)  # pixels that must not change (untouched regions)
+        pixels = pixels if pixels.flags.writeable else pixels.copy()  # a decoded image is read-only
+        # Memory: the page is held once (a 6000x6000 page is 108 MB); every region's text pixels and fills
+        # are kept in windows around it, and the page is painted and inpainted in place once all regions
+        # were read from the original pixels.
+        found_all: list[TextPixels] = []
+        kept: list[tuple[tuple[slice, slice], np.ndarray]] = []  # untouched regions' areas and their pixels
         for region in doc.regions:
             if UNTOUCHED in region.flags:
-                keep |= region_area(region, pixels.shape)
+                kept += [(area, pixels[area].copy()) for area in region_areas(region, pixels.shape)]
                 found = region_text_mask(pixels, region, self.mask_dilation)  # for the style only
             elif len(region.container) >= 3:
                 found = container_text_mask(pixels, region, self.mask_dilation)
-                if found.paint is not None:
-                    (x0, y0), values, where = found.paint
-                    painted[y0 : y0 + where.shape[0], x0 : x0 + where.shape[1]][where] = values[where]
-                mask |= found.mask
+                found_all.append(found)
             else:
                 found = region_text_mask(pixels, region, self.mask_dilation)
-                mask |= found.mask
+                found_all.append(found)
             if found.text_color is not None:
                 region.style.color = found.text_color
             if found.background_color is not None:
                 region.style.background_color = found.background_color
-        if not mask.any() and np.array_equal(painted, pixels):
+        mask = np.zeros(pixels.shape[:2], np.uint8)
+        painted = False
+        for found in found_all:
+            found.add_to(mask)
+            if found.paint is not None:
+                (x0, y0), values, where = found.paint
+                pixels[y0 : y0 + where.shape[0], x0 : x0 + where.shape[1]][where] = values[where]
+                painted = True
+        for area, original in kept:
+            pixels[area] = original
+            mask[area] = 0
+        if not mask.any() and not painted:
             return  # nothing found to erase: the image stays as it came, bytes and all
-        painted[keep] = pixels[keep]
-        mask[keep] = 0
-        doc.image = encode_image(self.inpainter.inpaint(painted, mask))  # type: ignore[assignment]  # docarray validates the bytes into ImageBytes
+        doc.image = encode_image(self.inpainter.inpaint(pixels, mask))  # type: ignore[assignment]  # docarray validates the bytes into ImageBytes
 
 
 UNTOUCHED = "untouched"
@@ -84,23 +95,42 @@ UNTOUCHED = "untouched"
 
 @dataclasses.dataclass
 class TextPixels:
-    mask: np.ndarray  # uint8 (height, width) of the whole image, 255 on text pixels left to the inpainter
+    origin: tuple[int, int]  # (x, y) of the window of the image that `mask` covers
+    mask: np.ndarray  # uint8 (height, width) of the window, 255 on text pixels left to the inpainter
     text_color: list[int] | None  # median RGB of the text's solid pixels
     background_color: list[int] | None  # median RGB of the background around the text
     # Text pixels already filled in, for a flat container: ((x, y) of a window, its RGB values (h, w, 3),
     # where to use them (h, w) bool). None when everything is left to the inpainter.
     paint: tuple | None = None
 
+    def add_to(self, image_mask: np.ndarray) -> None:
+        """Mark these text pixels in a mask of the whole image."""
+        x, y = self.origin
+        height, width = self.mask.shape
+        image_mask[y : y + height, x : x + width] |= self.mask
 
-def region_area(region: TextRegion, shape: tuple[int, ...]) -> np.ndarray:
-    """Boolean mask of a region's lines (or its box), padded enough to hold the letters' anti-aliased
-    edges: the pixels that make up its text as it looks."""
+    def whole_mask(self, shape: tuple[int, ...]) -> np.ndarray:
+        """These text pixels as a uint8 mask of a whole image of `shape`."""
+        image_mask = np.zeros(shape[:2], np.uint8)
+        self.add_to(image_mask)
+        return image_mask
+
+
+NOTHING = np.zeros((0, 0), np.uint8)  # an empty window: no text pixels
+
+
+def region_areas(region: TextRegion, shape: tuple[int, ...]) -> list[tuple[slice, slice]]:
+    """The areas (row and column slices) of a region's lines (or its box), padded enough to hold the
+    letters' anti-aliased edges: the pixels that make up its text as it looks."""
     height, width = shape[:2]
-    area = np.zeros((height, width), bool)
+    areas = []
     for x0, y0, x1, y1 in _boxes(region):
         pad = int(round(0.12 * float(region.style.font_size or min(x1 - x0, y1 - y0)))) + 2
-        area[max(0, y0 - pad) : y1 + pad, max(0, x0 - pad) : x1 + pad] = True
-    return area
+        top, left = max(0, y0 - pad), max(0, x0 - pad)
+        bottom, right = min(height, y1 + pad), min(width, x1 + pad)
+        if bottom > top and right > left:
+            areas.append((slice(top, bottom), slice(left, right)))
+    return areas
 
 
 def _boxes(region: TextRegion) -> list[tuple[int, int, int, int]]:
@@ -113,7 +143,7 @@ def _boxes(region: TextRegion) -> list[tuple[int, int, int, int]]:
 def region_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 0) -> TextPixels:
     """The pixels of a region's text, found line by line, and the text and background colours."""
     height, width = pixels.shape[:2]
-    mask = np.zeros((height, width), np.uint8)
+    line_masks = []  # ((x, y), mask) of each line's analysed area
     text_samples, background_samples = [], []
     boxes = _boxes(region)
     for box in boxes:
@@ -127,13 +157,23 @@ def region_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 0) 
         line = _line_text_pixels(pixels, (x0, y0, x1, y1), size, dilation, _text_sides((x0, y0, x1, y1), others, size))
         if line is None:
             continue
-        (ax0, ay0), line_mask, text_rgb, background_rgb = line
-        mask[ay0 : ay0 + line_mask.shape[0], ax0 : ax0 + line_mask.shape[1]] |= line_mask
+        origin, line_mask, text_rgb, background_rgb = line
+        line_masks.append((origin, line_mask))
         text_samples.append(text_rgb)
         background_samples.append(background_rgb)
     text_color = _median_color(text_samples)
     background_color = _median_color(background_samples)
-    return TextPixels(mask, text_color, background_color)
+    if not line_masks:
+        return TextPixels((0, 0), NOTHING, text_color, background_color)
+    # One window around all the lines' areas holds the region's mask.
+    wx0 = min(x for (x, _), _ in line_masks)
+    wy0 = min(y for (_, y), _ in line_masks)
+    wx1 = max(x + m.shape[1] for (x, _), m in line_masks)
+    wy1 = max(y + m.shape[0] for (_, y), m in line_masks)
+    mask = np.zeros((wy1 - wy0, wx1 - wx0), np.uint8)
+    for (x, y), line_mask in line_masks:
+        mask[y - wy0 : y - wy0 + line_mask.shape[0], x - wx0 : x - wx0 + line_mask.shape[1]] |= line_mask
+    return TextPixels((wx0, wy0), mask, text_color, background_color)
 
 
 # A container's fill counts as flat (painted with its smooth model rather than inpainted) when its plain
@@ -156,7 +196,7 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
     boxes = _boxes(region)
     polygon = np.round(np.asarray(region.container, np.float64)).astype(np.int32)
     if not boxes:
-        return TextPixels(np.zeros((height, width), np.uint8), None, None)
+        return TextPixels((0, 0), NOTHING, None, None)
     size = float(region.style.font_size or np.median([min(x1 - x0, y1 - y0) for x0, y0, x1, y1 in boxes]))
     pad = int(round(0.15 * size)) + 2
     reach = int(round(size))  # how far from its line a letter's part may reach (swashes, accents)
@@ -178,7 +218,7 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
     near = cv2.dilate(lines, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)) > 0
     lines = (lines > 0) & inside
     if not lines.any():
-        return TextPixels(np.zeros((height, width), np.uint8), None, None)
+        return TextPixels((0, 0), NOTHING, None, None)
 
     # The fill: the commonest colour around the lines, then a smooth model of it (gentle shading and
     # gradients are followed; the letters, being far from it, are left out as outliers).
@@ -186,7 +226,7 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
     fill_lab = _dominant_lab(lab[support])
     candidates = support & (np.linalg.norm(lab - fill_lab, axis=2) < 15.0)
     if candidates.sum() < 6:
-        return TextPixels(np.zeros((height, width), np.uint8), None, None)
+        return TextPixels((0, 0), NOTHING, None, None)
     grid_y, grid_x = np.mgrid[0 : rgb.shape[0], 0 : rgb.shape[1]]
     model, inliers = _fit_background(lab, grid_x, grid_y, candidates)
     distance = np.linalg.norm(lab - model, axis=2)
@@ -214,7 +254,7 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
     left_out = rejected[labels]  # the border, drawings: never painted over
     background_color = _median_color([rgb[inliers].astype(np.float32)])
     if not text.any():
-        return TextPixels(np.zeros((height, width), np.uint8), None, background_color)
+        return TextPixels((0, 0), NOTHING, None, background_color)
 
     # JPEG ringing and colour bleeding leave a faint halo a few pixels wide around each letter, below any
     # threshold that noise allows: the mask is grown generously, but only over the container's fill.
@@ -226,7 +266,6 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
     core = text & (distance >= np.percentile(distance[text], 80))
     text_color = _median_color([rgb[core].astype(np.float32)])
 
-    mask = np.zeros((height, width), np.uint8)
     if noise <= FLAT_NOISE:
         # Paint the fill's model, fitted in RGB on the same plain pixels, so the colour is exact. Over the
         # letters and over the plain fill around them, as far as a JPEG block (8 pixels) reaches: the
@@ -241,9 +280,8 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
             cv2.dilate(text.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * ringing + 1,) * 2)) > 0
         )
         band = (grown | (around & ~weak)) & inside & ~left_out
-        return TextPixels(mask, text_color, background_color, paint=((wx0, wy0), values, band))
-    mask[wy0:wy1, wx0:wx1][grown] = 255
-    return TextPixels(mask, text_color, background_color)
+        return TextPixels((wx0, wy0), NOTHING, text_color, background_color, paint=((wx0, wy0), values, band))
+    return TextPixels((wx0, wy0), grown.astype(np.uint8) * 255, text_color, background_color)
 
 
 def _dominant_lab(samples: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from transmodal import fonts
 from transmodal.docs import MediaDoc, TextRegion
 from transmodal.errors import ConfigurationError
 from transmodal.media import DEFAULT_MAX_PIXELS, decode_image, encode_image
-from transmodal.processing import for_each_doc, traced
+from transmodal.processing import fail_invalid_request, for_each_doc, traced
 
 OUTLINE_MODES = ("auto", "always", "never")
 # Comic lettering: one size across the page, and a comic face where the source was lettered in capitals.
@@ -108,7 +108,9 @@ class TextRenderer(Executor):
         self.max_pixels = max_pixels
 
     @requests
-    def render(self, docs: DocList[MediaDoc], **kwargs) -> DocList[MediaDoc]:
+    def render(self, docs: DocList[MediaDoc], parameters: dict | None = None, **kwargs) -> DocList[MediaDoc]:
+        if fail_invalid_request(docs, self.metas.name, parameters):
+            return traced(docs, self)
         for_each_doc(docs, self.metas.name, self._render_doc)
         return traced(docs, self)
 

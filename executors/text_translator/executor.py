@@ -9,7 +9,7 @@ from executors.text_translator.backends import TRANSLATORS
 from transmodal import languages, words
 from transmodal.docs import MediaDoc
 from transmodal.glossary import Protected, checked_glossary, load_glossary, protect, restore
-from transmodal.processing import for_batch, for_each_doc, live_docs, traced
+from transmodal.processing import fail_invalid_request, for_batch, for_each_doc, live_docs, traced
 
 # Region flags this stage sets (TextRegion.flags).
 UNTOUCHED = "untouched"  # the translation says what the source says (numbers, codes, names): leave the pixels
@@ -46,6 +46,8 @@ class TextTranslator(Executor):
 
     @requests
     def translate(self, docs: DocList[MediaDoc], parameters: dict | None = None, **kwargs) -> DocList[MediaDoc]:
+        if fail_invalid_request(docs, self.metas.name, parameters):
+            return traced(docs, self)
         glossary: dict[str, str] = dict(self.glossary)
 
         def resolve_languages(doc: MediaDoc) -> None:
