@@ -1,5 +1,7 @@
-# The Jina gateway of every transmodal flow (the Kubernetes, compose and JCloud exports name it as
-# <registry>/transmodal-gateway:<version>). It needs no executor code: it learns the document types from the
+# The gateway of every transmodal flow (the Kubernetes, compose and JCloud exports name it as
+# <registry>/transmodal-gateway:<version>): Jina's gateway with transmodal's HTTP body limit and readiness
+# that follows the executors (transmodal/gateway.py, configured by deploy/gateway.yml, which the exports start
+# as `jina gateway --uses config.yml`). It needs no executor code: it learns the document types from the
 # executors. It is Jina at the project's tested versions (pydantic, aiohttp and grpcio pins matter to the
 # HTTP gateway), not a hub image. Build from the repository root (`make images` builds it with the executors):
 #   docker build -f deploy/gateway.Dockerfile -t localhost:5000/transmodal-gateway:0.1.0 .
@@ -22,8 +24,9 @@ RUN python -m pip install --upgrade "pip>=24,<26" \
 
 USER transmodal
 WORKDIR /home/transmodal
+COPY deploy/gateway.yml /home/transmodal/config.yml
 # gRPC on 8080, HTTP on 8081: the ports the Kubernetes export gives the gateway.
 EXPOSE 8080 8081
 HEALTHCHECK --interval=30s --timeout=10s --retries=3 CMD ["jina", "ping", "gateway", "grpc://127.0.0.1:8080"]
 ENTRYPOINT ["tini", "--", "jina", "gateway"]
-CMD ["--protocol", "grpc", "http", "--port", "8080", "8081"]
+CMD ["--uses", "config.yml", "--protocol", "grpc", "http", "--port", "8080", "8081"]

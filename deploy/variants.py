@@ -22,9 +22,12 @@ GPU_COUNT_VARIABLE = "TRANSMODAL_GPUS"
 
 
 def container_spec(flow: FlowInfo, registry: str, version: str) -> dict:
-    """The flow with each executor replaced by its image (`docker://...`)."""
+    """The flow with each executor replaced by its image (`docker://...`), and transmodal's gateway image
+    (which starts transmodal.gateway.TransmodalGateway from its config.yml) unless the flow names one."""
     spec = copy.deepcopy(flow.spec)
     spec.setdefault("with", {})["port_monitoring"] = MONITORING_PORT
+    gateway = spec.setdefault("gateway", {})
+    gateway.setdefault("uses", "docker://" + image_name(GATEWAY_IMAGE, registry, version))
     for entry, step in zip(spec["executors"], flow.steps):
         entry["uses"] = "docker://" + step.executor.image(registry, version, gpu=step.on_gpu)
         entry["port_monitoring"] = MONITORING_PORT

@@ -484,8 +484,22 @@ def test_every_pod_runs_tini_non_root_with_grpc_probes_requests_and_the_weights_
             (volume,) = pod["volumes"]
             assert volume["persistentVolumeClaim"]["claimName"] == "transmodal-models"
         gateway = deployment(resources, "gateway")["spec"]["template"]["spec"]
-        assert gateway["containers"][0]["readinessProbe"]["grpc"] == {"port": 8080}
+        (container,) = gateway["containers"]
+        # transmodal's gateway (readiness follows the executors), started from the image's config.yml
+        assert container["image"].endswith(f"/transmodal-gateway:{catalog.package_version()}")
+        assert container["args"][container["args"].index("--uses") + 1] == "config.yml"
+        # Not ready while an executor is down; never restarted for it: liveness and startup ask the socket.
+        assert container["readinessProbe"]["grpc"] == {"port": 8080}
+        assert container["livenessProbe"]["tcpSocket"] == container["startupProbe"]["tcpSocket"] == {"port": 8080}
         assert "volumes" not in gateway  # the gateway loads no model
+
+
+def test_the_gateway_image_carries_the_gateway_config_it_is_started_with():
+    dockerfile = GATEWAY_DOCKERFILE.read_text()
+    assert "COPY deploy/gateway.yml /home/transmodal/config.yml" in dockerfile
+    assert '"--uses", "config.yml"' in dockerfile
+    config = yaml.safe_load((REPO / "deploy" / "gateway.yml").read_text())
+    assert config["jtype"] == "TransmodalGateway" and config["py_modules"] == ["transmodal.gateway"]
 
 
 def test_gpu_executors_get_the_gpu_image_a_gpu_and_a_gpu_node_others_stay_on_cpu(flows, rendered):

@@ -385,4 +385,3 @@ def test_unusable_parameters_fail_every_document_by_stage(contract, executor, pa
         assert doc.error_stage == contract.name and cause in doc.error, doc.error
         assert doc.error.startswith(f"{contract.name}: the request's parameters cannot be used")
     assert upstream.error_stage == "Upstream"  # an earlier failure is kept, not overwritten
-

@@ -60,7 +60,7 @@ class Echo(Executor):
 """
 
 
-def write_flow(folder, protocols=("grpc",)) -> str:
+def write_flow(folder, protocols=("grpc",), gateway: dict | None = None) -> str:
     (folder / "reliability_executors.py").write_text(EXECUTORS)
     module = str(folder / "reliability_executors.py")
     for name in ("First", "Second"):
@@ -72,6 +72,8 @@ def write_flow(folder, protocols=("grpc",)) -> str:
         "with": {"protocol": list(protocols)},
         "executors": [{"name": name, "uses": str(folder / f"{name}.yml")} for name in ("First", "Second")],
     }
+    if gateway:
+        spec["gateway"] = gateway
     path = folder / "flow.yml"
     path.write_text(json.dumps(spec))  # JSON is YAML
     return str(path)
@@ -272,6 +274,30 @@ def test_http_body_over_the_limit_gets_413_before_it_is_read(echo_flow):
     with urllib.request.urlopen(request, timeout=20) as response:  # under the limit: served
         assert response.status == 200
         assert json.loads(response.read())["data"][0]["translation"] == "SMALL"
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(120)
+def test_the_gateway_config_of_the_container_images_is_transmodals_gateway(tmp_path):
+    # deploy/gateway.Dockerfile copies deploy/gateway.yml to where the Kubernetes and compose exports start
+    # the gateway from (`jina gateway --uses config.yml`): loaded from that file, it must be this gateway
+    # (readiness at /ready, which Jina's own gateway does not serve, and the body limit).
+    path = write_flow(
+        tmp_path, protocols=("grpc", "http"), gateway={"uses": os.path.join(ROOT, "deploy", "gateway.yml")}
+    )
+    flow, _, http_port = start(path, http=True, max_body_bytes=1000)
+    try:
+        assert wait_for(lambda: get(http_port, "/ready")[0] == 200, 20)
+        assert get(http_port, "/ready")[1]["ready"] is True
+        big = json.dumps({"data": [{"text": "x" * 2000}]}).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{http_port}/default", data=big, headers={"Content-Type": "application/json"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=20)
+        assert refused.value.code == 413
+    finally:
+        close_flow(flow)
 
 
 # ---------------------------------------------------------------------------------------------------------
