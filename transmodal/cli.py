@@ -115,7 +115,7 @@ def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
     def save(doc) -> None:
         if not doc.failed:
             written.extend(write_outputs(doc, args.out, input_fingerprints.get(doc.id), args.save_regions))
-            flagged.extend(flagged_regions(doc))
+            flagged.extend(flagged_lines(doc))
 
     def send(host: str):
         client = TransmodalClient(host, timeout=args.timeout or None)
@@ -174,9 +174,10 @@ def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
 QUIET_FLAGS = {"untouched"}
 
 
-def flagged_regions(doc) -> list[str]:
-    """One line per region a stage flagged (overflow, illegible, source_left, ...): what a person should check."""
-    lines = []
+def flagged_lines(doc) -> list[str]:
+    """One line per flag a stage set on the document (an uncertain spoken language, ...) or on one of its
+    regions (overflow, illegible, source_left, ...): what a person should check."""
+    lines = [f"FLAGGED {doc.name}: {flag}" for flag in doc.flags]
     for number, region in enumerate(doc.regions, 1):
         problems = [flag for flag in region.flags if flag not in QUIET_FLAGS]
         if problems:
@@ -236,10 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     train_parser.add_argument("options", nargs=argparse.REMAINDER, help="e.g. --config cpu --out DIR --minutes 20")
     eval_parser = commands.add_parser(
         "eval",
-        help="measure a trained model (see: SEE text detector), or "
-        "image translation on real images (evaluation/README.md)",
+        help="measure a trained model (see: SEE text detector), or image translation on real images, or "
+        "speech recognition on real recordings (evaluation/README.md)",
     )
-    eval_parser.add_argument("model", choices=["see", "image-translation"])
+    eval_parser.add_argument("model", choices=["see", "image-translation", "speech"])
     eval_parser.add_argument("options", nargs=argparse.REMAINDER, help="e.g. --checkpoint PATH")
 
     args = parser.parse_args(argv)
@@ -247,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         from training.see import train
 
         return train.main(args.options)
+    if args.command == "eval" and args.model == "speech":
+        from evaluation import speech_recognition
+
+        return speech_recognition.main(args.options)
     if args.command == "eval" and args.model == "image-translation":
         from evaluation import image_translation
 

@@ -90,6 +90,8 @@ class MediaDoc(BaseDoc):
     # ISO 639-1 codes ("en", "es"); the client sets them, recognisers may fill source_lang.
     source_lang: Optional[str] = None
     target_lang: Optional[str] = None
+    # The recogniser's confidence in source_lang, when it detected the language itself (None: given).
+    language_probability: Optional[float] = None
 
     regions: DocList[TextRegion] = DocList[TextRegion]()
     segments: DocList[Segment] = DocList[Segment]()
@@ -102,6 +104,9 @@ class MediaDoc(BaseDoc):
     trace: list[str] = []  # the executor replicas that processed the document, in order ("TextDetector/rep-0")
     error: Optional[str] = None
     error_stage: Optional[str] = None  # the executor that set `error`
+    # What a person should check in a result that did not fail ("SpeechRecognizer: the speech sounds like
+    # English, not the Spanish given ..."); regions carry their own flags.
+    flags: list[str] = []
 
     @property
     def failed(self) -> bool:

@@ -84,6 +84,11 @@ def name(code: str) -> str:
     return LANGUAGES[normalize(code)][1]
 
 
+def described(code: str) -> str:
+    """ "Spanish (es)" for a known code, the code alone for one this table lacks."""
+    return f"{LANGUAGES[code][1]} ({code})" if code in LANGUAGES else code
+
+
 def resolve(
     document_value: str | None, parameters: dict | None, key: str, configured: str | None, what: str = "language"
 ) -> str:

@@ -61,6 +61,8 @@ class Transcript(Protocol):
     language: str
     segments: list[tuple[float, float, str]]
     translated_to: str | None
+    language_probability: float | None  # when the language was detected
+    warnings: list[str]  # what a person should check (a language given that the speech is not)
 
 
 @dataclasses.dataclass

@@ -31,6 +31,7 @@ class Transcript:
     segments: list[tuple[float, float, str]]  # (start s, end s, text)
     translated_to: str | None = None  # set when the backend translated instead of transcribing
     language_probability: float | None = None  # the detector's confidence when the language was detected
+    warnings: list[str] = dataclasses.field(default_factory=list)  # what a person should check
 
 
 def _iso_code(code: str) -> str:
@@ -55,7 +56,9 @@ class FasterWhisperRecognizer:
     name of a model in transmodal's models folder ($TRANSMODAL_MODELS, filled by `make install`); the
     default is "whisper-base", multilingual. int8 on CPU, float16 on GPU unless `compute_type` says
     otherwise. `vad: true` skips silence with the Silero VAD faster-whisper ships: useful on long
-    recordings, where Whisper otherwise invents text in the pauses.
+    recordings, where Whisper otherwise invents text in the pauses. `check_language: true` (the default)
+    listens to the first 30 s even when the language is given and warns when the speech is clearly another
+    one: Whisper told the wrong language does not fail, it translates into it.
     """
 
     ENV_VAR = "TRANSMODAL_FASTER_WHISPER_MODEL"
@@ -70,6 +73,7 @@ class FasterWhisperRecognizer:
         beam_size: int = 1,  # greedy: same WER as beam 5 on the LibriVox clips, half the time on CPU
         vad: bool = False,
         cpu_threads: int = 0,
+        check_language: bool = True,
     ):
         from faster_whisper import WhisperModel
 
@@ -84,6 +88,7 @@ class FasterWhisperRecognizer:
         self.task = _check_task(task)
         self.beam_size = beam_size
         self.vad = vad
+        self.check_language = check_language
 
     def _folder(self, reference: str) -> str:
         """The model directory: `reference` itself, or the installed model of that name."""
@@ -91,8 +96,8 @@ class FasterWhisperRecognizer:
 
         how = (
             f"Set `with: backend_options: {{model: DIRECTORY}}` (or {self.ENV_VAR}) to a faster-whisper "
-            f"(CTranslate2) model directory, or run `{model_store.INSTALL_COMMAND}` to install "
-            f"{', '.join(sorted(model_store.MODELS))} into the models folder ($TRANSMODAL_MODELS)."
+            f"(CTranslate2) model directory, or install one of {', '.join(sorted(model_store.MODELS))} into "
+            f"the models folder ($TRANSMODAL_MODELS) with `{model_store.install_command(reference)}`."
         )
         if reference in model_store.MODELS and not os.path.isdir(reference):
             try:
@@ -126,13 +131,41 @@ class FasterWhisperRecognizer:
         # `segments` is a generator: decoding happens while it is read, window by window.
         timed = [(float(segment.start), float(segment.end), segment.text.strip()) for segment in segments]
         timed = [segment for segment in timed if segment[2]]
+        warnings = []
+        if language is not None and self.check_language and self.multilingual:
+            warnings += self._language_mismatch(samples, language)
         return Transcript(
             " ".join(text for _, _, text in timed),
             _iso_code(info.language),
             timed,
             translated_to="en" if self.task == "translate" and self.model.model.is_multilingual else None,
             language_probability=None if language is not None else float(info.language_probability),
+            warnings=warnings,
         )
+
+    # A mismatch is reported only when the detector is this sure of another language: on read speech the
+    # right language scores above 0.9, and neighbours (es/ca/gl, no/nn) share what is left.
+    MISMATCH_PROBABILITY = 0.8
+
+    @property
+    def multilingual(self) -> bool:
+        return bool(self.model.model.is_multilingual)
+
+    def detect_language(self, samples: np.ndarray) -> tuple[str, float]:
+        """(ISO 639-1 code, probability) of the language spoken in the first 30 s, without transcribing."""
+        heard, probability, _ = self.model.detect_language(samples.astype(np.float32)[: 30 * SAMPLE_RATE])
+        return _iso_code(heard), float(probability)
+
+    def _language_mismatch(self, samples: np.ndarray, given: str) -> list[str]:
+        """A warning when the first 30 s clearly sound like another language than the one given."""
+        heard, probability = self.detect_language(samples)
+        if heard == given or probability < self.MISMATCH_PROBABILITY:
+            return []
+        return [
+            f"the speech sounds like {languages.described(heard)}, probability {probability:.2f}, not the "
+            f"{languages.described(given)} given: Whisper writes what it hears in the language it is told, "
+            f"so the text may be a translation. Give the right source language, or none to detect it"
+        ]
 
 
 def _cuda_available() -> bool:
