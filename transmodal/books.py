@@ -299,7 +299,7 @@ def encode_like(original: bytes, translated: bytes) -> bytes:
     """The translated page (any format) encoded as the original page was: same format, and for JPEG about
     the same quality and the same chroma subsampling; DPI and colour profile carried over."""
     source = Image.open(io.BytesIO(original))
-    page = Image.open(io.BytesIO(translated))
+    page: Image.Image = Image.open(io.BytesIO(translated))
     page.load()
     image_format = source.format or "PNG"
     options: dict = {}

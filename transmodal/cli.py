@@ -210,6 +210,7 @@ def translate_book(flow_path: str, args: argparse.Namespace) -> int:
     if parameters is None:
         return 2
     interrupt_code = 130
+    seconds: list[float] = []  # time the Flow took, this run
 
     def translate(docs, on_result):
         nonlocal interrupt_code
@@ -221,6 +222,7 @@ def translate_book(flow_path: str, args: argparse.Namespace) -> int:
         report, interrupt_code = send_to_flow(flow_path, args, send)
         if report is None:
             raise _NothingSent(interrupt_code)
+        seconds.append(report.seconds)
         return report
 
     done = 0
@@ -265,7 +267,8 @@ def translate_book(flow_path: str, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return interrupt_code if result.interrupted else 1
-    print(f"wrote {args.out}: {result.pages} pages, {len(result.sent)} sent this run")
+    took = f" in {seconds[0]:.1f} s ({seconds[0] / len(result.sent):.1f} s a page)" if seconds and result.sent else ""
+    print(f"wrote {args.out}: {result.pages} pages, {len(result.sent)} sent this run{took}")
     if result.failed:
         print(
             f"{len(result.failed)} pages kept in the original language (translation failed): "
