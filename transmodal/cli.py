@@ -38,14 +38,23 @@ def _replicas(values: list[str]) -> dict[str, int]:
     return replicas
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inputs", nargs="+", help="input files (images, audio or text)")
+def _add_run_options(parser: argparse.ArgumentParser, book: bool = False) -> None:
+    if book:
+        parser.add_argument("book", help="the comic: a .cbz or .zip archive, a .pdf or a folder of page images")
+    else:
+        parser.add_argument("inputs", nargs="+", help="input files (images, audio or text)")
     parser.add_argument("--source", "-s", help="source language, ISO 639-1 (default: the flow's)")
     parser.add_argument("--target", "-t", help="target language, ISO 639-1 (default: the flow's)")
-    parser.add_argument("--out", "-o", default="out", help="output folder (default: out/)")
+    if book:
+        parser.add_argument(
+            "--out", "-o", required=True, help="the translated book: NAME.cbz, NAME.zip, NAME.pdf or a folder"
+        )
+    else:
+        parser.add_argument("--out", "-o", default="out", help="output folder (default: out/)")
     parser.add_argument("--host", help="a running Flow, e.g. grpc://localhost:51000 (default: start one)")
     parser.add_argument("--request-size", type=int, default=1, help="documents per request (default: 1)")
-    parser.add_argument("--save-regions", action="store_true", help="also write regions as .json")
+    if not book:
+        parser.add_argument("--save-regions", action="store_true", help="also write regions as .json")
     parser.add_argument(
         "--glossary",
         metavar="FILE",
@@ -73,24 +82,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
     from transmodal.client import TransmodalClient
     from transmodal.docs import MediaDoc
-    from transmodal.flows import local_flow
 
     missing = [path for path in args.inputs if not os.path.isfile(path)]
     if missing:
         print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
-    parameters: dict = {
-        key: value for key, value in (("source_lang", args.source), ("target_lang", args.target)) if value
-    }
-    if args.glossary:
-        from transmodal.errors import TransmodalError
-        from transmodal.glossary import load_glossary
-
-        try:
-            parameters["glossary"] = load_glossary(args.glossary)
-        except TransmodalError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
+    parameters = request_parameters(args)
+    if parameters is None:
+        return 2
     input_fingerprints: dict[str, str | None] = {}
     written: list[str] = []
     taken: list[str] = []  # inputs read and handed to the client
@@ -128,26 +127,9 @@ def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
             total=len(args.inputs),
         )
 
-    from transmodal.client import GatewayUnreachableError, Report
-    from transmodal.flows import running
-    from transmodal.signals import stop_signals
-    from transmodal.validation import InvalidRequestError
-
-    with stop_signals() as stop:
-        try:
-            if args.host:
-                report = send(args.host)
-            else:
-                flow, host = local_flow(flow_path, replicas=_replicas(args.replicas))
-                with running(flow):
-                    report = send(host) if not stop.requested.is_set() else Report(interrupted=True)
-        except InvalidRequestError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        except GatewayUnreachableError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-        report.interrupted = report.interrupted or stop.requested.is_set()
+    report, code = send_to_flow(flow_path, args, send)
+    if report is None:
+        return code
 
     for path in written:
         print(f"wrote {path}")
@@ -166,8 +148,135 @@ def run_inputs(flow_path: str, args: argparse.Namespace) -> int:
             f"interrupted: {report.succeeded} finished, {len(report.failures)} failed, {len(not_sent)} not sent",
             file=sys.stderr,
         )
-        return stop.exit_code if stop.signum else 130
+        return code
     return 0 if report.ok and not not_sent else 1
+
+
+def request_parameters(args: argparse.Namespace) -> dict | None:
+    """The request's parameters from the options (languages, glossary); None after printing why not."""
+    parameters: dict = {
+        key: value for key, value in (("source_lang", args.source), ("target_lang", args.target)) if value
+    }
+    if args.glossary:
+        from transmodal.errors import TransmodalError
+        from transmodal.glossary import load_glossary
+
+        try:
+            parameters["glossary"] = load_glossary(args.glossary)
+        except TransmodalError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return None
+    return parameters
+
+
+def send_to_flow(flow_path: str, args: argparse.Namespace, send) -> tuple:
+    """(report, exit code): `send(host)` run against --host, or against the Flow at `flow_path` started on
+    loopback for it and stopped after. The report is None when nothing could be sent (the code says why:
+    2 bad request, 1 no gateway); the code is the one to exit with if the run was interrupted."""
+    from transmodal.client import GatewayUnreachableError, Report
+    from transmodal.flows import local_flow, running
+    from transmodal.signals import stop_signals
+    from transmodal.validation import InvalidRequestError
+
+    with stop_signals() as stop:
+        try:
+            if args.host:
+                report = send(args.host)
+            else:
+                flow, host = local_flow(flow_path, replicas=_replicas(args.replicas))
+                with running(flow):
+                    report = send(host) if not stop.requested.is_set() else Report(interrupted=True)
+        except InvalidRequestError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return None, 2
+        except GatewayUnreachableError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return None, 1
+        report.interrupted = report.interrupted or stop.requested.is_set()
+    return report, (stop.exit_code if stop.signum else 130)
+
+
+class _NothingSent(Exception):
+    def __init__(self, code: int):
+        self.code = code
+
+
+def translate_book(flow_path: str, args: argparse.Namespace) -> int:
+    """A whole comic (CBZ/ZIP, PDF or folder) through the Flow, written as --out; see transmodal.books."""
+    from transmodal import books
+    from transmodal.client import TransmodalClient
+
+    parameters = request_parameters(args)
+    if parameters is None:
+        return 2
+    interrupt_code = 130
+    seconds: list[float] = []  # time the Flow took, this run
+
+    def translate(docs, on_result):
+        nonlocal interrupt_code
+
+        def send(host: str):
+            client = TransmodalClient(host, timeout=args.timeout or None)
+            return client.process(docs, parameters=parameters, request_size=args.request_size, on_result=on_result)
+
+        report, interrupt_code = send_to_flow(flow_path, args, send)
+        if report is None:
+            raise _NothingSent(interrupt_code)
+        seconds.append(report.seconds)
+        return report
+
+    done = 0
+
+    def on_page(name: str, status: str) -> None:
+        nonlocal done
+        if status.startswith("failed: "):
+            print(f"FAILED {name}: {status.removeprefix('failed: ')}", file=sys.stderr)
+        else:
+            done += 1
+            if not args.quiet:
+                print(f"page {name}: {status} ({done} this run)", file=sys.stderr)
+
+    limits = books.Limits(max_pages=args.max_pages, dpi=args.dpi)
+    try:
+        result = books.translate_book(
+            args.book,
+            args.out,
+            translate,
+            source_lang=args.source,
+            target_lang=args.target,
+            limits=limits,
+            use_acbf_text=not args.ocr,
+            on_page=on_page,
+        )
+    except books.BookError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except _NothingSent as nothing:
+        return nothing.code
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if result.up_to_date:
+        print(f"{args.out} is up to date: all {result.pages} pages translated already, nothing sent")
+        return 0
+    for name in result.not_sent:
+        print(f"NOT SENT {name}", file=sys.stderr)
+    if not result.written:
+        print(
+            f"interrupted: {len(result.sent) - len(result.not_sent) - len(result.failed)} pages translated and kept "
+            f"in {books.state_folder(args.out)}; run the same command again to finish the book",
+            file=sys.stderr,
+        )
+        return interrupt_code if result.interrupted else 1
+    took = f" in {seconds[0]:.1f} s ({seconds[0] / len(result.sent):.1f} s a page)" if seconds and result.sent else ""
+    print(f"wrote {args.out}: {result.pages} pages, {len(result.sent)} sent this run{took}")
+    if result.failed:
+        print(
+            f"{len(result.failed)} pages kept in the original language (translation failed): "
+            f"{', '.join(result.failed)}; run again to retry them",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 # Flags that are decisions, not problems: not listed.
@@ -204,6 +313,12 @@ def serve(args: argparse.Namespace) -> int:
     return stop.exit_code if stop.signum else 0
 
 
+def books_limits():
+    from transmodal.books import Limits
+
+    return Limits()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="transmodal", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -211,6 +326,15 @@ def main(argv: list[str] | None = None) -> int:
     translate = commands.add_parser("translate-image", help="translate the text inside images (flow.yml)")
     _add_run_options(translate)
     translate.add_argument("--flow", default=None, help="the Flow YAML (default: flow.yml)")
+
+    book = commands.add_parser(
+        "translate-book", help="translate a whole comic: .cbz/.zip, .pdf or a folder of images (flow.yml)"
+    )
+    _add_run_options(book, book=True)
+    book.add_argument("--flow", default=None, help="the Flow YAML (default: flow.yml)")
+    book.add_argument("--max-pages", type=int, default=books_limits().max_pages, help="refuse longer books")
+    book.add_argument("--dpi", type=int, default=books_limits().dpi, help="resolution PDF pages are rendered at")
+    book.add_argument("--ocr", action="store_true", help="read the pages even where the ACBF gives their text")
 
     run = commands.add_parser("run", help="run any Flow YAML on files of any type")
     run.add_argument("flow", help="the Flow YAML, e.g. flows/read-aloud.yml")
@@ -264,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
         args.flow = args.flow or default_flow()
         return serve(args)
     flow_path = args.flow or default_flow()
+    if args.command == "translate-book":
+        return translate_book(flow_path, args)
     return run_inputs(flow_path, args)
 
 

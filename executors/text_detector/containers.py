@@ -86,6 +86,47 @@ def polygon_mask(polygon, shape: tuple[int, ...], margin: int = 0) -> np.ndarray
     return mask > 0
 
 
+def lettering_lines(pixels: np.ndarray, polygon, margin: int | None = None) -> list[Box]:
+    """The boxes of the lines of lettering inside `polygon` (a balloon's or caption's outline, as an ACBF
+    text area gives it): the runs of rows that hold ink, each boxed to its ink. `margin` pixels next to the
+    outline are left out (the outline is ink too); by default 3 % of the polygon's smaller side, at least 2.
+    Empty when the polygon holds no ink."""
+    points = np.asarray(polygon, np.float64)
+    if len(points) < 3:
+        return []
+    x0, y0 = np.floor(points.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(points.max(axis=0)).astype(int)
+    height, width = pixels.shape[:2]
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return []
+    if margin is None:
+        margin = max(2, int(round(0.03 * min(x1 - x0, y1 - y0))))
+    inside = polygon_mask(points - (x0, y0), (y1 - y0, x1 - x0), margin)
+    if inside.sum() < 16:
+        return []
+    gray = cv2.cvtColor(np.ascontiguousarray(pixels[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
+    # Otsu's split of the grey levels inside; the ink is the minority class (either polarity).
+    threshold, _ = cv2.threshold(gray[inside].reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    dark = gray <= threshold
+    ink = (dark if dark[inside].mean() <= 0.5 else ~dark) & inside
+    rows = ink.sum(axis=1) >= 2
+    lines: list[Box] = []
+    start = None
+    for row, inked in enumerate(list(rows) + [False]):
+        if inked and start is None:
+            start = row
+        elif not inked and start is not None:
+            if row - start >= 3:  # specks between lines are no line
+                columns = np.nonzero(ink[start:row].any(axis=0))[0]
+                lines.append((float(x0 + columns[0]), float(y0 + start), float(x0 + columns[-1] + 1), float(y0 + row)))
+            start = None
+    # Bits of the outline the margin did not cut off (where the polygon is coarser than the balloon) are
+    # runs far shorter than a line of lettering.
+    tallest = max((y1 - y0 for _, y0, _, y1 in lines), default=0)
+    return [line for line in lines if line[3] - line[1] >= 0.4 * tallest]
+
+
 def find_container(
     pixels: np.ndarray,
     text_box: Box,

@@ -10,7 +10,7 @@ from executors.text_detector.backends import DETECTORS
 from transmodal import languages, words
 from transmodal.docs import MediaDoc, TextRegion
 from transmodal.media import DEFAULT_MAX_PIXELS, decode_image_scaled
-from transmodal.ocr.lines import Line, has_words, reading_order, regions_from_lines
+from transmodal.ocr.lines import Line, estimate_alignment, has_words, reading_order, regions_from_lines
 from transmodal.processing import fail_invalid_request, for_each_doc, traced
 
 
@@ -25,6 +25,10 @@ class TextDetector(Executor):
     left untouched unless `translate_sfx`), spaces lost between words put back, regions in reading order.
     The language to read is resolved by `transmodal.languages.resolve` (document, request, `with:`); the
     document leaves with it normalised. The image itself is not changed.
+
+    A document that arrives with regions whose text is given (a comic's ACBF text areas) is not read: its
+    regions are kept, with their line boxes, font size and alignment measured from the ink inside each
+    region's polygon when they lack them (what erasing and rendering need).
     """
 
     def __init__(
@@ -86,6 +90,12 @@ class TextDetector(Executor):
             self.reader.check_language(language)  # before decoding: the cheaper check first
             # Large images are read on fewer pixels (a memory budget); regions come back in full-size pixels.
             pixels, scale = decode_image_scaled(doc.image, self.max_pixels)
+            if has_given_text(doc):
+                for region in doc.regions:
+                    measure_given_region(pixels, scale, region)
+                doc.text = "\n".join(region.text for region in doc.regions)
+                doc.source_lang = language
+                return
             lines = [line for line in self.reader.read(pixels, language) if has_words(line.text)]
             found = group_by_container(pixels, lines) if self.find_containers else []
             regions = [
@@ -102,6 +112,25 @@ class TextDetector(Executor):
 
         for_each_doc(docs, self.metas.name, detect_text)
         return traced(docs, self)
+
+
+def has_given_text(doc: MediaDoc) -> bool:
+    """The document comes with its regions and their text (from an ACBF file, a previous run): no OCR."""
+    return len(doc.regions) > 0 and all(region.text.strip() and len(region.polygon) >= 3 for region in doc.regions)
+
+
+def measure_given_region(pixels: np.ndarray, scale: float, region: TextRegion) -> None:
+    """Fill in what a given region lacks and later stages use: line boxes from the ink inside its polygon
+    (on `pixels`, which are the image at `scale`), font size (median line height) and alignment."""
+    if not region.lines:
+        outline = [[x * scale, y * scale] for x, y in region.polygon]
+        region.lines = [[value / scale for value in box] for box in containers.lettering_lines(pixels, outline)]
+    if region.lines and region.style.font_size is None:
+        lines = [Line(box=(box[0], box[1], box[2], box[3])) for box in region.lines]
+        region.style.font_size = float(np.median([line.height for line in lines]))
+        region.style.alignment = estimate_alignment(lines, region.style.font_size)
+    if not region.confidence:
+        region.confidence = 1.0
 
 
 def restore_word_spaces(regions: list[TextRegion], language: str) -> None:
