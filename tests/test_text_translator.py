@@ -64,6 +64,19 @@ def test_unknown_language_and_missing_pair_fail_only_their_document(apertium_tra
     assert result[2].error is None and result[2].translation == "Sopa caliente"
 
 
+def test_a_pair_without_a_direct_mode_goes_through_a_pivot_language(apertium_translator):
+    # Debian has fr-es and spa-eng but no French-English pair: French reaches English through Spanish.
+    translator = ApertiumTranslator()
+    assert translator.route("fr", "en") == ["fr-es", "spa-eng"]
+    (result,) = apertium_translator.translate(
+        DocList[MediaDoc](
+            [MediaDoc(text="La bibliothèque est fermée aujourd'hui.", source_lang="fr", target_lang="en")]
+        )
+    )
+    assert result.error is None and {"library", "closed", "today"} <= set(result.translation.lower().strip(".").split())
+    assert translator.route("en", "es") == ["eng-spa"]  # a direct pair is used as it is
+
+
 def test_same_source_and_target_copies_the_text(apertium_translator):
     (result,) = apertium_translator.translate(DocList[MediaDoc]([MediaDoc(text="Hot soup", target_lang="en")]))
     assert result.translation == "Hot soup"

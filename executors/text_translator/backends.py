@@ -44,8 +44,27 @@ class ApertiumTranslator:
             f"(Debian packages apertium-*; or use `backend: transformers` with a model for this pair)"
         )
 
+    # Languages most of Debian's Apertium pairs reach: a pair with no direct mode goes through one of them
+    # (French -> Spanish -> English, Portuguese -> Spanish -> Catalan). Rule-based errors compound over two
+    # steps, but a rough translation beats none for a sign or a spoken sentence.
+    PIVOTS = ("es", "en", "ca")
+
+    def route(self, source: str, target: str) -> list[str]:
+        """The modes that translate `source` into `target`: the direct pair, or two through a pivot."""
+        try:
+            return [self.mode(source, target)]
+        except UnsupportedLanguageError as no_direct_pair:
+            for pivot in self.PIVOTS:
+                if pivot in (source, target):
+                    continue
+                try:
+                    return [self.mode(source, pivot), self.mode(pivot, target)]
+                except UnsupportedLanguageError:
+                    continue
+            raise no_direct_pair
+
     def check_pair(self, source: str, target: str) -> None:
-        self.mode(source, target)
+        self.route(source, target)
 
     def _run(self, mode: str, text: str) -> str:
         command = [self.binary] + ([] if self.mark_unknown else ["-u"]) + [mode]
@@ -55,7 +74,11 @@ class ApertiumTranslator:
         return result.stdout
 
     def translate(self, texts: list[str], source: str, target: str) -> list[str]:
-        mode = self.mode(source, target)
+        for mode in self.route(source, target):
+            texts = self._translate_with(mode, texts)
+        return texts
+
+    def _translate_with(self, mode: str, texts: list[str]) -> list[str]:
         # One process for the whole batch: apertium keeps blank-line-separated paragraphs apart.
         paragraphs = [" ".join(text.split()) for text in texts]
         output = self._run(mode, "\n\n".join(paragraphs)).strip("\n").split("\n\n")
