@@ -73,6 +73,7 @@ $("job-form").addEventListener("submit", async (event) => {
 });
 
 function showPages() {
+  selected = null;
   $("workspace").hidden = false;
   $("progress").hidden = false;
   $("book-link").hidden = true;
@@ -244,7 +245,10 @@ $("send-audio").addEventListener("click", async () => {
   showError("");
   const form = new FormData();
   form.append("audio", recorded, recorded.name);
-  for (const field of ["source", "target"]) if ($(field).value.trim()) form.append(field, $(field).value.trim());
+  for (const field of ["source", "target"]) {
+    const value = $(`speech-${field}`).value.trim();
+    if (value) form.append(field, value);
+  }
   $("send-audio").disabled = true;
   const response = await fetch("/api/run.json", { method: "POST", body: form });
   $("send-audio").disabled = false;
