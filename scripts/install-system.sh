@@ -15,6 +15,7 @@ PACKAGES=(
   fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-comic-neue  # Comic Neue: comic lettering
   libfribidi0  # loaded at run time by Pillow's bundled libraqm (bidirectional text)
   pocketsphinx-testdata  # real read speech (LibriVox) with transcripts: tests and benchmarks/speech_real.py
+  chromium chromium-driver  # headless browser for the web page's test (tests/test_web.py, Selenium)
 )
 
 missing=()

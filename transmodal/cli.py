@@ -2,7 +2,8 @@
 
     transmodal translate-image photo.jpg menu.png --source en --target es --out out/
     transmodal run flows/read-aloud.yml sign.png --target es --out out/
-    transmodal serve flow.yml
+    transmodal serve flow.yml --web-port 8080     # the Flow, and the web page + HTTP API on :8080
+    transmodal web --host grpc://localhost:51000  # the web page in front of a running Flow
     transmodal train see --config cpu --minutes 20 && transmodal eval see
 
 Without --host, the command starts the Flow locally on a free loopback port, streams the inputs to it,
@@ -308,9 +309,62 @@ def serve(args: argparse.Namespace) -> int:
     )
     with stop_signals() as stop:
         with running(flow):
-            if not stop.requested.is_set():
-                flow.block(stop_event=stop.requested)
+            web = None
+            if args.web_port and not stop.requested.is_set():
+                from transmodal.web.app import create_app, serve_in_thread
+
+                # The app is a thread of this process: the stop signal that ends the Flow ends it too.
+                app = create_app(
+                    f"grpc://127.0.0.1:{_grpc_port(flow)}",
+                    flow_path=args.flow,
+                    max_body_bytes=_max_body_bytes(args.max_body_bytes),
+                )
+                web = serve_in_thread(app, args.host or "0.0.0.0", args.web_port)
+                print(f"web page and API: http://{args.host or 'localhost'}:{args.web_port}/", file=sys.stderr)
+            try:
+                if not stop.requested.is_set():
+                    flow.block(stop_event=stop.requested)
+            finally:
+                if web is not None:
+                    server, thread = web
+                    server.should_exit = True
+                    thread.join(5)
     return stop.exit_code if stop.signum else 0
+
+
+def _grpc_port(flow) -> int:
+    """The started Flow's gRPC gateway port (the web app's way in)."""
+    protocols = (
+        [str(protocol).lower() for protocol in flow.protocol]
+        if isinstance(flow.protocol, list)
+        else [str(flow.protocol).lower()]
+    )
+    ports = flow.port if isinstance(flow.port, list) else [flow.port]
+    if not any("grpc" in protocol for protocol in protocols):
+        raise SystemExit("serve --web-port: the Flow has no gRPC gateway port (protocol: grpc) for the web app")
+    return int(ports[next(index for index, protocol in enumerate(protocols) if "grpc" in protocol)])
+
+
+def _max_body_bytes(value: int | None) -> int:
+    from transmodal.gateway import DEFAULT_MAX_BODY_BYTES
+
+    return DEFAULT_MAX_BODY_BYTES if value is None else value
+
+
+def web(args: argparse.Namespace) -> int:
+    """The web app alone, in front of a running Flow; uvicorn stops on SIGTERM/SIGINT."""
+    import uvicorn
+
+    from transmodal.web.app import create_app
+
+    app = create_app(
+        args.host,
+        flow_path=args.flow,
+        timeout=args.timeout,
+        max_body_bytes=_max_body_bytes(args.max_body_bytes),
+    )
+    uvicorn.run(app, host=args.bind, port=args.port, log_level="info")
+    return 0
 
 
 def books_limits():
@@ -355,6 +409,18 @@ def main(argv: list[str] | None = None) -> int:
         "(default: TRANSMODAL_MAX_BODY_BYTES or 20000000; 0: no limit)",
     )
 
+    serve_parser.add_argument(
+        "--web-port", type=int, help="also serve the web page and HTTP API (transmodal.web) on this port"
+    )
+
+    web_parser = commands.add_parser("web", help="the web page and HTTP API in front of a running Flow")
+    web_parser.add_argument("--host", required=True, help="the Flow's gRPC gateway, e.g. grpc://localhost:51000")
+    web_parser.add_argument("--port", type=int, default=8080, help="HTTP port (default: 8080)")
+    web_parser.add_argument("--bind", default="0.0.0.0", help="address to bind (default: 0.0.0.0)")
+    web_parser.add_argument("--flow", help="the Flow's YAML, to tell the page what it takes (default: images)")
+    web_parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per document")
+    web_parser.add_argument("--max-body-bytes", type=int, default=None, metavar="N", help="413 above (0: no limit)")
+
     # Model training and evaluation: the rest of the command line goes to the model's own script.
     train_parser = commands.add_parser("train", help="train a model on generated data (see: SEE text detector)")
     train_parser.add_argument("model", choices=["see"])
@@ -384,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
         from training.see import evaluate
 
         return evaluate.main(args.options)
+    if args.command == "web":
+        return web(args)
     if args.command == "serve":
         args.flow = args.flow or default_flow()
         return serve(args)

@@ -32,8 +32,12 @@ def read_input(path: str, kind: str | None = None) -> MediaDoc:
     """A document for one input file; `kind` forces image/audio/text instead of sniffing."""
     with open(path, "rb") as file:
         data = file.read()
-    kind = kind or kind_of(data, path)
-    name = os.path.basename(path)
+    return doc_from_bytes(data, os.path.basename(path), kind)
+
+
+def doc_from_bytes(data: bytes, name: str, kind: str | None = None) -> MediaDoc:
+    """A document for one file's content (read from disk, or uploaded to the web app)."""
+    kind = kind or kind_of(data, name)
     if kind == "image":
         return MediaDoc(image=data, name=name)  # type: ignore[arg-type]  # docarray validates the bytes into ImageBytes
     if kind == "audio":
