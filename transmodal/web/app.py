@@ -31,9 +31,11 @@ Request bodies over `max_body_bytes` get 413 before they are read (transmodal.ga
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import json
 import os
+import shutil
 import tempfile
 
 from fastapi import FastAPI, Query, Request
@@ -126,7 +128,11 @@ def create_app(
 ) -> FastAPI:
     """The app in front of the Flow whose gRPC gateway is at `host`; `flow_path` only describes it."""
     client = TransmodalClient(host, timeout=timeout or None)
-    jobs = Jobs(jobs_folder or tempfile.mkdtemp(prefix="transmodal-web-"))
+    if jobs_folder is None:
+        # Uploaded books and their pages are this process's alone: gone when it exits.
+        jobs_folder = tempfile.mkdtemp(prefix="transmodal-web-")
+        atexit.register(shutil.rmtree, jobs_folder, True)
+    jobs = Jobs(jobs_folder)
     flow = describe_flow(flow_path)
     app = FastAPI(
         title="transmodal",
