@@ -339,3 +339,42 @@ def test_the_page_translates_an_image_and_a_cbz_and_downloads_them(web, browser,
     with zipfile.ZipFile(io.BytesIO(downloaded(browser.downloads, "signs.es.cbz"))) as archive:
         assert archive.namelist() == ["01.png", "02.png"]
         assert archive.read("01.png") != sign_png("NO PARKING", 11)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_speech_in_speech_out_through_api_run_on_the_speech_to_speech_flow():
+    # A real Spanish recording (Asterisk's prompts, fetched by `make test`), no source language given:
+    # /api/run answers the English speech as a WAV, /api/run.json the text, translation and detected language.
+    import soundfile
+    from faster_whisper import decode_audio
+
+    from evaluation import datasets
+
+    datasets.require("asterisk-es")
+    samples = decode_audio(datasets.path("asterisk-es", datasets.asterisk_clip("es", "invalid")), 16000)
+    wav = io.BytesIO()
+    soundfile.write(wav, samples, 16000, format="WAV", subtype="PCM_16")
+    body, content_type = multipart([("audio", "question.wav", wav.getvalue())])
+    flow_path = os.path.join(ROOT, "flows", "speech-to-speech.yml")
+    flow, host = local_flow(flow_path)
+    with running(flow):
+        port = free_port()
+        server, thread = serve_in_thread(create_app(host, flow_path=flow_path), "127.0.0.1", port)
+        try:
+            status, headers, answer = request(
+                f"http://127.0.0.1:{port}/api/run?target=en", body, {"Content-Type": content_type}
+            )
+            assert status == 200 and headers["Content-Type"] == "audio/wav", answer[:300]
+            spoken, rate = soundfile.read(io.BytesIO(answer))
+            assert rate > 0 and len(spoken) / rate > 1.0
+            status, _, answer = request(
+                f"http://127.0.0.1:{port}/api/run.json?target=en", body, {"Content-Type": content_type}
+            )
+            result = json.loads(answer)
+            assert status == 200 and result["source_lang"] == "es" and result["target_lang"] == "en"
+            assert "extension" in result["translation"].lower() and "again" in result["translation"].lower()
+        finally:
+            server.should_exit = True
+            thread.join(5)
