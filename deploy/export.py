@@ -48,7 +48,7 @@ def render(root: Path, registry: str, version: str, out: Path) -> dict[str, str]
             for path in sorted(base.rglob("*.yml")):
                 files[f"k8s/{flow.name}/base/{path.relative_to(base).as_posix()}"] = path.read_text()
             files[f"k8s/{flow.name}/base/kustomization.yaml"] = kubernetes.base_kustomization(flow, base)
-            for name, content in kubernetes.overlay_files(flow).items():
+            for name, content in kubernetes.overlay_files(flow, registry, version).items():
                 files[f"k8s/{flow.name}/{name}"] = content
 
             files[f"compose/{flow.name}.yml"] = dump(

@@ -15,12 +15,13 @@ RUN apt-get update \
 RUN useradd --create-home --uid 1000 transmodal
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1 JINA_OPTOUT_TELEMETRY=1
 
-# transmodal's core dependencies (jina, docarray, ...) at the tested versions.
+# transmodal's core dependencies (jina, docarray, ...) at the tested versions, and the books extra (PDF pages):
+# the same image runs the web page and HTTP API (`transmodal web`, the web Deployment of the Kubernetes export).
 COPY constraints.txt pyproject.toml /srv/transmodal/
 COPY transmodal/ /srv/transmodal/transmodal/
 COPY executors/__init__.py /srv/transmodal/executors/
 RUN python -m pip install --upgrade "pip>=24,<26" \
- && pip install -c /srv/transmodal/constraints.txt /srv/transmodal
+ && pip install -c /srv/transmodal/constraints.txt "/srv/transmodal[books]"
 
 USER transmodal
 WORKDIR /home/transmodal

@@ -494,6 +494,27 @@ def test_every_pod_runs_tini_non_root_with_grpc_probes_requests_and_the_weights_
         assert "volumes" not in gateway  # the gateway loads no model
 
 
+def test_the_web_page_and_http_api_run_as_their_own_service_in_front_of_the_gateway(flows, rendered):
+    for flow in flows:
+        resources = rendered[flow.name]
+        pod = deployment(resources, "web")["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["image"].endswith(f"/transmodal-gateway:{catalog.package_version()}")
+        assert container["command"] == ["tini", "--", "transmodal"] and container["args"][0] == "web"
+        arguments = container["args"]
+        assert arguments[arguments.index("--host") + 1] == f"grpc://gateway.{flow.namespace}.svc:8080"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        (service,) = [r for r in resources if r["kind"] == "Service" and r["metadata"]["name"] == "web"]
+        assert service["spec"]["ports"][0]["targetPort"] == kubernetes.WEB_PORT
+        # The flow's own YAML reaches the page (it says what the flow takes in), through a generated ConfigMap.
+        (volume,) = pod["volumes"]
+        (config,) = [
+            r for r in resources if r["kind"] == "ConfigMap" and r["metadata"]["name"] == volume["configMap"]["name"]
+        ]
+        assert config["data"]["flow.yml"] == flow.path.read_text()
+
+
 def test_the_gateway_image_carries_the_gateway_config_it_is_started_with():
     dockerfile = GATEWAY_DOCKERFILE.read_text()
     assert "COPY deploy/gateway.yml /home/transmodal/config.yml" in dockerfile
