@@ -317,7 +317,7 @@ def serve(args: argparse.Namespace) -> int:
                 app = create_app(
                     f"grpc://127.0.0.1:{_grpc_port(flow)}",
                     flow_path=args.flow,
-                    max_body_bytes=_max_body_bytes(args.max_body_bytes),
+                    max_body_bytes=_web_max_body_bytes(args.max_body_bytes),
                 )
                 web = serve_in_thread(app, args.host or "0.0.0.0", args.web_port)
                 print(f"web page and API: http://{args.host or 'localhost'}:{args.web_port}/", file=sys.stderr)
@@ -345,10 +345,11 @@ def _grpc_port(flow) -> int:
     return int(ports[next(index for index, protocol in enumerate(protocols) if "grpc" in protocol)])
 
 
-def _max_body_bytes(value: int | None) -> int:
-    from transmodal.gateway import DEFAULT_MAX_BODY_BYTES
+def _web_max_body_bytes(value: int | None) -> int:
+    """The web app's request limit: the one given, else its own default (whole books; see transmodal.web.app)."""
+    from transmodal.web.app import DEFAULT_WEB_MAX_BODY_BYTES
 
-    return DEFAULT_MAX_BODY_BYTES if value is None else value
+    return DEFAULT_WEB_MAX_BODY_BYTES if value is None else value
 
 
 def web(args: argparse.Namespace) -> int:
@@ -361,7 +362,7 @@ def web(args: argparse.Namespace) -> int:
         args.host,
         flow_path=args.flow,
         timeout=args.timeout,
-        max_body_bytes=_max_body_bytes(args.max_body_bytes),
+        max_body_bytes=_web_max_body_bytes(args.max_body_bytes),
     )
     uvicorn.run(app, host=args.bind, port=args.port, log_level="info")
     return 0

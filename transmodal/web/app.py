@@ -48,7 +48,7 @@ from transmodal.books import BookError
 from transmodal.client import GatewayUnreachableError, Report, TransmodalClient
 from transmodal.docs import MediaDoc
 from transmodal.files import doc_from_bytes, fingerprint
-from transmodal.gateway import DEFAULT_MAX_BODY_BYTES, BodyLimit
+from transmodal.gateway import BodyLimit
 from transmodal.validation import InvalidRequestError, check_parameters
 from transmodal.web.jobs import Job, Jobs, document_json, safe_upload_name
 
@@ -94,6 +94,11 @@ _JOB_BODY = {
 }
 
 
+# A whole comic is uploaded in one request (a 23-page CBZ is about 12 MB, a scanned volume a few hundred): the
+# page's limit is higher than the gateway's per-image 20 MB. Uploads are held in memory while a job starts.
+DEFAULT_WEB_MAX_BODY_BYTES = int(os.environ.get("TRANSMODAL_WEB_MAX_BODY_BYTES", 200_000_000))
+
+
 class ApiError(Exception):
     def __init__(self, status: int, error: str, stage: str | None = None, name: str | None = None):
         self.status, self.body = status, {"error": error, "stage": stage, "name": name}
@@ -123,7 +128,7 @@ def create_app(
     host: str,
     flow_path: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_body_bytes: int = DEFAULT_WEB_MAX_BODY_BYTES,
     jobs_folder: str | None = None,
 ) -> FastAPI:
     """The app in front of the Flow whose gRPC gateway is at `host`; `flow_path` only describes it."""
