@@ -254,7 +254,7 @@ def _enforce_glossary(source: str, translation: str, glossary: dict[str, str]) -
             continue
         untranslated = re.compile(rf"(?<!\w){re.escape(term)}(?!\w)", re.IGNORECASE)
         if glossary[term] != KEEP and untranslated.search(translation):
-            translation = untranslated.sub(lambda match, expected=expected: expected, translation)
+            translation = untranslated.sub(expected.replace("\\", "\\\\"), translation)  # backslashes escaped
         else:
             respected = False
     return translation, respected

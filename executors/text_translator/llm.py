@@ -159,13 +159,14 @@ def parse_page_answer(answer: str, ids: list[int]) -> tuple[dict[int, str], str,
         translations[block_id] = text.strip()
     for block_id in repeated:  # two answers for one block: neither can be trusted
         del translations[block_id]
-    summary = parsed.get("summary") if isinstance(parsed.get("summary"), str) else ""
+    raw_summary, raw_terms = parsed.get("summary"), parsed.get("terms")
+    summary = raw_summary.strip() if isinstance(raw_summary, str) else ""
     terms: dict[str, str] = {}
-    for item in parsed.get("terms") if isinstance(parsed.get("terms"), list) else []:
+    for item in raw_terms if isinstance(raw_terms, list) else []:
         if isinstance(item, dict) and isinstance(item.get("source"), str) and isinstance(item.get("target"), str):
             if item["source"].strip() and item["target"].strip():
                 terms[item["source"].strip()] = item["target"].strip()
-    return translations, summary.strip(), terms
+    return translations, summary, terms
 
 
 class EndpointChat:
