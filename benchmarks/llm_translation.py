@@ -77,7 +77,7 @@ def main() -> int:
     parser.add_argument("--book", type=Path, required=True, help="the .acbf file or the folder holding it")
     parser.add_argument("--pages", default="1,2,3")
     parser.add_argument("--model", default="gemma3-270m", help="stored model name or GGUF path")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (1 beats 2 on a busy 2-core machine)")
     args = parser.parse_args()
     numbers = [int(number) for number in args.pages.split(",")]
     checker = ApertiumTranslator(mark_unknown=True)

@@ -77,7 +77,7 @@ def chat_reply(content: str, prompt_tokens: int = 0, completion_tokens: int = 0)
 @pytest.fixture(scope="module")
 def gemma() -> LlamaCppChat:
     try:
-        return LlamaCppChat("gemma3-270m", context_tokens=2048, threads=2)
+        return LlamaCppChat("gemma3-270m", context_tokens=2048, threads=1)
     except ModelNotFoundError as missing:
         pytest.skip(f"the Gemma 3 270M model is not installed (make test-llm installs it): {missing}")
     except ConfigurationError as missing:  # llama-cpp-python not installed
@@ -201,20 +201,53 @@ def test_context_carried_to_the_next_page_of_the_same_job(gemma, serve):
     translator.translate(DocList[MediaDoc]([first]), parameters={"job": "andas-game"})
     context = translator.job_contexts["andas-game"]
     assert context.pages == 1
-    answer = json.loads(server.answers[0]["choices"][0]["message"]["content"])
-    if not answer["summary"] and not answer["terms"]:
-        pytest.skip("the model wrote neither a summary nor terms for page 1: nothing to carry")
+    carried_summary, carried_terms = context.summary, dict(context.terms)
+    if not carried_summary and not carried_terms:
+        pytest.skip(
+            "the model's summary and terms for page 1 were empty or repeated the instructions: nothing to carry"
+        )
     translator.translate(
         DocList[MediaDoc]([page("p2.png", ("Anda logs in.", "caption"))]), parameters={"job": "andas-game"}
     )
     second_prompt = server.prompts()[-1]
-    if context.summary:
-        assert f"Story so far: {context.summary}" in second_prompt
-    for term, chosen in context.terms.items():
+    if carried_summary:
+        assert f"Story so far: {carried_summary}" in second_prompt
+    for term, chosen in carried_terms.items():
         assert f"{term} = {chosen}" in second_prompt
+    assert context.pages == 2
     # Another job starts from nothing.
     translator.translate(DocList[MediaDoc]([page("q1.png", ("Hello.", "balloon"))]), parameters={"job": "other"})
     assert "Story so far" not in server.prompts()[-1] and "Terms already chosen" not in server.prompts()[-1]
+
+
+def test_context_carried_and_bounded_with_scripted_answers(serve):
+    # Scripted answers: Gemma 3 270M (a base model) writes no usable summary or terms (it repeats the
+    # instructions' placeholders, which are discarded), so the carrying logic is checked with answers a
+    # capable model gives; the test above runs the same path with the real model.
+    answers = iter(
+        [
+            {"summary": "Anda joins Lucy's guild.", "terms": [{"source": "guild", "target": "clan"}]},
+            {
+                "summary": "Anda fights.",
+                "terms": [{"source": "gold", "target": "oro"}, {"source": "noob", "target": "novato"}],
+            },
+            {"summary": "", "terms": []},
+        ]
+    )
+
+    def answer(body, headers):
+        return 200, chat_reply(json.dumps({"translations": [{"id": 1, "text": "Hola."}], **next(answers)}))
+
+    server = serve(answer)
+    translator = llm_translator(server, context_budget=12)  # 6 tokens of summary at most, the rest for terms
+    for name in ("p1.png", "p2.png", "p3.png"):
+        translator.translate(DocList[MediaDoc]([page(name, ("Hello.", "balloon"))]), parameters={"job": "j"})
+    first, second, third = server.prompts()
+    assert "Story so far" not in first
+    assert "Story so far: Anda joins Lucy's guild." in second and "guild = clan" in second
+    assert "Story so far: Anda fights." in third  # the newest summary replaces the older
+    assert "noob = novato" in third and "guild = clan" not in third  # over budget: the oldest term goes
+    assert translator.job_contexts["j"].pages == 3
 
 
 def test_job_contexts_bounded_least_recently_used_first():
