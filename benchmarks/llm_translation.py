@@ -45,11 +45,12 @@ def pages_of(book_path: Path, numbers: list[int]) -> list[MediaDoc]:
 
 def spanish_share(texts: list[str], checker: ApertiumTranslator) -> list[float]:
     """For each text, the share of its words Apertium's Spanish analyser knows (it marks unknown ones with *)."""
-    outputs = checker.translate(texts, "es", "en")
+    # Lower case: the analyser passes some words in capitals through without marking them.
+    outputs = checker.translate([text.lower() for text in texts], "es", "en")
     shares = []
     for output in outputs:
         tokens = [token for token in output.split() if any(char.isalpha() for char in token)]
-        shares.append(sum(not token.startswith("*") for token in tokens) / len(tokens) if tokens else 0.0)
+        shares.append(sum("*" not in token for token in tokens) / len(tokens) if tokens else 0.0)
     return shares
 
 
@@ -66,7 +67,15 @@ def report(name: str, docs: list[MediaDoc], seconds: list[float], checker: Apert
     print(f"blocks with a glossary name: {len(names)}; name kept: {names_kept}")
     for doc in docs:
         print("  trace:", [entry for entry in doc.trace if "/llm:" in entry] or "-", "flags:", doc.flags or "-")
-    for region in regions[:6]:
+    model_answered = [region for region in regions if LLM_FALLBACK not in region.flags]
+    if len(model_answered) < len(regions):  # the model's own answers are what this measures
+        model_spanish = sum(
+            share >= 0.8 and region.translation != region.text
+            for share, region in zip(shares, regions)
+            if LLM_FALLBACK not in region.flags
+        )
+        print(f"of the {len(model_answered)} blocks the model answered: {model_spanish} read as Spanish")
+    for region in (model_answered or regions)[:8]:
         print(
             f"  {region.text[:70]!r}\n    -> {region.translation[:90] if region.translation else None!r} {region.flags}"
         )

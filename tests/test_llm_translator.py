@@ -171,6 +171,25 @@ def test_malformed_answer_retried_once_then_fallback_flagged(serve):
     assert "2 of 3 block(s) by fallback" in result.trace[0]
 
 
+def test_answer_parsed_strictly_block_by_block():
+    answer = {
+        "translations": [
+            {"id": 1, "text": "Hola,\nTom"},  # a raw newline (llama-cpp-python's grammar allows it): one paragraph
+            {"id": 2, "text": "Uno"},
+            {"id": 2, "text": "Dos"},  # the same number twice: neither is trusted
+            {"id": 3, "text": "<translation>"},  # the instructions' placeholder copied: no answer
+            {"id": 9, "text": "¿Quién?"},  # no such block
+            {"id": "4", "text": "Cuatro"},  # a number as a string: not the schema
+        ],
+        "summary": "<the story so far in two sentences>",
+        "terms": [{"source": "Tom", "target": "Tom"}, {"source": "guild"}],
+    }
+    raw = json.dumps(answer).replace("\\n", "\n")  # the newline raw inside the string, as models send it
+    assert parse_page_answer(raw, [1, 2, 3, 4]) == ({1: "Hola, Tom"}, "", {"Tom": "Tom"})
+    assert parse_page_answer("<think>the user wants JSON</think>" + json.dumps(answer), [1])[0] == {1: "Hola, Tom"}
+    assert parse_page_answer("Sure! Here is the JSON: {}", [1]) == ({}, "", {})
+
+
 def test_glossary_terms_enforced_after_the_call(serve):
     # Scripted answer: the subject is the check after the call, which needs a model that ignores the glossary.
     answer = {

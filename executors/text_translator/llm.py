@@ -142,7 +142,9 @@ def parse_page_answer(answer: str, ids: list[int]) -> tuple[dict[int, str], str,
     # does not constrain the output: the answer is what follows the thinking.
     answer = re.sub(r"^\s*<think>.*?</think>", "", answer, flags=re.DOTALL).strip()
     try:
-        parsed = json.loads(answer)
+        # strict=False admits raw control characters (a newline) inside strings: llama-cpp-python's grammar
+        # for JSON strings lets them through. Everything else about the shape is checked below.
+        parsed = json.loads(answer, strict=False)
     except json.JSONDecodeError:
         return {}, "", {}
     if not isinstance(parsed, dict) or not isinstance(parsed.get("translations"), list):
@@ -159,7 +161,7 @@ def parse_page_answer(answer: str, ids: list[int]) -> tuple[dict[int, str], str,
             continue
         if block_id in translations:
             repeated.add(block_id)
-        translations[block_id] = text.strip()
+        translations[block_id] = " ".join(text.split())  # one block, one paragraph: the renderer wraps it
     for block_id in repeated:  # two answers for one block: neither can be trusted
         del translations[block_id]
     raw_summary, raw_terms = parsed.get("summary"), parsed.get("terms")
