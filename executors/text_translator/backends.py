@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
+from executors.text_translator.llm import LLMTranslator
 from transmodal import languages
 from transmodal.backends import Registry
 from transmodal.binaries import require_binary
@@ -16,6 +17,8 @@ from transmodal.errors import UnsupportedLanguageError
 from transmodal.models import load_pretrained, model_reference, torch_device
 
 TRANSLATORS: Registry = Registry("translation")
+# A large language model that translates a page at a time (llm.py): an OpenAI-compatible endpoint or a GGUF file.
+TRANSLATORS.register("llm")(LLMTranslator)
 
 
 @TRANSLATORS.register("apertium")

@@ -1,19 +1,24 @@
 import functools
-from collections import defaultdict
+import re
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 
 from docarray import DocList
 from jina import Executor, requests
 
 from executors.text_translator.backends import TRANSLATORS
+from executors.text_translator.llm import Block, JobContext, LLMEndpointError
 from transmodal import languages, words
-from transmodal.docs import MediaDoc
-from transmodal.glossary import Protected, checked_glossary, load_glossary, protect, restore
+from transmodal.docs import MediaDoc, TextRegion
+from transmodal.errors import TransmodalError, UnsupportedLanguageError
+from transmodal.glossary import KEEP, Protected, checked_glossary, load_glossary, protect, restore
 from transmodal.processing import fail_invalid_request, for_batch, for_each_doc, live_docs, traced
 
 # Region flags this stage sets (TextRegion.flags).
 UNTOUCHED = "untouched"  # the translation says what the source says (numbers, codes, names): leave the pixels
 GLOSSARY_MISSED = "glossary_missed"  # the engine lost a protected term: the term may be translated wrongly
+LLM_FALLBACK = "llm_fallback"  # the LLM gave no usable translation (even when asked again): the fallback's
+LLM_MISSING = "llm_missing"  # ... or no fallback could translate it either: the source text is left as it is
 
 
 class TextTranslator(Executor):
@@ -27,6 +32,11 @@ class TextTranslator(Executor):
     as unknown proper nouns) and glossary terms are protected; after it, the terms are put back and the
     capitals restored. A region whose translation equals its source gets the flag `untouched`, so the
     eraser and renderer leave its pixels as they are.
+
+    A backend that translates whole pages (`backend: llm`) gets one page per call instead, in the order
+    of the request, with what earlier pages of the same job established: the request parameter `job`
+    names the job (pages sent in several requests), and the executor keeps the latest `max_jobs` jobs'
+    contexts. Blocks the model does not answer are translated by the `fallback` backend and flagged.
     """
 
     def __init__(
@@ -36,6 +46,9 @@ class TextTranslator(Executor):
         source_lang: str = "en",
         target_lang: str = "es",
         glossary: str | None = None,
+        fallback: str | None = "apertium",
+        fallback_options: dict | None = None,
+        max_jobs: int = 64,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -43,6 +56,13 @@ class TextTranslator(Executor):
         self.source_lang = source_lang
         self.target_lang = target_lang
         self.glossary = load_glossary(glossary) if glossary else {}
+        # Page translators only: who translates the blocks the page translator gave nothing for.
+        self.translates_pages = hasattr(self.translator, "translate_page")
+        self.fallback = None
+        if self.translates_pages and fallback:
+            self.fallback = TRANSLATORS.create(fallback, **(fallback_options or {}))
+        self.job_contexts: OrderedDict[str, JobContext] = OrderedDict()  # least recently used first
+        self.max_jobs = max_jobs
 
     @requests
     def translate(self, docs: DocList[MediaDoc], parameters: dict | None = None, **kwargs) -> DocList[MediaDoc]:
@@ -69,6 +89,12 @@ class TextTranslator(Executor):
             source_lang, target_lang = doc.source_lang, doc.target_lang
             assert source_lang is not None and target_lang is not None  # set by resolve_languages
             by_pair[(source_lang, target_lang)].append(doc)
+        if self.translates_pages:
+            context = self._job_context((parameters or {}).get("job"))
+            for_each_doc(
+                docs, self.metas.name, functools.partial(self._translate_page, glossary=glossary, context=context)
+            )
+            return traced(docs, self)
         for (source, target), pair_docs in by_pair.items():
             for_batch(
                 pair_docs,
@@ -76,6 +102,99 @@ class TextTranslator(Executor):
                 functools.partial(self._translate_batch, source=source, target=target, glossary=glossary),
             )
         return traced(docs, self)
+
+    def _job_context(self, job: object) -> JobContext:
+        """The context of the pages before: the named job's (kept across requests, the `max_jobs` most
+        recently used), or for a request without `job` a new one shared by its own pages only."""
+        if job is None:
+            return JobContext()
+        key = str(job)
+        context = self.job_contexts.pop(key, None) or JobContext()
+        self.job_contexts[key] = context
+        while len(self.job_contexts) > self.max_jobs:
+            self.job_contexts.popitem(last=False)
+        return context
+
+    def _translate_page(self, doc: MediaDoc, glossary: dict[str, str], context: JobContext) -> None:
+        """One page through the page translator: its regions in reading order (or its text's lines), then
+        the glossary checked, missing blocks by the fallback, numbers recorded on the document's trace."""
+        source, target = doc.source_lang, doc.target_lang
+        assert source is not None and target is not None  # set by resolve_languages
+        if source == target:
+            self._translate_batch([doc], source, target, glossary)
+            return
+        # A region's lines are one sentence broken to fit its shape: the model gets them joined.
+        regions = [region for region in doc.regions if region.text.strip()]
+        sources = [" ".join(region.text.split()) for region in regions]
+        kinds = [region.kind for region in regions]
+        if not regions and doc.text:
+            sources = [line.strip() for line in doc.text.split("\n") if line.strip()]
+            kinds = ["text"] * len(sources)
+        if not sources:
+            return
+        prepared = [words.to_sentence_case(text, source) if words.is_all_caps(text) else text for text in sources]
+        blocks = [Block(text, kind) for text, kind in zip(prepared, kinds)]
+        try:
+            result = self.translator.translate_page(blocks, source, target, glossary, context)
+        except LLMEndpointError as error:
+            raise TransmodalError(f"{self.metas.name}: page {doc.name or doc.id}: {error}") from None
+        translations = [
+            words.restore_case(text, output) if output else None for text, output in zip(sources, result.translations)
+        ]
+        missing = [index for index, translation in enumerate(translations) if translation is None]
+        fallback_used = self._fall_back(doc, sources, translations, missing, source, target, glossary)
+        block_flags: list[list[str]] = [[] for _ in sources]
+        for index in missing:
+            block_flags[index].append(LLM_FALLBACK if fallback_used else LLM_MISSING)
+        for index, text in enumerate(sources):
+            translations[index], kept = _enforce_glossary(text, translations[index] or text, glossary)
+            if not kept:
+                block_flags[index].append(GLOSSARY_MISSED)
+        if regions:
+            for region, translation, flags in zip(regions, translations, block_flags):
+                _set_translation(region, translation or region.text, flags)
+        else:
+            doc.translation = "\n".join(translation or text for translation, text in zip(translations, sources))
+            if any(block_flags):
+                doc.flags.append(
+                    f"{self.metas.name}: " + ", ".join(sorted({flag for flags in block_flags for flag in flags}))
+                )
+        doc.trace.append(
+            f"{self.metas.name}/llm: {result.prompt_tokens} prompt + {result.completion_tokens} completion tokens, "
+            f"{result.seconds:.2f} s, {result.calls} call(s), {len(missing)} of {len(sources)} block(s) by fallback"
+        )
+
+    def _fall_back(
+        self,
+        doc: MediaDoc,
+        sources: list[str],
+        translations: list[str | None],
+        missing: list[int],
+        source: str,
+        target: str,
+        glossary: dict[str, str],
+    ) -> bool:
+        """Fill the blocks the page translator left out with the fallback backend; False when there is none
+        for this pair (the blocks then keep their source text, flagged, and the document says why)."""
+        if not missing:
+            return True
+        reason = "no fallback backend is configured (with: fallback)"
+        if self.fallback is not None:
+            try:
+                self.fallback.check_pair(source, target)
+                lines = [sources[index] for index in missing]
+                prepared = [self._prepare(line, source, glossary) for line in lines]
+                outputs = self.fallback.translate([protected.text for protected in prepared], source, target)
+                for index, line, protected, output in zip(missing, lines, prepared, outputs):
+                    translations[index] = words.restore_case(line, restore(output, protected)[0])
+                return True
+            except UnsupportedLanguageError as error:
+                reason = str(error)
+        doc.flags.append(
+            f"{self.metas.name}: the model gave no translation for {len(missing)} block(s), left in the source "
+            f"language: {reason}"
+        )
+        return False
 
     def _translate_batch(self, docs: Sequence[MediaDoc], source: str, target: str, glossary: dict[str, str]) -> None:
         # Translate line by line (a document's text holds one region per line), each unique line once.
@@ -111,6 +230,34 @@ class TextTranslator(Executor):
         """What the backend is given for one line: capitals in sentence case, glossary terms protected."""
         text = words.to_sentence_case(line, source) if words.is_all_caps(line) else line
         return protect(text, glossary)
+
+
+def _set_translation(region: TextRegion, translation: str, flags: list[str]) -> None:
+    region.translation = translation
+    if _same_words(region.text, translation):
+        flags = flags + [UNTOUCHED]
+    region.flags.extend(flag for flag in flags if flag not in region.flags)
+
+
+def _enforce_glossary(source: str, translation: str, glossary: dict[str, str]) -> tuple[str, bool]:
+    """Check a free translation (an LLM's) against the glossary: each term in the source must appear in the
+    translation as the glossary says (a kept name as written, a term as its target). A term the model left
+    in the source language is replaced by its target; returns the translation and whether every term is
+    now respected."""
+    respected = True
+    for term in sorted(glossary, key=len, reverse=True):
+        found = re.search(rf"(?<!\w){re.escape(term)}(?!\w)", source, re.IGNORECASE)
+        if not found:
+            continue
+        expected = found.group(0) if glossary[term] == KEEP else glossary[term]
+        if re.search(rf"(?<!\w){re.escape(expected)}(?!\w)", translation, re.IGNORECASE):
+            continue
+        untranslated = re.compile(rf"(?<!\w){re.escape(term)}(?!\w)", re.IGNORECASE)
+        if glossary[term] != KEEP and untranslated.search(translation):
+            translation = untranslated.sub(expected.replace("\\", "\\\\"), translation)  # backslashes escaped
+        else:
+            respected = False
+    return translation, respected
 
 
 def _texts_of(doc: MediaDoc) -> list[str]:
