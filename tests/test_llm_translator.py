@@ -171,6 +171,26 @@ def test_malformed_answer_retried_once_then_fallback_flagged(serve):
     assert "2 of 3 block(s) by fallback" in result.trace[0]
 
 
+def test_answers_not_in_the_target_language_or_repeated_go_to_the_fallback(serve):
+    # Scripted answers: what Gemma 3 270M (a base model) answers on real comic pages, well-formed JSON that
+    # is not a translation: one text repeated for every block, or English.
+    babble = {"translations": [{"id": i, "text": "I'M A FAHRENHEIT!"} for i in (1, 2, 3)], "summary": "", "terms": []}
+    mixed = {
+        "translations": [{"id": 1, "text": "WHERE ARE YOU GOING?"}, {"id": 2, "text": "SOPA CALIENTE"}],
+        "summary": "",
+        "terms": [],
+    }
+    answers = iter([chat_reply(json.dumps(babble)), chat_reply(json.dumps(mixed))])
+    server = serve(lambda body, headers: (200, next(answers)))
+    doc = page("p1.png", ("WHERE ARE YOU GOING?", "balloon"), ("HOT SOUP", "sign"), ("GOOD MORNING", "balloon"))
+    (result,) = llm_translator(server).translate(DocList[MediaDoc]([doc]))
+    assert result.error is None and len(server.requests) == 2
+    translations = [region.translation for region in result.regions]
+    assert translations[1] == "SOPA CALIENTE"  # the one Spanish answer kept
+    assert "FAHRENHEIT" not in " ".join(translations) and translations[0] != "WHERE ARE YOU GOING?"
+    assert [LLM_FALLBACK in region.flags for region in result.regions] == [True, False, True]
+
+
 def test_answer_parsed_strictly_block_by_block():
     answer = {
         "translations": [

@@ -178,6 +178,42 @@ def parse_page_answer(answer: str, ids: list[int]) -> tuple[dict[int, str], str,
     return translations, summary, terms
 
 
+# A block's answer counts as written in the target language when at least this share of its letters are in
+# words of the language's word list (names of the glossary counted as known). Rule-based MT into Spanish
+# scores about 0.9 on comic balloons; an English copy or a small model's babble ("I'M A FAHRENHEIT!") 0.1.
+MIN_TARGET_WORD_SHARE = 0.5
+MIN_LETTERS_CHECKED = 6  # shorter answers ("¡NO!", "OK") are too short to judge
+
+
+def plausible_translations(
+    translations: dict[int, str], sources: dict[int, str], target: str, glossary: dict[str, str]
+) -> dict[int, str]:
+    """The answers that look like translations into `target`: not in another language (by the target's word
+    list, where one is installed), and not one text given to three or more blocks with different sources (a
+    model repeating itself). The others count as missing: asked for again, then left to the fallback."""
+    from transmodal import words
+
+    repeated = {
+        text
+        for text in set(translations.values())
+        if len({sources[i] for i, answer in translations.items() if answer == text}) >= 3
+    }
+    kept = {}
+    for block_id, text in translations.items():
+        if text in repeated:
+            continue
+        known, unknown = words.word_score(text, target, keep=list(glossary) + list(glossary.values()))
+        letters = known - unknown
+        if words.vocabulary(target) is not None and letters >= MIN_LETTERS_CHECKED:
+            if known / letters < MIN_TARGET_WORD_SHARE:
+                continue
+        kept[block_id] = text
+    if len(kept) < len(translations):
+        rejected = len(translations) - len(kept)
+        logger.info("LLM answer: %d block(s) not in %s or repeated: asking again", rejected, target)
+    return kept
+
+
 def echoes_template(text: str) -> bool:
     """Whether a field repeats a placeholder of the instructions ("<translation>"): small models copy them."""
     text = text.strip()
@@ -488,6 +524,9 @@ class LLMTranslator:
             result.prompt_tokens += answer.prompt_tokens
             result.completion_tokens += answer.completion_tokens
             translations, summary, terms = parse_page_answer(answer.text, ids)
+            translations = plausible_translations(
+                translations, {block_id: blocks[block_id - 1].text for block_id in ids}, target, glossary
+            )
             for block_id, text in translations.items():
                 result.translations[block_id - 1] = text
             if translations:
