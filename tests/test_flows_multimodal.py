@@ -7,6 +7,7 @@ models the tests build, pointed at by the same environment variables a deploymen
 import io
 import os
 
+import numpy as np
 import pytest
 import soundfile
 from docarray import DocList
@@ -126,6 +127,30 @@ def _plain(text: str) -> str:
 
     text = "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
     return " ".join("".join(c if c.isalnum() else " " for c in text).split())
+
+
+def test_transcribe_streams_a_long_recording_back_in_order_piece_by_piece(tmp_path, capsys):
+    # The five LibriVox clips of pocketsphinx-testdata (real read speech) as one 27 s recording, cut into
+    # pieces of at most 10 s: the text comes back as it is recognised, in order, with times on the recording.
+    from evaluation.speech_recognition import librivox, load, words
+    from transmodal.cli import main
+    from transmodal.metrics import word_error_rate as wer
+
+    clips = librivox()
+    pause = np.zeros(8000, np.float32)
+    recording = np.concatenate([np.concatenate([load(path), pause]) for path, _ in clips])
+    path = tmp_path / "reading.wav"
+    soundfile.write(str(path), recording, 16000, subtype="PCM_16")
+    out = tmp_path / "out"
+    assert main(["transcribe", str(path), "--chunk-seconds", "10", "--source", "en", "--out", str(out)]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
+    times = [int(line[1:3]) * 60 + int(line[4:6]) for line in lines]
+    assert len(lines) >= 3 and times == sorted(times) and times[-1] >= 15, lines
+    heard = (out / "reading.txt").read_text()
+    reference = " ".join(" ".join(clip_words) for _, clip_words in clips)
+    assert wer(reference, " ".join(words(heard))) <= 0.15, heard
+    subtitles = (out / "reading.srt").read_text()
+    assert subtitles.startswith("1\n00:00:00,") and " --> " in subtitles
 
 
 def test_bad_audio_fails_alone_and_speech_to_speech_keeps_serving(tmp_path):

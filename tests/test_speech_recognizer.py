@@ -235,3 +235,19 @@ def test_transformers_whisper_loads_a_saved_model_and_transcribes(tiny_transform
     assert detected.source_lang in WHISPER_LANGUAGES  # detected from the model's own language tokens
     assert given.source_lang == "de"
     assert "does not know 'ja'" in unknown.error and "en, es" in unknown.error
+
+
+def test_a_long_recording_is_cut_at_its_pauses_into_pieces_no_longer_than_asked():
+    from transmodal.audio import split_at_pauses
+
+    rate = 16_000
+    seconds = np.arange(5 * rate) / rate
+    voiced = (0.3 * np.sin(2 * np.pi * 220 * seconds)).astype(np.float32)
+    pause = np.zeros(rate // 2, np.float32)  # 5.0-5.5 s and 10.5-11.0 s
+    recording = np.concatenate([voiced, pause, voiced, pause, voiced])
+    pieces = split_at_pauses(recording, rate, max_seconds=8)
+    assert [round(start, 2) for start, _ in pieces][0] == 0.0
+    assert all(len(piece) <= 8 * rate for _, piece in pieces)
+    for start, _ in pieces[1:]:  # every cut falls in a pause, not in the sound
+        assert 5.0 <= start <= 5.5 or 10.5 <= start <= 11.0, start
+    assert np.array_equal(np.concatenate([piece for _, piece in pieces]), recording)  # nothing lost or doubled

@@ -112,3 +112,23 @@ def audio_of(doc, max_seconds: float = DEFAULT_MAX_SECONDS) -> tuple[np.ndarray,
     if peak < SILENCE_PEAK:
         raise BadInputError(f"silent audio: the loudest sample is {20 * math.log10(max(peak, 1e-12)):.0f} dBFS")
     return samples, rate
+
+
+def split_at_pauses(samples: np.ndarray, rate: int, max_seconds: float = 30.0) -> list[tuple[float, np.ndarray]]:
+    """(start in seconds, samples) pieces of a long recording, each at most `max_seconds`, cut at the
+    quietest 50 ms of the last third of each piece: a pause between words or sentences, so no word is cut in
+    two. Each piece can then be recognised on its own (and the pieces in parallel, on several replicas)."""
+    frame = max(1, int(0.05 * rate))
+    longest = max(frame, int(max_seconds * rate))
+    pieces = []
+    start = 0
+    while len(samples) - start > longest:
+        first = start + (2 * longest) // 3
+        window = samples[first : start + longest]
+        frames = len(window) // frame
+        energy = np.square(window[: frames * frame].reshape(frames, frame)).mean(axis=1)
+        cut = first + int(np.argmin(energy)) * frame + frame // 2
+        pieces.append((start / rate, samples[start:cut]))
+        start = cut
+    pieces.append((start / rate, samples[start:]))
+    return pieces

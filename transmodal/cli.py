@@ -197,6 +197,105 @@ def send_to_flow(flow_path: str, args: argparse.Namespace, send) -> tuple:
     return report, (stop.exit_code if stop.signum else 130)
 
 
+# A recording longer than this is refused by the client itself (the pieces each pass the recogniser's own
+# limit, but the whole recording is decoded here first): 4 hours of 16 kHz mono are about 0.9 GB of floats.
+MAX_RECORDING_SECONDS = 4 * 3600.0
+
+
+def transcribe(flow_path: str, args: argparse.Namespace) -> int:
+    """Each recording cut at pauses into pieces (transmodal.audio.split_at_pauses), the pieces sent in
+    order, and the text printed as `[mm:ss] text` lines as soon as every earlier piece is back: a long
+    recording is read out while it is being recognised, in order, whichever replica finishes first. Then
+    NAME.txt and NAME.srt (subtitles) are written to --out."""
+    from transmodal.audio import decode_audio, encode_wav, split_at_pauses
+    from transmodal.client import TransmodalClient
+    from transmodal.docs import MediaDoc
+    from transmodal.errors import TransmodalError
+
+    parameters = request_parameters(args)
+    if parameters is None:
+        return 2
+    os.makedirs(args.out, exist_ok=True)
+    pieces: dict[str, tuple[str, int, float, float]] = {}  # piece name -> (recording, index, start s, end s)
+    counts: dict[str, int] = {}  # recording -> its number of pieces, once all are cut
+    results: dict[str, dict[int, MediaDoc]] = {}
+    printed: dict[str, int] = {}  # recording -> pieces printed so far
+    unreadable: list[tuple[str, str]] = []
+
+    def cut_all():
+        for path in args.inputs:
+            name = os.path.basename(path)
+            try:
+                with open(path, "rb") as file:
+                    samples, rate = decode_audio(file.read(), MAX_RECORDING_SECONDS)
+            except (OSError, TransmodalError) as error:
+                unreadable.append((name, str(error)))
+                continue
+            split = split_at_pauses(samples, rate, args.chunk_seconds)
+            counts[name], results[name], printed[name] = len(split), {}, 0
+            for index, (start, piece) in enumerate(split):
+                piece_name = f"{name}#{index + 1:04d}"
+                pieces[piece_name] = (name, index, start, start + len(piece) / rate)
+                yield MediaDoc(audio=encode_wav(piece, rate), name=piece_name)
+
+    def arrived(doc: MediaDoc) -> None:
+        name, index, _, _ = pieces[str(doc.name)]
+        results[name][index] = doc
+        while printed[name] in results[name]:  # every earlier piece is back: print in order
+            piece = results[name][printed[name]]
+            start = pieces[str(piece.name)][2]
+            if piece.failed:
+                print(f"FAILED {piece.name} at {_clock(start)}: {piece.error}", file=sys.stderr)
+            for segment in piece.segments:
+                print(f"[{_clock(start + segment.start)}] {name}: {segment.text}", flush=True)
+            printed[name] += 1
+
+    def send(host: str):
+        client = TransmodalClient(host, timeout=args.timeout or None)
+        return client.process(
+            cut_all(), parameters=parameters, request_size=args.request_size, on_result=arrived, progress=False
+        )
+
+    report, code = send_to_flow(flow_path, args, send)
+    if report is None:
+        return code
+    for name, error in unreadable:
+        print(f"FAILED {name}: {error}", file=sys.stderr)
+    for name, count in counts.items():
+        done = [results[name][index] for index in range(count) if index in results[name]]
+        # Whisper may end a piece's last segment at its 30 s window: no later than the piece itself.
+        timed = [
+            (start + segment.start, min(start + segment.end, end), segment.text)
+            for piece in done
+            for start, end in [pieces[str(piece.name)][2:]]
+            for segment in piece.segments
+        ]
+        stem = os.path.splitext(name)[0]
+        with open(os.path.join(args.out, stem + ".txt"), "w") as text_file:
+            text_file.write(" ".join(text for _, _, text in timed) + "\n")
+        with open(os.path.join(args.out, stem + ".srt"), "w") as subtitles:
+            for number, (begin, end, text) in enumerate(timed, 1):
+                subtitles.write(f"{number}\n{_clock(begin, srt=True)} --> {_clock(end, srt=True)}\n{text}\n\n")
+        languages = sorted({piece.source_lang for piece in done if piece.source_lang})
+        print(
+            f"wrote {os.path.join(args.out, stem)}.txt and .srt: {len(done)}/{count} pieces, "
+            f"language {', '.join(languages) or 'unknown'}",
+            file=sys.stderr,
+        )
+    if report.interrupted:
+        return code
+    return 0 if report.ok and not unreadable else 1
+
+
+def _clock(seconds: float, srt: bool = False) -> str:
+    """mm:ss (hh:mm:ss past an hour), or SubRip's hh:mm:ss,mmm."""
+    whole = int(seconds)
+    hours, minutes, rest = whole // 3600, whole // 60 % 60, whole % 60
+    if srt:
+        return f"{hours:02d}:{minutes:02d}:{rest:02d},{int(round((seconds - whole) * 1000)) % 1000:03d}"
+    return f"{hours}:{minutes:02d}:{rest:02d}" if hours else f"{minutes:02d}:{rest:02d}"
+
+
 class _NothingSent(Exception):
     def __init__(self, code: int):
         self.code = code
@@ -391,6 +490,18 @@ def main(argv: list[str] | None = None) -> int:
     book.add_argument("--dpi", type=int, default=books_limits().dpi, help="resolution PDF pages are rendered at")
     book.add_argument("--ocr", action="store_true", help="read the pages even where the ACBF gives their text")
 
+    listen = commands.add_parser(
+        "transcribe", help="speech to text, long recordings cut at pauses and streamed back in order"
+    )
+    _add_run_options(listen)
+    listen.add_argument("--flow", default=None, help="the Flow YAML (default: flows/transcribe.yml)")
+    listen.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=30.0,
+        help="recordings are cut at pauses into pieces of at most this long (default: 30, Whisper's window)",
+    )
+
     run = commands.add_parser("run", help="run any Flow YAML on files of any type")
     run.add_argument("flow", help="the Flow YAML, e.g. flows/read-aloud.yml")
     _add_run_options(run)
@@ -456,6 +567,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         args.flow = args.flow or default_flow()
         return serve(args)
+    if args.command == "transcribe":
+        return transcribe(args.flow or os.path.join(PROJECT_ROOT, "flows", "transcribe.yml"), args)
     flow_path = args.flow or default_flow()
     if args.command == "translate-book":
         return translate_book(flow_path, args)
