@@ -261,6 +261,10 @@ def test_a_zip_bomb_is_refused_by_ratio_and_by_total_size(tmp_path):
     with pytest.raises(books.BookError, match="uncompress to over"):
         books.open_book(big, books.Limits(max_bytes=limit))
     assert not any(name.endswith(".transmodal") for name in os.listdir(tmp_path))
+    # Many members each under the per-member check (1 MB of zeros, ~1 kB compressed): the whole archive is.
+    many = make_cbz(tmp_path / "many.cbz", [(f"{n:03d}.png", b"\0" * ((1 << 20) - 1)) for n in range(120)])
+    with pytest.raises(books.BookError, match="uncompress to .* from"):
+        books.open_book(many)
 
 
 def test_nested_archives_are_skipped_and_other_files_carried_over(tmp_path):

@@ -378,3 +378,21 @@ def test_speech_in_speech_out_through_api_run_on_the_speech_to_speech_flow():
         finally:
             server.should_exit = True
             thread.join(5)
+
+
+def test_uploads_of_the_same_name_are_all_kept_as_pages(tmp_path):
+    from transmodal.web.jobs import Job
+
+    uploads = [("a.png", sign_png("One", 1)), ("a.png", sign_png("Two", 2)), ("a-2.png", sign_png("Three", 3))]
+    job = Job(str(tmp_path / "job"), uploads, {"target_lang": "es"})
+    assert len(job.pages) == 3 and len(set(job.pages)) == 3, job.pages
+
+
+def test_a_result_named_in_any_script_comes_back_with_its_name(web):
+    body, content_type = multipart([("image", '漫画 "1".png', sign_png("Open", 5))])
+    status, headers, answer = request(
+        f"{web}/api/translate-image?source=en&target=es", body, {"Content-Type": content_type}
+    )
+    assert status == 200 and answer.startswith(b"\x89PNG")
+    disposition = headers["Content-Disposition"]
+    assert "filename*=UTF-8''%E6%BC%AB%E7%94%BB" in disposition and disposition.isascii()

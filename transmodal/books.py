@@ -143,7 +143,7 @@ class ZipBook(BookReader):
             raise BookError(f"cannot read {path} as a ZIP/CBZ archive: {error}") from error
         self.members: dict[str, zipfile.ZipInfo] = {}
         notes: list[str] = []
-        total = 0
+        total = compressed = 0
         for info in self.archive.infolist():
             if info.is_dir():
                 continue
@@ -165,7 +165,15 @@ class ZipBook(BookReader):
                     f"{path}: member {name} compresses {info.file_size / max(1, info.compress_size):,.0f} to 1 "
                     f"(a ZIP bomb?); refused (limit: {limits.max_ratio:g} to 1)"
                 )
+            compressed += info.compress_size
             self.members[name] = info
+        # Many small members of zeros pass the check above one by one: the archive as a whole must not
+        # expand more than one member may either (beyond the first RATIO_CHECK_FROM bytes).
+        if total > RATIO_CHECK_FROM and total > limits.max_ratio * max(compressed, RATIO_CHECK_FROM):
+            raise BookError(
+                f"{path}: members uncompress to {total:,} bytes from {compressed:,} (a ZIP bomb?); refused "
+                f"(limit: {limits.max_ratio:g} to 1)"
+            )
         names = sorted(self.members, key=natural_key)
         super().__init__([n for n in names if is_image_name(n)], [n for n in names if not is_image_name(n)], notes)
         if len(self.pages) > limits.max_pages:

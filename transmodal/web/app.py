@@ -37,6 +37,7 @@ import json
 import os
 import shutil
 import tempfile
+import urllib.parse
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
@@ -50,7 +51,7 @@ from transmodal.docs import MediaDoc
 from transmodal.files import doc_from_bytes, fingerprint
 from transmodal.gateway import BodyLimit
 from transmodal.validation import InvalidRequestError, check_parameters
-from transmodal.web.jobs import Job, Jobs, document_json, safe_upload_name
+from transmodal.web.jobs import Job, Jobs, TooManyJobsError, document_json, safe_upload_name
 
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 DEFAULT_TIMEOUT = 300.0  # seconds per document, as the command line's
@@ -222,8 +223,14 @@ def create_app(
         return body
 
     def attachment(name: str | None, suffix: str) -> dict:
+        # Headers are Latin-1: a name in any script travels as RFC 5987 UTF-8 (as Starlette's FileResponse
+        # sends it), with an ASCII stand-in for old clients.
         stem = os.path.splitext(name or "result")[0]
-        return {"Content-Disposition": f'inline; filename="{stem}{suffix}"'}
+        plain = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in stem)
+        return {
+            "Content-Disposition": f'inline; filename="{plain}{suffix}"; '
+            f"filename*=UTF-8''{urllib.parse.quote(stem + suffix)}"
+        }
 
     # The API --------------------------------------------------------------------------------------------
 
@@ -289,6 +296,8 @@ def create_app(
             job = await run_in_threadpool(jobs.create, files, parameters)
         except BookError as error:
             raise ApiError(422, str(error), "book") from error
+        except TooManyJobsError as error:
+            raise ApiError(503, str(error)) from error
         jobs.start(job, client)
         return JSONResponse({"id": job.id, "pages": job.pages, "events": f"/api/jobs/{job.id}/events"}, status_code=202)
 
@@ -354,6 +363,10 @@ def create_app(
             result = await run_in_threadpool(job.render_page, client, index, translations)
         except KeyError as error:
             raise ApiError(404, str(error.args[0])) from error
+        except InvalidRequestError as error:  # a fixed translation that cannot travel (a lone surrogate, ...)
+            raise ApiError(400, str(error)) from error
+        except GatewayUnreachableError as error:
+            raise ApiError(503, str(error)) from error
         return JSONResponse(result, status_code=422 if result.get("error") else 200)
 
     @app.get("/api/jobs/{job_id}/book", summary="The translated book (CBZ, or PDF for a PDF)")

@@ -82,6 +82,7 @@ class Job:
         self.events: list[dict] = []
         self.finished = False
         self.lock = threading.Lock()
+        self.render_lock = threading.Lock()
         os.makedirs(os.path.join(folder, "pages"))
         target = parameters.get("target_lang") or "translated"
         if len(uploads) == 1 and uploads[0][0].lower().endswith(books.BOOK_EXTENSIONS):
@@ -97,8 +98,13 @@ class Job:
             self.book_path = os.path.join(folder, "input")
             os.makedirs(self.book_path)
             seen: dict[str, int] = {}
+            taken: set[str] = set()
             for name, data in uploads:
-                with open(os.path.join(self.book_path, unique_name(safe_upload_name(name), seen)), "wb") as file:
+                page_name = unique_name(safe_upload_name(name), seen)
+                while page_name in taken:  # "a.png" twice, then "a-2.png": never write over an upload
+                    page_name = unique_name(page_name, seen)
+                taken.add(page_name)
+                with open(os.path.join(self.book_path, page_name), "wb") as file:
                     file.write(data)
             self.out_name = f"pages.{target}.cbz"
         self.out_path = os.path.join(folder, self.out_name)
@@ -205,6 +211,10 @@ class Job:
         that arrive with their text: no OCR) and a glossary mapping each edited region's text to the
         fixed translation (the translator's glossary replaces whole terms). The rest is translated again,
         as before. A fixed translation is written in capitals where the source was (the glossary's rule)."""
+        with self.render_lock:  # one re-render of a job at a time: they write the same book
+            return self._render_page(client, index, translations)
+
+    def _render_page(self, client: TransmodalClient, index: int, translations: dict[int, str]) -> dict:
         result = self.page_result(index)
         if result is None or result.get("error"):
             raise KeyError(f"page {index} has no translation to fix")
@@ -224,6 +234,8 @@ class Job:
         returned: list[MediaDoc] = []
         report = client.process([doc], parameters={**self.parameters, "glossary": glossary}, on_result=returned.append)
         if not returned:
+            if not report.failures:
+                return {"error": "the request was interrupted before the page came back: retry", "stage": None}
             failure = report.failures[0]
             return {"error": failure.error, "stage": failure.stage}
         if returned[0].failed:
@@ -242,12 +254,22 @@ class Job:
             key = books.page_key(name, book.content_key(name), source, target)
         state = books.PageState(books.state_folder(self.out_path))
         state.save(key, books.encode_like(original, bytes(doc.image or b"")), books.translated_areas(doc))
-        os.remove(self.out_path)
+        # The book is written again from the state (into a .part file, then renamed: the old one stays until
+        # the new one is complete); a page that failed before is not sent again, it keeps its original.
+        if os.path.exists(os.path.join(books.state_folder(self.out_path), "written.json")):
+            os.remove(os.path.join(books.state_folder(self.out_path), "written.json"))
 
         def nothing_to_send(docs, on_result):
-            raise RuntimeError("every page is translated: nothing should be sent")
+            for page in docs:
+                page.error, page.error_stage = "not sent again: only one page was re-rendered", "web"
+                on_result(page)
+            return None
 
         books.translate_book(self.book_path, self.out_path, nothing_to_send, source, target, self.limits)
+
+
+class TooManyJobsError(RuntimeError):
+    """As many jobs are running as the app keeps: the upload is refused (HTTP 503) rather than queued."""
 
 
 class Jobs:
@@ -257,16 +279,21 @@ class Jobs:
         self.root = root
         os.makedirs(root, exist_ok=True)
         self.jobs: dict[str, Job] = {}
+        self.lock = threading.Lock()  # uploads are created on the server's worker threads, several at once
 
     def create(self, uploads: list[tuple[str, bytes]], parameters: dict) -> Job:
-        self._forget_old()
+        with self.lock:
+            self._forget_old()
+            if sum(not job.finished for job in self.jobs.values()) >= MAX_JOBS:
+                raise TooManyJobsError(f"{MAX_JOBS} jobs are running: retry when one has finished")
         folder = os.path.join(self.root, uuid.uuid4().hex[:16])
         try:
             job = Job(folder, uploads, parameters)
         except Exception:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        self.jobs[job.id] = job
+        with self.lock:
+            self.jobs[job.id] = job
         return job
 
     def start(self, job: Job, client: TransmodalClient) -> None:
