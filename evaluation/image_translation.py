@@ -291,7 +291,9 @@ def score(item: Item, doc, seconds: float) -> dict:
         for word in words(item.areas[index].text, LEFTOVER_MIN_LENGTH)
         if word not in kept
     ]
-    counts["source_left"], counts["source_words"] = substring_hits(source_words, tesseract_text(doc.image, SOURCE_LANG))
+    counts["source_left"], counts["source_words"] = substring_hits(
+        source_words, tesseract_text(doc.image, SOURCE_LANG), exclude=kept
+    )
     counts["translation_read"], counts["translation_words"] = bag_hits(
         translation_words, words(tesseract_text(doc.image, TARGET_LANG), READABLE_MIN_LENGTH)
     )

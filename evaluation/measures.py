@@ -56,11 +56,14 @@ def bag_hits(reference: Iterable[str], hypothesis: Iterable[str]) -> tuple[int, 
     return sum(min(count, found[word]) for word, count in reference.items()), sum(reference.values())
 
 
-def substring_hits(reference: Iterable[str], text: str | None) -> tuple[int, int]:
+def substring_hits(reference: Iterable[str], text: str | None, exclude: Iterable[str] = ()) -> tuple[int, int]:
     """(reference words found in the text, reference words), where a word is found anywhere in the
     normalised text with its spaces removed: "SHEWAS12,ANDTHEONLY" still shows "only". Each word is
-    counted up to as many times as it occurs there."""
-    squeezed = normalize(text).replace(" ", "")
+    counted up to as many times as it occurs there. Words of the text that are in `exclude` (the words
+    the output should show: its translation) are taken out first, so that "protest" is not found in a
+    correctly drawn "protestaría" nor "person" in "persona"."""
+    excluded = set(exclude)
+    squeezed = "".join(word for word in normalize(text).split() if word not in excluded)
     reference = Counter(reference)
     return sum(min(count, squeezed.count(word)) for word, count in reference.items()), sum(reference.values())
 

@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 from scenes import busy, draw_lines
 
 from executors.text_detector.containers import (
+    Container,
     find_container,
     group_lines_by_container,
     is_text_like,
@@ -266,3 +267,25 @@ def test_real_comic_balloons_and_captions_are_found(page):
             found += 1
     assert total >= 10
     assert found >= 0.85 * total, f"{found} of {total} text areas in a container"
+
+
+def test_a_balloon_packed_with_lines_is_one_block_in_its_whole_outline():
+    """Page 7's "DUNNO, EITHER ..." balloon: seven tightly leaded lines whose letters touch. Seen from its
+    first line the balloon came out cut through the text (the lower lines were left out of the erasure and
+    "PAYING US." became a block of its own); the detector must find the whole balloon from all its lines."""
+    from docarray import DocList
+
+    from executors.text_detector.executor import TextDetector
+    from transmodal.docs import MediaDoc
+    from transmodal.media import encode_image
+
+    pixels, _ = comic_areas("07.jpg")
+    doc = TextDetector(backend="rapidocr").detect(DocList[MediaDoc]([MediaDoc(image=encode_image(pixels))]), {})[0]
+    assert not doc.failed, doc.error
+    balloons = [region for region in doc.regions if "EITHER" in region.text.upper()]
+    assert len(balloons) == 1 and balloons[0].text.upper().rstrip(". ").endswith("PAYING US"), [r.text for r in doc.regions]
+    balloon = balloons[0]
+    assert balloon.kind == "balloon" and len(balloon.lines) >= 6
+    outline = Container(polygon=balloon.container, kind="balloon", fill_color=[255, 255, 255], ellipse=False,
+                        rectangular=False, outlined=True, area=0.0)
+    assert outline.holds(balloon.lines) >= 0.98

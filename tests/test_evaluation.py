@@ -104,6 +104,8 @@ def test_word_accuracy_counts_spaces():
 def test_substring_hits_find_words_inside_merged_tokens():
     assert measures.substring_hits(["parking", "only", "zebra"], "NOPARKING, ANDTHEONLY") == (2, 3)
     assert measures.substring_hits(["only", "only"], "only") == (1, 2)
+    # a drawn translation word is not leftover source inside it; a merged token still is
+    assert measures.substring_hits(["protest", "person"], "PROTESTARÍA PERSONAS", exclude=["protestaría"]) == (1, 2)
 
 
 def test_char_errors_and_ratio():

@@ -75,6 +75,20 @@ class Container:
     def contains(self, x: float, y: float) -> bool:
         return cv2.pointPolygonTest(np.asarray(self.polygon, np.float32), (float(x), float(y)), False) >= 0
 
+    def holds(self, line_boxes) -> float:
+        """The share of the lines' sample points (each line's middle and its corners, a fifth of its height
+        in) inside the outline: 1.0 when the outline encloses every line, less when it cuts through them."""
+        outline = np.asarray(self.polygon, np.float32)
+        points = []
+        for x0, y0, x1, y1 in line_boxes:
+            inset = 0.2 * min(x1 - x0, y1 - y0)
+            xs, ys = (x0 + inset, (x0 + x1) / 2, x1 - inset), (y0 + inset, (y0 + y1) / 2, y1 - inset)
+            points += [(x, y) for x in xs for y in ys]
+        if not points:
+            return 1.0
+        inside = sum(cv2.pointPolygonTest(outline, (float(x), float(y)), False) >= 0 for x, y in points)
+        return inside / len(points)
+
 
 def polygon_mask(polygon, shape: tuple[int, ...], margin: int = 0) -> np.ndarray:
     """Boolean (height, width) mask of a polygon's inside, shrunk by `margin` pixels."""

@@ -160,6 +160,37 @@ def group_by_container(pixels: np.ndarray, lines: list[Line]) -> list[containers
         else:
             found[same] = _merged(found[same], container)
             members[same] += indices
+    # Seen from one line, a balloon whose lines are packed tight can come out cut through its text (the
+    # other lines' letters touch and wall part of it off), and its lines beyond the cut find no container
+    # of their own. Each container is found again from all its lines and the container-less lines
+    # touching them; it takes those lines only if it then holds them all.
+    orphans = [index for indices, container in groups if container is None for index in indices]
+    drawn = True if any(container.outlined for container in found) else None
+    for number, indices in enumerate(members):
+        boxes = [lines[index].box for index in indices]
+        near = _touching_lines([lines[index].box for index in orphans], boxes)
+        candidates = boxes + [lines[orphans[n]].box for n in near]
+        if not near and found[number].holds(boxes) >= 0.98:
+            continue
+        again = containers.find_container(pixels, _union(candidates), candidates, drawn=drawn)
+        if again is not None and near and again.holds(candidates) >= 0.98:
+            found[number] = again
+            members[number] += [orphans[n] for n in near]
+            orphans = [index for n, index in enumerate(orphans) if n not in near]
+        elif again is not None and again.holds(boxes) > found[number].holds(boxes):
+            found[number] = containers.find_container(pixels, _union(boxes), boxes, drawn=drawn) or found[number]
+    # A container found again whole can now hold the lines of a smaller one (the part of the balloon one
+    # line saw): those lines join it, and the smaller one goes.
+    for small in range(len(found)):
+        for large in range(len(found)):
+            if small == large or not members[small] or found[large].area <= found[small].area:
+                continue
+            centers = [((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in (lines[i].box for i in members[small])]
+            if all(found[large].contains(x, y) for x, y in centers):
+                members[large] += members[small]
+                members[small] = []
+                break
+    found, members = [c for c, m in zip(found, members) if m], [m for m in members if m]
     # A line at a balloon's edge may find no container of its own: it belongs to the one around it.
     for indices, container in groups:
         if container is None:
@@ -177,6 +208,33 @@ def group_by_container(pixels: np.ndarray, lines: list[Line]) -> list[containers
         for index in indices:
             lines[index].block = ("container", number)
     return found
+
+
+def _union(boxes) -> tuple[float, float, float, float]:
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def _touching_lines(candidates, boxes) -> list[int]:
+    """The indices of the `candidates` that continue the block of `boxes` (lines of one balloon): above
+    or below it by at most a line's height, overlapping it across by half their width; repeated, so a
+    run of such lines is taken whole."""
+    block = list(boxes)
+    taken: list[int] = []
+    changed = True
+    while changed:
+        changed = False
+        x0, y0, x1, y1 = _union(block)
+        height = float(np.median([b[3] - b[1] for b in block]))
+        for n, (cx0, cy0, cx1, cy1) in enumerate(candidates):
+            if n in taken:
+                continue
+            across = min(x1, cx1) - max(x0, cx0)
+            gap = max(cy0 - y1, y0 - cy1)
+            if across >= 0.5 * (cx1 - cx0) and gap <= height:
+                taken.append(n)
+                block.append((cx0, cy0, cx1, cy1))
+                changed = True
+    return taken
 
 
 def _covered(box: tuple[int, int, int, int], by: tuple[int, int, int, int]) -> float:
