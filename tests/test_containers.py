@@ -283,9 +283,17 @@ def test_a_balloon_packed_with_lines_is_one_block_in_its_whole_outline():
     doc = TextDetector(backend="rapidocr").detect(DocList[MediaDoc]([MediaDoc(image=encode_image(pixels))]), {})[0]
     assert not doc.failed, doc.error
     balloons = [region for region in doc.regions if "EITHER" in region.text.upper()]
-    assert len(balloons) == 1 and balloons[0].text.upper().rstrip(". ").endswith("PAYING US"), [r.text for r in doc.regions]
+    texts = [region.text for region in doc.regions]
+    assert len(balloons) == 1 and balloons[0].text.upper().rstrip(". ").endswith("PAYING US"), texts
     balloon = balloons[0]
     assert balloon.kind == "balloon" and len(balloon.lines) >= 6
-    outline = Container(polygon=balloon.container, kind="balloon", fill_color=[255, 255, 255], ellipse=False,
-                        rectangular=False, outlined=True, area=0.0)
+    outline = Container(
+        polygon=balloon.container,
+        kind="balloon",
+        fill_color=[255, 255, 255],
+        ellipse=False,
+        rectangular=False,
+        outlined=True,
+        area=0.0,
+    )
     assert outline.holds(balloon.lines) >= 0.98
