@@ -218,3 +218,20 @@ def test_transformers_backend_reads_detected_lines(tiny_trocr_dir, line_detector
     assert re.fullmatch(r"[a-z]{6} [a-z]{6}", region.text)  # the random model's letters, one word a line
     assert 0.0 < region.confidence < 1.0
     assert docs[0].text == region.text
+
+
+def test_rapidocr_box_threshold_reaches_its_detector():
+    # RapidOCR takes detector settings with a det_ prefix; a plain box_thresh was silently ignored.
+    from transmodal.ocr.rapidocr import RapidOCREngine
+
+    assert RapidOCREngine(box_threshold=0.35).engine.text_det.postprocess_op.box_thresh == 0.35
+
+
+def test_text_read_with_doubt_is_kept_when_it_reads_as_words():
+    detector = TextDetector.__new__(TextDetector)
+    detector.min_confidence = 0.5
+    sign = TextRegion(text="INOPARKING:", confidence=0.49)
+    noise = TextRegion(text="Wz qxj", confidence=0.49)
+    assert detector._confident(sign, "en")
+    assert not detector._confident(noise, "en")
+    assert not detector._confident(TextRegion(text="NO PARKING", confidence=0.2), "en")

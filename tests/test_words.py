@@ -283,6 +283,13 @@ def test_names_and_slang_of_the_document_are_kept():
 
 
 @needs("en")
+def test_an_article_is_never_split_off_before_punctuation():
+    # "ANDA," is the comic's heroine, not "AND A,"; without the comma the split stands
+    assert split_words("NICE ONE, ANDA.", "en") == "NICE ONE, ANDA."
+    assert split_words("HI, ANDA. CALL ME", "en") == "HI, ANDA. CALL ME"
+    assert split_words("IDEAOFWHATA GIRL", "en") == "IDEA OF WHAT A GIRL"
+
+
 def test_names_elisions_and_rare_short_words():
     assert split_words("TOGO", "en") == "TO GO"  # "Togo" is only a name: in capitals, two common words
     assert split_words("Togo", "en") == "Togo"
@@ -488,12 +495,16 @@ def test_capitals_and_splitting_help_apertium(ocr, as_is, fixed):
         ("FORTLNE", "FORTUNE"),
         ("BLTWHO WANTS", "BUTWHO WANTS"),
         ("TMGONNA", "IMGONNA"),
+        ("T'VE BEEN", "I'VE BEEN"),  # "I'm", "I've" are written capitalised in the list, yet are no names
+        ("SHIT!T'M DEAD.", "SHIT! I'M DEAD."),  # punctuation glued between words first
+        ("WELL,T JUST", "WELL, I JUST"),  # a lone T, no word, for I
+        ("T MEAN, SEW", "I MEAN, SEW"),
     ],
 )
 def test_look_alike_capitals_are_corrected_where_that_makes_words(read, meant):
     assert correct_misreads(read, "en") == meant
 
 
-@pytest.mark.parametrize("text", ["GM 125", "LOL", "HELLO", "TOTAL", "B-52", "hello yol", "A4"])
+@pytest.mark.parametrize("text", ["GM 125", "LOL", "HELLO", "TOTAL", "B-52", "hello yol", "A4", "PLAN B", "1 OF 2"])
 def test_words_names_codes_and_lower_case_are_not_corrected(text):
     assert correct_misreads(text, "en") == text

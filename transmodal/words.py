@@ -146,6 +146,15 @@ BARE_CONTRACTIONS: dict[str, str] = {
     if word.endswith("n't") or word.split("'")[1] in ("m", "re", "ve", "ll")
 }
 
+# Words that never end a phrase (before a comma or full stop), so never the last piece of a split that
+# punctuation follows: "ANDA," is a name, not "AND A,".
+NEVER_LAST: dict[str, frozenset[str]] = {
+    "en": frozenset("a an the".split()),
+    "es": frozenset("el la los las un una".split()),
+    "fr": frozenset("le la les un une".split()),
+    "de": frozenset("der die das ein eine".split()),
+}
+
 # Apostrophes inside words ("DIDN’T"); all are read as "'" when looking words up.
 APOSTROPHES = "'’ʼ"
 HYPHENS = "-\u2010\u2011\u00ad"  # hyphen-minus, hyphen, non-breaking hyphen, soft hyphen
@@ -725,6 +734,13 @@ class _Reader:
         if key in self.keep or key in self.common:
             return None
         spelling = self.words.spelling(key)
+        if spelling is None and not _known(core, self.words, self.language):
+            cost, pieces = self.segment(core)
+            # "ANDA," is a name, not "AND A,": an article never ends a phrase
+            last = normalize_apostrophes(pieces[-1]).lower() if pieces else ""
+            if len(pieces) > 1 and trail[:1] and trail[0] in ",.;:!?" and last in NEVER_LAST.get(self.language, ()):
+                return None
+            return lead, core, trail, cost, pieces
         if spelling is not None or _known(core, self.words, self.language):
             # a word the list knows only as a name, written in capitals or lower case, is more likely two
             # glued common words ("TOGO" -> "TO GO", "ASA" -> "AS A") than the name
@@ -876,8 +892,10 @@ def correct_misreads(text: str, language: str, keep: Iterable[str] = ()) -> str:
         return text
 
     def cost_of(core: str) -> float:
-        spelling = reader.words.spelling(normalize_apostrophes(core).lower())
-        if spelling is not None and spelling[:1].isupper():
+        key = normalize_apostrophes(core).lower()
+        spelling = reader.words.spelling(key)
+        # ("I'M" is written capitalised too, and is no name)
+        if spelling is not None and spelling[:1].isupper() and key not in reader.common | _ENGLISH_CONTRACTIONS:
             return math.inf  # a name ("LOL" -> "Lou"): no evidence that a letter was misread
         if reader.known(core):
             return 0.9
@@ -888,6 +906,10 @@ def correct_misreads(text: str, language: str, keep: Iterable[str] = ()) -> str:
         if not parts:
             return match.group()
         lead, core, trail = parts.groups()
+        # A lone letter that is no word, where its look-alike is one: "T" for "I" ("WELL, T JUST").
+        if len(core) == 1 and core.isalpha() and core.lower() not in reader.common:
+            meant = MISREADS.get(core, core)
+            return lead + (meant if meant.lower() in reader.common else core) + trail
         # Two letters at least: "A4" and "B52" are codes, not misread words.
         if sum(char.isalpha() for char in core) < 2 or reader.known(core):
             return match.group()
@@ -904,12 +926,14 @@ def correct_misreads(text: str, language: str, keep: Iterable[str] = ()) -> str:
                     best_cost, best = cost, variant
         return lead + best + trail
 
-    return _TOKEN.sub(fix, text)
+    # Punctuation glued between two words first ("SHIT!T'M" -> "SHIT! T'M"), so each word is judged alone.
+    return _TOKEN.sub(fix, _TOKEN.sub(lambda match: _space_after_punctuation(match.group()), text))
 
 
 # a word, punctuation, and a word with no space after it: "GIRL,YOU", "PROBLEM.MY", "Doctorow:Two"
-# ... or the one-letter words I and A ending the token ("YEAH,I", "SARGE.I"; not "E.G.", one letter before).
-_INNER_PUNCTUATION = re.compile(r"(?<=[^\W\d_]{2})([,;:!?]+|\.)(?=([^\W\d_]{2,}|[IA]$))")
+# ... or a contraction ("SHIT!T'M"), or the one-letter words I and A (and T, I misread) ending the token
+# ("YEAH,I", "SARGE.I", "WELL,T"; not "E.G.", one letter before).
+_INNER_PUNCTUATION = re.compile(r"(?<=[^\W\d_]{2})([,;:!?]+|\.)(?=([^\W\d_]{2,}|[^\W\d_]['’ʼ][^\W\d_]|[IAT]$))")
 # after a full stop, these are the end of a web or file name rather than a new sentence
 _NAME_ENDINGS = frozenset(
     "com org net edu gov info biz io co uk us de es fr it eu html htm php jpg png gif pdf txt doc zip exe".split()

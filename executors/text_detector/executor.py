@@ -13,6 +13,10 @@ from transmodal.media import DEFAULT_MAX_PIXELS, decode_image_scaled
 from transmodal.ocr.lines import Line, estimate_alignment, has_words, reading_order, regions_from_lines
 from transmodal.processing import fail_invalid_request, for_each_doc, traced
 
+# A region read with less confidence than `min_confidence` is still kept from this confidence up when its
+# text reads as words of the language (four fifths of its letters in known words).
+WORDS_MIN_CONFIDENCE = 0.3
+
 
 class TextDetector(Executor):
     """Finds the text in each document's `image`: fills `regions` (one per block of text, with its box,
@@ -49,6 +53,16 @@ class TextDetector(Executor):
         self.min_confidence = min_confidence
         self.find_containers = find_containers  # balloons, caption boxes, sign panels around the text
         self.translate_sfx = translate_sfx  # sound effects are left as drawn unless this is set
+
+    def _confident(self, region: TextRegion, language: str) -> bool:
+        """Read with enough confidence, or read as words of the language with some: a real sign read with
+        doubt ("INOPARKING:" at 0.49, the panel's edge taken for an I) is kept, noise in the artwork is not."""
+        if region.confidence >= self.min_confidence:
+            return True
+        if region.confidence < WORDS_MIN_CONFIDENCE:
+            return False
+        known, unknown = words.word_score(words.split_words(region.text, language), language)
+        return known >= 4 and known >= 4 * -unknown
 
     def _describe(self, pixels: np.ndarray, region: TextRegion, found: list[containers.Container]) -> bool:
         """Sets the region's container and kind; False for marks that are not text (drawings read as text)."""
@@ -101,7 +115,7 @@ class TextDetector(Executor):
             regions = [
                 region
                 for region in regions_from_lines(lines, language)
-                if has_words(region.text) and region.confidence >= self.min_confidence
+                if has_words(region.text) and self._confident(region, language)
             ]
             regions = [region for region in regions if self._describe(pixels, region, found)]
             restore_word_spaces(regions, language)

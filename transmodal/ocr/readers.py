@@ -9,7 +9,7 @@ import numpy as np
 
 from transmodal import words
 from transmodal.ocr.lines import Line
-from transmodal.ocr.rapidocr import RapidOCREngine
+from transmodal.ocr.rapidocr import DET_BOX_THRESHOLD, RapidOCREngine
 from transmodal.ocr.tesseract import TesseractEngine
 from transmodal.stages import LineFinder, LineReader, TextReader
 
@@ -51,7 +51,9 @@ class FoundThenRead:
         ]
 
 
-def rapidocr_reader(languages: list[str] | None = None, threads: int = -1, box_threshold: float = 0.5) -> TextReader:
+def rapidocr_reader(
+    languages: list[str] | None = None, threads: int = -1, box_threshold: float = DET_BOX_THRESHOLD
+) -> TextReader:
     """RapidOCR's detector and recogniser (English and Chinese characters only)."""
     engine = RapidOCREngine(languages=languages, threads=threads, box_threshold=box_threshold)
     return FoundThenRead(engine, engine)
@@ -71,7 +73,7 @@ class RapidOCRTesseractReader:
         self,
         binary: str = "tesseract",
         threads: int = -1,
-        box_threshold: float = 0.5,
+        box_threshold: float = DET_BOX_THRESHOLD,
         timeout: float = 60.0,
         combine: bool = True,
     ):
