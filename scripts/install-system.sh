@@ -7,7 +7,7 @@ set -euo pipefail
 
 PACKAGES=(
   tesseract-ocr tesseract-ocr-eng tesseract-ocr-spa tesseract-ocr-deu tesseract-ocr-fra
-  tesseract-ocr-jpn tesseract-ocr-chi-sim
+  tesseract-ocr-jpn tesseract-ocr-jpn-vert tesseract-ocr-chi-sim
   apertium apertium-eng-spa apertium-eng-cat apertium-en-gl apertium-eo-en apertium-eu-en
   apertium-hbs-eng apertium-isl-eng apertium-mkd-eng apertium-fr-es apertium-es-pt
   flite espeak-ng libsndfile1

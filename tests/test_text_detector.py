@@ -7,6 +7,7 @@ import struct
 import zlib
 
 import numpy as np
+from PIL import Image
 import pytest
 from docarray import DocList
 from tiny_models import build_tiny_trocr
@@ -235,3 +236,26 @@ def test_text_read_with_doubt_is_kept_when_it_reads_as_words():
     assert detector._confident(sign, "en")
     assert not detector._confident(noise, "en")
     assert not detector._confident(TextRegion(text="NO PARKING", confidence=0.2), "en")
+
+
+def test_vertical_japanese_columns_are_read_with_jpn_vert():
+    # Manga letter Japanese in columns, top to bottom, right to left: Tesseract's horizontal model reads
+    # such a column as noise ("所 性 明 @"); its jpn_vert model (tesseract-ocr-jpn-vert) reads it.
+    from PIL import ImageDraw, ImageFont
+
+    from transmodal import fonts
+    from transmodal.ocr.tesseract import TesseractEngine
+
+    font = ImageFont.truetype(fonts.font_path(fonts.CJK), 40, index=0)
+    image = Image.new("RGB", (200, 260), "white")
+    draw = ImageDraw.Draw(image)
+    columns, boxes = ["日本語の", "文章です"], []
+    for number, column in enumerate(columns):
+        x = 120 - number * 70
+        for row, character in enumerate(column):
+            draw.text((x, 20 + row * 52), character, font=font, fill="black")
+        boxes.append((x - 4, 14, x + 46, 24 + len(column) * 52))
+    engine = TesseractEngine()
+    assert engine.tesseract_language("ja") == "jpn+jpn_vert"
+    read = engine.read_lines(np.asarray(image), boxes, "ja")
+    assert ["".join(line.text.split()) for line in read] == columns
