@@ -7,9 +7,9 @@ import struct
 import zlib
 
 import numpy as np
-from PIL import Image
 import pytest
 from docarray import DocList
+from PIL import Image
 from tiny_models import build_tiny_trocr
 
 from executors.text_detector.executor import TextDetector
