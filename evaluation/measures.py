@@ -56,16 +56,30 @@ def bag_hits(reference: Iterable[str], hypothesis: Iterable[str]) -> tuple[int, 
     return sum(min(count, found[word]) for word, count in reference.items()), sum(reference.values())
 
 
-def substring_hits(reference: Iterable[str], text: str | None, exclude: Iterable[str] = ()) -> tuple[int, int]:
+def bag_hits_any(reference: Iterable[str], readings: Sequence[Iterable[str]]) -> tuple[int, int]:
+    """`bag_hits` against several readings of the same output (whole and block by block): a word counts
+    as often as the reading showing it most often has it, so a block read twice is not counted twice."""
+    reference = Counter(reference)
+    counted = [Counter(reading) for reading in readings] or [Counter()]
+    found = sum(min(count, max(reading[word] for reading in counted)) for word, count in reference.items())
+    return found, sum(reference.values())
+
+
+def substring_hits(
+    reference: Iterable[str], text: str | Sequence[str] | None, exclude: Iterable[str] = ()
+) -> tuple[int, int]:
     """(reference words found in the text, reference words), where a word is found anywhere in the
     normalised text with its spaces removed: "SHEWAS12,ANDTHEONLY" still shows "only". Each word is
     counted up to as many times as it occurs there. Words of the text that are in `exclude` (the words
     the output should show: its translation) are taken out first, so that "protest" is not found in a
-    correctly drawn "protestaría" nor "person" in "persona"."""
+    correctly drawn "protestaría" nor "person" in "persona". Several texts (readings of the same image,
+    whole and in parts): a word counts as often as the text showing it most often has it."""
     excluded = set(exclude)
-    squeezed = "".join(word for word in normalize(text).split() if word not in excluded)
+    texts = [text] if text is None or isinstance(text, str) else list(text)
+    squeezed = ["".join(word for word in normalize(one).split() if word not in excluded) for one in texts]
     reference = Counter(reference)
-    return sum(min(count, squeezed.count(word)) for word, count in reference.items()), sum(reference.values())
+    found = sum(min(count, max(one.count(word) for one in squeezed)) for word, count in reference.items())
+    return found, sum(reference.values())
 
 
 def char_errors(reference: str | None, hypothesis: str | None) -> tuple[int, int]:

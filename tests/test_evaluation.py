@@ -4,6 +4,7 @@ plus checks of the hand annotations and, when `make eval-data` has run, of the f
 import json
 import os
 
+import numpy as np
 import pytest
 
 from evaluation import datasets, measures
@@ -106,6 +107,28 @@ def test_substring_hits_find_words_inside_merged_tokens():
     assert measures.substring_hits(["only", "only"], "only") == (1, 2)
     # a drawn translation word is not leftover source inside it; a merged token still is
     assert measures.substring_hits(["protest", "person"], "PROTESTARÍA PERSONAS", exclude=["protestaría"]) == (1, 2)
+    # several readings of one output (whole page, block by block): the reading showing a word most counts
+    assert measures.substring_hits(["only", "only", "zebra"], ["only", "only only"]) == (2, 3)
+
+
+def test_bag_hits_any_takes_each_word_from_the_reading_that_shows_it_most():
+    assert measures.bag_hits_any(["centro", "copia", "copia"], [["copia"], ["centro", "copia", "copia"]]) == (3, 3)
+    assert measures.bag_hits_any(["centro"], [["centro"], ["centro"]]) == (1, 1)  # read twice, counted once
+    assert measures.bag_hits_any(["centro"], []) == (0, 1)
+
+
+def test_tesseract_reads_a_drawn_block_in_its_crop():
+    from PIL import Image, ImageDraw, ImageFont
+
+    from evaluation.image_translation import tesseract_blocks
+    from transmodal import fonts
+
+    image = Image.new("RGB", (400, 200), (230, 230, 230))
+    ImageDraw.Draw(image).text(
+        (40, 80), "Centro de copia", font=ImageFont.truetype(fonts.font_path(fonts.SANS), 36), fill=(20, 20, 20)
+    )
+    texts = tesseract_blocks(np.asarray(image), [(30.0, 70.0, 360.0, 130.0), (0.0, 0.0, 30.0, 30.0)], "es")
+    assert len(texts) == 2 and "Centro de copia" in texts[0] and not texts[1].strip()
 
 
 def test_char_errors_and_ratio():
