@@ -259,3 +259,20 @@ def test_vertical_japanese_columns_are_read_with_jpn_vert():
     assert engine.tesseract_language("ja") == "jpn+jpn_vert"
     read = engine.read_lines(np.asarray(image), boxes, "ja")
     assert ["".join(line.text.split()) for line in read] == columns
+
+
+def test_tesseract_reads_again_only_the_lines_rapidocr_did_not_read_as_words(monkeypatch):
+    from transmodal.ocr.readers import RapidOCRTesseractReader, reads_as_words
+
+    assert reads_as_words("IJUST WROTE", "en")  # spaces put back: all words
+    assert not reads_as_words("FROWALLTHEUNMLITED", "en") and not reads_as_words("", "en")
+    reader = RapidOCRTesseractReader()
+    asked: list = []
+    read_lines = reader.tesseract.read_lines
+    monkeypatch.setattr(
+        reader.tesseract, "read_lines", lambda p, boxes, lang: asked.extend(boxes) or read_lines(p, boxes, lang)
+    )
+    sign = next(sign for sign in ENGLISH_SIGNS if sign.background == "flat")
+    lines = reader.read(sign.image, "en")
+    assert lines and all(reads_as_words(line.text, "en") for line in lines)
+    assert asked == []  # every line read as words by RapidOCR: Tesseract not started

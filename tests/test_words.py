@@ -356,6 +356,8 @@ def test_best_reading():
     assert best_reading(["I JUST WR0TE", "I JUST WROTE"], "en") == "I JUST WROTE"
     assert best_reading([], "en") == ""
     assert best_reading(iter(["A", "B"]), "en") == "A"
+    # letters beat nothing, even when none of them makes a known word: the line is there
+    assert best_reading(["", "FROWALLTHEUNMLITED"], "en") == "FROWALLTHEUNMLITED"
 
 
 @needs("en")

@@ -1021,7 +1021,12 @@ def best_reading(candidates: Iterable[str], language: str, keep: Iterable[str] =
     if vocabulary(_base(language)) is None:
         return next((reading for reading in readings if reading.strip()), readings[0])
     keep = list(keep)
-    scores = [word_score(reading, language, keep) for reading in readings]
+    # A reading with letters beats an empty one even when none of its words is known: the line is there
+    # ("FROWALLTHEUNMLITED" read by one engine, nothing by the other).
+    scores = [
+        (known, known > 0 or unknown < 0, unknown)
+        for known, unknown in (word_score(r, language, keep) for r in readings)
+    ]
     return readings[scores.index(max(scores))]
 
 

@@ -64,9 +64,10 @@ class RapidOCRTesseractReader:
 
     The DB detector finds text on photos and textures where Tesseract's own layout analysis finds none,
     and Tesseract reads every language it has data for (umlauts, accents) where RapidOCR cannot. In the
-    languages RapidOCR's recogniser covers fully (English, Chinese) both read each line and the reading with
-    more dictionary words wins (`combine`; RapidOCR alone was the more accurate of the two on generated
-    signs, but drops the spaces of real comic lettering and tracked capitals).
+    languages RapidOCR's recogniser covers fully (English, Chinese) RapidOCR reads each line, Tesseract reads
+    again the lines RapidOCR did not read as words, and the reading with more dictionary words wins
+    (`combine`; RapidOCR alone was the more accurate of the two on generated signs, but drops the spaces of
+    real comic lettering and tracked capitals, and misreads some hand-lettered capitals).
     """
 
     def __init__(
@@ -91,10 +92,26 @@ class RapidOCRTesseractReader:
         if not found:
             return []
         boxes = [line.box for line in found]
-        readings = [self.rapidocr.read_lines(pixels, boxes, language)]
-        if self.combine:
-            readings.append(self.tesseract.read_lines(pixels, boxes, language))
-        return [best_line(found_line, candidates, language) for found_line, *candidates in zip(found, *readings)]
+        by_rapidocr = self.rapidocr.read_lines(pixels, boxes, language)
+        if not self.combine:
+            return [
+                Line(box=f.box, text=r.text, confidence=r.confidence, block=f.block) for f, r in zip(found, by_rapidocr)
+            ]
+        # Tesseract reads only the lines RapidOCR did not read as words alone: on 3 real comic pages that is
+        # 65 of 226 lines, and where RapidOCR's reading was all words Tesseract's never read better ("I AM."
+        # against "I a if."). Most of Tesseract's time saved, none of its help lost.
+        doubtful = [index for index, line in enumerate(by_rapidocr) if not reads_as_words(line.text, language)]
+        by_tesseract = dict(zip(doubtful, self.tesseract.read_lines(pixels, [boxes[i] for i in doubtful], language)))
+        return [
+            best_line(line, [read] + ([by_tesseract[index]] if index in by_tesseract else []), language)
+            for index, (line, read) in enumerate(zip(found, by_rapidocr))
+        ]
+
+
+def reads_as_words(text: str, language: str) -> bool:
+    """Every letter of the text (misread letters corrected, lost spaces put back) is in known words."""
+    known, unknown = words.word_score(words.split_words(words.correct_misreads(text, language), language), language)
+    return known > 0 and unknown == 0
 
 
 def best_line(found: Line, candidates: list[Line], language: str) -> Line:
