@@ -283,6 +283,16 @@ def test_names_and_slang_of_the_document_are_kept():
 
 
 @needs("en")
+def test_a_misread_becomes_a_name_only_where_that_name_was_read():
+    from transmodal.words import names_in
+
+    page = ["LUCY, DO YOU KNOW WHO'S IN THE COTTAGE?", "I'VE GOT TOGO. LLCY."]
+    names = names_in(page, "en")
+    assert names == {"lucy"}  # not "i've" (no name), not "togo" (TO GO glued)
+    assert correct_misreads("I'VE GOT TOGO. LLCY.", "en", keep=names) == "I'VE GOT TOGO. LUCY."
+    assert correct_misreads("LLCY.", "en") == "LLCY."  # no name read: a misread is not made a name
+
+
 def test_an_article_is_never_split_off_before_punctuation():
     # "ANDA," is the comic's heroine, not "AND A,"; without the comma the split stands
     assert split_words("NICE ONE, ANDA.", "en") == "NICE ONE, ANDA."
@@ -501,6 +511,7 @@ def test_capitals_and_splitting_help_apertium(ocr, as_is, fixed):
         ("SHIT!T'M DEAD.", "SHIT! I'M DEAD."),  # punctuation glued between words first
         ("WELL,T JUST", "WELL, I JUST"),  # a lone T, no word, for I
         ("T MEAN, SEW", "I MEAN, SEW"),
+        ("ALL GVER THE WORLD", "ALL OVER THE WORLD"),  # O read as G
     ],
 )
 def test_look_alike_capitals_are_corrected_where_that_makes_words(read, meant):

@@ -875,9 +875,9 @@ def split_words(text: str, language: str, keep: Iterable[str] = ()) -> str:
 
 
 # What OCR engines read for a capital in hand-lettered and tracked capitals, and what was meant: RapidOCR
-# reads comic lettering's U as L ("YOL", "RLSHING", "FORTLNE") and I as T ("TLL" for I'LL, "TM" for I'M);
-# digits stand for look-alike letters.
-MISREADS = {"L": "U", "T": "I", "1": "I", "|": "I", "0": "O", "4": "A", "5": "S", "8": "B"}
+# reads comic lettering's U as L ("YOL", "RLSHING", "FORTLNE"), I as T ("TLL" for I'LL, "TM" for I'M), O as
+# C or G ("CF", "GVER", "NGGBS"); digits stand for look-alike letters.
+MISREADS = {"L": "U", "T": "I", "C": "O", "G": "O", "1": "I", "|": "I", "0": "O", "4": "A", "5": "S", "8": "B"}
 MAX_MISREADS = 2  # per token: more substitutions would turn noise into words
 _MISREAD_TOKEN = re.compile(r"^(\W*?)([A-Z0-9|'’]*[A-Z|][A-Z0-9|'’]*)(\W*)$")
 
@@ -893,6 +893,8 @@ def correct_misreads(text: str, language: str, keep: Iterable[str] = ()) -> str:
 
     def cost_of(core: str) -> float:
         key = normalize_apostrophes(core).lower()
+        if key in reader.keep:
+            return 0.9  # a word of the document: its names and slang ("LLCY" -> "LUCY" where LUCY was read)
         spelling = reader.words.spelling(key)
         # ("I'M" is written capitalised too, and is no name)
         if spelling is not None and spelling[:1].isupper() and key not in reader.common | _ENGLISH_CONTRACTIONS:
@@ -952,6 +954,29 @@ def _space_after_punctuation(token: str) -> str:
         return match.group(1) + " "
 
     return _INNER_PUNCTUATION.sub(space, token)
+
+
+def names_in(texts: Iterable[str], language: str) -> set[str]:
+    """Names (lower case) read in `texts`: words the list writes capitalised ("Lucy", "Mexico"), to pass as
+    `keep` to `correct_misreads`, which otherwise never turns a misread into a name ("LOL" is not "Lou";
+    "LLCY" is "LUCY" on a page where LUCY was read)."""
+    reader = _reader(language)
+    if reader is None:
+        return set()
+    names = set()
+    for text in texts:
+        for word in _LETTER_RUN.findall(text or ""):
+            key = normalize_apostrophes(word).lower()
+            spelling = reader.words.spelling(key)
+            if not (len(key) >= 3 and spelling and spelling[0].isupper() and not spelling.isupper()):
+                continue
+            if key in reader.common or key in _ENGLISH_CONTRACTIONS:
+                continue  # "I've" is written capitalised, and is no name
+            pieces = reader.segment(word, whole=False)[1]
+            if pieces and all(normalize_apostrophes(p).lower() in reader.common for p in pieces):
+                continue  # "TOGO" is "TO GO" glued, as `split_words` reads it
+            names.add(key)
+    return names
 
 
 def recurring_words(texts: Iterable[str], language: str, min_count: int = 2) -> set[str]:

@@ -151,8 +151,9 @@ def restore_word_spaces(regions: list[TextRegion], language: str) -> None:
     """Put back the spaces OCR loses in widely tracked capitals and comic lettering ("NOPARKING" -> "NO
     PARKING") and the letters it confuses there ("YOL" -> "YOU"), with the language's word list. Words
     that recur on the page are kept whole even when unknown: they are the page's names ("ANDA" must not
-    become "AND A")."""
-    keep = words.recurring_words([region.text for region in regions], language)
+    become "AND A"); a misread is corrected into a name read elsewhere on the page ("LLCY" -> "LUCY")."""
+    texts = [region.text for region in regions]
+    keep = words.recurring_words(texts, language) | words.names_in(texts, language)
     for region in regions:
         region.text = words.split_words(words.correct_misreads(region.text, language, keep), language, keep=keep)
 
