@@ -277,8 +277,14 @@ def readability(item: Item, regions, image: bytes, after: np.ndarray) -> dict:
     # Read on the whole image and block by block (the annotated areas for what is left of the source, the
     # blocks as drawn for the translation): a block Tesseract misses on the page is no more readable for
     # that, and one it reads only in its crop is readable to a person.
-    translation_words = [word for region in regions for word in words(region.translation, READABLE_MIN_LENGTH)]
-    kept = set(translation_words) | {word for area in item.areas if not area.translate for word in words(area.text)}
+    translation_words = [
+        word
+        for region in regions
+        if "untouched" not in region.flags  # left as it was, not drawn: the pixel-identical row judges it
+        for word in words(region.translation, READABLE_MIN_LENGTH)
+    ]
+    kept = {word for region in regions for word in words(region.translation, READABLE_MIN_LENGTH)}
+    kept |= {word for area in item.areas if not area.translate for word in words(area.text)}
     source_words = [
         word
         for index in scored
@@ -295,7 +301,7 @@ def readability(item: Item, regions, image: bytes, after: np.ndarray) -> dict:
     drawn_boxes = [
         tuple(float(v) for v in (region.drawn_box if len(region.drawn_box) == 4 else region.box))
         for region in regions
-        if region.translation and region.translation.strip()
+        if region.translation and region.translation.strip() and "untouched" not in region.flags
     ]
     by_block = [
         word for text in tesseract_blocks(after, drawn_boxes, TARGET_LANG) for word in words(text, READABLE_MIN_LENGTH)
@@ -363,7 +369,12 @@ def score(item: Item, doc, seconds: float) -> dict:
 
     # Layout of the rendered blocks.
     height, width = after.shape[:2]
-    drawn = [(i, region) for i, region in enumerate(regions) if region.translation and region.translation.strip()]
+    # Untouched blocks (a number, a code, a name: their translation repeats them) are not drawn at all.
+    drawn = [
+        (i, region)
+        for i, region in enumerate(regions)
+        if region.translation and region.translation.strip() and "untouched" not in region.flags
+    ]
     boxes = []
     counts["fallback_boxes"] = 0
     for _, region in drawn:
