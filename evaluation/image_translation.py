@@ -214,39 +214,12 @@ def tesseract_text(image: bytes, lang: str) -> str:
 
 
 def tesseract_blocks(pixels: np.ndarray, boxes: list[tuple[float, float, float, float]], lang: str) -> list[str]:
-    """The text Tesseract reads in each box of an RGB image (a block of lines: psm 6), padded by a few
-    pixels; one process for all boxes. On a whole photo Tesseract's layout analysis often finds nothing of
-    a clearly drawn block ("Centro de copia", 70 pixels high, read in its crop and not on the page)."""
-    import tempfile
+    """The text Tesseract reads in each box of an RGB image (a block of lines: psm 6, the box padded a little).
+    On a whole photo Tesseract's layout analysis often finds nothing of a clearly drawn block ("Centro de
+    copia", 70 pixels high, read in its crop and not on the page)."""
+    from transmodal.ocr.tesseract import TesseractEngine
 
-    import cv2
-
-    height, width = pixels.shape[:2]
-    crops = []
-    for x0, y0, x1, y1 in boxes:
-        pad = max(4, int(0.15 * (y1 - y0)))
-        left, top = max(0, int(x0) - pad), max(0, int(y0) - pad)
-        right, bottom = min(width, int(np.ceil(x1)) + pad), min(height, int(np.ceil(y1)) + pad)
-        if right - left >= 4 and bottom - top >= 4:
-            crops.append(pixels[top:bottom, left:right])
-    if not crops:
-        return []
-    with tempfile.TemporaryDirectory(prefix="transmodal-eval-") as folder:
-        paths = [os.path.join(folder, f"{index}.png") for index in range(len(crops))]
-        for path, crop in zip(paths, crops):
-            cv2.imwrite(path, np.ascontiguousarray(crop[..., ::-1]))
-        listing = os.path.join(folder, "images.txt")
-        with open(listing, "w") as file:
-            file.write("\n".join(paths) + "\n")
-        result = subprocess.run(
-            ["tesseract", listing, "stdout", "-l", TESSERACT_LANGS.get(lang, lang), "--psm", "6"],
-            capture_output=True,
-            env={**os.environ, "OMP_THREAD_LIMIT": "1"},
-        )
-    if result.returncode != 0:
-        raise RuntimeError(f"tesseract failed: {result.stderr.decode(errors='replace').strip()}")
-    # one page of text per listed image, separated by form feeds
-    return result.stdout.decode("utf-8", errors="replace").split("\f")[: len(crops)]
+    return TesseractEngine().read_blocks(pixels, list(boxes), lang)
 
 
 def _decode(data: bytes) -> np.ndarray:

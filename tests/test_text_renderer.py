@@ -438,3 +438,46 @@ def test_a_word_longer_than_the_line_is_hyphenated():
     # Short words are never split.
     layout = layouts.fit("Ein kleines Haus am Meer", SANS, area, 30, 9, hyphenate=hyphenation_points)
     assert not any(line.endswith("-") for line in layout.lines)
+
+
+def _lettered(lines: list[tuple[str, tuple[int, int], int]]) -> np.ndarray:
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("RGB", (640, 240), (245, 245, 240))
+    draw = ImageDraw.Draw(image)
+    for text, origin, size in lines:
+        draw.text(origin, text, font=ImageFont.truetype(fonts.font_path(fonts.SANS), size), fill=(20, 20, 20))
+    return np.asarray(image)
+
+
+def _box_polygon(x0, y0, x1, y1):
+    return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+
+
+def test_self_check_flags_source_left_and_illegible_blocks_only():
+    from executors.text_renderer.self_check import check_regions
+    from transmodal.ocr.tesseract import TesseractEngine
+
+    # Block 1: source erased, translation drawn large. Block 2: source still there (erasing missed it),
+    # translation drawn at 5 pixels, which no reader can read.
+    image = _lettered(
+        [("PROHIBIDO APARCAR", (20, 20), 36), ("DOUBLE PARKING", (20, 130), 36), ("TOTALMENTE", (400, 200), 5)]
+    )
+    clean = TextRegion(text="NO PARKING", translation="PROHIBIDO APARCAR", polygon=_box_polygon(15, 15, 420, 65))
+    clean.drawn_box = [15.0, 15.0, 420.0, 65.0]
+    missed = TextRegion(
+        text="DOUBLE PARKING", translation="TOTALMENTE PROHIBIDO", polygon=_box_polygon(15, 125, 360, 175)
+    )
+    missed.drawn_box = [398.0, 198.0, 440.0, 208.0]
+    untouched = TextRegion(
+        text="GM 125", translation="GM 125", polygon=_box_polygon(500, 20, 600, 60), flags=["untouched"]
+    )
+    check_regions(TesseractEngine(), image, [clean, missed, untouched], "en", "es")
+    assert clean.flags == []
+    assert set(missed.flags) == {"source_left", "illegible"}
+    assert untouched.flags == ["untouched"]
+
+
+def test_renderer_self_check_can_be_turned_off():
+    assert TextRenderer(self_check=False).checker is None
+    assert TextRenderer().checker is not None

@@ -54,6 +54,11 @@ class TextRegion(BaseDoc):
     # Quality flags set by the stages and the self-check: "source_left", "illegible", "overflow", "untouched".
     flags: list[str] = []
 
+    def add_flag(self, flag: str) -> None:
+        """Set a quality flag (once)."""
+        if flag not in self.flags:
+            self.flags.append(flag)
+
     @property
     def box(self) -> tuple[int, int, int, int]:
         """Axis-aligned integer bounding box (x0, y0, x1, y1) of the polygon."""

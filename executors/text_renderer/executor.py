@@ -8,10 +8,12 @@ from jina import Executor, requests
 from PIL import Image
 
 from executors.text_renderer.backends import LAYOUTS, Layout, hyphenation_points
+from executors.text_renderer.self_check import check_regions
 from transmodal import fonts
 from transmodal.docs import MediaDoc, TextRegion
 from transmodal.errors import ConfigurationError
 from transmodal.media import DEFAULT_MAX_PIXELS, decode_image, encode_image
+from transmodal.ocr.tesseract import TesseractEngine
 from transmodal.processing import fail_invalid_request, for_each_doc, traced
 
 OUTLINE_MODES = ("auto", "always", "never")
@@ -64,7 +66,9 @@ class TextRenderer(Executor):
     drawn over. The size is the largest that fits, up to the original's; balloons and captions share one
     size per page where they can. A text that fits nowhere at `min_font_size` is drawn at that size,
     clipped to its container, and flagged "overflow". Each drawn text is checked for contrast against what
-    surrounds it, redrawn once with a stronger outline if it is too low, then flagged "illegible".
+    surrounds it, redrawn once with a stronger outline if it is too low, then flagged "illegible". Then the
+    finished image is read again with Tesseract (`self_check`, self_check.py): a block whose translation
+    cannot be read back is flagged "illegible", one whose source can still be read "source_left".
     Regions flagged "untouched" (numbers, names) are left exactly as they are.
     """
 
@@ -84,9 +88,12 @@ class TextRenderer(Executor):
         same_size: bool = True,
         min_contrast: float = 3.0,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        self_check: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        # The finished image read again with Tesseract (flags "illegible", "source_left"): self_check.py.
+        self.checker = TesseractEngine() if self_check else None
         if outline not in OUTLINE_MODES:
             raise ConfigurationError(f"outline must be one of {', '.join(OUTLINE_MODES)}, got {outline!r}")
         self.layouts = LAYOUTS.create(backend, **(backend_options or {}))
@@ -167,6 +174,8 @@ class TextRenderer(Executor):
                 plan.region.drawn_box = drawn_box
                 drawn.append(box_polygon(drawn_box))
         if drawn:
+            if self.checker is not None:
+                check_regions(self.checker, image, list(doc.regions), doc.source_lang, doc.target_lang)
             doc.image = encode_image(image)  # type: ignore[assignment]  # docarray validates the bytes into ImageBytes
 
     def _plan(self, region: TextRegion, pixels: np.ndarray) -> Plan | None:
@@ -327,7 +336,7 @@ class TextRenderer(Executor):
         if placement is None:
             placement = self._place_overflowing(plan, image.shape, obstacles, stroke_ratio)
         if placement is None:
-            add_flag(plan.region, "overflow")  # other blocks fill the whole container
+            plan.region.add_flag("overflow")  # other blocks fill the whole container
             return None
         drawing = self._draw(placement, image, color, outline_color)
         if not drawing.legible and self.outline != "never":
@@ -344,9 +353,9 @@ class TextRenderer(Executor):
             if retry is not None:
                 placement, drawing = retry, self._draw(retry, image, color, outline_color)
         if not placement.layout.fits or drawing.spilled:
-            add_flag(plan.region, "overflow")
+            plan.region.add_flag("overflow")
         if not drawing.legible:
-            add_flag(plan.region, "illegible")
+            plan.region.add_flag("illegible")
         return drawing.commit(image, placement)
 
     def _draw(self, placement: Placement, image: np.ndarray, color, outline_color) -> "Drawing":
@@ -450,11 +459,6 @@ class Drawing:
         x0, y0 = placement.x0, placement.y0
         image[y0 : y0 + height, x0 : x0 + width] = self.composed
         return [float(x0 + xs.min()), float(y0 + ys.min()), float(x0 + xs.max() + 1), float(y0 + ys.max() + 1)]
-
-
-def add_flag(region: TextRegion, flag: str) -> None:
-    if flag not in region.flags:
-        region.flags.append(flag)
 
 
 def is_capitals(text: str | None) -> bool:

@@ -127,6 +127,25 @@ class TesseractEngine:
                     lines[index] = Line(box=boxes[index], text=read.text, confidence=read.confidence)
         return lines
 
+    def read_blocks(self, pixels: np.ndarray, boxes: list[Box], language: str) -> list[str]:
+        """The text of each box of an RGB image read as a block of lines (psm 6), the box padded by a few
+        pixels (by 15 % of its height, 4 at least) so that letters touching its edge are whole; "" for a
+        box too small to read. One process for all boxes."""
+        height, width = pixels.shape[:2]
+        crops, where = [], []
+        for index, (x0, y0, x1, y1) in enumerate(boxes):
+            pad = max(4, int(0.15 * (y1 - y0)))
+            left, top = max(0, int(x0) - pad), max(0, int(y0) - pad)
+            right, bottom = min(width, int(np.ceil(x1)) + pad), min(height, int(np.ceil(y1)) + pad)
+            if right - left >= 4 and bottom - top >= 4:
+                crops.append(cv2.cvtColor(np.ascontiguousarray(pixels[top:bottom, left:right]), cv2.COLOR_RGB2GRAY))
+                where.append(index)
+        texts = [""] * len(boxes)
+        if crops:
+            for index, words in zip(where, self._words(crops, language, 6)):
+                texts[index] = line_from_words(words).text if words else ""
+        return texts
+
 
 def line_from_words(words: list[dict]) -> Line:
     boxes: list[Box] = [
