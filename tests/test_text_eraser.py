@@ -363,6 +363,28 @@ def test_an_untouched_line_in_a_balloon_stays_pixel_identical(eraser):
     assert np.array_equal(erased[outline], image[outline])
 
 
+def test_an_untouched_line_between_erased_ones_with_overlapping_boxes(eraser):
+    # A real road sign (opencv-doc's scenetext02): white lines on a dark panel, the detector's line boxes
+    # taller than the letters and overlapping; the name in the middle needs no translation. Restoring its
+    # whole area put back the lower half of the line above and the top of the line below.
+    image = np.full((300, 560, 3), (20, 45, 30), np.uint8)
+    lines = draw_lines(
+        image, ["Sports Centre", "Wivenhoe Park", "Car Parks"], (280, 150), size=40, color=(245, 245, 245)
+    )
+    grown = [(x0 - 4, y0 - 14, x1 + 4, y1 + 14) for x0, y0, x1, y1 in lines]  # overlapping boxes
+    panel = [[10, 10], [550, 10], [550, 290], [10, 290]]
+    regions = [
+        region_for([grown[0]], panel),
+        region_for([grown[1]], panel, flags=["untouched"]),
+        region_for([grown[2]], panel),
+    ]
+    erased = erase(image, regions, eraser)
+    for x0, y0, x1, y1 in (lines[0], lines[2]):
+        assert luminance(erased)[y0:y1, x0:x1].max() < 120, "a translated line left partly unerased"
+    x0, y0, x1, y1 = lines[1]
+    assert np.array_equal(erased[y0:y1, x0:x1], image[y0:y1, x0:x1])
+
+
 def test_a_document_with_only_untouched_regions_comes_back_as_it_was(eraser):
     sign = synthetic.make_sign(["A12"], font_file=SANS, seed=3)
     region = region_of(sign)

@@ -60,10 +60,12 @@ class TextEraser(Executor):
         # were read from the original pixels.
         found_all: list[TextPixels] = []
         kept: list[tuple[tuple[slice, slice], np.ndarray]] = []  # untouched regions' areas and their pixels
+        kept_letters: list[TextPixels] = []  # untouched regions' own letters
         for region in doc.regions:
             if UNTOUCHED in region.flags:
                 kept += [(area, pixels[area].copy()) for area in region_areas(region, pixels.shape)]
-                found = region_text_mask(pixels, region, self.mask_dilation)  # for the style only
+                found = region_text_mask(pixels, region, self.mask_dilation)
+                kept_letters.append(own_letters(found, _boxes(region)))
             elif len(region.container) >= 3:
                 found = container_text_mask(pixels, region, self.mask_dilation)
                 found_all.append(found)
@@ -75,17 +77,26 @@ class TextEraser(Executor):
             if found.background_color is not None:
                 region.style.background_color = found.background_color
         mask = np.zeros(pixels.shape[:2], np.uint8)
-        painted = False
+        painted = np.zeros(pixels.shape[:2], bool) if kept else None  # where fills were painted, if it matters
         for found in found_all:
             found.add_to(mask)
             if found.paint is not None:
                 (x0, y0), values, where = found.paint
                 pixels[y0 : y0 + where.shape[0], x0 : x0 + where.shape[1]][where] = values[where]
-                painted = True
-        for area, original in kept:
-            pixels[area] = original
-            mask[area] = 0
-        if not mask.any() and not painted:
+                if painted is not None:
+                    painted[y0 : y0 + where.shape[0], x0 : x0 + where.shape[1]] |= where
+        if kept and painted is not None:
+            # An untouched block stays as it was: its letters always, and the rest of its area where no
+            # neighbour's text is erased (line boxes of a sign overlap: restoring the whole area would put
+            # back half of the line above).
+            own = np.zeros(pixels.shape[:2], np.uint8)
+            for letters in kept_letters:
+                letters.add_to(own)
+            for area, original in kept:
+                restore = (own[area] > 0) | ((mask[area] == 0) & ~painted[area])
+                pixels[area][restore] = original[restore]
+                mask[area][own[area] > 0] = 0
+        if not mask.any() and not any(found.paint is not None for found in found_all):
             return  # nothing found to erase: the image stays as it came, bytes and all
         doc.image = encode_image(self.inpainter.inpaint(pixels, mask))  # type: ignore[assignment]  # docarray validates the bytes into ImageBytes
 
@@ -117,6 +128,20 @@ class TextPixels:
 
 
 NOTHING = np.zeros((0, 0), np.uint8)  # an empty window: no text pixels
+
+
+def own_letters(found: TextPixels, boxes: list[tuple[int, int, int, int]]) -> TextPixels:
+    """The letters of `found` whose middle lies in one of the region's line boxes: where line boxes
+    overlap, the mask of a line also takes in the feet of the line above, which are not its own."""
+    if not found.mask.size or not boxes:
+        return found
+    count, labels, _, centroids = cv2.connectedComponentsWithStats((found.mask > 0).astype(np.uint8), connectivity=8)
+    x, y = found.origin
+    inside = np.zeros(count, bool)
+    for label in range(1, count):
+        cx, cy = centroids[label][0] + x, centroids[label][1] + y
+        inside[label] = any(x0 <= cx <= x1 and y0 <= cy <= y1 for x0, y0, x1, y1 in boxes)
+    return dataclasses.replace(found, mask=(inside[labels] * 255).astype(np.uint8))
 
 
 def region_areas(region: TextRegion, shape: tuple[int, ...]) -> list[tuple[slice, slice]]:
