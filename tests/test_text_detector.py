@@ -276,3 +276,27 @@ def test_tesseract_reads_again_only_the_lines_rapidocr_did_not_read_as_words(mon
     lines = reader.read(sign.image, "en")
     assert lines and all(reads_as_words(line.text, "en") for line in lines)
     assert asked == []  # every line read as words by RapidOCR: Tesseract not started
+
+
+def test_on_a_page_in_capitals_a_lower_case_reading_does_not_replace_a_line_read_in_capitals():
+    # The subject is the choice between readings: both engines answer from a script here.
+    from transmodal.ocr.readers import RapidOCRTesseractReader
+
+    class Scripted:
+        def __init__(self, texts):
+            self.texts = texts
+            self.languages = {"en"}
+
+        def find_lines(self, pixels, language):
+            return [Line(box=(0, 10 * i, 100, 10 * i + 9)) for i in range(len(self.texts))]
+
+        def read_lines(self, pixels, boxes, language):
+            return [Line(box=box, text=self.texts[int(box[1]) // 10], confidence=0.9) for box in boxes]
+
+    page = ["HULLO, CHICKENS.", "I KICK ARSE.", "SERIOUSLY.", "GOT 'IM!", "WHERE'D YOU RESPAWN?", "LLCY?"]
+    reader = RapidOCRTesseractReader.__new__(RapidOCRTesseractReader)
+    reader.rapidocr, reader.tesseract, reader.combine = Scripted(page), Scripted([""] * 5 + ["were"]), True
+    assert reader.read(np.zeros((60, 100, 3), np.uint8), "en")[-1].text == "LLCY?"
+    # on a page in mixed case the reading with more words still wins
+    reader.rapidocr = Scripted(["Hullo, chickens.", "I kick arse.", "Seriously.", "Got him!", "Where?", "LLCY?"])
+    assert reader.read(np.zeros((60, 100, 3), np.uint8), "en")[-1].text == "were"

@@ -102,10 +102,23 @@ class RapidOCRTesseractReader:
         # against "I a if."). Most of Tesseract's time saved, none of its help lost.
         doubtful = [index for index, line in enumerate(by_rapidocr) if not reads_as_words(line.text, language)]
         by_tesseract = dict(zip(doubtful, self.tesseract.read_lines(pixels, [boxes[i] for i in doubtful], language)))
-        return [
-            best_line(line, [read] + ([by_tesseract[index]] if index in by_tesseract else []), language)
-            for index, (line, read) in enumerate(zip(found, by_rapidocr))
-        ]
+        # A page lettered in capitals (a comic) has no line in lower case: a lower-case reading of a line
+        # RapidOCR read in capitals is a misreading ("were" for a hand-lettered "LUCY?").
+        cased = [words.is_all_caps(read.text) for read in by_rapidocr if any(c.isalpha() for c in read.text)]
+        capitals_page = len(cased) >= 5 and sum(cased) >= 0.8 * len(cased)
+        lines = []
+        for index, (line, read) in enumerate(zip(found, by_rapidocr)):
+            candidates = [read]
+            other = by_tesseract.get(index)
+            if other is not None and not (capitals_page and words.is_all_caps(read.text) and _lower_case(other.text)):
+                candidates.append(other)
+            lines.append(best_line(line, candidates, language))
+        return lines
+
+
+def _lower_case(text: str) -> bool:
+    letters = [char for char in text if char.isalpha()]
+    return bool(letters) and all(char.islower() for char in letters)
 
 
 def reads_as_words(text: str, language: str) -> bool:
