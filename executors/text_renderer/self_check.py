@@ -70,6 +70,8 @@ def _read(engine: TesseractEngine, image: np.ndarray, boxes: list, language: str
     if not language:
         return None
     try:
-        return engine.read_blocks(image, [tuple(float(v) for v in box) for box in boxes], language)
+        return engine.read_blocks(
+            image, [(float(x0), float(y0), float(x1), float(y1)) for x0, y0, x1, y1 in boxes], language
+        )
     except UnsupportedLanguageError:
-        return None  # no Tesseract data for this language: nothing to check with (the executor says so at start)
+        return None  # no Tesseract data for this language: nothing to read it with, so not checked (README)
