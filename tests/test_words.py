@@ -205,6 +205,8 @@ def test_unknown_language_code_is_not_an_error():
         ("YEAH,I COUNT", "YEAH, I COUNT"),  # the one-letter word I glued after a comma
         ("SARGE.I THINK", "SARGE. I THINK"),
         ("Doctorow:Two things;onewas", "Doctorow: Two things; one was"),
+        ("I'VE GOTTOGO.", "I'VE GOT TO GO."),  # "Togo" is a name made of two common words: never a piece
+        ("INMEXICO", "IN MEXICO"),  # a name that is not
     ],
 )
 def test_split_words_english(ocr, fixed):

@@ -634,6 +634,7 @@ class _Reader:
         self.keep = frozenset(normalize_apostrophes(word).lower() for word in keep)
         self._mt_words: Optional[frozenset] = None
         self._mt_loaded = False
+        self._glued: dict[str, bool] = {}
 
     def known(self, word: str) -> bool:
         key = normalize_apostrophes(word).lower()
@@ -685,8 +686,25 @@ class _Reader:
             if mt_words is not None and not any(stem.lower() in mt_words for stem in self.words.stems(key)):
                 return None
         if spelling != key:
+            if spelling[:1].isupper() and self._glued_common_words(key):
+                return None  # "Togo" in "GOTTOGO" is "TO GO", as `token` reads "TOGO" alone
             return 1.3  # names; German nouns ("Parken") too, which is harmless: every German noun pays it
         return 1.2 if len(key) == 3 else 1.0
+
+    def _glued_common_words(self, key: str) -> bool:
+        """Whether a short word splits into the language's common words only ("togo" -> "to go")."""
+        if len(key) > 8:
+            return False
+        found = self._glued.get(key)
+        if found is None:
+            pieces = [key[:cut] for cut in range(1, len(key))]
+            found = any(
+                piece in self.common
+                and (key[len(piece) :] in self.common or self._glued_common_words(key[len(piece) :]))
+                for piece in pieces
+            )
+            self._glued[key] = found
+        return found
 
     def segment(self, word: str, whole: bool = True) -> tuple[float, list[str]]:
         """(cost, pieces) of the best split of `word` into known words; cost is infinite when there is none.
