@@ -514,12 +514,16 @@ def test_capitals_and_splitting_help_apertium(ocr, as_is, fixed):
         ("WELL,T JUST", "WELL, I JUST"),  # a lone T, no word, for I
         ("T MEAN, SEW", "I MEAN, SEW"),
         ("ALL GVER THE WORLD", "ALL OVER THE WORLD"),  # O read as G
+        ("HUNDREDS CF BEDROOMS", "HUNDREDS OF BEDROOMS"),  # the list knows "cf", but it is no common word
+        ("TM SORRY", "IM SORRY"),  # which split_words reads as I'M
     ],
 )
 def test_look_alike_capitals_are_corrected_where_that_makes_words(read, meant):
     assert correct_misreads(read, "en") == meant
 
 
-@pytest.mark.parametrize("text", ["GM 125", "LOL", "HELLO", "TOTAL", "B-52", "hello yol", "A4", "PLAN B", "1 OF 2"])
+@pytest.mark.parametrize(
+    "text", ["GM 125", "LOL", "HELLO", "TOTAL", "B-52", "hello yol", "A4", "PLAN B", "1 OF 2", "TV", "THE BFG", "GUN"]
+)
 def test_words_names_codes_and_lower_case_are_not_corrected(text):
     assert correct_misreads(text, "en") == text

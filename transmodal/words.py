@@ -931,7 +931,18 @@ def correct_misreads(text: str, language: str, keep: Iterable[str] = ()) -> str:
             meant = MISREADS.get(core, core)
             return lead + (meant if meant.lower() in reader.common else core) + trail
         # Two letters at least: "A4" and "B52" are codes, not misread words.
-        if sum(char.isalpha() for char in core) < 2 or reader.known(core):
+        if sum(char.isalpha() for char in core) < 2:
+            return match.group()
+        # A short token that is no common word but one swap away from one is that word misread: the list
+        # knows "CF", "TM", "HL" as abbreviations, yet in lettering they are "OF", "IM" ("I'M"). Only into a
+        # common word: "TV" stays, not "IV".
+        key = normalize_apostrophes(core).lower()
+        if len(core) <= 3 and key not in reader.common and key not in reader.keep:
+            for index, char in enumerate(core):
+                variant = core[:index] + MISREADS.get(char, char) + core[index + 1 :]
+                if variant != core and (variant.lower() in reader.common or variant.lower() in BARE_CONTRACTIONS):
+                    return lead + variant + trail
+        if reader.known(core):
             return match.group()
         positions = [index for index, char in enumerate(core) if char in MISREADS]
         if not positions or len(positions) > 6:
