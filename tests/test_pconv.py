@@ -1,0 +1,75 @@
+"""Partial convolutions (transmodal.nets.pconv): the renormalisation and mask update against hand-computed
+values, the U-Net's shapes, and a tiny network fitting one batch (the learned eraser of issue 12)."""
+
+import torch
+
+from transmodal.nets.pconv import PartialConv2d, PartialUNet
+
+
+def ones_conv() -> PartialConv2d:
+    conv = PartialConv2d(1, 1, 3, padding=1, bias=False)
+    conv.weight.data.fill_(1.0)
+    return conv
+
+
+def test_known_pixels_are_renormalised_by_how_many_the_window_held():
+    # A constant image of 2 with one hole: every window sums its known pixels times 9 / (known count).
+    # Centre: 8 known -> 16 * 9/8 = 18; a corner: 4 pixels in the image, one the hole -> 6 * 9/3 = 18.
+    image = torch.full((1, 1, 3, 3), 2.0)
+    mask = torch.ones(1, 1, 3, 3)
+    mask[0, 0, 1, 1] = 0
+    out, new_mask = ones_conv()(image, mask)
+    assert torch.allclose(out, torch.full_like(out, 18.0))
+    assert bool(new_mask.all())  # every window held a known pixel: the hole is filled after one layer
+
+
+def test_a_window_with_nothing_known_stays_a_hole_and_the_mask_shrinks():
+    image = torch.arange(25, dtype=torch.float32).reshape(1, 1, 5, 5)
+    mask = torch.ones(1, 1, 5, 5)
+    mask[0, 0, 1:4, 1:4] = 0  # a 3x3 hole: the centre's window sees nothing known
+    conv = ones_conv()
+    conv.bias = torch.nn.Parameter(torch.tensor([5.0]))
+    out, new_mask = conv(image, mask)
+    assert new_mask[0, 0, 2, 2] == 0 and out[0, 0, 2, 2] == 0  # no bias where nothing was known
+    assert new_mask.sum() == 24
+    # (1, 1): its window holds 5 known pixels, 0 + 1 + 2 + 5 + 10 = 18 -> 18 * 9/5 + bias
+    assert torch.isclose(out[0, 0, 1, 1], torch.tensor(18 * 9 / 5 + 5.0))
+
+
+def test_unet_keeps_the_image_size_and_the_composite_keeps_known_pixels():
+    net = PartialUNet(levels=4, width=8).eval()
+    image = torch.rand(2, 3, 64, 48)
+    mask = torch.ones(2, 1, 64, 48)
+    mask[:, :, 20:40, 10:30] = 0
+    with torch.no_grad():
+        output = net(image, mask)
+    assert output.shape == image.shape
+    result = PartialUNet.composite(image, mask, output)
+    assert torch.equal(result[:, :, :20], image[:, :, :20])
+    assert not torch.equal(result[:, :, 20:40, 10:30], image[:, :, 20:40, 10:30])
+
+
+def test_a_small_unet_fits_one_batch():
+    torch.manual_seed(0)
+    # Smooth colour gradients (what lies behind lettering) with rectangular holes where text would be.
+    ys, xs = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 32), indexing="ij")
+    image = torch.stack([torch.stack([xs, ys, (xs + ys) / 2]), torch.stack([1 - xs, ys * 0.5, xs * ys])])
+    mask = torch.ones(2, 1, 32, 32)
+    mask[0, :, 8:16, 4:28] = 0
+    mask[1, :, 18:26, 6:24] = 0
+    net = PartialUNet(levels=3, width=8)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+
+    def hole_error() -> float:
+        with torch.no_grad():
+            return float(((net(image, mask) - image).abs() * (1 - mask)).sum() / (1 - mask).sum() / 3)
+
+    before = hole_error()
+    for _ in range(150):
+        optimizer.zero_grad()
+        output = net(image, mask)
+        loss = (output - image).abs().mean() + 6 * ((output - image).abs() * (1 - mask)).mean()  # valid + hole
+        loss.backward()
+        optimizer.step()
+    net.eval()
+    assert hole_error() < 0.25 * before
