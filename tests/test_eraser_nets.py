@@ -1,7 +1,9 @@
-"""Partial convolutions (transmodal.nets.pconv): the renormalisation and mask update against hand-computed
-values, the U-Net's shapes, and a tiny network fitting one batch (the learned eraser of issue 12)."""
+"""The learned eraser's networks (issue 12). Partial convolutions (transmodal.nets.pconv): renormalisation and
+mask update against hand-computed values, the U-Net's shapes, a tiny one fitting one batch; the text segmenter
+(transmodal.nets.text_segmenter): shapes, size, output stride, a tiny one learning a mask on one batch."""
 
 import torch
+import torch.nn.functional as F
 
 from transmodal.nets.pconv import PartialConv2d, PartialUNet
 
@@ -73,3 +75,47 @@ def test_a_small_unet_fits_one_batch():
         optimizer.step()
     net.eval()
     assert hole_error() < 0.25 * before
+
+
+def test_text_segmenter_shapes_size_and_stride():
+    from transmodal.nets.text_segmenter import TextSegmenter
+
+    net = TextSegmenter(width=1.0).eval()
+    with torch.no_grad():
+        logits = net(torch.rand(1, 3, 96, 128))
+    assert logits.shape == (1, 1, 96, 128)
+    parameters = sum(p.numel() for p in net.parameters())
+    assert parameters * 4 < 25e6  # a float32 checkpoint under 25 MB
+    small = sum(p.numel() for p in TextSegmenter(width=0.5).parameters())
+    assert small < 0.5 * parameters
+    # dilation, not stride, past 1/8: the deepest features of a 64x64 image are 8x8
+    features = net.stem(torch.rand(1, 3, 64, 64))
+    for stage in net.stages:
+        features = stage(features)
+    assert features.shape[2:] == (8, 8)
+
+
+def test_text_segmenter_learns_a_text_mask_on_one_batch():
+    from transmodal.nets.text_segmenter import TextSegmenter
+
+    torch.manual_seed(0)
+    # Dark strokes (letters' stand-ins) on light backgrounds; the mask is where the strokes are.
+    image = torch.full((2, 3, 64, 64), 0.85)
+    mask = torch.zeros(2, 1, 64, 64)
+    for n, (top, left) in enumerate([(10, 8), (36, 20)]):
+        for k in range(5):
+            image[n, :, top : top + 12, left + 8 * k : left + 8 * k + 3] = 0.1
+            mask[n, :, top : top + 12, left + 8 * k : left + 8 * k + 3] = 1
+    net = TextSegmenter(width=0.35, features=32)
+    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+    for _ in range(60):
+        optimizer.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(net(image), mask)
+        loss.backward()
+        optimizer.step()
+    net.eval()
+    with torch.no_grad():
+        predicted = torch.sigmoid(net(image)) > 0.5
+    true_positive = (predicted & (mask > 0)).sum().item()
+    f1 = 2 * true_positive / (predicted.sum().item() + mask.sum().item())
+    assert f1 > 0.7
