@@ -738,6 +738,14 @@ class _Reader:
         last = best[n]
         return (last[0], last[2]) if last is not None else _NO_SPLIT
 
+    def common_split(self, word: str) -> tuple[float, list[str]]:
+        """(cost, pieces) of the best split of `word` in two pieces or more when every piece is one of the
+        language's common words ("TOGO" -> "TO GO"), else (inf, [])."""
+        cost, pieces = self.segment(word, whole=False)
+        if pieces and all(normalize_apostrophes(piece).lower() in self.common for piece in pieces):
+            return cost, pieces
+        return _NO_SPLIT
+
     def token(self, token: str, sentence_start: bool = True) -> Optional[tuple]:
         """(lead, core, trail, cost, pieces) for a token that may be split, None to leave it alone."""
         parts = _CORE.match(token)
@@ -763,8 +771,8 @@ class _Reader:
             # a word the list knows only as a name, written in capitals or lower case, is more likely two
             # glued common words ("TOGO" -> "TO GO", "ASA" -> "AS A") than the name
             if spelling and spelling[0].isupper() and not spelling.isupper() and not _capitalised(core):
-                cost, pieces = self.segment(core, whole=False)
-                if pieces and all(normalize_apostrophes(p).lower() in self.common for p in pieces):
+                cost, pieces = self.common_split(core)
+                if pieces:
                     return lead, core, trail, cost, pieces
             return None
         return (lead, core, trail) + self.segment(core)
@@ -1001,8 +1009,7 @@ def names_in(texts: Iterable[str], language: str) -> set[str]:
                 continue
             if key in reader.common or key in _ENGLISH_CONTRACTIONS:
                 continue  # "I've" is written capitalised, and is no name
-            pieces = reader.segment(word, whole=False)[1]
-            if pieces and all(normalize_apostrophes(p).lower() in reader.common for p in pieces):
+            if reader.common_split(word)[1]:
                 continue  # "TOGO" is "TO GO" glued, as `split_words` reads it
             names.add(key)
     return names

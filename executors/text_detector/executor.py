@@ -10,7 +10,7 @@ from executors.text_detector.backends import DETECTORS
 from transmodal import languages, words
 from transmodal.docs import MediaDoc, TextRegion
 from transmodal.media import DEFAULT_MAX_PIXELS, decode_image_scaled
-from transmodal.ocr.lines import Line, estimate_alignment, has_words, reading_order, regions_from_lines
+from transmodal.ocr.lines import Line, estimate_alignment, has_words, reading_order, regions_from_lines, union
 from transmodal.processing import fail_invalid_request, for_each_doc, traced
 
 # A region read with less confidence than `min_confidence` is still kept from this confidence up when its
@@ -187,13 +187,15 @@ def group_by_container(pixels: np.ndarray, lines: list[Line]) -> list[containers
         candidates = boxes + [lines[orphans[n]].box for n in near]
         if not near and found[number].holds(boxes) >= 0.98:
             continue
-        again = containers.find_container(pixels, _union(candidates), candidates, drawn=drawn)
+        again = containers.find_container(pixels, union(candidates), candidates, drawn=drawn)
         if again is not None and near and again.holds(candidates) >= 0.98:
             found[number] = again
             members[number] += [orphans[n] for n in near]
             orphans = [index for n, index in enumerate(orphans) if n not in near]
         elif again is not None and again.holds(boxes) > found[number].holds(boxes):
-            found[number] = containers.find_container(pixels, _union(boxes), boxes, drawn=drawn) or found[number]
+            # found from its own lines only (the one just found may have taken in lines it does not hold)
+            own = again if not near else containers.find_container(pixels, union(boxes), boxes, drawn=drawn)
+            found[number] = own or found[number]
     # A container found again whole can now hold the lines of a smaller one (the part of the balloon one
     # line saw): those lines join it, and the smaller one goes.
     for small in range(len(found)):
@@ -207,13 +209,11 @@ def group_by_container(pixels: np.ndarray, lines: list[Line]) -> list[containers
                 break
     found, members = [c for c, m in zip(found, members) if m], [m for m in members if m]
     # A line at a balloon's edge may find no container of its own: it belongs to the one around it.
-    for indices, container in groups:
-        if container is None:
-            for index in indices:
-                x0, y0, x1, y1 = lines[index].box
-                holder = next((n for n, c in enumerate(found) if c.contains((x0 + x1) / 2, (y0 + y1) / 2)), None)
-                if holder is not None:
-                    members[holder].append(index)
+    for index in orphans:
+        x0, y0, x1, y1 = lines[index].box
+        holder = next((n for n, c in enumerate(found) if c.contains((x0 + x1) / 2, (y0 + y1) / 2)), None)
+        if holder is not None:
+            members[holder].append(index)
     # On a drawn page (some container outlined in ink), a flat panel is a balloon or caption, not a sign.
     if any(container.outlined for container in found):
         for container in found:
@@ -225,10 +225,6 @@ def group_by_container(pixels: np.ndarray, lines: list[Line]) -> list[containers
     return found
 
 
-def _union(boxes) -> tuple[float, float, float, float]:
-    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
-
-
 def _touching_lines(candidates, boxes) -> list[int]:
     """The indices of the `candidates` that continue the block of `boxes` (lines of one balloon): above
     or below it by at most a line's height, overlapping it across by half their width; repeated, so a
@@ -238,7 +234,7 @@ def _touching_lines(candidates, boxes) -> list[int]:
     changed = True
     while changed:
         changed = False
-        x0, y0, x1, y1 = _union(block)
+        x0, y0, x1, y1 = union(block)
         height = float(np.median([b[3] - b[1] for b in block]))
         for n, (cx0, cy0, cx1, cy1) in enumerate(candidates):
             if n in taken:

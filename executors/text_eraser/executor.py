@@ -85,7 +85,7 @@ class TextEraser(Executor):
                 pixels[y0 : y0 + where.shape[0], x0 : x0 + where.shape[1]][where] = values[where]
                 if painted is not None:
                     painted[y0 : y0 + where.shape[0], x0 : x0 + where.shape[1]] |= where
-        if kept and painted is not None:
+        if painted is not None:
             # An untouched block stays as it was: its letters always, and the rest of its area where no
             # neighbour's text is erased (line boxes of a sign overlap: restoring the whole area would put
             # back half of the line above).

@@ -58,41 +58,33 @@ DEFAULT_TIMEOUT = 300.0  # seconds per document, as the command line's
 MAX_FILES = 1000  # files in one multipart upload (a job's pages)
 
 _MEDIA_TYPES = [(b"\x89PNG", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"RIFF", "audio/wav")]
-_UPLOAD_BODY = {
-    "requestBody": {
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "image": {"type": "string", "format": "binary"},
-                        "source": {"type": "string"},
-                        "target": {"type": "string"},
-                        "glossary": {"type": "string", "description": 'JSON: {"Captain Marvel": null}'},
-                    },
-                }
-            },
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-        }
+
+
+def _form_body(fields: dict, raw_bytes: bool = False) -> dict:
+    """The OpenAPI request body of a multipart form with these fields (and, `raw_bytes`, the file as the
+    whole body instead)."""
+    content: dict = {"multipart/form-data": {"schema": {"type": "object", "properties": fields}}}
+    if raw_bytes:
+        content["application/octet-stream"] = {"schema": {"type": "string", "format": "binary"}}
+    return {"requestBody": {"content": content}}
+
+
+_LANGUAGES = {"source": {"type": "string"}, "target": {"type": "string"}}
+_UPLOAD_BODY = _form_body(
+    {
+        "image": {"type": "string", "format": "binary"},
+        **_LANGUAGES,
+        "glossary": {"type": "string", "description": 'JSON: {"Captain Marvel": null}'},
+    },
+    raw_bytes=True,
+)
+_JOB_BODY = _form_body(
+    {
+        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+        **_LANGUAGES,
+        "glossary": {"type": "string"},
     }
-}
-_JOB_BODY = {
-    "requestBody": {
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                        "source": {"type": "string"},
-                        "target": {"type": "string"},
-                        "glossary": {"type": "string"},
-                    },
-                }
-            }
-        }
-    }
-}
+)
 
 
 # A whole comic is uploaded in one request (a 23-page CBZ is about 12 MB, a scanned volume a few hundred): the
