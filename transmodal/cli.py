@@ -534,22 +534,33 @@ def main(argv: list[str] | None = None) -> int:
     web_parser.add_argument("--max-body-bytes", type=int, default=None, metavar="N", help="413 above (0: no limit)")
 
     # Model training and evaluation: the rest of the command line goes to the model's own script.
-    train_parser = commands.add_parser("train", help="train a model on generated data (see: SEE text detector)")
-    train_parser.add_argument("model", choices=["see"])
+    train_parser = commands.add_parser(
+        "train",
+        help="train a model on generated data (see: SEE text detector; segmenter, inpainter: the learned eraser)",
+    )
+    train_parser.add_argument("model", choices=["see", "segmenter", "inpainter"])
     train_parser.add_argument("options", nargs=argparse.REMAINDER, help="e.g. --config cpu --out DIR --minutes 20")
     eval_parser = commands.add_parser(
         "eval",
-        help="measure a trained model (see: SEE text detector), or image translation on real images, or "
-        "speech recognition on real recordings (evaluation/README.md)",
+        help="measure a trained model (see: SEE text detector; eraser: the learned eraser), or image translation "
+        "on real images, or speech recognition on real recordings (evaluation/README.md)",
     )
-    eval_parser.add_argument("model", choices=["see", "image-translation", "speech"])
+    eval_parser.add_argument("model", choices=["see", "eraser", "image-translation", "speech"])
     eval_parser.add_argument("options", nargs=argparse.REMAINDER, help="e.g. --checkpoint PATH")
 
     args = parser.parse_args(argv)
+    if args.command == "train" and args.model in ("segmenter", "inpainter"):
+        from training.eraser import train as train_eraser
+
+        return train_eraser.main(args.model, args.options)
     if args.command == "train":
         from training.see import train
 
         return train.main(args.options)
+    if args.command == "eval" and args.model == "eraser":
+        from training.eraser import evaluate as evaluate_eraser
+
+        return evaluate_eraser.main(args.options)
     if args.command == "eval" and args.model == "speech":
         from evaluation import speech_recognition
 

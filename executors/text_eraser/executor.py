@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import dataclasses
 
 import cv2
@@ -6,7 +8,9 @@ from docarray import DocList
 from jina import Executor, requests
 
 from executors.text_eraser.backends import ERASERS
+from executors.text_eraser.learned import TextSegmenterMask
 from transmodal.docs import MediaDoc, TextRegion
+from transmodal.errors import ConfigurationError
 from transmodal.media import DEFAULT_MAX_PIXELS, decode_image, encode_image
 from transmodal.processing import fail_invalid_request, for_each_doc, traced
 
@@ -28,7 +32,13 @@ class TextEraser(Executor):
     Either polarity works (dark on light, light on dark, colour on colour). The colours measured on the way
     are written to each region's style (`color`, `background_color`) for the TextRenderer. Documents
     without regions pass through unchanged.
+
+    `mask` chooses who says which pixels are text: `heuristic` (the above), `network` (the learned text
+    segmenter, inside each region's padded line boxes and its container; everything then goes to the
+    inpainter) or `both` (the heuristic's pixels plus the network's).
     """
+
+    MASKS = ("heuristic", "network", "both")
 
     def __init__(
         self,
@@ -36,12 +46,18 @@ class TextEraser(Executor):
         backend_options: dict | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         mask_dilation: int = 0,
+        mask: str = "heuristic",
+        mask_options: dict | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if mask not in self.MASKS:
+            raise ConfigurationError(f"unknown mask {mask!r}: one of {', '.join(self.MASKS)}")
         self.inpainter = ERASERS.create(backend, **(backend_options or {}))
         self.max_pixels = max_pixels
         self.mask_dilation = mask_dilation
+        self.mask = mask
+        self.segmenter = TextSegmenterMask(**(mask_options or {})) if mask != "heuristic" else None
 
     @requests
     def erase(self, docs: DocList[MediaDoc], parameters: dict | None = None, **kwargs) -> DocList[MediaDoc]:
@@ -68,10 +84,10 @@ class TextEraser(Executor):
                 kept_letters.append(own_letters(found, _boxes(region)))
             elif len(region.container) >= 3:
                 found = container_text_mask(pixels, region, self.mask_dilation)
-                found_all.append(found)
+                found_all.append(self._with_network(pixels, region, found))
             else:
                 found = region_text_mask(pixels, region, self.mask_dilation)
-                found_all.append(found)
+                found_all.append(self._with_network(pixels, region, found))
             if found.text_color is not None:
                 region.style.color = found.text_color
             if found.background_color is not None:
@@ -100,6 +116,16 @@ class TextEraser(Executor):
             return  # nothing found to erase: the image stays as it came, bytes and all
         doc.image = encode_image(self.inpainter.inpaint(pixels, mask))  # type: ignore[assignment]  # docarray validates the bytes into ImageBytes
 
+    def _with_network(self, pixels: np.ndarray, region: TextRegion, found: TextPixels) -> TextPixels:
+        """The region's text pixels as the `mask` option wants them: the heuristic's (colours are always
+        the heuristic's), the network's instead, or both."""
+        if self.segmenter is None:
+            return found
+        network = network_text_mask(pixels, region, self.segmenter, self.mask_dilation)
+        if self.mask == "network":
+            return dataclasses.replace(network, text_color=found.text_color, background_color=found.background_color)
+        return found.union(network)
+
 
 UNTOUCHED = "untouched"
 
@@ -119,6 +145,21 @@ class TextPixels:
         x, y = self.origin
         height, width = self.mask.shape
         image_mask[y : y + height, x : x + width] |= self.mask
+
+    def union(self, other: TextPixels) -> TextPixels:
+        """These text pixels and `other`'s in one window (this one's colours and paint)."""
+        if not other.mask.size:
+            return self
+        if not self.mask.size:
+            return dataclasses.replace(self, origin=other.origin, mask=other.mask)
+        (ax, ay), (bx, by) = self.origin, other.origin
+        x0, y0 = min(ax, bx), min(ay, by)
+        x1 = max(ax + self.mask.shape[1], bx + other.mask.shape[1])
+        y1 = max(ay + self.mask.shape[0], by + other.mask.shape[0])
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        for (x, y), part in ((self.origin, self.mask), (other.origin, other.mask)):
+            mask[y - y0 : y - y0 + part.shape[0], x - x0 : x - x0 + part.shape[1]] |= part
+        return dataclasses.replace(self, origin=(x0, y0), mask=mask)
 
     def whole_mask(self, shape: tuple[int, ...]) -> np.ndarray:
         """These text pixels as a uint8 mask of a whole image of `shape`."""
@@ -156,6 +197,37 @@ def region_areas(region: TextRegion, shape: tuple[int, ...]) -> list[tuple[slice
         if bottom > top and right > left:
             areas.append((slice(top, bottom), slice(left, right)))
     return areas
+
+
+def network_text_mask(
+    pixels: np.ndarray, region: TextRegion, segmenter: TextSegmenterMask, dilation: int = 0
+) -> TextPixels:
+    """The text pixels the segmentation network finds in the region's padded line boxes (inside its
+    container, if it has one). The network sees a window with some context around the lines; whatever it
+    marks elsewhere is not this region's text."""
+    height, width = pixels.shape[:2]
+    areas = region_areas(region, pixels.shape)
+    if not areas:
+        return TextPixels((0, 0), NOTHING, None, None)
+    size = float(region.style.font_size or np.median([a[0].stop - a[0].start for a in areas]))
+    context = int(round(0.5 * size)) + 8
+    y0 = max(0, min(a[0].start for a in areas) - context)
+    y1 = min(height, max(a[0].stop for a in areas) + context)
+    x0 = max(0, min(a[1].start for a in areas) - context)
+    x1 = min(width, max(a[1].stop for a in areas) + context)
+    allowed = np.zeros((y1 - y0, x1 - x0), bool)
+    for rows, columns in areas:
+        allowed[rows.start - y0 : rows.stop - y0, columns.start - x0 : columns.stop - x0] = True
+    if len(region.container) >= 3:
+        inside = np.zeros(allowed.shape, np.uint8)
+        polygon = np.round(np.asarray(region.container, np.float64)).astype(np.int32) - [x0, y0]
+        cv2.fillPoly(inside, [polygon], 1)
+        allowed &= cv2.erode(inside, np.ones((3, 3), np.uint8)) > 0  # never the container's border
+    text = segmenter.text(pixels[y0:y1, x0:x1]) & allowed
+    if dilation:
+        text = cv2.dilate(text.astype(np.uint8), np.ones((2 * dilation + 1,) * 2, np.uint8)) > 0
+        text &= allowed
+    return TextPixels((x0, y0), text.astype(np.uint8) * 255, None, None)
 
 
 def _boxes(region: TextRegion) -> list[tuple[int, int, int, int]]:

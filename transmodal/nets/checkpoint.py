@@ -1,0 +1,38 @@
+"""Checkpoints of the eraser's networks: the network's name, its constructor arguments and its weights.
+
+Training (training/eraser) writes them with `save`; the TextEraser reads them with `load`, which builds the
+network from the saved arguments, so a checkpoint of another size loads through the same code.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import nn
+
+from transmodal.errors import ModelNotFoundError
+from transmodal.nets.pconv import PartialUNet
+from transmodal.nets.text_segmenter import TextSegmenter
+
+NETWORKS: dict[str, type[nn.Module]] = {"text-segmenter": TextSegmenter, "partial-unet": PartialUNet}
+
+
+def save(model: nn.Module, network: str, arguments: dict, path: str) -> None:
+    """Weights in half precision (the checkpoint is committed: half the size; the networks run in float32)."""
+    state = {key: value.half() if value.is_floating_point() else value for key, value in model.state_dict().items()}
+    torch.save({"network": network, "arguments": arguments, "state_dict": state}, path)
+
+
+def load(path: str, network: str, device: str = "cpu", how_to_get: str = "") -> nn.Module:
+    """The `network` saved at `path`, in eval mode on `device`; ModelNotFoundError saying `how_to_get` one."""
+    if not os.path.isfile(path):
+        raise ModelNotFoundError(f"{network} checkpoint {path!r} not found: {how_to_get}".rstrip(": "))
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if saved.get("network") != network:
+        raise ModelNotFoundError(f"{path!r} holds a {saved.get('network')!r} network, not a {network!r} one")
+    model = NETWORKS[network](**saved["arguments"])
+    model.load_state_dict(
+        {key: value.float() if value.is_floating_point() else value for key, value in saved["state_dict"].items()}
+    )
+    return model.to(device).eval()
