@@ -2,6 +2,7 @@
 mask update against hand-computed values, the U-Net's shapes, a tiny one fitting one batch; the text segmenter
 (transmodal.nets.text_segmenter): shapes, size, output stride, a tiny one learning a mask on one batch."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -75,6 +76,17 @@ def test_a_small_unet_fits_one_batch():
         optimizer.step()
     net.eval()
     assert hole_error() < 0.25 * before
+
+
+def test_a_residual_unet_starts_at_the_first_fill_and_needs_one():
+    torch.manual_seed(0)
+    image, base = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    mask = torch.ones(1, 1, 32, 32)
+    mask[:, :, 10:20, 5:25] = 0
+    net = PartialUNet(levels=2, width=8, residual=True).eval()
+    assert torch.equal(net(image, mask, base), base)  # the correction starts at zero
+    with pytest.raises(ValueError, match="first fill"):
+        net(image, mask)
 
 
 def test_text_segmenter_shapes_size_and_stride():

@@ -63,6 +63,18 @@ def test_checkpoints_round_trip_through_the_executor_loaders(tiny_checkpoints):
     assert np.array_equal(filled[mask == 0], original[mask == 0])  # only the holes change
 
 
+def test_an_untrained_residual_inpainter_gives_telea_s_fill(tmp_path):
+    from executors.text_eraser.backends import TeleaInpainter
+
+    net = PartialUNet(levels=2, width=8, residual=True)
+    checkpoint.save(net, "partial-unet", {"levels": 2, "width": 8, "residual": True}, str(tmp_path / "res.pt"))
+    sample = data.generate(1, seed=5, size=96, background="photo")[0]
+    inpainter = PartialConvInpainter(checkpoint=str(tmp_path / "res.pt"), device="cpu", context=200)
+    filled = inpainter.inpaint(sample.image.copy(), sample.mask)
+    telea = TeleaInpainter(grain=False).inpaint(sample.image.copy(), sample.mask)
+    assert np.abs(filled.astype(int) - telea.astype(int)).max() <= 1  # rounding only
+
+
 def test_a_missing_or_wrong_checkpoint_fails_clearly(tiny_checkpoints, tmp_path):
     with pytest.raises(ModelNotFoundError, match="transmodal train segmenter"):
         TextSegmenterMask(checkpoint=str(tmp_path / "none.pt"))

@@ -223,7 +223,7 @@ def network_text_mask(
         polygon = np.round(np.asarray(region.container, np.float64)).astype(np.int32) - [x0, y0]
         cv2.fillPoly(inside, [polygon], 1)
         allowed &= cv2.erode(inside, np.ones((3, 3), np.uint8)) > 0  # never the container's border
-    text = segmenter.text(pixels[y0:y1, x0:x1]) & allowed
+    text = segmenter.text(pixels[y0:y1, x0:x1], text_height=size) & allowed
     if dilation:
         text = cv2.dilate(text.astype(np.uint8), np.ones((2 * dilation + 1,) * 2, np.uint8)) > 0
         text &= allowed

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import os
 
+import cv2
 import numpy as np
 
-from executors.text_eraser.backends import ERASERS, _hole_windows
+from executors.text_eraser.backends import ERASERS, TeleaInpainter, _hole_windows
 from transmodal.models import torch_device
 
 CHECKPOINTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints")
 SEGMENTER_ENV = "TRANSMODAL_SEGMENTER_CHECKPOINT"
 INPAINTER_ENV = "TRANSMODAL_INPAINTER_CHECKPOINT"
+MAX_UPSCALE = 3.0
 
 
 def _load(network: str, checkpoint: str | None, env_var: str, default_name: str, device: str, threads: int | None):
@@ -43,7 +45,12 @@ class TextSegmenterMask:
     """Text pixels of an image window, as the segmentation network sees them: `probabilities(rgb)`."""
 
     def __init__(
-        self, checkpoint: str | None = None, device: str = "auto", threshold: float = 0.5, threads: int | None = None
+        self,
+        checkpoint: str | None = None,
+        device: str = "auto",
+        threshold: float = 0.5,
+        min_text_height: float = 20.0,
+        threads: int | None = None,
     ):
         if not 0 < threshold < 1:
             from transmodal.errors import ConfigurationError
@@ -52,6 +59,7 @@ class TextSegmenterMask:
         self.device = torch_device(device)
         self.model = _load("text-segmenter", checkpoint, SEGMENTER_ENV, "segmenter-cpu.pt", self.device, threads)
         self.threshold = threshold
+        self.min_text_height = min_text_height
 
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:
         """Per-pixel text probability (float32, height x width) of an RGB uint8 window."""
@@ -64,9 +72,17 @@ class TextSegmenterMask:
             logits = self.model(_to_tensor(padded, self.device))
         return torch.sigmoid(logits)[0, 0, :height, :width].cpu().numpy()
 
-    def text(self, pixels: np.ndarray) -> np.ndarray:
-        """The window's text pixels (bool)."""
-        return self.probabilities(pixels) > self.threshold
+    def text(self, pixels: np.ndarray, text_height: float | None = None) -> np.ndarray:
+        """The window's text pixels (bool). Text smaller than `min_text_height` (its line height given) is
+        seen enlarged to that height: the network finds thin strokes of small lettering better that way."""
+        height, width = pixels.shape[:2]
+        scale = 1.0 if not text_height else min(MAX_UPSCALE, max(1.0, self.min_text_height / text_height))
+        if scale > 1.0:
+            enlarged = cv2.resize(pixels, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_CUBIC)
+            probabilities = cv2.resize(self.probabilities(enlarged), (width, height), interpolation=cv2.INTER_AREA)
+        else:
+            probabilities = self.probabilities(pixels)
+        return probabilities > self.threshold
 
 
 @ERASERS.register("pconv")
@@ -79,6 +95,7 @@ class PartialConvInpainter:
         self.device = torch_device(device)
         self.model = _load("partial-unet", checkpoint, INPAINTER_ENV, "inpainter-cpu.pt", self.device, threads)
         self.multiple = 2 ** len(self.model.encoder)
+        self.first_fill = TeleaInpainter(grain=False)
         self.context = context
 
     def inpaint(self, pixels: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -94,7 +111,11 @@ class PartialConvInpainter:
             with torch.inference_mode():
                 tensor = _to_tensor(image, self.device)
                 known_tensor = torch.from_numpy(known.astype(np.float32))[None, None].to(self.device)
-                output = self.model(tensor, known_tensor).clamp(0, 1)
+                if self.model.residual:  # it corrects Telea's fill: make that first
+                    base = self.first_fill.inpaint(image.copy(), (~known).astype(np.uint8) * 255)
+                    output = self.model(tensor, known_tensor, _to_tensor(base, self.device)).clamp(0, 1)
+                else:
+                    output = self.model(tensor, known_tensor).clamp(0, 1)
             filled = (output[0].permute(1, 2, 0).cpu().numpy()[:height, :width] * 255).round().astype(np.uint8)
             window[holes] = filled[holes]
         return pixels

@@ -31,6 +31,7 @@ from transmodal import fonts, synthetic
 
 DIFFERENCE_THRESHOLD = 20  # levels of 255: JPEG-free renders, so anything above is the text's doing
 MASK_GROW = 3  # max-pool kernel: the anti-aliased edge is inside the mask
+JPEG_SHARE = 0.4  # of the text images compressed as JPEG (the clean image and the mask stay exact)
 BACKGROUNDS = ("flat", "gradient", "texture", "photo", "comic")
 
 LATIN_WORDS = """
@@ -54,6 +55,7 @@ SCRIPT_FONTS = {
     "cyrillic": [fonts.SANS, fonts.SANS_BOLD, fonts.SERIF, fonts.MONO],
     "greek": [fonts.SANS, fonts.SERIF_BOLD],
     "cjk": [fonts.CJK, fonts.CJK_BOLD],
+    "comic": [fonts.COMIC, fonts.COMIC_BOLD, fonts.SANS_BOLD],
 }
 SCRIPTS = ("latin", "latin", "latin", "cyrillic", "greek", "cjk", "cjk")
 
@@ -86,6 +88,14 @@ def _font_file(script: str, rng: np.random.Generator) -> str:
 def _text(script: str, rng: np.random.Generator) -> str:
     if script == "cjk":
         return "".join(rng.choice(list(CJK_CHARACTERS), int(rng.integers(2, 7))))
+    if script == "comic":  # a balloon's lines: one to four, of one or two words, centred
+        words = [str(rng.choice(LATIN_WORDS)).upper() for _ in range(int(rng.integers(1, 7)))]
+        cuts = sorted(set(int(v) for v in rng.integers(1, len(words) + 1, int(rng.integers(0, 3)))) | {len(words)})
+        lines, start = [], 0
+        for cut in cuts:
+            lines.append(" ".join(words[start:cut]))
+            start = cut
+        return "\n".join(line for line in lines if line) + str(rng.choice(["", "", "!", "?", "..."]))
     words = {"latin": LATIN_WORDS, "cyrillic": CYRILLIC_WORDS, "greek": GREEK_WORDS}[script]
     text = " ".join(str(rng.choice(words)) for _ in range(int(rng.integers(1, 4))))
     if rng.random() < 0.15:
@@ -187,6 +197,11 @@ def _container(draw: ImageDraw.ImageDraw, size: int, rng: np.random.Generator) -
     return polygon, inner
 
 
+def _ink(rng: np.random.Generator) -> tuple[int, int, int]:
+    value = int(rng.integers(0, 70))
+    return value, value, value
+
+
 def _contrasting(background: np.ndarray, rng: np.random.Generator) -> tuple[int, int, int]:
     """A text colour that stands out from the mean colour of the area it is drawn on."""
     luminance = float(background.mean())
@@ -197,6 +212,9 @@ def _contrasting(background: np.ndarray, rng: np.random.Generator) -> tuple[int,
     return (0, 0, 0) if luminance > 127 else (255, 255, 255)
 
 
+_MEASURE = ImageDraw.Draw(Image.new("L", (1, 1)))  # measures multi-line text without drawing it
+
+
 def _text_layer(
     text: str,
     script: str,
@@ -205,19 +223,24 @@ def _text_layer(
     size: int,
     rng: np.random.Generator,
     rotate: bool,
+    dark_ink: bool = False,
 ) -> tuple[Image.Image, tuple[int, int, int, int]] | None:
     """An RGBA layer (size x size) with `text` drawn to fit `area`; None when it cannot fit."""
     x0, y0, x1, y1 = area
     vertical = script == "cjk" and rng.random() < 0.3
     font_file = _font_file(script, rng)
-    font_size = int(rng.integers(9, max(10, int(min(y1 - y0, 0.45 * size)) + 1)))
+    # Log-uniform: small lettering (a comic page's 10-pixel capitals) as often as large sign text.
+    largest = max(10.0, min(y1 - y0, 0.45 * size))
+    font_size = int(round(np.exp(rng.uniform(np.log(8.0), np.log(largest)))))
     stroke = int(rng.integers(1, 4)) if rng.random() < 0.2 else 0
-    while font_size >= 8:
+    while font_size >= 7:
         font = fonts.load_font(font_file, font_size)
         if vertical:
             extent: tuple[float, float] = (font_size + 2 * stroke, len(text) * (font_size + 1) + 2 * stroke)
         else:
-            left, top, right, bottom = font.getbbox(text, stroke_width=stroke)
+            left, top, right, bottom = _MEASURE.multiline_textbbox(
+                (0, 0), text, font=font, stroke_width=stroke, align="center"
+            )
             extent = (right - left, bottom - top)
         if extent[0] <= x1 - x0 and extent[1] <= y1 - y0:
             break
@@ -227,7 +250,9 @@ def _text_layer(
     x = x0 + rng.uniform(0, x1 - x0 - extent[0])
     y = y0 + rng.uniform(0, y1 - y0 - extent[1])
     patch = base[int(y) : int(y + extent[1]) + 1, int(x) : int(x + extent[0]) + 1]
-    color = _contrasting(patch if patch.size else base, rng)
+    patch = patch if patch.size else base
+    # Lettering in a light balloon is nearly always black ink; elsewhere any colour that reads.
+    color = _ink(rng) if dark_ink and patch.mean() > 170 and rng.random() < 0.8 else _contrasting(patch, rng)
     stroke_color = tuple(255 - v for v in color) if stroke else None
     layer = Image.new("RGBA", (size, size), (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
@@ -235,9 +260,9 @@ def _text_layer(
         for index, char in enumerate(text):
             draw.text((x + stroke, y + stroke + index * (font_size + 1)), char, font=font, fill=color + (255,))
     else:
-        left, top, _, _ = font.getbbox(text, stroke_width=stroke)
-        draw.text(
-            (x - left, y - top), text, font=font, fill=color + (255,), stroke_width=stroke,
+        left, top, _, _ = _MEASURE.multiline_textbbox((0, 0), text, font=font, stroke_width=stroke, align="center")
+        draw.multiline_text(
+            (x - left, y - top), text, font=font, fill=color + (255,), stroke_width=stroke, align="center",
             stroke_fill=None if stroke_color is None else stroke_color + (255,),
         )  # fmt: skip
     if rotate:
@@ -280,10 +305,10 @@ def sample(rng: np.random.Generator, size: int = 128, background: str | None = N
     composite = clean_image.convert("RGBA")
     boxes, kept = [], []
     for area, container in zip(areas, containers):
-        script = SCRIPTS[int(rng.integers(len(SCRIPTS)))]
-        layer = _text_layer(
-            _text(script, rng), script, area, clean, size, rng, container is None and rng.random() < 0.3
-        )
+        # Most balloons and caption boxes hold capitals in a comic face, as letterers draw them.
+        script = "comic" if container is not None and rng.random() < 0.6 else SCRIPTS[int(rng.integers(len(SCRIPTS)))]
+        rotate = container is None and rng.random() < 0.3
+        layer = _text_layer(_text(script, rng), script, area, clean, size, rng, rotate, dark_ink=container is not None)
         if layer is None:
             continue
         composite = Image.alpha_composite(composite, layer[0])
@@ -299,7 +324,18 @@ def sample(rng: np.random.Generator, size: int = 128, background: str | None = N
         noise = rng.normal(0, rng.uniform(1, 5), image.shape)
         image = np.clip(image + noise, 0, 255).astype(np.uint8)
         clean = np.clip(clean + noise, 0, 255).astype(np.uint8)
-    return Sample(image, np.ascontiguousarray(clean), difference_mask(image, clean), boxes, kept, kind)
+    mask = difference_mask(image, clean)
+    if rng.random() < JPEG_SHARE:  # real pages and photos come as JPEG: ringing around the letters, seen
+        image = _jpeg(image, int(rng.integers(35, 95)))  # by the networks; the mask stays the true text's
+    return Sample(image, np.ascontiguousarray(clean), mask, boxes, kept, kind)
+
+
+def _jpeg(pixels: np.ndarray, quality: int) -> np.ndarray:
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+    return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
 
 
 def generate(count: int, seed: int, size: int = 128, background: str | None = None) -> list[Sample]:

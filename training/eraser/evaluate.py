@@ -27,6 +27,7 @@ import numpy as np
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from training import shipped_checkpoint  # noqa: E402
 from training.eraser import data  # noqa: E402
 from training.eraser.train import mask_f1, psnr_inside  # noqa: E402
 
@@ -38,6 +39,13 @@ CONFIGURATIONS: dict[str, dict] = {  # TextEraser `with:` options compared on re
     "heuristic + network masks + Telea": {"mask": "both", "backend": "opencv-telea"},
     "heuristic mask + partial conv.": {"mask": "heuristic", "backend": "pconv"},
 }
+INPAINTERS = (  # compared on generated images, each given the true mask
+    "OpenCV Telea",
+    "OpenCV Navier-Stokes",
+    "Telea + grain (default)",
+    "partial conv. (plain)",
+    "partial conv. correcting Telea",
+)
 CHANGED_LEVELS = 8
 OUTSIDE_MARGIN = 8
 
@@ -178,16 +186,18 @@ def timings(segmenter) -> dict:
     return result
 
 
-def evaluate(count: int, with_real: bool) -> dict:
+def evaluate(count: int, with_real: bool, plain_inpainter: str) -> dict:
     from evaluation import datasets
     from executors.text_eraser.backends import NavierStokesInpainter, TeleaInpainter
     from executors.text_eraser.learned import PartialConvInpainter, TextSegmenterMask
 
     segmenter = TextSegmenterMask(threads=2)
     inpainters = {
-        "OpenCV Telea": TeleaInpainter(),
-        "OpenCV Navier-Stokes": NavierStokesInpainter(),
-        "partial convolutions": PartialConvInpainter(),
+        "OpenCV Telea": TeleaInpainter(grain=False),
+        "OpenCV Navier-Stokes": NavierStokesInpainter(grain=False),
+        "Telea + grain (default)": TeleaInpainter(),
+        "partial conv. (plain)": PartialConvInpainter(checkpoint=plain_inpainter),
+        "partial conv. correcting Telea": PartialConvInpainter(),
     }
     report: dict = {"generated": generated(count, segmenter, inpainters), "time": timings(segmenter)}
     if with_real:
@@ -206,17 +216,18 @@ def _sources(set_name: str) -> list[str]:
 def markdown(report: dict) -> str:
     lines = ["### Generated (held-out), per background", ""]
     lines.append(
-        "| background | images | mask F1 heuristic | mask F1 network | PSNR / SSIM Telea | PSNR / SSIM NS "
-        "| PSNR / SSIM partial conv. |"
+        "| background | images | mask F1 heuristic | mask F1 network | "
+        + " | ".join(f"{name}: PSNR dB / SSIM" for name in INPAINTERS)
+        + " |"
     )
-    lines.append("|---|---|---|---|---|---|---|")
+    lines.append("|---" * (4 + len(INPAINTERS)) + "|")
     for kind, row in report["generated"].items():
         cells = [kind, str(row["images"])]
         for name in ("heuristic mask", "network mask"):
             score = row[name]
             cells.append(f"{score['f1']:.3f} (P {score['precision']:.2f}, R {score['recall']:.2f})")
-        for name in ("OpenCV Telea", "OpenCV Navier-Stokes", "partial convolutions"):
-            cells.append(f"{row[name]['psnr']:.1f} dB / {row[name]['ssim']:.3f}")
+        for name in INPAINTERS:
+            cells.append(f"{row[name]['psnr']:.1f} / {row[name]['ssim']:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
     if "real" in report:
         for set_name, rows in report["real"].items():
@@ -239,11 +250,16 @@ def markdown(report: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="transmodal eval eraser", description="Measure the learned eraser.")
     parser.add_argument("--count", type=int, default=40, help="generated images per background kind (default 40)")
+    parser.add_argument(
+        "--plain-inpainter",
+        default=shipped_checkpoint("text_eraser", "inpainter-cpu-plain.pt"),
+        help="the paper's plain partial-convolution U-Net to compare (`train inpainter --config cpu-plain`)",
+    )
     parser.add_argument("--no-real", action="store_true", help="skip the real comic pages and photos")
     parser.add_argument("--json", help="also write the report to this file")
     parser.add_argument("--markdown", help="also write the tables to this file")
     args = parser.parse_args(argv)
-    report = evaluate(args.count, not args.no_real)
+    report = evaluate(args.count, not args.no_real, args.plain_inpainter)
     text = markdown(report)
     print(text)
     if args.json:

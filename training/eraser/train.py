@@ -67,12 +67,20 @@ CONFIGS = {
     ("segmenter", "gpu"): TrainConfig(
         "segmenter", {"width": 1.0, "features": 128}, minutes=60, batch_size=64, image_size=256, device="cuda"
     ),
+    # The partial-convolution U-Net correcting OpenCV Telea's fill (the shipped one), and the paper's plain one.
     ("inpainter", "cpu"): TrainConfig(
+        "inpainter",
+        {"levels": 4, "width": 32, "residual": True},
+        batch_size=8,
+        learning_rate=1e-3,
+        backgrounds=INPAINTER_BACKGROUNDS,
+    ),
+    ("inpainter", "cpu-plain"): TrainConfig(
         "inpainter", {"levels": 4, "width": 32}, batch_size=8, learning_rate=1e-3, backgrounds=INPAINTER_BACKGROUNDS
     ),
     ("inpainter", "gpu"): TrainConfig(
         "inpainter",
-        {"levels": 5, "width": 48},
+        {"levels": 5, "width": 48, "residual": True},
         minutes=60,
         batch_size=32,
         image_size=256,
@@ -94,9 +102,28 @@ def segmenter_loss(model: torch.nn.Module, images, clean, masks) -> torch.Tensor
     return F.binary_cross_entropy_with_logits(model(images), masks)
 
 
+def first_fill(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """OpenCV Telea's fill of the holes (what a residual inpainter corrects), as a tensor like `images`."""
+    from executors.text_eraser.backends import TeleaInpainter
+
+    telea = TeleaInpainter(grain=False)
+    pixels = (images.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
+    holes = (masks[:, 0].cpu().numpy() > 0).astype(np.uint8) * 255
+    filled = np.stack([telea.inpaint(image.copy(), hole) for image, hole in zip(pixels, holes)])
+    return torch.from_numpy(filled).permute(0, 3, 1, 2).float().div(255.0).to(images.device)
+
+
+def run_inpainter(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """The network's image for images whose `masks` (1 on holes) are to be filled."""
+    known = 1.0 - masks
+    if getattr(model, "residual", False):
+        return model(images, known, first_fill(images, masks))
+    return model(images, known)
+
+
 def inpainter_loss(model: torch.nn.Module, images, clean, masks) -> torch.Tensor:
     known = 1.0 - masks
-    output = model(images, known)
+    output = run_inpainter(model, images, masks)
     composite = PartialUNet.composite(images, known, output)
     valid = torch.mean(torch.abs(known * (output - clean)))
     hole = torch.mean(torch.abs(masks * (output - clean)))
@@ -136,7 +163,7 @@ def validate(model: torch.nn.Module, config: TrainConfig, samples: list[data.Sam
     else:
         outputs = torch.cat(
             [
-                PartialUNet.composite(i, 1 - m, model(i, 1 - m)).clamp(0, 1)
+                PartialUNet.composite(i, 1 - m, run_inpainter(model, i, m)).clamp(0, 1)
                 for i, m in zip(images.split(32), masks.split(32))
             ]
         )
@@ -247,16 +274,22 @@ DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs")  
 
 def main(model: str, argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"transmodal train {model}", description=f"Train the eraser's {model}.")
-    parser.add_argument("--config", choices=["cpu", "gpu"], default="cpu")
+    parser.add_argument("--config", choices=sorted({name for kind, name in CONFIGS if kind == model}), default="cpu")
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})")
     parser.add_argument("--minutes", type=float, help="time budget (default: the config's)")
     parser.add_argument("--seed", type=int, help="random seed (default: the config's)")
     parser.add_argument("--device", help="cpu, cuda, ... (default: the config's)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: the config's, 2)")
     args = parser.parse_args(argv)
     config = CONFIGS[(model, args.config)]
     overrides = {
         key: value
-        for key, value in (("minutes", args.minutes), ("seed", args.seed), ("device", args.device))
+        for key, value in (
+            ("minutes", args.minutes),
+            ("seed", args.seed),
+            ("device", args.device),
+            ("threads", args.threads),
+        )
         if value is not None
     }
     config = dataclasses.replace(config, **overrides)

@@ -71,9 +71,13 @@ class PartialUNet(nn.Module):
 
     `forward(image, mask)`: image (N, 3, H, W) in [0, 1], mask (N, 1, H, W) with 1 on known pixels; H and W
     divisible by 2**levels. Returns the network's image; `composite` keeps the known pixels as they were.
+
+    `residual=True`: `forward(image, mask, base)` returns `base` (a first fill of the holes, e.g. OpenCV's
+    Telea) plus the network's correction; the last layer starts at zero, so an untrained network returns the
+    first fill exactly and training can only add what the fill misses (texture, grain, edges).
     """
 
-    def __init__(self, levels: int = 4, width: int = 32):
+    def __init__(self, levels: int = 4, width: int = 32, residual: bool = False):
         super().__init__()
         kernels = [7, 5, 5] + [3] * max(0, levels - 3)
         channels = [3] + [width * min(2**level, 8) for level in range(levels)]
@@ -95,8 +99,14 @@ class PartialUNet(nn.Module):
                 )
             )
         self.levels = levels
+        self.residual = residual
+        if residual:
+            last = cast(PartialBlock, self.decoder[-1]).conv
+            nn.init.zeros_(last.weight)
+            if last.bias is not None:
+                nn.init.zeros_(last.bias)
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
         features, masks = [image * mask], [mask]
         x, m = image * mask, mask
         for block in self.encoder:
@@ -108,6 +118,10 @@ class PartialUNet(nn.Module):
             x = torch.cat([F.interpolate(x, scale_factor=2.0, mode="nearest"), skip], dim=1)
             m = torch.max(F.interpolate(m, scale_factor=2.0, mode="nearest"), skip_mask)
             x, m = block(x, m)
+        if self.residual:
+            if base is None:
+                raise ValueError("a residual PartialUNet needs the first fill: forward(image, mask, base)")
+            return base + x
         return x
 
     @staticmethod
