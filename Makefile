@@ -95,6 +95,7 @@ eval-data: install
 eval: eval-data
 	$(BIN)/transmodal eval image-translation
 	$(BIN)/transmodal eval speech --out evaluation/results/speech
+	$(BIN)/transmodal eval eraser --markdown training/eraser/results.md --json training/eraser/results.json
 
 clean:
 	rm -rf out .pytest_cache
