@@ -155,7 +155,10 @@ EXECUTORS = [
         writes="image",
         good=lambda: MediaDoc(image=_sign_png(), regions=[_sign_region()]),
         corrupt=lambda: MediaDoc(image=NOT_AN_IMAGE, regions=[_sign_region()]),  # without regions it is skipped
-        model_backends=(ModelBackend("diffusers", "TRANSMODAL_INPAINT_MODEL"),),
+        model_backends=(
+            ModelBackend("diffusers", "TRANSMODAL_INPAINT_MODEL"),
+            ModelBackend("pconv", "TRANSMODAL_INPAINTER_CHECKPOINT", key="checkpoint", has_default=True),
+        ),
     ),
     ExecutorContract(
         TextTranslator,

@@ -19,7 +19,8 @@ from transmodal.nets.pconv import PartialUNet
 from transmodal.nets.text_segmenter import TextSegmenter
 
 
-def test_generated_pairs_are_reproducible_and_differ_only_under_the_mask():
+def test_generated_pairs_are_reproducible_and_differ_only_under_the_mask(monkeypatch):
+    monkeypatch.setattr(data, "JPEG_SHARE", 0.0)  # JPEG ringing differs everywhere: the mask stays the text's
     first, second = data.generate(6, seed=3, size=96), data.generate(6, seed=3, size=96)
     assert all(np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask) for a, b in zip(first, second))
     with_text = [sample for sample in first if sample.mask.any()]

@@ -1,5 +1,3 @@
-from __future__ import annotations
-
 import dataclasses
 
 import cv2
@@ -116,7 +114,7 @@ class TextEraser(Executor):
             return  # nothing found to erase: the image stays as it came, bytes and all
         doc.image = encode_image(self.inpainter.inpaint(pixels, mask))  # type: ignore[assignment]  # docarray validates the bytes into ImageBytes
 
-    def _with_network(self, pixels: np.ndarray, region: TextRegion, found: TextPixels) -> TextPixels:
+    def _with_network(self, pixels: np.ndarray, region: TextRegion, found: "TextPixels") -> "TextPixels":
         """The region's text pixels as the `mask` option wants them: the heuristic's (colours are always
         the heuristic's), the network's instead, or both."""
         if self.segmenter is None:
@@ -146,7 +144,7 @@ class TextPixels:
         height, width = self.mask.shape
         image_mask[y : y + height, x : x + width] |= self.mask
 
-    def union(self, other: TextPixels) -> TextPixels:
+    def union(self, other: "TextPixels") -> "TextPixels":
         """These text pixels and `other`'s in one window (this one's colours and paint)."""
         if not other.mask.size:
             return self

@@ -30,7 +30,7 @@ def _load(network: str, checkpoint: str | None, env_var: str, default_name: str,
         torch.set_num_threads(threads)
     path = checkpoint or os.environ.get(env_var) or os.path.join(CHECKPOINTS, default_name)
     segmenter = network == "text-segmenter"
-    how = f"set `with:` {'mask_options' if segmenter else 'backend_options'}: {{checkpoint: PATH}} or {env_var}, "
+    how = f"set `with: {'mask_options' if segmenter else 'backend_options'}: {{checkpoint: PATH}}` or {env_var}, "
     how += f"or train one with `transmodal train {'segmenter' if segmenter else 'inpainter'}`"
     return checkpoints.load(path, network, torch_device(device), how)
 
