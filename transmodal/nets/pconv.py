@@ -101,10 +101,10 @@ class PartialUNet(nn.Module):
         self.levels = levels
         self.residual = residual
         if residual:
-            last = cast(PartialBlock, self.decoder[-1]).conv
-            nn.init.zeros_(last.weight)
-            if last.bias is not None:
-                nn.init.zeros_(last.bias)
+            to_rgb = cast(PartialBlock, self.decoder[-1]).conv
+            nn.init.zeros_(to_rgb.weight)
+            if to_rgb.bias is not None:
+                nn.init.zeros_(to_rgb.bias)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
         features, masks = [image * mask], [mask]
