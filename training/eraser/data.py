@@ -9,7 +9,9 @@ Each sample is drawn from a seed (the same seed gives the same set), at `size` x
 - one to four text items over it: words in Latin (sign fonts and the comic lettering face, often in
   capitals), Cyrillic, Greek or CJK (Noto CJK; sometimes a vertical column), of varied sizes and colours,
   some with an outline stroke, some rotated; in a comic panel the first item sits in a balloon or box;
-- the text image is the clean image with the text layer composited over it.
+- the text image is the clean image with the text layer composited over it; sizes are log-uniform from
+  7 pixels (a comic page's lettering is about 10), and 40 % of the text images are then JPEG-compressed, as
+  real pages and photos come (the mask stays the true text's).
 
 The mask is made as in the seed design ("Text Segmentation and Image Inpainting"): the pixels where the
 two images differ by more than `DIFFERENCE_THRESHOLD` in any channel, grown by a 3x3 max-pool so the
