@@ -481,3 +481,34 @@ def test_self_check_flags_source_left_and_illegible_blocks_only():
 def test_renderer_self_check_can_be_turned_off():
     assert TextRenderer(self_check=False).checker is None
     assert TextRenderer().checker is not None
+
+
+def test_overlapping_boxes_of_neighbouring_blocks_are_shared_at_the_middle():
+    from executors.text_renderer.executor import separate_boxes
+
+    stacked = separate_boxes([(0, 0, 100, 40), (0, 30, 100, 70), None])
+    assert stacked == [(0, 0, 100, 35.0), (0, 35.0, 100, 70), None]
+    side_by_side = separate_boxes([(0, 0, 60, 100), (50, 0, 120, 100)])
+    assert side_by_side == [(0, 0, 55.0, 100), (55.0, 0, 120, 100)]
+    nested = [(0, 0, 200, 200), (50, 50, 80, 80)]
+    assert separate_boxes(nested) == nested
+
+
+def test_a_paragraph_whose_box_overlaps_its_neighbours_still_fits():
+    # Two paragraphs of a photographed page: their line boxes overlap by a third of a line (a curved page
+    # makes them tall). Each must keep its half of the shared band, not lose all of it to the other.
+    image = np.full((140, 420, 3), 235, np.uint8)
+    text = "the markers are found at the two extreme parts of the histogram of grey values"
+    regions = [
+        TextRegion(
+            polygon=[[5, y0], [415, y0], [415, y0 + 42], [5, y0 + 42]],
+            lines=[[5, y0, 415, y0 + 24], [5, y0 + 18, 415, y0 + 42]],
+            text=text,
+            translation="los marcadores están encontrados en las dos partes extremas del histograma de valores grises",
+            style=TextStyle(font_size=21),
+        )
+        for y0 in (10, 40, 70)
+    ]
+    doc = MediaDoc(image=encode_image(image), regions=regions, source_lang="en", target_lang="es")
+    out = TextRenderer(self_check=False).render(DocList[MediaDoc]([doc]), parameters={})[0]
+    assert all("overflow" not in region.flags for region in out.regions), [r.flags for r in out.regions]

@@ -128,8 +128,13 @@ class TextRenderer(Executor):
         image = pixels.copy()  # drawn into; `pixels` stays the erased original the decisions are made on
         edges = edge_strength(pixels)
         plans = [self._plan(region, pixels) for region in doc.regions]
-        # What each region occupies, for the others to keep clear of: its box and its container.
-        boxes = [box_polygon(region_box(region)) for region in doc.regions]
+        # What each region occupies, for the others to keep clear of: its box (boxes of neighbouring blocks
+        # that overlap shared out at the middle) and its container.
+        separated = separate_boxes([region_box(region) for region in doc.regions])
+        for index, plan in enumerate(plans):
+            if plan is not None and plan.container is None and separated[index] is not None:
+                plans[index] = dataclasses.replace(plan, box=separated[index])
+        boxes = [box_polygon(box) for box in separated]
         containers = [container_polygon(region) for region in doc.regions]
 
         def obstacles(index: int, drawn: list) -> list[np.ndarray]:
@@ -540,6 +545,40 @@ def region_box(region: TextRegion) -> tuple[float, float, float, float] | None:
     if max(xs) - min(xs) < 1 or max(ys) - min(ys) < 1:
         return None
     return float(min(xs)), float(min(ys)), float(max(xs)), float(max(ys))
+
+
+def separate_boxes(boxes: list) -> list:
+    """The boxes with every overlap between two of them cut at its middle, across its thinner side: on a
+    photographed page the line boxes of neighbouring paragraphs overlap by a few pixels (a curved page makes
+    them tall), and each paragraph would otherwise lose the whole shared band to the other. A box that holds
+    the other's middle (one block inside another) is left as it is."""
+    result = [None if box is None else list(box) for box in boxes]
+    for i, first in enumerate(boxes):
+        for j in range(i + 1, len(boxes)):
+            second = boxes[j]
+            if first is None or second is None:
+                continue
+            overlap_x = min(first[2], second[2]) - max(first[0], second[0])
+            overlap_y = min(first[3], second[3]) - max(first[1], second[1])
+            if overlap_x <= 0 or overlap_y <= 0:
+                continue
+            inside = any(
+                a[0] <= (b[0] + b[2]) / 2 <= a[2] and a[1] <= (b[1] + b[3]) / 2 <= a[3]
+                for a, b in ((first, second), (second, first))
+            )
+            if inside:
+                continue
+            upper, lower = (i, j) if first[1] <= second[1] else (j, i)
+            left, right = (i, j) if first[0] <= second[0] else (j, i)
+            if overlap_y <= overlap_x:  # stacked: share the band of rows
+                middle = (max(first[1], second[1]) + min(first[3], second[3])) / 2
+                result[upper][3] = min(result[upper][3], middle)
+                result[lower][1] = max(result[lower][1], middle)
+            else:  # side by side: share the band of columns
+                middle = (max(first[0], second[0]) + min(first[2], second[2])) / 2
+                result[left][2] = min(result[left][2], middle)
+                result[right][0] = max(result[right][0], middle)
+    return [None if box is None else tuple(box) for box in result]
 
 
 def grown_boxes(
