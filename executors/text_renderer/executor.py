@@ -552,7 +552,7 @@ def separate_boxes(boxes: list) -> list:
     photographed page the line boxes of neighbouring paragraphs overlap by a few pixels (a curved page makes
     them tall), and each paragraph would otherwise lose the whole shared band to the other. A box that holds
     the other's middle (one block inside another) is left as it is."""
-    result = [None if box is None else list(box) for box in boxes]
+    result = [[0.0] * 4 if box is None else [float(v) for v in box] for box in boxes]  # None: never touched
     for i, first in enumerate(boxes):
         for j in range(i + 1, len(boxes)):
             second = boxes[j]
@@ -578,7 +578,7 @@ def separate_boxes(boxes: list) -> list:
                 middle = (max(first[0], second[0]) + min(first[2], second[2])) / 2
                 result[left][2] = min(result[left][2], middle)
                 result[right][0] = max(result[right][0], middle)
-    return [None if box is None else tuple(box) for box in result]
+    return [None if box is None else tuple(cut) for box, cut in zip(boxes, result)]
 
 
 def grown_boxes(
