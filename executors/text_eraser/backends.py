@@ -41,7 +41,7 @@ class OpenCVInpainter:
         # hole sizes away) can reach are worked on, one window per group of nearby holes: the same result,
         # in a fraction of the memory on a large page with a few signs (a 6000x6000 photo peaked at 2.6 GB
         # in full).
-        for (y0, y1), (x0, x1) in _hole_windows(mask, self.radius):
+        for (y0, y1), (x0, x1) in hole_windows(mask, self.radius):
             pixels[y0:y1, x0:x1] = self._inpaint(pixels[y0:y1, x0:x1], mask[y0:y1, x0:x1])
         return pixels
 
@@ -259,7 +259,7 @@ class DiffusersInpainter:
         return result
 
 
-def _hole_windows(mask: np.ndarray, radius: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+def hole_windows(mask: np.ndarray, radius: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     """Disjoint windows ((y0, y1), (x0, x1)) that together hold every hole of `mask` with all the pixels
     its inpainting can read: its radius and the grain sources up to two hole sizes away. Windows that would
     overlap are merged, so a hole never sees another hole's unfilled text as its surroundings."""

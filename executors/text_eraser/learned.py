@@ -12,7 +12,8 @@ import os
 import cv2
 import numpy as np
 
-from executors.text_eraser.backends import ERASERS, TeleaInpainter, _hole_windows
+from executors.text_eraser.backends import ERASERS, TeleaInpainter, hole_windows
+from transmodal.errors import ConfigurationError
 from transmodal.models import torch_device
 
 CHECKPOINTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints")
@@ -53,8 +54,6 @@ class TextSegmenterMask:
         threads: int | None = None,
     ):
         if not 0 < threshold < 1:
-            from transmodal.errors import ConfigurationError
-
             raise ConfigurationError(f"mask threshold must be between 0 and 1, got {threshold}")
         self.device = torch_device(device)
         self.model = _load("text-segmenter", checkpoint, SEGMENTER_ENV, "segmenter-cpu.pt", self.device, threads)
@@ -102,7 +101,7 @@ class PartialConvInpainter:
         """Fills the holes of `pixels` in place (the executor passes its own copy) and returns it."""
         import torch
 
-        for (y0, y1), (x0, x1) in _hole_windows(mask, self.context):
+        for (y0, y1), (x0, x1) in hole_windows(mask, self.context):
             window, holes = pixels[y0:y1, x0:x1], mask[y0:y1, x0:x1] > 0
             height, width = holes.shape
             pad = ((0, -height % self.multiple), (0, -width % self.multiple))

@@ -6,8 +6,9 @@ Generated (held-out seeds, `count` images of 256x256 per background kind):
 - mask precision / recall / F1 against the generator's true text pixels (where the image with text differs
   from the one without, grown by 3x3: the pixels an eraser must replace), for the heuristic mask (the
   TextEraser's, given the true text boxes and balloon outlines as regions) and the network's;
-- PSNR and SSIM inside the true mask against the text-free image, for OpenCV Telea, OpenCV Navier-Stokes
-  and the partial-convolution inpainter, each given the true mask.
+- PSNR and SSIM inside the true mask against the text-free image, for each of INPAINTERS (OpenCV Telea and
+  Navier-Stokes, Telea with the copied grain the TextEraser uses by default, the plain partial-convolution
+  U-Net and the one correcting Telea's fill), each given the true mask.
 Real (the image-translation evaluation's comic pages and photos, `make eval-data`): the TextDetector finds
 the regions as in the Flow, then each eraser configuration erases them all; measured are the source words
 Tesseract still reads in the annotated text areas (whole image and area by area, words of 4+ letters) and
