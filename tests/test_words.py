@@ -282,6 +282,15 @@ def test_names_and_slang_of_the_document_are_kept():
     assert words.recurring_words(comic, "en") == {"anda", "noobs"}
     assert words.recurring_words(comic, "en", min_count=3) == set()
     assert words.recurring_words(comic, "xx") == set()
+    # a misread made the same way twice is still a misread, not a name to keep
+    chat = [">play the gane", ">care about the gane", ">tne end", ">tne enemy"]
+    assert words.recurring_words(chat, "en") == set()
+
+
+@needs("en")
+def test_each_part_of_a_hyphenated_word_is_split_on_its_own():
+    assert split_words("THE CHAT WAS LIKEAWIND-TUNNEL.", "en") == "THE CHAT WAS LIKE A WIND-TUNNEL."
+    assert split_words("GIRL-SHAPED e-mail B-52", "en") == "GIRL-SHAPED e-mail B-52"
 
 
 @needs("en")
@@ -516,6 +525,19 @@ def test_capitals_and_splitting_help_apertium(ocr, as_is, fixed):
         ("ALL GVER THE WORLD", "ALL OVER THE WORLD"),  # O read as G
         ("HUNDREDS CF BEDROOMS", "HUNDREDS OF BEDROOMS"),  # the list knows "cf", but it is no common word
         ("TM SORRY", "IM SORRY"),  # which split_words reads as I'M
+        ("SO OBNOXIOUS", "SO OBNOXIOUS"),
+        ("SO QBNOXIOUS", "SO OBNOXIOUS"),  # O read as Q
+        ("YEAH 'COLRSE IT IS.", "YEAH 'COURSE IT IS."),  # the elision's apostrophe is not part of the word
+        ("BIKINI-ARMCR FLLL-FLEDGED", "BIKINI-ARMOR FULL-FLEDGED"),  # each part of a hyphenated word
+        # the small lower-case type of in-game chat: m read as n, h as n, t as c, w as u, g as q, ...
+        ("play for your noney, too", "play for your money, too"),
+        ("what do you want from ne?", "what do you want from me?"),
+        ("tne enemy isn't che players", "the enemy isn't the players"),
+        ("people uho pay you", "people who pay you"),
+        ("qo play", "go play"),
+        ("they con't care", "they don't care"),
+        ("you're belng paid", "you're being paid"),
+        ("Triend quarreled. Lhe end", "Friend quarreled. The end"),
     ],
 )
 def test_look_alike_capitals_are_corrected_where_that_makes_words(read, meant):
@@ -523,7 +545,24 @@ def test_look_alike_capitals_are_corrected_where_that_makes_words(read, meant):
 
 
 @pytest.mark.parametrize(
-    "text", ["GM 125", "LOL", "HELLO", "TOTAL", "B-52", "hello yol", "A4", "PLAN B", "1 OF 2", "TV", "THE BFG", "GUN"]
+    "text",
+    [
+        "GM 125",
+        "LOL",
+        "HELLO",
+        "TOTAL",
+        "B-52",
+        "hello yol",
+        "A4",
+        "PLAN B",
+        "1 OF 2",
+        "TV",
+        "THE BFG",
+        "GUN",
+        "T-SHIRTS",  # a one-letter part of a hyphenated word is no lone misread letter
+        "from raynond",  # lower case keeps its spaces: no "ray hond"; and no swap makes a name
+        "kill then",  # a known word stays, however likely "them" was meant
+    ],
 )
 def test_words_names_codes_and_lower_case_are_not_corrected(text):
     assert correct_misreads(text, "en") == text

@@ -58,6 +58,7 @@ import math
 import os
 import re
 import shutil
+import string
 import subprocess
 from collections.abc import Iterable, Sequence
 from typing import Optional
@@ -857,6 +858,7 @@ def split_words(text: str, language: str, keep: Iterable[str] = ()) -> str:
     if reader is None or not text:
         return text
     text = _TOKEN.sub(lambda match: _space_after_punctuation(match.group()), text)
+    text = _TOKEN.sub(lambda match: _split_hyphenated(match.group(), reader), text)
     tokens = list(_TOKEN.finditer(text))
     starts = [True] + [_ends_sentence(match.group()) for match in tokens[:-1]]
     candidates = [reader.token(match.group(), start) for match, start in zip(tokens, starts)]
@@ -900,19 +902,62 @@ def split_words(text: str, language: str, keep: Iterable[str] = ()) -> str:
     return "".join(out)
 
 
-# What OCR engines read for a capital in hand-lettered and tracked capitals, and what was meant: RapidOCR
-# reads comic lettering's U as L ("YOL", "RLSHING", "FORTLNE"), I as T ("TLL" for I'LL, "TM" for I'M), O as
-# C or G ("CF", "GVER", "NGGBS"); digits stand for look-alike letters.
-MISREADS = {"L": "U", "T": "I", "C": "O", "G": "O", "1": "I", "|": "I", "0": "O", "4": "A", "5": "S", "8": "B"}
+_HYPHENATED = re.compile(r"^(\W*?)([^\W\d_]+(?:-[^\W\d_]+)+)(\W*)$")
+
+
+def _split_hyphenated(token: str, reader: _Reader) -> str:
+    """Each part of a hyphenated token split on its own: "LIKEAWIND-TUNNEL" -> "LIKE A WIND-TUNNEL"."""
+    parts = _HYPHENATED.match(token)
+    if not parts:
+        return token
+    lead, core, trail = parts.groups()
+    pieces = []
+    for part in core.split("-"):
+        found = reader.token(part, sentence_start=True)
+        pieces.append(" ".join(found[4]) if found and found[4] else part)
+    return lead + "-".join(pieces) + trail
+
+
+# What OCR engines read for a letter, and what was meant (each key: the letters it may stand for). In
+# hand-lettered and tracked capitals RapidOCR reads U as L ("YOL", "RLSHING", "FORTLNE"), I as T ("TLL" for
+# I'LL, "TM" for I'M), O as C, G or Q ("CF", "GVER", "NGGBS", "QBNOXIOUS"); digits stand for look-alike
+# letters. In the small lower-case type of chat lines it reads m as n ("noney"), h as n ("tne"), t as c
+# ("che"), w as u ("uho", "ouners"), g as q ("qo"), o as e ("yeu"), i as l ("belng"), d as a or c ("aon't",
+# "con't"), and a sentence's capital T as L ("Lhe") or F as T ("Triend").
+MISREADS = {
+    "L": "U",
+    "T": "I",
+    "C": "O",
+    "G": "O",
+    "Q": "O",
+    "1": "I",
+    "|": "I",
+    "0": "O",
+    "4": "A",
+    "5": "S",
+    "8": "B",
+}
+LOWER_CASE_MISREADS = {"n": "mh", "c": "td", "l": "i", "u": "w", "q": "g", "e": "o", "a": "d", "1": "l", "0": "o"}
+CAPITALISED_MISREADS = {"L": "T", "T": "F"}  # the first letter of a word otherwise in lower case
 MAX_MISREADS = 2  # per token: more substitutions would turn noise into words
-_MISREAD_TOKEN = re.compile(r"^(\W*?)([A-Z0-9|'’]*[A-Z|][A-Z0-9|'’]*)(\W*)$")
+# a token in capitals, lower case or capitalised (the case `_one_case` accepts), digits and | among its letters
+_MISREAD_TOKEN = re.compile(r"^(\W*?)([A-Za-z0-9|]*[A-Za-z|](?:[A-Za-z0-9|]|['’](?=[A-Za-z]))*)(\W*)$")
+
+
+def _look_alikes(core: str) -> list[str]:
+    """For each character of a token, the letters it may be a misreading of ("" for none)."""
+    if core.upper() == core:
+        return [MISREADS.get(char, "") for char in core]
+    first = CAPITALISED_MISREADS.get(core[0], "") if core[0].isupper() else LOWER_CASE_MISREADS.get(core[0], "")
+    return [first] + [LOWER_CASE_MISREADS.get(char, "") for char in core[1:]]
 
 
 def correct_misreads(text: str, language: str, keep: Iterable[str] = ()) -> str:
-    """Capitals tokens that read as no words, corrected where swapping up to two look-alike characters
-    (`MISREADS`) makes them read as words: "YOL" -> "YOU", "RLSHING" -> "RUSHING", "BLTWHO" -> "BUTWHO"
-    (which `split_words` then splits). Known words, lower case, numbers and codes
-    ("GM 125": no letter swap reads better) stay as they are. Run before `split_words`."""
+    """Tokens that read as no words, corrected where swapping up to two look-alike characters (`MISREADS`
+    for capitals, `LOWER_CASE_MISREADS` for lower case) makes them read as words: "YOL" -> "YOU",
+    "RLSHING" -> "RUSHING", "BLTWHO" -> "BUTWHO" (which `split_words` then splits), "noney" -> "money".
+    Known words, mixed case, numbers and codes ("GM 125": no letter swap reads better) stay as they are;
+    so do names, which a swap never makes ("LOL" is not "Lou"). Run before `split_words`."""
     reader = _reader(language, keep)
     if reader is None or not text:
         return text
@@ -929,44 +974,64 @@ def correct_misreads(text: str, language: str, keep: Iterable[str] = ()) -> str:
             return 0.9
         return reader.segment(core)[0]
 
-    def fix(match: re.Match) -> str:
-        parts = _MISREAD_TOKEN.match(match.group())
-        if not parts:
-            return match.group()
+    def common(word: str) -> bool:
+        key = normalize_apostrophes(word).lower()
+        return key in reader.common or key in BARE_CONTRACTIONS or key in _ENGLISH_CONTRACTIONS
+
+    def fix_token(match: re.Match) -> str:
+        token = match.group()
+        if not _HYPHENATED.match(token):
+            return fix(token)
+        # each part of "BIKINI-ARMCUR" on its own; a one-letter part stays ("T-SHIRTS" is no "I-SHIRTS")
+        return "-".join(part if len(part.strip(string.punctuation)) < 2 else fix(part) for part in token.split("-"))
+
+    def fix(token: str) -> str:
+        parts = _MISREAD_TOKEN.match(token)
+        if not parts or not _one_case(parts.group(2)):
+            return token
         lead, core, trail = parts.groups()
-        # A lone letter that is no word, where its look-alike is one: "T" for "I" ("WELL, T JUST").
-        if len(core) == 1 and core.isalpha() and core.lower() not in reader.common:
-            meant = MISREADS.get(core, core)
-            return lead + (meant if meant.lower() in reader.common else core) + trail
+        look_alikes = _look_alikes(core)
+        # A lone capital that is no word, where its look-alike is one: "T" for "I" ("WELL, T JUST").
+        if len(core) == 1:
+            if core.isupper() and core.lower() not in reader.common:
+                meant = next((char for char in look_alikes[0] if char.lower() in reader.common), core)
+                return lead + meant + trail
+            return token
         # Two letters at least: "A4" and "B52" are codes, not misread words.
         if sum(char.isalpha() for char in core) < 2:
-            return match.group()
+            return token
         # A short token that is no common word but one swap away from one is that word misread: the list
         # knows "CF", "TM", "HL" as abbreviations, yet in lettering they are "OF", "IM" ("I'M"). Only into a
         # common word: "TV" stays, not "IV".
         key = normalize_apostrophes(core).lower()
-        if len(core) <= 3 and key not in reader.common and key not in reader.keep:
-            for index, char in enumerate(core):
-                variant = core[:index] + MISREADS.get(char, char) + core[index + 1 :]
-                if variant != core and (variant.lower() in reader.common or variant.lower() in BARE_CONTRACTIONS):
-                    return lead + variant + trail
+        if len(key.replace("'", "")) <= 3 and not common(key) and key not in reader.keep:
+            for index, alternatives in enumerate(look_alikes):
+                for char in alternatives:
+                    variant = core[:index] + char + core[index + 1 :]
+                    if common(variant):
+                        return lead + variant + trail
         if reader.known(core):
-            return match.group()
-        positions = [index for index, char in enumerate(core) if char in MISREADS]
+            return token
+        positions = [index for index, alternatives in enumerate(look_alikes) if alternatives]
         if not positions or len(positions) > 6:
-            return match.group()
+            return token
         best_cost, best = cost_of(core), core
+        # lower case keeps its spaces (run-together words are a trouble of tracked capitals): there a swap
+        # must make one word, or "raynond" would become "ray hond"
+        one_word = not core.isupper()
         for count in range(1, MAX_MISREADS + 1):
             for chosen in itertools.combinations(positions, count):
-                variant = "".join(MISREADS[char] if index in chosen else char for index, char in enumerate(core))
-                # each swap must pay for itself: a word or split must be clearly better than the reading
-                cost = cost_of(variant) + 0.5 * count
-                if cost < best_cost:
-                    best_cost, best = cost, variant
+                for letters in itertools.product(*(look_alikes[index] for index in chosen)):
+                    swapped = dict(zip(chosen, letters))
+                    variant = "".join(swapped.get(index, char) for index, char in enumerate(core))
+                    # each swap must pay for itself: a word or split must be clearly better than the reading
+                    cost = cost_of(variant) + 0.5 * count
+                    if cost < best_cost and not (one_word and cost > 0.9 + 0.5 * count):
+                        best_cost, best = cost, variant
         return lead + best + trail
 
     # Punctuation glued between two words first ("SHIT!T'M" -> "SHIT! T'M"), so each word is judged alone.
-    return _TOKEN.sub(fix, _TOKEN.sub(lambda match: _space_after_punctuation(match.group()), text))
+    return _TOKEN.sub(fix_token, _TOKEN.sub(lambda match: _space_after_punctuation(match.group()), text))
 
 
 # a word, punctuation, and a word with no space after it: "GIRL,YOU", "PROBLEM.MY", "Doctorow:Two"
@@ -1023,13 +1088,15 @@ def recurring_words(texts: Iterable[str], language: str, min_count: int = 2) -> 
     A word that can be split must occur once more than `min_count`, and more often than its split does
     in the same texts: "ANDA" (15 times) is a name, not "AND A" (3 times); "KILLTHEM" (3 times, glued
     by OCR) is not kept when "KILL THEM" occurs 10 times, nor "ALLTHE" glued twice by OCR. A sign glued
-    the same way on every photo stays glued.
+    the same way on every photo stays glued. Words a look-alike letter makes known ("gane", "tne": see
+    `correct_misreads`) are misreads, however often read.
     """
     reader = _reader(language)
     if reader is None:
         return set()
     texts = list(texts)
     counts: collections.Counter = collections.Counter()
+    as_read: dict[str, str] = {}  # a word's first reading, in its case (look-alikes depend on the case)
     lines = []  # the texts as lower-case words between spaces, to count the splits as phrases
     for text in texts:
         cores = []
@@ -1039,11 +1106,12 @@ def recurring_words(texts: Iterable[str], language: str, min_count: int = 2) -> 
             cores.append(core)
             if parts and len(core) >= 3 and not reader.known(core):
                 counts[core] += 1
+                as_read.setdefault(core, parts.group(2))
         lines.append(" " + " ".join(cores) + " ")
     kept = set()
     for word, count in counts.items():
-        if count < min_count:
-            continue
+        if count < min_count or correct_misreads(as_read[word], language) != as_read[word]:
+            continue  # ... and a word misread the same way twice ("gane" for "game") is still a misread
         pieces = reader.segment(word)[1]
         phrase = " " + " ".join(pieces).lower() + " "
         if not pieces or (count > min_count and count > sum(line.count(phrase) for line in lines)):
