@@ -208,13 +208,16 @@ EXECUTORS = [
         ImageGenerator,
         "generate",
         GENERATORS,
-        backend="diffusers",
+        backend="scenes",  # the offline default; diffusers on a tiny model: tests/test_image_generator.py
         writes="images",
-        good=lambda: MediaDoc(text="a red cat"),
+        good=lambda: MediaDoc(text="a red circle"),
         corrupt=lambda: MediaDoc(text="  "),
-        options=lambda model: {"backend_options": {"model": model}, "steps": 1, "seed": 0},
-        needs=("tiny_stable_diffusion_dir",),
-        model_backends=(ModelBackend("diffusers", "TRANSMODAL_IMAGE_MODEL"),),
+        options=lambda: {"seed": 0},
+        model_backends=(
+            ModelBackend("diffusers", "TRANSMODAL_IMAGE_MODEL"),
+            ModelBackend("scenes", "TRANSMODAL_SCENE_GENERATOR", key="generator", has_default=True),
+            ModelBackend("scenes-from-speech", "TRANSMODAL_SPEECH_ENCODER", key="speech_encoder", has_default=True),
+        ),
     ),
     ExecutorContract(
         ImageCaptioner,
@@ -224,7 +227,10 @@ EXECUTORS = [
         writes="text",  # describes images by their writing
         good=lambda: MediaDoc(image=_sign_png()),
         corrupt=lambda: MediaDoc(image=NOT_AN_IMAGE),
-        model_backends=(ModelBackend("transformers", "TRANSMODAL_CAPTION_MODEL"),),
+        model_backends=(
+            ModelBackend("transformers", "TRANSMODAL_CAPTION_MODEL"),
+            ModelBackend("scenes", "TRANSMODAL_SCENE_CAPTIONER", key="checkpoint", has_default=True),
+        ),
     ),
 ]
 

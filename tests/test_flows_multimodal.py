@@ -28,6 +28,7 @@ FLOWS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_flow(name: str, docs: list[MediaDoc], parameters: dict | None = None) -> tuple:
+    """Run flows/NAME (or the YAML at an absolute path) on `docs`: (report, {doc name: result})."""
     results = {}
     flow, host = local_flow(os.path.join(FLOWS, name))
     with flow:
@@ -168,13 +169,52 @@ def test_bad_audio_fails_alone_and_speech_to_speech_keeps_serving(tmp_path):
     assert {failure.name for failure in report.failures} == {"corrupt.wav", "empty.wav"}
 
 
-def test_speech_to_image_generates_images_from_what_was_said(tmp_path, monkeypatch):
+def with_backend(tmp_path, name: str, backend: str, instead_of: str) -> str:
+    """flows/NAME with one executor's backend swapped, as a user with weights would swap it."""
+    text = open(os.path.join(FLOWS, name)).read()
+    assert f"uses_with: {{backend: {instead_of}}}" in text
+    text = text.replace(f"uses_with: {{backend: {instead_of}}}", f"uses_with: {{backend: {backend}}}")
+    path = tmp_path / name
+    path.write_text(text.replace("../executors/", os.path.join(os.path.dirname(FLOWS), "executors") + "/"))
+    return str(path)
+
+
+def red_share(png: bytes) -> float:
+    """Share of an image's pixels that are the scene world's red."""
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    return float(np.mean((np.abs(pixels - (220, 40, 40)).max(axis=2) < 60)))
+
+
+def test_speech_to_image_draws_what_was_said_offline(tmp_path):
+    wav = flite_wav("A big red circle above a small blue square.", tmp_path)
+    report, results = run_flow("speech-to-image.yml", [MediaDoc(audio=wav, name="request.wav")], {"seed": 3, "num_images": 2})
+    assert report.ok, report.failures
+    doc = results["request.wav"]
+    assert doc.trace == ["SpeechRecognizer/rep-0", "ImageGenerator/rep-0"]
+    assert "red circle" in doc.text.lower()
+    assert [generated.seed for generated in doc.images] == [3, 4]
+    assert Image.open(io.BytesIO(bytes(doc.image))).size == (128, 128)
+    assert red_share(bytes(doc.image)) > 0.01  # the red thing is drawn
+
+
+def test_direct_speech_to_image_draws_from_the_speech_without_text(tmp_path):
+    said = {"red": flite_wav("A big red circle.", tmp_path), "blue": flite_wav("A big blue square.", tmp_path)}
+    docs = [MediaDoc(audio=wav, name=f"{colour}.wav") for colour, wav in said.items()]
+    report, results = run_flow("speech-to-image-direct.yml", docs, {"seed": 1})
+    assert report.ok, report.failures
+    assert results["red.wav"].trace == ["ImageGenerator/rep-0"] and not results["red.wav"].text
+    assert red_share(bytes(results["red.wav"].image)) > red_share(bytes(results["blue.wav"].image))
+
+
+def test_speech_to_image_with_diffusers_weights(tmp_path, monkeypatch):
     model_dir = str(tmp_path / "tiny-sd")
     build_tiny_stable_diffusion(model_dir)
     monkeypatch.setenv("TRANSMODAL_IMAGE_MODEL", model_dir)  # inherited by the executor processes
     wav = flite_wav("A red house by the sea.", tmp_path)
     report, results = run_flow(
-        "speech-to-image.yml", [MediaDoc(audio=wav, name="request.wav")], {"num_images": 2, "steps": 2, "seed": 3}
+        with_backend(tmp_path, "speech-to-image.yml", "diffusers", instead_of="scenes"),
+        [MediaDoc(audio=wav, name="request.wav")],
+        {"num_images": 2, "steps": 2, "seed": 3},
     )
     assert report.ok, report.failures
     doc = results["request.wav"]
@@ -183,11 +223,25 @@ def test_speech_to_image_generates_images_from_what_was_said(tmp_path, monkeypat
     assert Image.open(io.BytesIO(bytes(doc.image))).size == (64, 64)
 
 
-def test_image_to_speech_describes_a_picture_aloud(tmp_path, monkeypatch, recognizer):
+def test_image_to_speech_describes_a_scene_aloud_offline(recognizer):
+    from training.scenes import world
+
+    scene = world.Scene((world.Thing("circle", "red", "big", 0.5, 0.3, 0.34, 0),), None, "grey", 5)
+    report, results = run_flow("image-to-speech.yml", [MediaDoc(image=encode_image(world.render(scene, 128)), name="red.png")])
+    assert report.ok, report.failures
+    doc = results["red.png"]
+    assert doc.text == "a big red circle"
+    assert "red" in transcribe(recognizer, bytes(doc.audio)).lower().split()
+
+
+def test_image_to_speech_with_a_transformers_captioner(tmp_path, monkeypatch, recognizer):
     model_dir = str(tmp_path / "tiny-blip")
     build_tiny_blip(model_dir)  # trained to say "a red house" for red pictures
     monkeypatch.setenv("TRANSMODAL_CAPTION_MODEL", model_dir)
-    report, results = run_flow("image-to-speech.yml", [MediaDoc(image=encode_image(picture("red", 7)), name="red.png")])
+    report, results = run_flow(
+        with_backend(tmp_path, "image-to-speech.yml", "transformers", instead_of="scenes"),
+        [MediaDoc(image=encode_image(picture("red", 7)), name="red.png")],
+    )
     assert report.ok, report.failures
     doc = results["red.png"]
     assert doc.text == "a red house"

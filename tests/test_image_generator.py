@@ -24,7 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def generator(tiny_stable_diffusion_dir):
     # The tiny model's native size is 64x64 (sample size 32, autoencoder factor 2).
-    return ImageGenerator(backend_options={"model": tiny_stable_diffusion_dir}, steps=2, seed=7, max_images=4)
+    return ImageGenerator(backend="diffusers", backend_options={"model": tiny_stable_diffusion_dir}, steps=2, seed=7, max_images=4)
 
 
 def generate(generator: ImageGenerator, docs: list[MediaDoc], **parameters) -> DocList[MediaDoc]:
@@ -64,7 +64,7 @@ def test_the_recorded_seed_of_a_second_image_reproduces_it(generator):
 
 
 def test_without_a_seed_each_document_draws_one_and_records_it(tiny_stable_diffusion_dir):
-    generator = ImageGenerator(backend_options={"model": tiny_stable_diffusion_dir}, steps=1)
+    generator = ImageGenerator(backend="diffusers", backend_options={"model": tiny_stable_diffusion_dir}, steps=1)
     result = generate(generator, [MediaDoc(text="a red cat"), MediaDoc(text="a red cat")])
     seeds = [doc.images[0].seed for doc in result]
     assert all(isinstance(seed, int) for seed in seeds) and seeds[0] != seeds[1]
@@ -122,7 +122,7 @@ def test_an_empty_prompt_fails_with_the_reason(generator):
 
 
 def test_documents_of_a_request_share_one_pipeline_call_per_batch(tiny_stable_diffusion_dir):
-    generator = ImageGenerator(backend_options={"model": tiny_stable_diffusion_dir}, steps=1, batch_size=2)
+    generator = ImageGenerator(backend="diffusers", backend_options={"model": tiny_stable_diffusion_dir}, steps=1, batch_size=2)
     calls = []
     pipeline = generator.generator.pipeline
     generator.generator.pipeline = lambda **options: calls.append(options["prompt"]) or pipeline(**options)
@@ -132,7 +132,7 @@ def test_documents_of_a_request_share_one_pipeline_call_per_batch(tiny_stable_di
 
 
 def test_a_named_scheduler_replaces_the_saved_one(tiny_stable_diffusion_dir):
-    generator = ImageGenerator(backend_options={"model": tiny_stable_diffusion_dir, "scheduler": "euler"}, steps=2)
+    generator = ImageGenerator(backend="diffusers", backend_options={"model": tiny_stable_diffusion_dir, "scheduler": "euler"}, steps=2)
     assert type(generator.generator.pipeline.scheduler).__name__ == "EulerDiscreteScheduler"
     (result,) = generate(generator, [MediaDoc(text="a red cat")])
     assert result.error is None and pixels(result.image).shape == (64, 64, 3)
@@ -142,11 +142,13 @@ def test_bad_with_options_fail_at_start_up():
     with pytest.raises(ConfigurationError, match="width must be a multiple of 8"):
         ImageGenerator(width=100)
     with pytest.raises(ConfigurationError, match="unknown scheduler 'fast'; choose one of: ddim"):
-        ImageGenerator(backend_options={"model": "unused", "scheduler": "fast"})
+        ImageGenerator(backend="diffusers", backend_options={"model": "unused", "scheduler": "fast"})
 
 
 def test_config_yml_starts_the_executor_with_the_model_from_the_environment(tiny_stable_diffusion_dir, monkeypatch):
     monkeypatch.setenv("TRANSMODAL_IMAGE_MODEL", tiny_stable_diffusion_dir)
-    executor = Executor.load_config(os.path.join(ROOT, "executors/image_generator/config.yml"), uses_with={"steps": 1})
+    executor = Executor.load_config(
+        os.path.join(ROOT, "executors/image_generator/config.yml"), uses_with={"backend": "diffusers", "steps": 1}
+    )
     (result,) = executor.generate(DocList[MediaDoc]([MediaDoc(text="a red cat")]), {"seed": 3})
     assert result.error is None and result.images[0].seed == 3 and pixels(result.image).shape == (64, 64, 3)

@@ -132,3 +132,33 @@ def split_at_pauses(samples: np.ndarray, rate: int, max_seconds: float = 30.0) -
         start = cut
     pieces.append((start / rate, samples[start:]))
     return pieces
+
+
+def _mel_filterbank(bands: int, fft_size: int, rate: int) -> np.ndarray:
+    """Triangular filters evenly spaced on the mel scale (HTK's formula), (bands, fft_size // 2 + 1)."""
+
+    def to_mel(hertz):
+        return 2595.0 * np.log10(1.0 + np.asarray(hertz) / 700.0)
+
+    edges = 700.0 * (10 ** (np.linspace(to_mel(20.0), to_mel(rate / 2), bands + 2) / 2595.0) - 1.0)
+    bins = np.linspace(0, rate / 2, fft_size // 2 + 1)
+    filters = np.zeros((bands, len(bins)), np.float32)
+    for band in range(bands):
+        low, centre, high = edges[band : band + 3]
+        rising, falling = (bins - low) / (centre - low), (high - bins) / (high - centre)
+        filters[band] = np.clip(np.minimum(rising, falling), 0.0, None)
+    return filters
+
+
+def log_mel(samples: np.ndarray, rate: int, bands: int = 40) -> np.ndarray:
+    """(bands, frames) log-mel energies of mono float samples at 16 kHz (resampled when not): 25 ms
+    Hann windows every 10 ms, the usual speech front end."""
+    samples = resample(np.asarray(samples, np.float32), rate, 16_000)
+    window, hop, fft_size = 400, 160, 512
+    if len(samples) < window:
+        samples = np.pad(samples, (0, window - len(samples)))
+    frames = 1 + (len(samples) - window) // hop
+    index = np.arange(window)[None, :] + hop * np.arange(frames)[:, None]
+    spectrum = np.abs(np.fft.rfft(samples[index] * np.hanning(window).astype(np.float32), n=fft_size)) ** 2
+    energies = spectrum @ _mel_filterbank(bands, fft_size, 16_000).T
+    return np.log(energies + 1e-6).T.astype(np.float32)

@@ -536,19 +536,28 @@ def main(argv: list[str] | None = None) -> int:
     # Model training and evaluation: the rest of the command line goes to the model's own script.
     train_parser = commands.add_parser(
         "train",
-        help="train a model on generated data (see: SEE text detector; segmenter, inpainter: the learned eraser)",
+        help="train a model on generated data (see: SEE text detector; segmenter, inpainter: the learned eraser; "
+        "scene-encoder, image-to-text, text-to-image, speech-encoder: the scene world's speech <-> image models)",
     )
-    train_parser.add_argument("model", choices=["see", "segmenter", "inpainter"])
+    train_parser.add_argument(
+        "model",
+        choices=["see", "segmenter", "inpainter", "scene-encoder", "image-to-text", "text-to-image", "speech-encoder"],
+    )
     train_parser.add_argument("options", nargs=argparse.REMAINDER, help="e.g. --config cpu --out DIR --minutes 20")
     eval_parser = commands.add_parser(
         "eval",
-        help="measure a trained model (see: SEE text detector; eraser: the learned eraser), or image translation "
+        help="measure a trained model (see: SEE text detector; eraser: the learned eraser; scenes: the speech <-> "
+        "image models), or image translation "
         "on real images, or speech recognition on real recordings (evaluation/README.md)",
     )
-    eval_parser.add_argument("model", choices=["see", "eraser", "image-translation", "speech"])
+    eval_parser.add_argument("model", choices=["see", "eraser", "image-translation", "speech", "scenes"])
     eval_parser.add_argument("options", nargs=argparse.REMAINDER, help="e.g. --checkpoint PATH")
 
     args = parser.parse_args(argv)
+    if args.command == "train" and args.model in ("scene-encoder", "image-to-text", "text-to-image", "speech-encoder"):
+        from training.scenes import train as train_scenes
+
+        return train_scenes.main(args.model, args.options)
     if args.command == "train" and args.model in ("segmenter", "inpainter"):
         from training.eraser import train as train_eraser
 
@@ -557,6 +566,10 @@ def main(argv: list[str] | None = None) -> int:
         from training.see import train
 
         return train.main(args.options)
+    if args.command == "eval" and args.model == "scenes":
+        from training.scenes import evaluate as evaluate_scenes
+
+        return evaluate_scenes.main(args.options)
     if args.command == "eval" and args.model == "eraser":
         from training.eraser import evaluate as evaluate_eraser
 

@@ -7,6 +7,8 @@ with the backend's `nothing_found` as the reason.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from transmodal import languages
@@ -107,4 +109,46 @@ class TextInImageCaptioner:
             ]
             regions = reading_order(regions)
             captions.append("\n".join(region.text for region in regions))
+        return captions
+
+
+CHECKPOINTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints")
+
+
+@CAPTIONERS.register("scenes")
+class SceneCaptioner:
+    """The captioner trained on the project's generated scene world (training/scenes; the image2speech
+    design with words as units): "a big red circle above a small blue square". Offline and small, but it
+    knows only its world (one to three simple shapes in seven colours, their sizes and places); on any other
+    picture it still says such a sentence. Checkpoint from `checkpoint` or TRANSMODAL_SCENE_CAPTIONER, the
+    shipped one by default."""
+
+    ENV_VAR = "TRANSMODAL_SCENE_CAPTIONER"
+    nothing_found = "the scene captioner generated an empty caption"
+    language = "en"
+
+    def __init__(self, checkpoint: str | None = None, device: str = "cpu", batch_size: int = 64):
+        from transmodal.nets import checkpoint as checkpoints
+
+        path = checkpoint or os.environ.get(self.ENV_VAR) or os.path.join(CHECKPOINTS, "image-to-text-cpu.pt")
+        how = (
+            "train one with `transmodal train image-to-text` (training/scenes/README.md) or point "
+            f"`with: backend_options: {{checkpoint: PATH}}` or {self.ENV_VAR} at one"
+        )
+        self.device = torch_device(device)
+        self.model = checkpoints.load(path, "scene-captioner", self.device, how)
+        self.batch_size = batch_size
+
+    def caption(self, images: list[np.ndarray]) -> list[str]:
+        import torch
+        from PIL import Image
+
+        captions: list[str] = []
+        for start in range(0, len(images), self.batch_size):
+            batch = [
+                np.asarray(Image.fromarray(image).resize((64, 64), Image.Resampling.BOX))
+                for image in images[start : start + self.batch_size]
+            ]
+            pixels = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).float().div(255).to(self.device)
+            captions += self.model.generate(pixels)  # type: ignore[operator]  # a SceneCaptioner, loaded by name
         return captions

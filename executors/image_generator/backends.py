@@ -1,21 +1,26 @@
 """Image generation backends: `generate(prompts, seeds, settings) -> images`, one pipeline call per batch.
 
-`prompts` holds one prompt per document, `seeds` one list of seeds per prompt (one seed per image), and
-the result one list of `GeneratedImage`s (PNG bytes and seed) per prompt, in the same order.
+A backend `reads` "text" (the default: `prompts` are the documents' texts) or "audio" (`prompts` are the
+documents' (samples, rate)). `prompts` holds one prompt per document, `seeds` one list of seeds per prompt
+(one seed per image), and the result one list of `GeneratedImage`s (PNG bytes and seed) per prompt, in the same order.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+import os
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
 from transmodal.backends import Registry
 from transmodal.docs import GeneratedImage
-from transmodal.errors import ConfigurationError
+from transmodal.errors import BadInputError, ConfigurationError
 from transmodal.media import encode_image
 from transmodal.models import load_pretrained, model_reference, torch_device
+
+if TYPE_CHECKING:
+    import torch
 
 GENERATORS: Registry = Registry("image generation")
 
@@ -131,3 +136,134 @@ class DiffusersGenerator:
                 ]
             )
         return results
+
+
+CHECKPOINTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints")
+HOW_TO_TRAIN = "train one with `transmodal train {model}` (training/scenes/README.md) or point {option} at one"
+
+
+def _scene_network(path: str | None, env_var: str, default: str, network: str, option: str, model: str, device: str):
+    from transmodal.nets import checkpoint
+
+    chosen = path or os.environ.get(env_var) or os.path.join(CHECKPOINTS, default)
+    how = HOW_TO_TRAIN.format(model=model, option=f"`with: backend_options: {{{option}: PATH}}` or {env_var}")
+    return checkpoint.load(chosen, network, torch_device(device), how)
+
+
+@GENERATORS.register("scenes")
+class SceneTextToImage:
+    """The two-stage conditional GAN trained on the project's generated scene world (training/scenes), from
+    a description: "a big red circle above a small blue square" -> 128 x 128 (64 x 64 when width <= 64).
+
+    Offline and small, but it draws only its world: one to three circles, squares, triangles, diamonds and
+    stars in seven colours, in relations above / below / left / right. Words outside that world are
+    ignored; a prompt with none of its words fails that document. Checkpoints: `generator`
+    (TRANSMODAL_SCENE_GENERATOR) and the text side of the scene encoder it was trained on, `encoder`
+    (TRANSMODAL_SCENE_ENCODER); the shipped ones by default.
+    """
+
+    reads = "text"
+
+    def __init__(self, generator: str | None = None, encoder: str | None = None, device: str = "cpu"):
+        self.device = torch_device(device)
+        self.generator = _scene_network(
+            generator,
+            "TRANSMODAL_SCENE_GENERATOR",
+            "text-to-image-cpu.pt",
+            "scene-generator",
+            "generator",
+            "text-to-image",
+            device,
+        )
+        self.encoder = _scene_network(
+            encoder,
+            "TRANSMODAL_SCENE_ENCODER",
+            "scene-encoder-cpu.pt",
+            "dual-encoder",
+            "encoder",
+            "scene-encoder",
+            device,
+        )
+
+    def embed(self, prompts: list) -> torch.Tensor:
+        vocabulary = self.encoder.text.vocabulary
+        for prompt in prompts:
+            if not any(token > 1 for token in vocabulary.encode(prompt)):
+                raise BadInputError(
+                    f"the scenes generator knows none of the words of {prompt!r}: it draws circles, squares, "
+                    "triangles, diamonds and stars, red, green, blue, yellow, purple, orange or white, above, "
+                    "below, left or right of each other (use the diffusers backend for other prompts)"
+                )
+        return self.encoder.text.encode(prompts)
+
+    def generate(
+        self, prompts: list, seeds: list[list[int]], settings: GenerationSettings
+    ) -> list[list[GeneratedImage]]:
+        import torch
+
+        results: list[list[GeneratedImage]] = []
+        with torch.inference_mode():
+            embeddings = self.embed(prompts)
+            for embedding, prompt_seeds in zip(embeddings, seeds):
+                noise = torch.stack(
+                    [
+                        torch.randn(self.generator.noise, generator=torch.Generator("cpu").manual_seed(seed))
+                        for seed in prompt_seeds
+                    ]
+                ).to(self.device)
+                small, large, _mu, _log_variance = self.generator(embedding.expand(len(prompt_seeds), -1), noise)
+                drawn = small if (settings.width or 128) <= 64 and (settings.height or 128) <= 64 else large
+                pixels = ((drawn.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+                results.append([self._image(image, seed, settings) for image, seed in zip(pixels, prompt_seeds)])
+        return results
+
+    @staticmethod
+    def _image(pixels: np.ndarray, seed: int, settings: GenerationSettings) -> GeneratedImage:
+        if settings.width or settings.height:  # another size asked for: resized (the network draws 64 or 128)
+            from PIL import Image
+
+            width = settings.width or settings.height or 128
+            size = (width, settings.height or width)
+            pixels = np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BICUBIC))
+        return GeneratedImage(image=encode_image(pixels), seed=seed)  # type: ignore[arg-type]  # docarray validates the bytes into ImageBytes
+
+
+@GENERATORS.register("scenes-from-speech")
+class SceneSpeechToImage(SceneTextToImage):
+    """Speech -> image without text in the middle (Li et al., "Direct Speech-to-Image Translation"): the
+    speech encoder trained as the student of the scene encoder's caption embeddings (no transcripts) feeds
+    the same generator. Reads each document's audio, not its text. Checkpoint `speech_encoder`
+    (TRANSMODAL_SPEECH_ENCODER), the shipped one by default."""
+
+    reads = "audio"
+
+    def __init__(
+        self,
+        generator: str | None = None,
+        encoder: str | None = None,
+        speech_encoder: str | None = None,
+        device: str = "cpu",
+    ):
+        super().__init__(generator, encoder, device)
+        self.speech_encoder = _scene_network(
+            speech_encoder,
+            "TRANSMODAL_SPEECH_ENCODER",
+            "speech-encoder-cpu.pt",
+            "speech-encoder",
+            "speech_encoder",
+            "speech-encoder",
+            device,
+        )
+
+    def embed(self, prompts: list) -> torch.Tensor:
+        import torch
+
+        from transmodal.nets.scenes import speech_features
+
+        features = [speech_features(samples, rate, self.speech_encoder.mels) for samples, rate in prompts]
+        longest = max(feature.shape[1] for feature in features)
+        batch = torch.zeros(len(features), features[0].shape[0], longest)
+        for row, feature in enumerate(features):
+            batch[row, :, : feature.shape[1]] = torch.from_numpy(feature)
+        lengths = torch.tensor([feature.shape[1] for feature in features])
+        return self.speech_encoder(batch.to(self.device), lengths)

@@ -7,6 +7,7 @@ from docarray import DocList
 from jina import Executor, requests
 
 from executors.image_generator.backends import GENERATORS, GenerationSettings
+from transmodal.audio import audio_of
 from transmodal.docs import GeneratedImage, MediaDoc
 from transmodal.errors import BadInputError, ConfigurationError, TransmodalError
 from transmodal.processing import fail_invalid_request, for_batch, for_each_doc, live_docs, mark_failed, traced
@@ -15,7 +16,8 @@ MAX_SEED = 2**32 - 1  # request parameters travel as JSON numbers (doubles): lar
 
 
 class ImageGenerator(Executor):
-    """Generates images from each document's prompt: its `translation` when it has one, else its `text`.
+    """Generates images from each document's prompt: its `translation` when it has one, else its `text`;
+    or, with a backend that reads audio (`scenes-from-speech`), from the document's speech itself.
 
     Every image goes into `images` (PNG bytes with the seed that reproduces it: image i of a document has
     seed + i) and the first also into `image`, so a Flow's output image is the generated one. Settings
@@ -25,7 +27,7 @@ class ImageGenerator(Executor):
 
     def __init__(
         self,
-        backend: str = "diffusers",
+        backend: str = "scenes",
         backend_options: dict | None = None,
         num_images: int = 1,
         steps: int = 30,
@@ -68,7 +70,8 @@ class ImageGenerator(Executor):
                 mark_failed(doc, self.metas.name, error)
             return traced(docs, self)
 
-        for_each_doc(docs, self.metas.name, _check_prompt)
+        reads_audio = getattr(self.generator, "reads", "text") == "audio"
+        for_each_doc(docs, self.metas.name, _check_audio if reads_audio else _check_prompt)
 
         # One pipeline call per chunk; a failed chunk is retried document by document, the others kept.
         live = live_docs(docs)
@@ -82,7 +85,11 @@ class ImageGenerator(Executor):
         # Without a seed each document draws its own, recorded with its images so they can be made again.
         base_seeds = [settings.seed if settings.seed is not None else secrets.randbelow(MAX_SEED + 1) for _ in docs]
         seeds = [[base + index for index in range(settings.num_images)] for base in base_seeds]
-        results = self.generator.generate([(doc.final_text or "").strip() for doc in docs], seeds, settings)
+        if getattr(self.generator, "reads", "text") == "audio":
+            prompts: list = [audio_of(doc) for doc in docs]
+        else:
+            prompts = [(doc.final_text or "").strip() for doc in docs]
+        results = self.generator.generate(prompts, seeds, settings)
         for doc, images in zip(docs, results):
             if not images:
                 mark_failed(doc, self.metas.name, BadInputError("the safety checker withheld every image"))
@@ -124,6 +131,10 @@ class ImageGenerator(Executor):
             negative_prompt=negative_prompt or None,
             **sizes,
         )
+
+
+def _check_audio(doc: MediaDoc) -> None:
+    audio_of(doc)  # raises BadInputError for no, undecodable or silent audio
 
 
 def _check_prompt(doc: MediaDoc) -> None:

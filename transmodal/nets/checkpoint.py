@@ -1,7 +1,8 @@
-"""Checkpoints of the eraser's networks: the network's name, its constructor arguments and its weights.
+"""Checkpoints of the project's trained networks: the network's name, its constructor arguments and its
+weights.
 
-Training (training/eraser) writes them with `save`; the TextEraser reads them with `load`, which builds the
-network from the saved arguments, so a checkpoint of another size loads through the same code.
+Training (training/eraser, training/scenes) writes them with `save`; executors read them with `load`, which
+builds the network from the saved arguments, so a checkpoint of another size loads through the same code.
 """
 
 from __future__ import annotations
@@ -13,9 +14,17 @@ from torch import nn
 
 from transmodal.errors import ModelNotFoundError
 from transmodal.nets.pconv import PartialUNet
+from transmodal.nets.scenes import DualEncoder, SceneCaptioner, SceneGenerator, SpeechEncoder
 from transmodal.nets.text_segmenter import TextSegmenter
 
-NETWORKS: dict[str, type[nn.Module]] = {"text-segmenter": TextSegmenter, "partial-unet": PartialUNet}
+NETWORKS: dict[str, type[nn.Module]] = {
+    "text-segmenter": TextSegmenter,
+    "partial-unet": PartialUNet,
+    "dual-encoder": DualEncoder,
+    "scene-captioner": SceneCaptioner,
+    "scene-generator": SceneGenerator,
+    "speech-encoder": SpeechEncoder,
+}
 
 
 def save(model: nn.Module, network: str, arguments: dict, path: str) -> None:

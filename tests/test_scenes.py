@@ -1,0 +1,212 @@
+"""The scene world and its speech <-> image models (training/scenes, transmodal/nets/scenes.py) and the
+backends that load them (ImageGenerator `scenes`, `scenes-from-speech`; ImageCaptioner `scenes`).
+
+Tiny random networks are saved as training saves them and loaded through the backends' own code; the
+shipped checkpoints are held to bounds on held-out scenes (their full numbers: training/scenes/README.md).
+"""
+
+import io
+import random
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from executors.image_captioner.backends import SceneCaptioner as SceneCaptionerBackend
+from executors.image_generator.backends import GenerationSettings, SceneSpeechToImage, SceneTextToImage
+from training.scenes import data, evaluate, world
+from transmodal.errors import BadInputError, ModelNotFoundError
+from transmodal.nets import checkpoint
+from transmodal.nets.scenes import (
+    DualEncoder,
+    SceneCaptioner,
+    SceneGenerator,
+    SpeechEncoder,
+    Vocabulary,
+    speech_features,
+)
+
+
+def test_scenes_are_reproducible_and_their_captions_true():
+    first, again = world.scenes(5, 40), world.scenes(5, 40)
+    assert first == again
+    assert np.array_equal(world.render(first[0], 64), world.render(again[0], 64))
+    vocabulary = set(world.vocabulary())
+    rng = random.Random(1)
+    for scene in first:
+        for text in (world.caption(scene), world.caption(scene, rng)):
+            assert set(text.split()) <= vocabulary, text
+        assert 1 <= len(scene.things) <= 3
+        assert len({thing.colour for thing in scene.things}) == len(scene.things)  # colours tell things apart
+        if scene.relation == "above":
+            assert scene.things[0].y < scene.things[1].y
+        if scene.relation == "to the left of":
+            assert scene.things[0].x < scene.things[1].x
+    assert world.render(first[0], 128).shape == (128, 128, 3)
+    orange = world.Scene((world.Thing("star", "orange", "big", 0.5, 0.5, 0.3, 0),), None, "grey", 1)
+    said = {world.caption(orange, random.Random(seed)) for seed in range(30)}
+    assert any("an orange star" in text for text in said) and not any("a orange" in text for text in said)
+
+
+def test_a_drawn_thing_has_its_colour_where_the_scene_puts_it():
+    thing = world.Thing("square", "red", "big", 0.25, 0.75, 0.3, 0)
+    pixels = world.render(world.Scene((thing,), None, "grey", 3), 64)
+    assert tuple(pixels[48, 16]) == pytest.approx(world.COLOURS["red"], abs=12)
+    assert abs(int(pixels[16, 48, 0]) - int(pixels[16, 48, 1])) < 30  # grey where nothing is
+
+
+def test_bleu_and_token_error_rate_on_hand_checked_cases():
+    reference = "a big red circle above a small blue square".split()
+    assert evaluate.bleu4([reference], [reference]) == pytest.approx(1.0)
+    assert evaluate.bleu4([reference], [reference[:3]]) == 0.0  # no 4-gram
+    # the eighth of nine words wrong: it spoils 1 of 9 unigrams, 2 of 8 bigrams, 2 of 7 trigrams and 2 of 6
+    # 4-grams; same length, no brevity penalty
+    hypothesis = "a big red circle above a small green square".split()
+    expected = (8 / 9 * 6 / 8 * 5 / 7 * 4 / 6) ** 0.25
+    assert evaluate.bleu4([reference], [hypothesis]) == pytest.approx(expected)
+    assert evaluate.token_error_rate([reference], [hypothesis]) == pytest.approx(1 / 9)
+
+
+def test_vocabulary_round_trip():
+    vocabulary = Vocabulary(world.vocabulary())
+    ids = vocabulary.encode("A big RED circle, above a zebra!")
+    assert vocabulary.decode(ids) == "a big red circle above a <unk>"
+    batch, lengths = vocabulary.batch(["a red circle", "a star"], add_end=True)
+    assert batch.shape == (2, 4) and lengths.tolist() == [4, 3] and batch[1, 3] == 0
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoints(tmp_path_factory):
+    """Random tiny networks of every kind, saved the way training saves them."""
+    folder = tmp_path_factory.mktemp("scenes")
+    torch.manual_seed(0)
+    words = world.vocabulary()
+    made = {
+        "encoder": (
+            DualEncoder(words, dimension=16, width=4),
+            "dual-encoder",
+            {"words": words, "dimension": 16, "width": 4},
+        ),
+        "generator": (
+            SceneGenerator(dimension=16, condition=8, noise=4, width=4),
+            "scene-generator",
+            {"dimension": 16, "condition": 8, "noise": 4, "width": 4},
+        ),
+        "captioner": (
+            SceneCaptioner(words, width=4, hidden=16),
+            "scene-captioner",
+            {"words": words, "width": 4, "hidden": 16},
+        ),
+        "speech": (
+            SpeechEncoder(mels=40, dimension=16, hidden=8),
+            "speech-encoder",
+            {"mels": 40, "dimension": 16, "hidden": 8},
+        ),
+    }
+    paths = {}
+    for name, (model, network, arguments) in made.items():
+        paths[name] = str(folder / f"{name}.pt")
+        checkpoint.save(model, network, arguments, paths[name])
+    return paths
+
+
+def test_text_to_image_backend_draws_reproducibly_from_its_seed(tiny_checkpoints):
+    backend = SceneTextToImage(generator=tiny_checkpoints["generator"], encoder=tiny_checkpoints["encoder"])
+    settings = GenerationSettings(num_images=2)
+    ((first, second),) = backend.generate(["a big red circle above a blue square"], [[3, 4]], settings)
+    ((again, _),) = backend.generate(["a big red circle above a blue square"], [[3, 5]], settings)
+    assert first.seed == 3 and second.seed == 4
+    assert Image.open(io.BytesIO(bytes(first.image))).size == (128, 128)
+    assert bytes(first.image) == bytes(again.image)  # (an untrained network barely hears its noise)
+    ((small,),) = backend.generate(["a red circle"], [[1]], GenerationSettings(width=64, height=64))
+    assert Image.open(io.BytesIO(bytes(small.image))).size == (64, 64)
+    with pytest.raises(BadInputError, match="knows none of the words"):
+        backend.generate(["una casa roja"], [[1]], settings)
+
+
+def test_speech_backend_reads_audio_not_text(tiny_checkpoints):
+    assert SceneSpeechToImage.reads == "audio" and SceneTextToImage.reads == "text"
+    backend = SceneSpeechToImage(
+        generator=tiny_checkpoints["generator"],
+        encoder=tiny_checkpoints["encoder"],
+        speech_encoder=tiny_checkpoints["speech"],
+    )
+    tone = np.sin(np.arange(16000) / 16000 * 2 * np.pi * 440).astype(np.float32) * 0.3
+    ((image,),) = backend.generate([(tone, 16000)], [[7]], GenerationSettings())
+    assert Image.open(io.BytesIO(bytes(image.image))).size == (128, 128)
+
+
+def test_captioner_backend_says_words_of_its_world(tiny_checkpoints):
+    backend = SceneCaptionerBackend(checkpoint=tiny_checkpoints["captioner"])
+    captions = backend.caption([world.render(scene, 128) for scene in world.scenes(2, 3)])
+    assert len(captions) == 3
+    assert all(set(caption.split()) <= set(world.vocabulary()) for caption in captions)
+
+
+def test_missing_checkpoints_fail_naming_how_to_train(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="transmodal train text-to-image"):
+        SceneTextToImage(generator=str(tmp_path / "none.pt"))
+    with pytest.raises(ModelNotFoundError, match="transmodal train image-to-text"):
+        SceneCaptionerBackend(checkpoint=str(tmp_path / "none.pt"))
+
+
+def test_speech_features_are_normalised_log_mels():
+    noise = np.random.default_rng(0).standard_normal(8000).astype(np.float32) * 0.1
+    tone = np.sin(np.arange(8000) / 8000 * 2 * np.pi * 500).astype(np.float32) + noise
+    features = speech_features(tone, 8000)  # resampled to 16 kHz
+    assert features.shape[0] == 40 and features.shape[1] == pytest.approx(100, abs=3)
+    assert np.allclose(features.mean(1), 0, atol=1e-3) and np.allclose(features.std(1), 1, atol=1e-2)
+    louder = speech_features(tone * 4, 8000)  # the level does not matter
+    assert np.abs(features - louder).mean() < 0.01
+
+
+def test_captioner_fits_one_batch():
+    torch.manual_seed(0)
+    scenes = world.scenes(9, 8)
+    images = torch.from_numpy(np.stack([world.render(scene, 64) for scene in scenes])).permute(0, 3, 1, 2).float() / 255
+    model = SceneCaptioner(world.vocabulary(), width=8, hidden=64)
+    targets, _ = model.vocabulary.batch([world.caption(scene) for scene in scenes], add_end=True)
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        logits = model(images, targets)
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=0
+        )
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    model.eval()
+    assert model.generate(images) == [world.caption(scene) for scene in scenes]
+
+
+def test_training_writes_checkpoints_the_backends_load(tmp_path, monkeypatch):
+    from training.scenes import train
+
+    monkeypatch.setattr(data, "CACHE", str(tmp_path / "cache"))
+    out = str(tmp_path / "runs")
+    common = ["--minutes", "0.02", "--scenes", "64", "--out", out, "--threads", "1"]
+    monkeypatch.setattr(train, "configs", _small_configs(train.configs))
+    assert train.main("scene-encoder", common) == 0
+    assert train.main("image-to-text", common) == 0
+    assert train.main("text-to-image", common + ["--teacher", f"{out}/scene-encoder-cpu.pt"]) == 0
+    backend = SceneTextToImage(generator=f"{out}/text-to-image-cpu.pt", encoder=f"{out}/scene-encoder-cpu.pt")
+    ((image,),) = backend.generate(["a red circle"], [[1]], GenerationSettings())
+    assert Image.open(io.BytesIO(bytes(image.image))).size == (128, 128)
+    assert SceneCaptionerBackend(checkpoint=f"{out}/image-to-text-cpu.pt").caption(
+        [world.render(world.scenes(1, 1)[0])]
+    )
+    for name in ("scene-encoder", "image-to-text", "text-to-image"):
+        assert (tmp_path / "runs" / f"{name}-cpu.json").exists()
+
+
+def _small_configs(configs):
+    def small(model, name):
+        config = configs(model, name)
+        config.validation, config.batch_size = 16, 8
+        for key in ("width", "hidden"):
+            if key in config.arguments:
+                config.arguments[key] = 8 if key == "width" else 32
+        return config
+
+    return small

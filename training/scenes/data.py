@@ -1,0 +1,172 @@
+"""Training data of the scene-world models: pools of rendered scenes (cached), and their captions spoken.
+
+A pool renders each scene once at 128 x 128 and keeps a 64 x 64 copy (area-averaged); it is cached under
+~/.cache/transmodal/scenes by seed and size, since rendering 8,000 scenes takes a minute on two cores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+import numpy as np
+
+from training.scenes import world
+
+VALIDATION_SEED = 1_000_003  # never a training seed
+CACHE = os.path.join(os.path.expanduser("~"), ".cache", "transmodal", "scenes")
+
+
+@dataclasses.dataclass
+class ScenePool:
+    scenes: list[world.Scene]
+    small: np.ndarray  # (n, 64, 64, 3) uint8
+    large: np.ndarray  # (n, 128, 128, 3) uint8
+
+
+def scene_pool(seed: int, count: int, cache: bool = True) -> ScenePool:
+    import cv2
+
+    scenes = world.scenes(seed, count)
+    path = os.path.join(CACHE, f"pool-{seed}-{count}.npz")
+    if cache and os.path.isfile(path):
+        stored = np.load(path)
+        return ScenePool(scenes, stored["small"], stored["large"])
+    large = np.stack([world.render(scene, 128) for scene in scenes])
+    small = np.stack([cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA) for image in large])
+    if cache:
+        os.makedirs(CACHE, exist_ok=True)
+        np.savez(path, small=small, large=large)
+    return ScenePool(scenes, small, large)
+
+
+MELS = 40  # log-mel bands of the speech encoder's input
+
+# Voices that speak the captions: (engine, voice). The held-out voices are never heard in training, so the
+# speech encoder is measured on speakers it does not know.
+TRAIN_VOICES = (
+    ("flite", "awb"),
+    ("flite", "rms"),
+    ("flite", "kal16"),
+    ("espeak-ng", "en-us"),
+    ("espeak-ng", "en-gb"),
+    ("espeak-ng", "en-gb-scotland"),
+    ("espeak-ng", "en-029"),
+)
+HELD_OUT_VOICES = (("flite", "slt"), ("espeak-ng", "en-gb-x-rp"))
+
+
+def speak(text: str, engine: str, voice: str, speed: float = 1.0, pitch: float = 1.0) -> tuple[np.ndarray, int]:
+    """Samples and rate of `text` said by flite or espeak-ng, slower or faster (`speed` > 1 is faster) and
+    higher or lower (`pitch`)."""
+    import subprocess
+    import tempfile
+
+    from transmodal.audio import decode_audio
+
+    with tempfile.TemporaryDirectory(prefix="transmodal-scenes-") as directory:
+        wav = os.path.join(directory, "speech.wav")
+        if engine == "flite":
+            command = ["flite", "-voice", voice, "-t", text, "-o", wav, "--setf", f"duration_stretch={1 / speed:.3f}"]
+            command += ["--setf", f"int_f0_target_mean={110 * pitch:.1f}"] if voice in ("awb", "rms", "kal16") else []
+        else:
+            command = [
+                "espeak-ng",
+                "-v",
+                voice,
+                "-s",
+                str(int(160 * speed)),
+                "-p",
+                str(int(50 * pitch)),
+                "-w",
+                wav,
+                text,
+            ]
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+        with open(wav, "rb") as file:
+            return decode_audio(file.read())
+
+
+@dataclasses.dataclass
+class SpeechPool:
+    scene_indices: list[int]  # the scene each utterance describes
+    captions: list[str]  # what was said
+    features: list[np.ndarray]  # (mels, frames) each, `speech_features`
+    audio: list[tuple[np.ndarray, int]] | None = None  # (samples, rate) each, when asked to keep them
+
+    def batch(self, indices: list[int], rng=None):
+        """(features padded to the longest (batch, mels, frames), lengths) as tensors; with `rng`, training
+        augmentation: a random time mask and a little noise on the features."""
+        import torch
+
+        chosen = [self.features[index] for index in indices]
+        longest = max(feature.shape[1] for feature in chosen)
+        padded = np.zeros((len(chosen), chosen[0].shape[0], longest), np.float32)
+        for row, feature in enumerate(chosen):
+            feature = feature.copy()
+            if rng is not None:
+                width = rng.randint(0, max(1, feature.shape[1] // 10))
+                start = rng.randint(0, max(0, feature.shape[1] - width))
+                feature[:, start : start + width] = 0.0
+                feature += np.float32(0.1) * np.random.default_rng(rng.randrange(1 << 30)).standard_normal(
+                    feature.shape, np.float32
+                )
+            padded[row, :, : feature.shape[1]] = feature
+        return torch.from_numpy(padded), torch.tensor([feature.shape[1] for feature in chosen])
+
+
+def speech_pool(
+    seed: int,
+    scenes: list[world.Scene],
+    voices,
+    count: int | None = None,
+    cache: bool = True,
+    vary: bool = True,
+    keep_audio: bool = False,
+) -> SpeechPool:
+    """Captions of the first `count` scenes spoken, each by a voice of `voices`; with `vary`, at a random
+    speed (0.8-1.25) and pitch (0.8-1.25), with noise at 15-40 dB SNR. Features cached like the scene pools."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    from transmodal.nets.scenes import speech_features
+
+    count = min(len(scenes), count or len(scenes))
+    names = "-".join(voice for _engine, voice in voices)
+    path = os.path.join(CACHE, f"speech-{seed}-{count}-{len(scenes)}-{names}{'' if vary else '-plain'}.npz")
+    cache = cache and not keep_audio  # (kept audio is never cached: only the evaluation asks for it)
+    rng = random.Random(seed)
+    plans = []
+    for index in range(count):
+        engine, voice = rng.choice(voices)
+        speed, pitch, snr = rng.uniform(0.8, 1.25), rng.uniform(0.8, 1.25), rng.uniform(15, 40)
+        if not vary:
+            speed, pitch, snr = 1.0, 1.0, math.inf
+        plans.append(
+            (index, world.caption(scenes[index], rng), engine, voice, speed, pitch, snr, rng.randrange(1 << 30))
+        )
+    cache = cache and not keep_audio
+    if cache and os.path.isfile(path):
+        stored = np.load(path)
+        offsets = stored["offsets"]
+        features = [stored["features"][:, offsets[i] : offsets[i + 1]] for i in range(count)]
+        return SpeechPool([plan[0] for plan in plans], [plan[1] for plan in plans], features)
+
+    def make(plan) -> tuple[np.ndarray, int]:
+        _index, text, engine, voice, speed, pitch, snr, noise_seed = plan
+        samples, rate = speak(text, engine, voice, speed, pitch)
+        if not math.isinf(snr):
+            power = float(np.mean(samples**2)) + 1e-9
+            noise = np.random.default_rng(noise_seed).standard_normal(len(samples)).astype(np.float32)
+            samples = samples + noise * np.float32(np.sqrt(power / 10 ** (snr / 10)))
+        return samples, rate
+
+    with ThreadPoolExecutor(2) as pool:
+        audio = list(pool.map(make, plans))
+    features = [speech_features(samples, rate) for samples, rate in audio]
+    if cache:
+        os.makedirs(CACHE, exist_ok=True)
+        offsets = np.cumsum([0] + [feature.shape[1] for feature in features])
+        np.savez(path, features=np.concatenate(features, axis=1), offsets=offsets)
+    return SpeechPool([plan[0] for plan in plans], [plan[1] for plan in plans], features, audio if keep_audio else None)

@@ -1,0 +1,370 @@
+"""Train the scene-world models within a time budget.
+
+    transmodal train scene-encoder --config cpu      # the text-image dual encoder (teacher and judge)
+    transmodal train image-to-text --config cpu      # the captioner (image -> words -> flite)
+    transmodal train text-to-image --config cpu      # the two-stage conditional GAN, on the teacher's embeddings
+    transmodal train speech-encoder --config cpu     # raw speech -> the teacher's caption embedding
+
+Order: the scene encoder first; the generator and the speech encoder learn from its text embeddings.
+
+- scene-encoder: symmetric InfoNCE over a batch of (image, caption) pairs (CLIP's loss); captions drawn in
+  varied phrasings each time a scene is seen.
+- image-to-text: cross-entropy of the plain caption's words, teacher forcing.
+- text-to-image: StackGAN, stage I (64 x 64) alone for the first half of the time, then both:
+  matching-aware conditional loss (real image with a mismatched caption counts as fake) plus the
+  unconditional loss, KL of the conditioning augmentation, and an L1 term to the scene the caption came
+  from (weight `reconstruction`), which steadies a GAN trained for minutes on two cores; generated images
+  are judged by the attribute classifier of training/scenes/evaluate.py.
+- speech-encoder: cosine distance to the teacher's embedding of the spoken caption, plus InfoNCE against
+  the scene images' embeddings; no transcripts.
+
+Everything random comes from the seed; validation scenes come from a seed the training stream never uses.
+Writes to --out: <model>-<config>.pt, .json (config, validation, time) and .png (loss curve).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import random
+import time
+from typing import cast
+
+import numpy as np
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as in training/eraser: spinning threads slow shared cores
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from training.scenes import data, world  # noqa: E402
+from transmodal.nets import checkpoint  # noqa: E402
+from transmodal.nets.scenes import (  # noqa: E402
+    DualEncoder,
+    SceneCaptioner,
+    SceneDiscriminator,
+    SceneGenerator,
+    SpeechEncoder,
+)
+
+MODELS = ("scene-encoder", "image-to-text", "text-to-image", "speech-encoder")
+NETWORK_NAMES = {
+    "scene-encoder": "dual-encoder",
+    "image-to-text": "scene-captioner",
+    "text-to-image": "scene-generator",
+    "speech-encoder": "speech-encoder",
+}
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_OUT = os.path.join(HERE, "runs")  # copy a .pt (and its .json) to the executor's checkpoints to ship it
+SHIPPED_TEACHER = os.path.join(HERE, "..", "..", "executors", "image_generator", "checkpoints", "scene-encoder-cpu.pt")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    model: str
+    arguments: dict
+    minutes: float = 10.0
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    final_decay: float = 0.2  # the last fifth of the time at a tenth of the learning rate
+    scenes: int = 8000  # the training pool (rendered once, cached)
+    validation: int = 500
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 2
+    log_every: int = 25
+    reconstruction: float = 10.0  # text-to-image: weight of the L1 term
+    kl: float = 2.0  # text-to-image: weight of the conditioning augmentation's KL term
+    utterances: int = 4000  # speech-encoder: spoken captions of the first scenes of the pool
+    stage_one_share: float = 0.5  # text-to-image: the first half of the time trains the 64 x 64 stage alone
+
+
+def configs(model: str, name: str) -> TrainConfig:
+    words = world.vocabulary()
+    every: dict[str, dict] = {
+        "scene-encoder": {"words": words, "dimension": 128, "width": 32},
+        "image-to-text": {"words": words, "width": 32, "hidden": 256},
+        "text-to-image": {"dimension": 128, "condition": 64, "noise": 32, "width": 16},
+        "speech-encoder": {"mels": data.MELS, "dimension": 128, "hidden": 128},
+    }
+    arguments = every[model]
+    if name == "cpu":
+        if model == "text-to-image":  # a GAN step costs ~20 of the others: all the 30 minutes, smaller batches
+            return TrainConfig(model, arguments, minutes=28.0, batch_size=32)
+        return TrainConfig(model, arguments, minutes=12.0, batch_size=64 if model != "speech-encoder" else 32)
+    if name == "gpu":
+        bigger = dict(arguments, width=64) if "width" in arguments else dict(arguments, hidden=256)
+        return TrainConfig(model, bigger, minutes=30.0, batch_size=128, scenes=40000, device="cuda", threads=8)
+    raise SystemExit(f"unknown config {name!r}: cpu or gpu")
+
+
+def _images(pixels: np.ndarray, device: str) -> torch.Tensor:
+    return torch.from_numpy(pixels).to(device).permute(0, 3, 1, 2).float() / 255
+
+
+def _learning_rate(config: TrainConfig, elapsed: float) -> float:
+    return config.learning_rate * (0.1 if elapsed > config.minutes * 60 * (1 - config.final_decay) else 1.0)
+
+
+def load_teacher(path: str | None, device: str) -> DualEncoder:
+    path = path or os.path.normpath(SHIPPED_TEACHER)
+    return cast(
+        DualEncoder, checkpoint.load(path, "dual-encoder", device, "train it first: transmodal train scene-encoder")
+    )
+
+
+def contrastive(similarity: torch.Tensor) -> torch.Tensor:
+    targets = torch.arange(similarity.shape[0], device=similarity.device)
+    return (F.cross_entropy(similarity, targets) + F.cross_entropy(similarity.T, targets)) / 2
+
+
+class Trainer:
+    """One model's training: a step function per model, the shared loop, validation, saving."""
+
+    def __init__(self, config: TrainConfig, teacher_path: str | None = None):
+        self.config = config
+        self.device = config.device
+        self.rng = random.Random(config.seed)
+        torch.manual_seed(config.seed)
+        self.pool = data.scene_pool(config.seed, config.scenes)
+        self.held_out = data.scene_pool(data.VALIDATION_SEED, config.validation)
+        self.teacher: DualEncoder | None = None
+        self.started = time.perf_counter()
+        if config.model in ("text-to-image", "speech-encoder"):
+            self.teacher = load_teacher(teacher_path, self.device)
+            for parameter in self.teacher.parameters():
+                parameter.requires_grad_(False)
+        if config.model == "speech-encoder":
+            self.speech = data.speech_pool(config.seed, self.pool.scenes, data.TRAIN_VOICES, config.utterances)
+            self.held_out_speech = data.speech_pool(data.VALIDATION_SEED, self.held_out.scenes, data.HELD_OUT_VOICES)
+
+    # --- models ---------------------------------------------------------------------------------------
+
+    def build(self):
+        arguments, model = self.config.arguments, self.config.model
+        if model == "scene-encoder":
+            self.model = DualEncoder(**arguments)
+        elif model == "image-to-text":
+            self.model = SceneCaptioner(**arguments)
+        elif model == "speech-encoder":
+            self.model = SpeechEncoder(**arguments)
+        else:
+            self.model = SceneGenerator(**arguments)
+            width = arguments["width"]
+            self.critics = torch.nn.ModuleList(
+                [
+                    SceneDiscriminator(64, arguments["dimension"], width),
+                    SceneDiscriminator(128, arguments["dimension"], width),
+                ]
+            ).to(self.device)
+            self.critic_optimiser = torch.optim.Adam(self.critics.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.model.to(self.device)
+        betas = (0.5, 0.999) if model == "text-to-image" else (0.9, 0.999)
+        rate = 2e-4 if model == "text-to-image" else self.config.learning_rate
+        self.optimiser = torch.optim.Adam(self.model.parameters(), lr=rate, betas=betas)
+
+    def _batch(self, pool: data.ScenePool, size: int) -> tuple[list[int], list[str]]:
+        indices = [self.rng.randrange(len(pool.scenes)) for _ in range(size)]
+        return indices, [world.caption(pool.scenes[index], self.rng) for index in indices]
+
+    def step(self) -> dict:
+        model, config = self.config.model, self.config
+        indices, captions = self._batch(self.pool, config.batch_size)
+        if model == "scene-encoder":
+            images = _images(self.pool.small[indices], self.device)
+            similarity = self.model.similarity(self.model.image(images), self.model.text.encode(captions))
+            loss = contrastive(similarity)
+            self._update(loss)
+            return {"loss": loss.item()}
+        if model == "image-to-text":
+            images = _images(self.pool.small[indices], self.device)
+            plain = [world.caption(self.pool.scenes[index]) for index in indices]
+            targets, _ = self.model.vocabulary.batch(plain, add_end=True)
+            targets = targets.to(self.device)
+            logits = self.model(images, targets)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=0)
+            self._update(loss)
+            return {"loss": loss.item()}
+        if model == "speech-encoder":
+            said = [self.rng.randrange(len(self.speech.captions)) for _ in range(config.batch_size)]
+            features, lengths = self.speech.batch(said, self.rng)
+            spoken = self.model(features.to(self.device), lengths)
+            scenes = [self.speech.scene_indices[index] for index in said]
+            with torch.no_grad():
+                texts = self.taught_by.text.encode([self.speech.captions[index] for index in said])
+                images = self.taught_by.image(_images(self.pool.small[scenes], self.device))
+            loss = (1 - (spoken * texts).sum(1)).mean() + 0.5 * contrastive(self.taught_by.similarity(images, spoken))
+            self._update(loss)
+            return {"loss": loss.item()}
+        elapsed = time.perf_counter() - self.started
+        stages = 1 if elapsed < config.minutes * 60 * config.stage_one_share else 2
+        return self._gan_step(indices, captions, stages)
+
+    @property
+    def taught_by(self) -> DualEncoder:
+        """The scene encoder whose embeddings the generator and the speech encoder learn from."""
+        if self.teacher is None:
+            raise RuntimeError(f"{self.config.model} has no teacher")
+        return self.teacher
+
+    def _update(self, loss: torch.Tensor) -> None:
+        self.optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        self.optimiser.step()
+
+    def _gan_step(self, indices: list[int], captions: list[str], stages: int) -> dict:
+        """One critic update and one generator update; `stages` = 1 trains the 64 x 64 stage alone (StackGAN
+        trains its stage I first), 2 both."""
+        with torch.no_grad():
+            embedding = self.taught_by.text.encode(captions)
+        reals = [_images(self.pool.small[indices], self.device) * 2 - 1]
+        small, large, mu, log_variance = self.model(embedding, stages=stages)
+        fakes = [small]
+        if stages == 2:
+            reals.append(_images(self.pool.large[indices], self.device) * 2 - 1)
+            fakes.append(large)
+        mismatched = embedding.roll(1, dims=0)  # another scene's caption (scenes rarely repeat)
+        ones, zeros = torch.ones(len(indices), device=self.device), torch.zeros(len(indices), device=self.device)
+        bce = F.binary_cross_entropy_with_logits
+        critic_loss = torch.zeros((), device=self.device)
+        for critic, real, fake in zip(self.critics, reals, fakes):
+            real_joint, real_plain = critic(real, embedding)
+            fake_joint, fake_plain = critic(fake.detach(), embedding)
+            wrong_joint, _ = critic(real, mismatched)
+            critic_loss = critic_loss + bce(real_joint, ones) + bce(real_plain, ones)
+            critic_loss = (
+                critic_loss + 0.5 * (bce(fake_joint, zeros) + bce(wrong_joint, zeros)) + bce(fake_plain, zeros)
+            )
+        self.critic_optimiser.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_optimiser.step()
+        generator_loss = torch.zeros((), device=self.device)
+        for critic, real, fake in zip(self.critics, reals, fakes):
+            fake_joint, fake_plain = critic(fake, embedding)
+            generator_loss = generator_loss + bce(fake_joint, ones) + bce(fake_plain, ones)
+            generator_loss = generator_loss + self.config.reconstruction * F.l1_loss(fake, real)
+        kl = 0.5 * (mu.pow(2) + log_variance.exp() - 1 - log_variance).sum(1).mean()
+        generator_loss = generator_loss + self.config.kl * kl
+        self._update(generator_loss)
+        return {"loss": generator_loss.item(), "critic": critic_loss.item()}
+
+    # --- validation -------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        from training.scenes import evaluate
+
+        self.model.eval()
+        try:
+            if self.config.model == "scene-encoder":
+                return evaluate.retrieval(self.model, self.held_out, self.device)
+            if self.config.model == "image-to-text":
+                return evaluate.captioning(self.model, self.held_out, self.device)
+            if self.config.model == "speech-encoder":
+                return evaluate.speech_retrieval(
+                    self.model, self.teacher, self.held_out, self.held_out_speech, self.device
+                )
+            return evaluate.generation_l1(self.model, self.teacher, self.held_out, self.device)
+        finally:
+            self.model.train()
+
+    def run(self, out: str) -> dict:
+        torch.set_num_threads(self.config.threads)
+        self.build()
+        self.model.train()
+        started, history, step = time.perf_counter(), [], 0
+        self.started = started
+        budget = self.config.minutes * 60
+        while time.perf_counter() - started < budget:
+            rate = _learning_rate(self.config, time.perf_counter() - started)
+            if self.config.model != "text-to-image":
+                for group in self.optimiser.param_groups:
+                    group["lr"] = rate
+            losses = self.step()
+            step += 1
+            if step % self.config.log_every == 0:
+                history.append({"step": step, "seconds": round(time.perf_counter() - started, 1), **losses})
+                print(json.dumps(history[-1]), flush=True)
+        validation = self.validate()
+        name = f"{self.config.model}-{out_config_name(self.config)}"
+        os.makedirs(out, exist_ok=True)
+        network = NETWORK_NAMES[self.config.model]
+        checkpoint.save(self.model, network, self.config.arguments, os.path.join(out, f"{name}.pt"))
+        report = {
+            "config": dataclasses.asdict(self.config) | {"arguments": _short(self.config.arguments)},
+            "steps": step,
+            "minutes": round((time.perf_counter() - started) / 60, 1),
+            "validation": validation,
+        }
+        with open(os.path.join(out, f"{name}.json"), "w") as file:
+            json.dump(report, file, indent=1)
+        _plot(history, os.path.join(out, f"{name}.png"), self.config.model)
+        if self.config.model == "text-to-image":
+            self.save_samples(os.path.join(out, f"{name}-samples.png"))
+        return report
+
+    @torch.no_grad()
+    def save_samples(self, path: str, count: int = 8) -> None:
+        """Held-out captions, their real scenes (top row) and the generator's 128 x 128 images (below)."""
+        from PIL import Image
+
+        self.model.eval()
+        captions = [world.caption(scene) for scene in self.held_out.scenes[:count]]
+        _small, large, _mu, _log_variance = self.model(self.taught_by.text.encode(captions))
+        drawn = ((large.clamp(-1, 1) + 1) * 127.5).byte().permute(0, 2, 3, 1).cpu().numpy()
+        grid = np.concatenate([np.concatenate(list(self.held_out.large[:count]), 1), np.concatenate(list(drawn), 1)], 0)
+        Image.fromarray(grid).save(path)
+        with open(path[:-4] + ".txt", "w") as file:
+            file.write("\n".join(captions) + "\n")
+
+
+def out_config_name(config: TrainConfig) -> str:
+    return "gpu" if config.device.startswith("cuda") else "cpu"
+
+
+def _short(arguments: dict) -> dict:
+    return {key: (f"{len(value)} words" if key == "words" else value) for key, value in arguments.items()}
+
+
+def _plot(history: list[dict], path: str, title: str) -> None:
+    if not history:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    for key in [key for key in history[0] if key not in ("step", "seconds")]:
+        axis.plot([row["step"] for row in history], [row[key] for row in history], label=key)
+    axis.set_xlabel("step")
+    axis.set_title(title)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+
+
+def main(model: str, argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=f"transmodal train {model}", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="cpu", help="cpu (<= 30 min on 2 cores) or gpu")
+    parser.add_argument("--minutes", type=float, help="time budget (default: the config's)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: the config's)")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--device", help="cpu, cuda, ... (default: the config's)")
+    parser.add_argument("--scenes", type=int, help="training pool size (default: the config's)")
+    parser.add_argument(
+        "--teacher", help="scene-encoder checkpoint (text-to-image, speech-encoder; default: the shipped one)"
+    )
+    parser.add_argument("--out", default=DEFAULT_OUT, help=f"where to write (default: {DEFAULT_OUT})")
+    args = parser.parse_args(argv)
+    config = configs(model, args.config)
+    for field in ("minutes", "threads", "seed", "device", "scenes"):
+        if getattr(args, field) is not None:
+            setattr(config, field, getattr(args, field))
+    report = Trainer(config, args.teacher).run(args.out)
+    print(json.dumps(report["validation"]))
+    return 0

@@ -1,0 +1,360 @@
+"""Networks of the speech <-> image models trained on the generated scene world (training/scenes).
+
+- `TextEncoder`: words -> a unit-length embedding. With `ImageEmbedder` it forms the dual encoder trained
+  contrastively on (image, caption): the teacher of the speech encoder and the judge of R-precision.
+- `SpeechEncoder`: log-mel frames -> an embedding in the same space (CNN + GRU + attention pooling), the
+  student of the caption's text embedding (Li et al., "Direct Speech-to-Image Translation").
+- `SceneGenerator`: an embedding -> a 64 x 64 image, refined to 128 x 128: the two stages of a StackGAN,
+  with conditioning augmentation; `SceneDiscriminator` judges (image, embedding) pairs at one resolution.
+- `SceneCaptioner`: image -> words, a CNN encoder and a GRU decoder attending over the 8 x 8 feature map
+  (the image2speech design with words as the units).
+
+Word lists travel with the networks (constructor arguments, so in the checkpoint): executors need nothing
+from training to tokenise.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PAD, UNKNOWN, START, END = "<pad>", "<unk>", "<s>", "</s>"
+
+
+class Vocabulary:
+    """Word <-> id, the specials first (pad = 0)."""
+
+    def __init__(self, words: list[str]):
+        self.words = [PAD, UNKNOWN, START, END] + [word for word in words if word not in (PAD, UNKNOWN, START, END)]
+        self.ids = {word: index for index, word in enumerate(self.words)}
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def encode(self, text: str) -> list[int]:
+        """Lower-case words, punctuation dropped; unknown words become <unk>."""
+        cleaned = "".join(char if char.isalnum() or char in "' " else " " for char in text.lower())
+        return [self.ids.get(word, 1) for word in cleaned.split()]
+
+    def decode(self, ids: list[int]) -> str:
+        words = []
+        for index in ids:
+            word = self.words[index] if 0 <= index < len(self.words) else UNKNOWN
+            if word == END:
+                break
+            if word not in (PAD, START):
+                words.append(word)
+        return " ".join(words)
+
+    def batch(self, texts: list[str], add_end: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ids padded to the longest, lengths), each text at least one token long."""
+        encoded = [self.encode(text) + ([self.ids[END]] if add_end else []) or [1] for text in texts]
+        longest = max(len(ids) for ids in encoded)
+        ids = torch.zeros(len(encoded), longest, dtype=torch.long)
+        for row, tokens in enumerate(encoded):
+            ids[row, : len(tokens)] = torch.tensor(tokens)
+        return ids, torch.tensor([len(tokens) for tokens in encoded])
+
+
+def _conv(channels_in: int, channels_out: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(channels_in, channels_out, 3, stride, 1, bias=False),
+        nn.BatchNorm2d(channels_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class ImageFeatures(nn.Module):
+    """64 x 64 (or larger, resized) RGB in [0, 1] -> an 8 x 8 map of `width * 4` features."""
+
+    mean: torch.Tensor
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        self.channels = width * 4
+        self.layers = nn.Sequential(
+            _conv(3, width),
+            _conv(width, width, 2),  # 32
+            _conv(width, width * 2),
+            _conv(width * 2, width * 2, 2),  # 16
+            _conv(width * 2, width * 4),
+            _conv(width * 4, width * 4, 2),  # 8
+            _conv(width * 4, width * 4),
+        )
+        self.register_buffer("mean", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.shape[-1] != 64:
+            images = F.interpolate(images, size=(64, 64), mode="bilinear", align_corners=False, antialias=True)
+        return self.layers((images - self.mean) * 2)
+
+
+class ImageEmbedder(nn.Module):
+    """Image -> unit-length embedding (the image side of the dual encoder)."""
+
+    def __init__(self, width: int = 32, dimension: int = 128):
+        super().__init__()
+        self.features = ImageFeatures(width)
+        # position matters ("above", "left of"): flatten the map rather than pool it away
+        self.project = nn.Sequential(
+            nn.Flatten(), nn.Linear(self.features.channels * 64, 256), nn.ReLU(), nn.Linear(256, dimension)
+        )
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.project(self.features(images)), dim=-1)
+
+
+class TextEncoder(nn.Module):
+    """Words -> unit-length embedding: a bidirectional GRU, its last states and mean joined."""
+
+    def __init__(self, words: list[str], dimension: int = 128, hidden: int = 128):
+        super().__init__()
+        self.vocabulary = Vocabulary(words)
+        self.embed = nn.Embedding(len(self.vocabulary), 64, padding_idx=0)
+        self.gru = nn.GRU(64, hidden, batch_first=True, bidirectional=True)
+        self.project = nn.Linear(hidden * 4, dimension)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        packed = nn.utils.rnn.pack_padded_sequence(
+            self.embed(ids), lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        outputs, last = self.gru(packed)
+        outputs, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True)
+        mean = outputs.sum(1) / lengths.to(outputs.device).unsqueeze(1)
+        joined = torch.cat([last[0], last[1], mean], dim=1)
+        return F.normalize(self.project(joined), dim=-1)
+
+    def encode(self, texts: list[str]) -> torch.Tensor:
+        ids, lengths = self.vocabulary.batch(texts)
+        device = self.embed.weight.device
+        return self(ids.to(device), lengths)
+
+
+class DualEncoder(nn.Module):
+    """The text and image embedders and the contrastive temperature, trained together."""
+
+    def __init__(self, words: list[str], dimension: int = 128, width: int = 32):
+        super().__init__()
+        self.text = TextEncoder(words, dimension)
+        self.image = ImageEmbedder(width, dimension)
+        self.log_scale = nn.Parameter(torch.tensor(2.5))  # logits = exp(log_scale) * cosine
+
+    def similarity(self, images: torch.Tensor, texts: torch.Tensor) -> torch.Tensor:
+        return self.log_scale.exp().clamp(max=100) * images @ texts.T
+
+
+class SpeechEncoder(nn.Module):
+    """Log-mel frames (batch, mels, frames) -> unit-length embedding: 1-D convolutions (x4 shorter), a
+    bidirectional GRU and attention pooling over time."""
+
+    def __init__(self, mels: int = 40, dimension: int = 128, hidden: int = 128):
+        super().__init__()
+        self.mels = mels
+        self.convs = nn.Sequential(
+            nn.Conv1d(mels, hidden, 5, 1, 2),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
+            nn.Conv1d(hidden, hidden, 5, 2, 2),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
+            nn.Conv1d(hidden, hidden, 5, 2, 2),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
+        )
+        self.gru = nn.GRU(hidden, hidden, batch_first=True, bidirectional=True)
+        self.attention = nn.Linear(hidden * 2, 1)
+        self.project = nn.Linear(hidden * 2, dimension)
+
+    def forward(self, mels: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        features = self.convs(mels).transpose(1, 2)  # batch, time, hidden
+        steps = torch.div(lengths + 3, 4, rounding_mode="floor").clamp(min=1, max=features.shape[1])
+        outputs, _ = self.gru(features)
+        valid = torch.arange(outputs.shape[1], device=outputs.device)[None, :] < steps.to(outputs.device)[:, None]
+        scores = self.attention(outputs).squeeze(-1).masked_fill(~valid, float("-inf"))
+        pooled = (scores.softmax(dim=1).unsqueeze(-1) * outputs).sum(1)
+        return F.normalize(self.project(pooled), dim=-1)
+
+
+class _Upsample(nn.Sequential):
+    def __init__(self, channels_in: int, channels_out: int):
+        super().__init__(
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.Conv2d(channels_in, channels_out, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(channels_out),
+            nn.ReLU(inplace=True),
+        )
+
+
+class _Residual(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.body(x))
+
+
+class ConditioningAugmentation(nn.Module):
+    """Embedding -> (a sample of N(mu, sigma), mu, log variance): StackGAN's smoothing of the condition."""
+
+    def __init__(self, dimension: int, condition: int):
+        super().__init__()
+        self.fc = nn.Linear(dimension, condition * 2)
+
+    def forward(self, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mu, log_variance = self.fc(embedding).chunk(2, dim=1)
+        sample = mu + torch.randn_like(mu) * (0.5 * log_variance).exp() if self.training else mu
+        return sample, mu, log_variance
+
+
+class SceneGenerator(nn.Module):
+    """StackGAN's two stages: (embedding, noise) -> 64 x 64 -> 128 x 128, images in [-1, 1].
+
+    `forward` returns both stages' images and the conditioning's mu and log variance (for its KL term).
+    """
+
+    def __init__(self, dimension: int = 128, condition: int = 64, noise: int = 32, width: int = 32):
+        super().__init__()
+        self.noise = noise
+        self.augment = ConditioningAugmentation(dimension, condition)
+        base = width * 8
+        self.start = nn.Sequential(
+            nn.Linear(condition + noise, base * 16, bias=False), nn.BatchNorm1d(base * 16), nn.ReLU(True)
+        )
+        self.base = base
+        self.stage1 = nn.Sequential(
+            _Upsample(base, width * 8),  # 8
+            _Upsample(width * 8, width * 4),  # 16
+            _Upsample(width * 4, width * 2),  # 32
+            _Upsample(width * 2, width),  # 64
+        )
+        self.to_image1 = nn.Sequential(nn.Conv2d(width, 3, 3, 1, 1), nn.Tanh())
+        # stage 2: the 64 x 64 image, encoded to 16 x 16, joined with the condition, refined, drawn at 128
+        self.encode2 = nn.Sequential(
+            nn.Conv2d(3, width, 3, 1, 1),
+            nn.ReLU(True),
+            _conv(width, width * 2, 2),  # 32
+            _conv(width * 2, width * 4, 2),  # 16
+        )
+        self.join2 = _conv(width * 4 + condition, width * 4)
+        self.residual2 = nn.Sequential(_Residual(width * 4), _Residual(width * 4))
+        self.decode2 = nn.Sequential(
+            _Upsample(width * 4, width * 2),  # 32
+            _Upsample(width * 2, width),  # 64
+            _Upsample(width, width // 2),  # 128
+        )
+        self.to_image2 = nn.Sequential(nn.Conv2d(width // 2, 3, 3, 1, 1), nn.Tanh())
+
+    def forward(self, embedding: torch.Tensor, noise: torch.Tensor | None = None, stages: int = 2):
+        condition, mu, log_variance = self.augment(embedding)
+        if noise is None:
+            noise = torch.randn(embedding.shape[0], self.noise, device=embedding.device)
+        hidden = self.start(torch.cat([condition, noise], dim=1)).view(-1, self.base, 4, 4)
+        small = self.to_image1(self.stage1(hidden))
+        if stages == 1:
+            return small, None, mu, log_variance
+        encoded = self.encode2(small)
+        tiled = condition[:, :, None, None].expand(-1, -1, encoded.shape[2], encoded.shape[3])
+        large = self.to_image2(self.decode2(self.residual2(self.join2(torch.cat([encoded, tiled], dim=1)))))
+        return small, large, mu, log_variance
+
+
+class SceneDiscriminator(nn.Module):
+    """(image in [-1, 1] at `size`, embedding) -> logit of "real and matching the description"; also the
+    unconditional logit (StackGAN-v2's joint loss steadies training)."""
+
+    def __init__(self, size: int = 64, dimension: int = 128, width: int = 32):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(3, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        channels, current = width, size // 2
+        while current > 4:
+            layers += [
+                nn.Conv2d(channels, channels * 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(channels * 2),
+                nn.LeakyReLU(0.2, True),
+            ]
+            channels, current = channels * 2, current // 2
+        self.features = nn.Sequential(*layers)
+        self.condition = nn.Linear(dimension, 64)
+        self.joint = nn.Sequential(
+            nn.Conv2d(channels + 64, channels, 3, 1, 1), nn.LeakyReLU(0.2, True), nn.Conv2d(channels, 1, 4)
+        )
+        self.plain = nn.Conv2d(channels, 1, 4)
+
+    def forward(self, images: torch.Tensor, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.features(images)
+        tiled = self.condition(embedding)[:, :, None, None].expand(-1, -1, 4, 4)
+        return self.joint(torch.cat([features, tiled], dim=1)).flatten(), self.plain(features).flatten()
+
+
+class SceneCaptioner(nn.Module):
+    """Image -> word ids: CNN features (8 x 8) attended by a GRU decoder (Bahdanau-style), greedy decoding."""
+
+    def __init__(self, words: list[str], width: int = 32, hidden: int = 256, max_words: int = 24):
+        super().__init__()
+        self.vocabulary = Vocabulary(words)
+        self.max_words = max_words
+        self.features = ImageFeatures(width)
+        channels = self.features.channels
+        self.position = nn.Parameter(torch.zeros(1, 64, channels))  # where a feature is matters ("above")
+        self.init = nn.Linear(channels, hidden)
+        self.embed = nn.Embedding(len(self.vocabulary), 64, padding_idx=0)
+        self.key = nn.Linear(channels, hidden)
+        self.query = nn.Linear(hidden, hidden)
+        self.score = nn.Linear(hidden, 1)
+        self.cell = nn.GRUCell(64 + channels, hidden)
+        self.out = nn.Linear(hidden + channels, len(self.vocabulary))
+
+    def _encode(self, images: torch.Tensor) -> torch.Tensor:
+        return self.features(images).flatten(2).transpose(1, 2) + self.position  # batch, 64, channels
+
+    def _step(self, word: torch.Tensor, state: torch.Tensor, memory: torch.Tensor, keys: torch.Tensor):
+        weights = self.score(torch.tanh(keys + self.query(state).unsqueeze(1))).softmax(dim=1)
+        context = (weights * memory).sum(1)
+        state = self.cell(torch.cat([self.embed(word), context], dim=1), state)
+        return self.out(torch.cat([state, context], dim=1)), state
+
+    def forward(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Logits (batch, steps, vocabulary) for teacher forcing: `targets` end with </s>, start implied."""
+        memory = self._encode(images)
+        keys, state = self.key(memory), torch.tanh(self.init(memory.mean(1)))
+        word = torch.full((images.shape[0],), self.vocabulary.ids[START], dtype=torch.long, device=images.device)
+        logits = []
+        for step in range(targets.shape[1]):
+            step_logits, state = self._step(word, state, memory, keys)
+            logits.append(step_logits)
+            word = targets[:, step]
+        return torch.stack(logits, dim=1)
+
+    @torch.no_grad()
+    def generate(self, images: torch.Tensor) -> list[str]:
+        memory = self._encode(images)
+        keys, state = self.key(memory), torch.tanh(self.init(memory.mean(1)))
+        word = torch.full((images.shape[0],), self.vocabulary.ids[START], dtype=torch.long, device=images.device)
+        chosen = []
+        never = [self.vocabulary.ids[special] for special in (PAD, UNKNOWN, START)]  # words only, or the end
+        for _ in range(self.max_words):
+            step_logits, state = self._step(word, state, memory, keys)
+            step_logits[:, never] = float("-inf")
+            word = step_logits.argmax(dim=1)
+            chosen.append(word)
+        ids = torch.stack(chosen, dim=1).tolist()
+        return [self.vocabulary.decode(row) for row in ids]
+
+
+def speech_features(samples, rate: int, mels: int = 40):
+    """The speech encoder's input: log-mel energies (mels, frames), each band's mean and deviation over the
+    utterance normalised away (the microphone's colour and the level do not matter)."""
+    import numpy as np
+
+    from transmodal.audio import log_mel
+
+    features = log_mel(samples, rate, mels)
+    return ((features - features.mean(1, keepdims=True)) / (features.std(1, keepdims=True) + 1e-5)).astype(np.float32)
