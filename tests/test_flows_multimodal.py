@@ -182,12 +182,14 @@ def with_backend(tmp_path, name: str, backend: str, instead_of: str) -> str:
 def red_share(png: bytes) -> float:
     """Share of an image's pixels that are the scene world's red."""
     pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
-    return float(np.mean((np.abs(pixels - (220, 40, 40)).max(axis=2) < 60)))
+    return float(np.mean(np.abs(pixels - (220, 40, 40)).max(axis=2) < 60))
 
 
 def test_speech_to_image_draws_what_was_said_offline(tmp_path):
     wav = flite_wav("A big red circle above a small blue square.", tmp_path)
-    report, results = run_flow("speech-to-image.yml", [MediaDoc(audio=wav, name="request.wav")], {"seed": 3, "num_images": 2})
+    report, results = run_flow(
+        "speech-to-image.yml", [MediaDoc(audio=wav, name="request.wav")], {"seed": 3, "num_images": 2}
+    )
     assert report.ok, report.failures
     doc = results["request.wav"]
     assert doc.trace == ["SpeechRecognizer/rep-0", "ImageGenerator/rep-0"]
@@ -227,7 +229,9 @@ def test_image_to_speech_describes_a_scene_aloud_offline(recognizer):
     from training.scenes import world
 
     scene = world.Scene((world.Thing("circle", "red", "big", 0.5, 0.3, 0.34, 0),), None, "grey", 5)
-    report, results = run_flow("image-to-speech.yml", [MediaDoc(image=encode_image(world.render(scene, 128)), name="red.png")])
+    report, results = run_flow(
+        "image-to-speech.yml", [MediaDoc(image=encode_image(world.render(scene, 128)), name="red.png")]
+    )
     assert report.ok, report.failures
     doc = results["red.png"]
     assert doc.text == "a big red circle"

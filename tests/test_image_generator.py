@@ -24,7 +24,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def generator(tiny_stable_diffusion_dir):
     # The tiny model's native size is 64x64 (sample size 32, autoencoder factor 2).
-    return ImageGenerator(backend="diffusers", backend_options={"model": tiny_stable_diffusion_dir}, steps=2, seed=7, max_images=4)
+    return ImageGenerator(
+        backend="diffusers", backend_options={"model": tiny_stable_diffusion_dir}, steps=2, seed=7, max_images=4
+    )
 
 
 def generate(generator: ImageGenerator, docs: list[MediaDoc], **parameters) -> DocList[MediaDoc]:
@@ -122,7 +124,9 @@ def test_an_empty_prompt_fails_with_the_reason(generator):
 
 
 def test_documents_of_a_request_share_one_pipeline_call_per_batch(tiny_stable_diffusion_dir):
-    generator = ImageGenerator(backend="diffusers", backend_options={"model": tiny_stable_diffusion_dir}, steps=1, batch_size=2)
+    generator = ImageGenerator(
+        backend="diffusers", backend_options={"model": tiny_stable_diffusion_dir}, steps=1, batch_size=2
+    )
     calls = []
     pipeline = generator.generator.pipeline
     generator.generator.pipeline = lambda **options: calls.append(options["prompt"]) or pipeline(**options)
@@ -132,7 +136,9 @@ def test_documents_of_a_request_share_one_pipeline_call_per_batch(tiny_stable_di
 
 
 def test_a_named_scheduler_replaces_the_saved_one(tiny_stable_diffusion_dir):
-    generator = ImageGenerator(backend="diffusers", backend_options={"model": tiny_stable_diffusion_dir, "scheduler": "euler"}, steps=2)
+    generator = ImageGenerator(
+        backend="diffusers", backend_options={"model": tiny_stable_diffusion_dir, "scheduler": "euler"}, steps=2
+    )
     assert type(generator.generator.pipeline.scheduler).__name__ == "EulerDiscreteScheduler"
     (result,) = generate(generator, [MediaDoc(text="a red cat")])
     assert result.error is None and pixels(result.image).shape == (64, 64, 3)

@@ -16,6 +16,7 @@ from PIL import Image
 from executors.image_captioner.backends import SceneCaptioner as SceneCaptionerBackend
 from executors.image_generator.backends import GenerationSettings, SceneSpeechToImage, SceneTextToImage
 from training.scenes import data, evaluate, world
+from transmodal.audio import speech_features
 from transmodal.errors import BadInputError, ModelNotFoundError
 from transmodal.nets import checkpoint
 from transmodal.nets.scenes import (
@@ -24,7 +25,6 @@ from transmodal.nets.scenes import (
     SceneGenerator,
     SpeechEncoder,
     Vocabulary,
-    speech_features,
 )
 
 
@@ -210,3 +210,51 @@ def _small_configs(configs):
         return config
 
     return small
+
+
+# --- the shipped checkpoints, on held-out scenes -------------------------------------------------------------
+
+
+def _colour_share(image: np.ndarray, colour: str) -> float:
+    return float(np.mean(np.abs(image.astype(int) - world.COLOURS[colour]).max(axis=2) < 60))
+
+
+def test_shipped_captioner_describes_held_out_scenes():
+    scenes = world.scenes(data.VALIDATION_SEED, 100)
+    captions = SceneCaptionerBackend().caption([world.render(scene, 128) for scene in scenes])
+    references = [world.caption(scene).split() for scene in scenes]
+    assert evaluate.bleu4(references, [caption.split() for caption in captions]) > 0.45  # 0.62 on 500 (README)
+
+
+def test_shipped_scene_encoder_finds_the_caption_of_a_held_out_scene():
+    from executors.image_generator.backends import CHECKPOINTS
+
+    encoder = checkpoint.load(f"{CHECKPOINTS}/scene-encoder-cpu.pt", "dual-encoder")
+    scenes = world.scenes(data.VALIDATION_SEED, 100)
+    pool = data.ScenePool(scenes, np.stack([world.render(scene, 64) for scene in scenes]), np.zeros((0,)))
+    assert evaluate.retrieval(encoder, pool)["image_to_text_r1"] > 0.5  # chance: 0.01
+
+
+@pytest.mark.parametrize("colour, other", [("red", "blue"), ("yellow", "purple"), ("green", "white")])
+def test_shipped_generator_draws_the_colour_it_is_asked_for(colour, other):
+    backend = SceneTextToImage()
+    asked = [f"a big {colour} square", f"a big {other} square"]
+    drawn = backend.generate(asked, [list(range(8))] * 2, GenerationSettings(num_images=8))
+    images = [[np.asarray(Image.open(io.BytesIO(bytes(image.image))).convert("RGB")) for image in row] for row in drawn]
+    assert np.mean([_colour_share(image, colour) for image in images[0]]) > 2 * np.mean(
+        [_colour_share(image, colour) for image in images[1]]
+    )
+    assert len({bytes(image.image) for image in drawn[0]}) == 8  # the seed matters
+
+
+def test_shipped_speech_encoder_hears_which_scene_was_described(tmp_path, monkeypatch):
+    from executors.image_generator.backends import CHECKPOINTS
+
+    monkeypatch.setattr(data, "CACHE", str(tmp_path))
+    scenes = world.scenes(data.VALIDATION_SEED, 40)
+    speech = data.speech_pool(data.VALIDATION_SEED, scenes, data.HELD_OUT_VOICES, cache=False, vary=False)
+    encoder = checkpoint.load(f"{CHECKPOINTS}/scene-encoder-cpu.pt", "dual-encoder")
+    student = checkpoint.load(f"{CHECKPOINTS}/speech-encoder-cpu.pt", "speech-encoder")
+    pool = data.ScenePool(scenes, np.stack([world.render(scene, 64) for scene in scenes]), np.zeros((0,)))
+    found = evaluate.speech_retrieval(student, encoder, pool, speech)
+    assert found["speech_to_image_r1"] > 0.2  # chance: 0.025; voices never heard in training

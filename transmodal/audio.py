@@ -162,3 +162,10 @@ def log_mel(samples: np.ndarray, rate: int, bands: int = 40) -> np.ndarray:
     spectrum = np.abs(np.fft.rfft(samples[index] * np.hanning(window).astype(np.float32), n=fft_size)) ** 2
     energies = spectrum @ _mel_filterbank(bands, fft_size, 16_000).T
     return np.log(energies + 1e-6).T.astype(np.float32)
+
+
+def speech_features(samples: np.ndarray, rate: int, mels: int = 40) -> np.ndarray:
+    """The speech encoder's input: log-mel energies (mels, frames), each band's mean and deviation over the
+    utterance normalised away (the microphone's colour and the level do not matter)."""
+    features = log_mel(samples, rate, mels)
+    return ((features - features.mean(1, keepdims=True)) / (features.std(1, keepdims=True) + 1e-5)).astype(np.float32)

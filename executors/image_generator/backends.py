@@ -258,7 +258,7 @@ class SceneSpeechToImage(SceneTextToImage):
     def embed(self, prompts: list) -> torch.Tensor:
         import torch
 
-        from transmodal.nets.scenes import speech_features
+        from transmodal.audio import speech_features
 
         features = [speech_features(samples, rate, self.speech_encoder.mels) for samples, rate in prompts]
         longest = max(feature.shape[1] for feature in features)

@@ -130,7 +130,7 @@ def speech_pool(
     import random
     from concurrent.futures import ThreadPoolExecutor
 
-    from transmodal.nets.scenes import speech_features
+    from transmodal.audio import speech_features
 
     count = min(len(scenes), count or len(scenes))
     names = "-".join(voice for _engine, voice in voices)

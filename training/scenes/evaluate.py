@@ -181,6 +181,7 @@ def _labels(scenes: list[world.Scene], swap: list[bool]):
     return colours, shapes, torch.tensor(first), torch.tensor(second), torch.tensor(relation)
 
 
+@torch.enable_grad()  # (called from the evaluation, which runs without gradients)
 def train_judge(pool: ScenePool, minutes: float = 4.0, seed: int = 7, device: str = "cpu") -> AttributeJudge:
     """The judge, trained on real renders of the training pool (with flips of the relation's query)."""
     import random
@@ -250,9 +251,8 @@ def r_precision(
     embedded = torch.cat([encoder.image(images[part]) for part in _chunks(len(captions))])
     hits = 0
     for index in range(len(captions)):
-        others = rng.sample(
-            [other for other in range(len(captions)) if captions[other] != captions[index]], distractors
-        )
+        candidates = [other for other in range(len(captions)) if captions[other] != captions[index]]
+        others = rng.sample(candidates, min(distractors, len(candidates)))
         scores = embedded[index] @ texts[[index] + others].T
         hits += int(scores.argmax().item() == 0)
     return round(hits / len(captions), 4)
@@ -280,19 +280,47 @@ def _speech_embeddings(speech_encoder, speech) -> torch.Tensor:
     return torch.cat(spoken)
 
 
-def _transcribe(audio: list[tuple[np.ndarray, int]]) -> list[str]:
-    """Whisper base (faster-whisper, the SpeechRecognizer's default) on each clip, in English."""
+def _transcribe(audio: list[tuple[np.ndarray, int]], language: str = "en") -> list[str]:
+    """Whisper base (faster-whisper, the SpeechRecognizer's default) on each clip."""
     from docarray import DocList
 
     from executors.speech_recognizer.executor import SpeechRecognizer
     from transmodal.audio import encode_wav
     from transmodal.docs import MediaDoc
 
-    recognizer = SpeechRecognizer(source_lang="en")
+    recognizer = SpeechRecognizer(source_lang=language)
     docs = DocList[MediaDoc](
-        [MediaDoc(audio=encode_wav(samples, rate), source_lang="en") for samples, rate in audio]  # type: ignore[arg-type]  # docarray validates the bytes into AudioBytes
+        [MediaDoc(audio=encode_wav(samples, rate), source_lang=language) for samples, rate in audio]  # type: ignore[arg-type]  # docarray validates the bytes into AudioBytes
     )
     return [doc.text or "" for doc in recognizer.recognize(docs)]
+
+
+def _translate(texts: list[str], source: str, target: str) -> list[str]:
+    """Apertium through the TextTranslator, as the translated speech-to-image flow does."""
+    from docarray import DocList
+
+    from executors.text_translator.executor import TextTranslator
+    from transmodal.docs import MediaDoc
+
+    translator = TextTranslator(source_lang=source, target_lang=target)
+    docs = DocList[MediaDoc]([MediaDoc(text=text or "-", source_lang=source, target_lang=target) for text in texts])
+    return [doc.translation or "" for doc in translator.translate(docs)]
+
+
+def spanish_cascade(generator, encoder, judge, held_out: ScenePool, count: int) -> tuple[dict, float, float]:
+    """flows/speech-to-image-translated.yml measured: the captions in Spanish (Apertium), said by espeak-ng's
+    Spanish voice, heard by Whisper, translated back by Apertium, drawn. (judged, R-precision, Whisper WER)."""
+    from training.scenes import data
+    from transmodal.metrics import word_error_rate
+
+    scenes = held_out.scenes[:count]
+    spanish = _translate([world.caption(scene) for scene in scenes], "en", "es")
+    audio = [data.speak(text, "espeak-ng", "es") for text in spanish]
+    heard = _transcribe(audio, "es")
+    english = _translate(heard, "es", "en")
+    _small, drawn = _generated(generator, encoder.text.encode(english))
+    wer = word_error_rate(" ".join(spanish), " ".join(heard))
+    return judge_images(judge, drawn, scenes), r_precision(encoder, drawn, scenes), round(wer, 4)
 
 
 def _row(name: str, judged: dict, precision: float) -> str:
@@ -313,6 +341,7 @@ def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpo
         "generator": os.path.join(GENERATOR_CHECKPOINTS, "text-to-image-cpu.pt"),
         "speech": os.path.join(GENERATOR_CHECKPOINTS, "speech-encoder-cpu.pt"),
         "captioner": os.path.join(CAPTIONER_CHECKPOINTS, "image-to-text-cpu.pt"),
+        "gan": os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs", "gan", "text-to-image-cpu-gan.pt"),
     } | (checkpoints or {})
     encoder = cast(DualEncoder, checkpoint.load(paths["encoder"], "dual-encoder"))
     generator = checkpoint.load(paths["generator"], "scene-generator")
@@ -321,7 +350,15 @@ def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpo
     held_out = data.scene_pool(data.VALIDATION_SEED, count)
     results: dict = {"scenes": count, "utterances": spoken}
 
-    judge = train_judge(data.scene_pool(0, 8000), judge_minutes)
+    judge_path = os.path.join(data.CACHE, f"judge-{judge_minutes:g}.pt")
+    if os.path.isfile(judge_path):  # the judge depends on nothing that is judged: train it once
+        judge = AttributeJudge()
+        judge.load_state_dict(torch.load(judge_path, weights_only=True))
+        judge.eval()
+    else:
+        judge = train_judge(data.scene_pool(0, 8000), judge_minutes)
+        os.makedirs(data.CACHE, exist_ok=True)
+        torch.save(judge.state_dict(), judge_path)
     real = _images(held_out.small, "cpu")
     rows = {
         "real images (the judge's own accuracy)": (
@@ -341,6 +378,17 @@ def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpo
         judge_images(judge, large, held_out.scenes),
         r_precision(encoder, large, held_out.scenes),
     )
+    if paths.get("gan") and os.path.isfile(paths["gan"]):  # the StackGAN way of training, where one was kept
+        gan = checkpoint.load(paths["gan"], "scene-generator")
+        gan_small, gan_large = _generated(gan, text_embeddings)
+        rows["text -> image, StackGAN training (64 x 64)"] = (
+            judge_images(judge, gan_small, held_out.scenes),
+            r_precision(encoder, gan_small, held_out.scenes),
+        )
+        rows["text -> image, StackGAN training (128 x 128)"] = (
+            judge_images(judge, gan_large, held_out.scenes),
+            r_precision(encoder, gan_large, held_out.scenes),
+        )
 
     for label, vary in (
         ("held-out voices", False),
@@ -362,6 +410,10 @@ def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpo
             judge_images(judge, cascade, scenes),
             r_precision(encoder, cascade, scenes),
         )
+    judged, precision, results["whisper_wer (Spanish, espeak-ng es)"] = spanish_cascade(
+        generator, encoder, judge, held_out, spoken
+    )
+    rows["Spanish speech -> Whisper -> Apertium -> image (espeak-ng es)"] = (judged, precision)
     results["speech_to_image"] = {
         name: {**judged, "r_precision": precision} for name, (judged, precision) in rows.items()
     }

@@ -266,6 +266,23 @@ class SceneGenerator(nn.Module):
         return small, large, mu, log_variance
 
 
+class NoiseEncoder(nn.Module):
+    """(image in [0, 1] at 64 x 64, embedding) -> mean and log variance of the generator's noise that
+    redraws that image: the posterior of the conditional VAE way of training `SceneGenerator` (training only;
+    drawing samples the noise from N(0, 1))."""
+
+    def __init__(self, dimension: int = 128, noise: int = 32, width: int = 16):
+        super().__init__()
+        self.features = ImageFeatures(width)
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(self.features.channels * 64, 256), nn.ReLU(True))
+        self.out = nn.Linear(256 + dimension, noise * 2)
+
+    def forward(self, images: torch.Tensor, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = torch.cat([self.fc(self.features(images)), embedding], dim=1)
+        mu, log_variance = self.out(hidden).chunk(2, dim=1)
+        return mu, log_variance.clamp(-8, 8)
+
+
 class SceneDiscriminator(nn.Module):
     """(image in [-1, 1] at `size`, embedding) -> logit of "real and matching the description"; also the
     unconditional logit (StackGAN-v2's joint loss steadies training)."""
@@ -347,14 +364,3 @@ class SceneCaptioner(nn.Module):
             chosen.append(word)
         ids = torch.stack(chosen, dim=1).tolist()
         return [self.vocabulary.decode(row) for row in ids]
-
-
-def speech_features(samples, rate: int, mels: int = 40):
-    """The speech encoder's input: log-mel energies (mels, frames), each band's mean and deviation over the
-    utterance normalised away (the microphone's colour and the level do not matter)."""
-    import numpy as np
-
-    from transmodal.audio import log_mel
-
-    features = log_mel(samples, rate, mels)
-    return ((features - features.mean(1, keepdims=True)) / (features.std(1, keepdims=True) + 1e-5)).astype(np.float32)
