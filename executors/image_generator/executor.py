@@ -27,7 +27,7 @@ class ImageGenerator(Executor):
 
     def __init__(
         self,
-        backend: str = "scenes",
+        backend: str = "diffusers",
         backend_options: dict | None = None,
         num_images: int = 1,
         steps: int = 30,
