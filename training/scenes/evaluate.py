@@ -479,11 +479,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spoken", type=int, default=200, help="held-out utterances per speech set (default: 200)")
     parser.add_argument("--judge-minutes", type=float, default=4.0)
     parser.add_argument("--json", help="also save the numbers")
+    parser.add_argument("--markdown", help="also save the tables")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     results = run(args.count, args.spoken, args.judge_minutes)
     if args.json:
         with open(args.json, "w") as file:
             json.dump(results, file, indent=1)
-    print(markdown(results))
+    tables = markdown(results)
+    if args.markdown:
+        with open(args.markdown, "w") as file:
+            file.write(tables + "\n")
+    print(tables)
     return 0
