@@ -369,26 +369,15 @@ def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpo
 
     plain = [world.caption(scene) for scene in held_out.scenes]
     text_embeddings = torch.cat([encoder.text.encode(plain[part]) for part in _chunks(count)])
-    small, large = _generated(generator, text_embeddings)
-    rows["text -> image (64 x 64)"] = (
-        judge_images(judge, small, held_out.scenes),
-        r_precision(encoder, small, held_out.scenes),
-    )
-    rows["text -> image (128 x 128)"] = (
-        judge_images(judge, large, held_out.scenes),
-        r_precision(encoder, large, held_out.scenes),
-    )
+    generators = {"": generator}
     if paths.get("gan") and os.path.isfile(paths["gan"]):  # the StackGAN way of training, where one was kept
-        gan = checkpoint.load(paths["gan"], "scene-generator")
-        gan_small, gan_large = _generated(gan, text_embeddings)
-        rows["text -> image, StackGAN training (64 x 64)"] = (
-            judge_images(judge, gan_small, held_out.scenes),
-            r_precision(encoder, gan_small, held_out.scenes),
-        )
-        rows["text -> image, StackGAN training (128 x 128)"] = (
-            judge_images(judge, gan_large, held_out.scenes),
-            r_precision(encoder, gan_large, held_out.scenes),
-        )
+        generators[", StackGAN training"] = checkpoint.load(paths["gan"], "scene-generator")
+    for way, drawing in generators.items():
+        for size, images in zip(("64 x 64", "128 x 128"), _generated(drawing, text_embeddings)):
+            rows[f"text -> image{way} ({size})"] = (
+                judge_images(judge, images, held_out.scenes),
+                r_precision(encoder, images, held_out.scenes),
+            )
 
     for label, vary in (
         ("held-out voices", False),
