@@ -130,13 +130,12 @@ class SceneCaptioner:
     def __init__(self, checkpoint: str | None = None, device: str = "cpu", batch_size: int = 64):
         from transmodal.nets import checkpoint as checkpoints
 
-        path = checkpoint or os.environ.get(self.ENV_VAR) or os.path.join(CHECKPOINTS, "image-to-text-cpu.pt")
-        how = (
-            "train one with `transmodal train image-to-text` (training/scenes/README.md) or point "
-            f"`with: backend_options: {{checkpoint: PATH}}` or {self.ENV_VAR} at one"
-        )
         self.device = torch_device(device)
-        self.model = checkpoints.load(path, "scene-captioner", self.device, how)
+        shipped = os.path.join(CHECKPOINTS, "image-to-text-cpu.pt")
+        option = "backend_options: {checkpoint: PATH}"
+        self.model = checkpoints.load_configured(
+            checkpoint, self.ENV_VAR, shipped, "scene-captioner", self.device, option, "image-to-text"
+        )
         self.batch_size = batch_size
 
     def caption(self, images: list[np.ndarray]) -> list[str]:

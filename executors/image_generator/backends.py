@@ -139,15 +139,16 @@ class DiffusersGenerator:
 
 
 CHECKPOINTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints")
-HOW_TO_TRAIN = "train one with `transmodal train {model}` (training/scenes/README.md) or point {option} at one"
 
 
 def _scene_network(path: str | None, env_var: str, default: str, network: str, option: str, model: str, device: str):
+    """One of the scene-world networks (training/scenes/README.md): `option` is its `backend_options` key,
+    `model` the `transmodal train` model that makes it."""
     from transmodal.nets import checkpoint
 
-    chosen = path or os.environ.get(env_var) or os.path.join(CHECKPOINTS, default)
-    how = HOW_TO_TRAIN.format(model=model, option=f"`with: backend_options: {{{option}: PATH}}` or {env_var}")
-    return checkpoint.load(chosen, network, torch_device(device), how)
+    shipped = os.path.join(CHECKPOINTS, default)
+    option = f"backend_options: {{{option}: PATH}}"
+    return checkpoint.load_configured(path, env_var, shipped, network, torch_device(device), option, model)
 
 
 @GENERATORS.register("scenes")

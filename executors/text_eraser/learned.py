@@ -29,11 +29,16 @@ def _load(network: str, checkpoint: str | None, env_var: str, default_name: str,
 
     if threads:
         torch.set_num_threads(threads)
-    path = checkpoint or os.environ.get(env_var) or os.path.join(CHECKPOINTS, default_name)
     segmenter = network == "text-segmenter"
-    how = f"set `with: {'mask_options' if segmenter else 'backend_options'}: {{checkpoint: PATH}}` or {env_var}, "
-    how += f"or train one with `transmodal train {'segmenter' if segmenter else 'inpainter'}`"
-    return checkpoints.load(path, network, torch_device(device), how)
+    return checkpoints.load_configured(
+        checkpoint,
+        env_var,
+        os.path.join(CHECKPOINTS, default_name),
+        network,
+        torch_device(device),
+        f"{'mask_options' if segmenter else 'backend_options'}: {{checkpoint: PATH}}",
+        "segmenter" if segmenter else "inpainter",
+    )
 
 
 def _to_tensor(pixels: np.ndarray, device: str):

@@ -45,3 +45,14 @@ def load(path: str, network: str, device: str = "cpu", how_to_get: str = "") -> 
         {key: value.float() if value.is_floating_point() else value for key, value in saved["state_dict"].items()}
     )
     return model.to(device).eval()
+
+
+def load_configured(
+    configured: str | None, env_var: str, shipped: str, network: str, device: str, option: str, train: str
+) -> nn.Module:
+    """The checkpoint an executor's `with:` option names, else the one $`env_var` names, else the shipped
+    one, loaded by `load`. A missing one fails naming all three ways to get one: `option` as written under
+    `with:` ("backend_options: {checkpoint: PATH}") and `train`, the `transmodal train` model that makes it."""
+    path = configured or os.environ.get(env_var) or shipped
+    how = f"set `with: {option}` or {env_var}, or train one with `transmodal train {train}`"
+    return load(path, network, device, how)
