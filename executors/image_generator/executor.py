@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from typing import Any, Literal, Optional, overload
 
 from docarray import DocList
+from docarray.typing import ID
 from jina import Executor, requests
 
 from executors.image_generator.backends import GENERATORS, GenerationSettings
@@ -70,25 +71,30 @@ class ImageGenerator(Executor):
                 mark_failed(doc, self.metas.name, error)
             return traced(docs, self)
 
-        reads_audio = getattr(self.generator, "reads", "text") == "audio"
-        for_each_doc(docs, self.metas.name, _check_audio if reads_audio else _check_prompt)
+        # Each document's prompt, read once (a bad one fails its document only): its text, or its decoded
+        # audio for a backend that reads audio.
+        read = audio_of if getattr(self.generator, "reads", "text") == "audio" else _prompt_of
+        prompts: dict[ID | None, Any] = {}
+
+        def read_prompt(doc: MediaDoc) -> None:
+            prompts[doc.id] = read(doc)
+
+        for_each_doc(docs, self.metas.name, read_prompt)
 
         # One pipeline call per chunk; a failed chunk is retried document by document, the others kept.
         live = live_docs(docs)
         for start in range(0, len(live), self.batch_size):
             for_batch(
-                live[start : start + self.batch_size], self.metas.name, lambda batch: self._generate(batch, settings)
+                live[start : start + self.batch_size],
+                self.metas.name,
+                lambda batch: self._generate(batch, [prompts[doc.id] for doc in batch], settings),
             )
         return traced(docs, self)
 
-    def _generate(self, docs: Sequence[MediaDoc], settings: GenerationSettings) -> None:
+    def _generate(self, docs: Sequence[MediaDoc], prompts: list, settings: GenerationSettings) -> None:
         # Without a seed each document draws its own, recorded with its images so they can be made again.
         base_seeds = [settings.seed if settings.seed is not None else secrets.randbelow(MAX_SEED + 1) for _ in docs]
         seeds = [[base + index for index in range(settings.num_images)] for base in base_seeds]
-        if getattr(self.generator, "reads", "text") == "audio":
-            prompts: list = [audio_of(doc) for doc in docs]
-        else:
-            prompts = [(doc.final_text or "").strip() for doc in docs]
         results = self.generator.generate(prompts, seeds, settings)
         for doc, images in zip(docs, results):
             if not images:
@@ -133,13 +139,11 @@ class ImageGenerator(Executor):
         )
 
 
-def _check_audio(doc: MediaDoc) -> None:
-    audio_of(doc)  # raises BadInputError for no, undecodable or silent audio
-
-
-def _check_prompt(doc: MediaDoc) -> None:
-    if not (doc.final_text or "").strip():
+def _prompt_of(doc: MediaDoc) -> str:
+    prompt = (doc.final_text or "").strip()
+    if not prompt:
         raise BadInputError("empty prompt: the document has no text or translation to draw")
+    return prompt
 
 
 @overload
