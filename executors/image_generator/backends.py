@@ -257,14 +257,10 @@ class SceneSpeechToImage(SceneTextToImage):
         )
 
     def embed(self, prompts: list) -> torch.Tensor:
-        import torch
-
         from transmodal.audio import speech_features
+        from transmodal.nets.scenes import pad_frames
 
-        features = [speech_features(samples, rate, self.speech_encoder.mels) for samples, rate in prompts]
-        longest = max(feature.shape[1] for feature in features)
-        batch = torch.zeros(len(features), features[0].shape[0], longest)
-        for row, feature in enumerate(features):
-            batch[row, :, : feature.shape[1]] = torch.from_numpy(feature)
-        lengths = torch.tensor([feature.shape[1] for feature in features])
+        batch, lengths = pad_frames(
+            [speech_features(samples, rate, self.speech_encoder.mels) for samples, rate in prompts]
+        )
         return self.speech_encoder(batch.to(self.device), lengths)

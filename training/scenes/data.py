@@ -18,6 +18,13 @@ VALIDATION_SEED = 1_000_003  # never a training seed
 CACHE = os.path.join(os.path.expanduser("~"), ".cache", "transmodal", "scenes")
 
 
+def image_batch(pixels: np.ndarray, device: str = "cpu"):
+    """(n, height, width, 3) uint8 -> (n, 3, height, width) float tensor in [0, 1] on `device`."""
+    import torch
+
+    return torch.from_numpy(pixels).to(device).permute(0, 3, 1, 2).float() / 255
+
+
 @dataclasses.dataclass
 class ScenePool:
     scenes: list[world.Scene]
@@ -98,13 +105,11 @@ class SpeechPool:
     def batch(self, indices: list[int], rng=None):
         """(features padded to the longest (batch, mels, frames), lengths) as tensors; with `rng`, training
         augmentation: a random time mask and a little noise on the features."""
-        import torch
+        from transmodal.nets.scenes import pad_frames
 
-        chosen = [self.features[index] for index in indices]
-        longest = max(feature.shape[1] for feature in chosen)
-        padded = np.zeros((len(chosen), chosen[0].shape[0], longest), np.float32)
-        for row, feature in enumerate(chosen):
-            feature = feature.copy()
+        chosen = []
+        for index in indices:
+            feature = self.features[index].copy()
             if rng is not None:
                 width = rng.randint(0, max(1, feature.shape[1] // 10))
                 start = rng.randint(0, max(0, feature.shape[1] - width))
@@ -112,8 +117,8 @@ class SpeechPool:
                 feature += np.float32(0.1) * np.random.default_rng(rng.randrange(1 << 30)).standard_normal(
                     feature.shape, np.float32
                 )
-            padded[row, :, : feature.shape[1]] = feature
-        return torch.from_numpy(padded), torch.tensor([feature.shape[1] for feature in chosen])
+            chosen.append(feature)
+        return pad_frames(chosen)
 
 
 def speech_pool(

@@ -17,13 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from training.scenes import world
-from training.scenes.data import ScenePool
+from training.scenes.data import ScenePool, image_batch
 from transmodal.metrics import edit_distance
 from transmodal.nets.scenes import DualEncoder, SceneCaptioner
-
-
-def _images(pixels: np.ndarray, device: str) -> torch.Tensor:
-    return torch.from_numpy(pixels).to(device).permute(0, 3, 1, 2).float() / 255
 
 
 def _chunks(count: int, size: int = 128):
@@ -36,7 +32,7 @@ def retrieval(model, pool: ScenePool, device: str = "cpu") -> dict:
     """Recall@1 both ways over the whole held-out set (plain captions): the R-precision of the papers with
     one relevant caption per image."""
     captions = [world.caption(scene) for scene in pool.scenes]
-    images = torch.cat([model.image(_images(pool.small[part], device)) for part in _chunks(len(captions))])
+    images = torch.cat([model.image(image_batch(pool.small[part], device)) for part in _chunks(len(captions))])
     texts = torch.cat([model.text.encode(captions[part]) for part in _chunks(len(captions))])
     similarity = images @ texts.T
     truth = torch.arange(len(captions), device=similarity.device)
@@ -79,7 +75,7 @@ def captioning(model, pool: ScenePool, device: str = "cpu") -> dict:
     references = [world.caption(scene).split() for scene in pool.scenes]
     hypotheses = []
     for part in _chunks(len(references)):
-        hypotheses += [caption.split() for caption in model.generate(_images(pool.small[part], device))]
+        hypotheses += [caption.split() for caption in model.generate(image_batch(pool.small[part], device))]
     return {
         "bleu4": round(bleu4(references, hypotheses), 4),
         "token_error_rate": round(token_error_rate(references, hypotheses), 4),
@@ -94,7 +90,7 @@ def generation_l1(generator, teacher, pool: ScenePool, device: str = "cpu") -> d
     errors = []
     for part in _chunks(len(captions)):
         _small, large, _mu, _log_variance = generator(teacher.text.encode(captions[part]))
-        errors.append((((large + 1) / 2) - _images(pool.large[part], device)).abs().mean().item())
+        errors.append((((large + 1) / 2) - image_batch(pool.large[part], device)).abs().mean().item())
     return {"l1_128": round(float(np.mean(errors)), 4), "scenes": len(captions)}
 
 
@@ -108,7 +104,7 @@ def speech_retrieval(speech_encoder, teacher, pool: ScenePool, speech, device: s
         spoken.append(speech_encoder(features.to(device), lengths))
     spoken_embeddings = torch.cat(spoken)
     scenes = speech.scene_indices
-    images = torch.cat([teacher.image(_images(pool.small[scenes][part], device)) for part in _chunks(len(scenes))])
+    images = torch.cat([teacher.image(image_batch(pool.small[scenes][part], device)) for part in _chunks(len(scenes))])
     texts = torch.cat([teacher.text.encode(speech.captions[part]) for part in _chunks(len(scenes))])
     truth = torch.arange(len(scenes), device=images.device)
     return {
@@ -198,7 +194,7 @@ def train_judge(pool: ScenePool, minutes: float = 4.0, seed: int = 7, device: st
             [pool.scenes[i] for i in indices], [rng.random() < 0.5 for _ in indices]
         )
         colour_logits, shape_logits, relation_logits = judge(
-            _images(pool.small[indices], device), first.to(device), second.to(device)
+            image_batch(pool.small[indices], device), first.to(device), second.to(device)
         )
         loss = (
             F.binary_cross_entropy_with_logits(colour_logits, colours.to(device))
@@ -359,7 +355,7 @@ def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpo
         judge = train_judge(data.scene_pool(0, 8000), judge_minutes)
         os.makedirs(data.CACHE, exist_ok=True)
         torch.save(judge.state_dict(), judge_path)
-    real = _images(held_out.small, "cpu")
+    real = image_batch(held_out.small, "cpu")
     rows = {
         "real images (the judge's own accuracy)": (
             judge_images(judge, real, held_out.scenes),

@@ -40,6 +40,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from training.scenes import data, world  # noqa: E402
+from training.scenes.data import image_batch  # noqa: E402
 from transmodal.nets import checkpoint  # noqa: E402
 from transmodal.nets.scenes import (  # noqa: E402
     DualEncoder,
@@ -102,10 +103,6 @@ def configs(model: str, name: str) -> TrainConfig:
     raise SystemExit(f"unknown config {name!r}: cpu or gpu")
 
 
-def _images(pixels: np.ndarray, device: str) -> torch.Tensor:
-    return torch.from_numpy(pixels).to(device).permute(0, 3, 1, 2).float() / 255
-
-
 def _learning_rate(config: TrainConfig, elapsed: float) -> float:
     return config.learning_rate * (0.1 if elapsed > config.minutes * 60 * (1 - config.final_decay) else 1.0)
 
@@ -115,6 +112,11 @@ def load_teacher(path: str | None, device: str) -> DualEncoder:
     return cast(
         DualEncoder, checkpoint.load(path, "dual-encoder", device, "train it first: transmodal train scene-encoder")
     )
+
+
+def kl_to_standard_normal(mu: torch.Tensor, log_variance: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(log_variance)) || N(0, 1)), summed over dimensions, averaged over the batch."""
+    return 0.5 * (mu.pow(2) + log_variance.exp() - 1 - log_variance).sum(1).mean()
 
 
 def contrastive(similarity: torch.Tensor) -> torch.Tensor:
@@ -184,13 +186,13 @@ class Trainer:
         model, config = self.config.model, self.config
         indices, captions = self._batch(self.pool, config.batch_size)
         if model == "scene-encoder":
-            images = _images(self.pool.small[indices], self.device)
+            images = image_batch(self.pool.small[indices], self.device)
             similarity = self.model.similarity(self.model.image(images), self.model.text.encode(captions))
             loss = contrastive(similarity)
             self._update(loss)
             return {"loss": loss.item()}
         if model == "image-to-text":
-            images = _images(self.pool.small[indices], self.device)
+            images = image_batch(self.pool.small[indices], self.device)
             plain = [world.caption(self.pool.scenes[index]) for index in indices]
             targets, _ = self.model.vocabulary.batch(plain, add_end=True)
             targets = targets.to(self.device)
@@ -205,7 +207,7 @@ class Trainer:
             scenes = [self.speech.scene_indices[index] for index in said]
             with torch.no_grad():
                 texts = self.taught_by.text.encode([self.speech.captions[index] for index in said])
-                images = self.taught_by.image(_images(self.pool.small[scenes], self.device))
+                images = self.taught_by.image(image_batch(self.pool.small[scenes], self.device))
             loss = (1 - (spoken * texts).sum(1)).mean() + 0.5 * contrastive(self.taught_by.similarity(images, spoken))
             self._update(loss)
             return {"loss": loss.item()}
@@ -221,8 +223,8 @@ class Trainer:
         N(0, 1) lets drawing sample the noise from the prior. Stage I alone first, as for the GAN."""
         with torch.no_grad():
             embedding = self.taught_by.text.encode(captions)
-        small_real = _images(self.pool.small[indices], self.device)
-        large_real = _images(self.pool.large[indices], self.device) * 2 - 1 if stages == 2 else None
+        small_real = image_batch(self.pool.small[indices], self.device)
+        large_real = image_batch(self.pool.large[indices], self.device) * 2 - 1 if stages == 2 else None
         mu_z, log_variance_z = self.posterior(small_real, embedding)
         noise = mu_z + torch.randn_like(mu_z) * (0.5 * log_variance_z).exp()
         small, large, mu, log_variance = self.model(embedding, noise, stages=stages)
@@ -230,8 +232,8 @@ class Trainer:
         reconstruction = (small - (small_real * 2 - 1)).abs().sum((1, 2, 3)).mean()
         if large is not None:
             reconstruction = reconstruction + 0.25 * (large - large_real).abs().sum((1, 2, 3)).mean()
-        kl_noise = 0.5 * (mu_z.pow(2) + log_variance_z.exp() - 1 - log_variance_z).sum(1).mean()
-        kl_condition = 0.5 * (mu.pow(2) + log_variance.exp() - 1 - log_variance).sum(1).mean()
+        kl_noise = kl_to_standard_normal(mu_z, log_variance_z)
+        kl_condition = kl_to_standard_normal(mu, log_variance)
         loss = reconstruction + self.config.kl * (kl_noise + kl_condition)
         self.optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -257,11 +259,11 @@ class Trainer:
         trains its stage I first), 2 both."""
         with torch.no_grad():
             embedding = self.taught_by.text.encode(captions)
-        reals = [_images(self.pool.small[indices], self.device) * 2 - 1]
+        reals = [image_batch(self.pool.small[indices], self.device) * 2 - 1]
         small, large, mu, log_variance = self.model(embedding, stages=stages)
         fakes = [small]
         if stages == 2:
-            reals.append(_images(self.pool.large[indices], self.device) * 2 - 1)
+            reals.append(image_batch(self.pool.large[indices], self.device) * 2 - 1)
             fakes.append(large)
         mismatched = embedding.roll(1, dims=0)  # another scene's caption (scenes rarely repeat)
         ones, zeros = torch.ones(len(indices), device=self.device), torch.zeros(len(indices), device=self.device)
@@ -283,7 +285,7 @@ class Trainer:
             fake_joint, fake_plain = critic(fake, embedding)
             generator_loss = generator_loss + bce(fake_joint, ones) + bce(fake_plain, ones)
             generator_loss = generator_loss + self.config.reconstruction * F.l1_loss(fake, real)
-        kl = 0.5 * (mu.pow(2) + log_variance.exp() - 1 - log_variance).sum(1).mean()
+        kl = kl_to_standard_normal(mu, log_variance)
         generator_loss = generator_loss + self.config.kl * kl
         self._update(generator_loss)
         return {"loss": generator_loss.item(), "critic": critic_loss.item()}

@@ -176,6 +176,16 @@ class SpeechEncoder(nn.Module):
         return F.normalize(self.project(pooled), dim=-1)
 
 
+def pad_frames(features: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """The SpeechEncoder's input from per-utterance (mels, frames) float32 arrays: (batch, mels, longest)
+    zero-padded, and each utterance's frame count."""
+    longest = max(feature.shape[1] for feature in features)
+    batch = torch.zeros(len(features), features[0].shape[0], longest)
+    for row, feature in enumerate(features):
+        batch[row, :, : feature.shape[1]] = torch.from_numpy(feature)
+    return batch, torch.tensor([feature.shape[1] for feature in features])
+
+
 class _Upsample(nn.Sequential):
     def __init__(self, channels_in: int, channels_out: int):
         super().__init__(
