@@ -58,9 +58,8 @@ import math
 import os
 import re
 import shutil
-import string
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Optional
 
 from transmodal import languages
@@ -905,17 +904,24 @@ def split_words(text: str, language: str, keep: Iterable[str] = ()) -> str:
 _HYPHENATED = re.compile(r"^(\W*?)([^\W\d_]+(?:-[^\W\d_]+)+)(\W*)$")
 
 
-def _split_hyphenated(token: str, reader: _Reader) -> str:
-    """Each part of a hyphenated token split on its own: "LIKEAWIND-TUNNEL" -> "LIKE A WIND-TUNNEL"."""
+def _hyphen_parts(token: str, change: Callable[[str], str]) -> Optional[str]:
+    """A hyphenated word ("LIKEAWIND-TUNNEL,") with `change` applied to each of its parts, its punctuation
+    kept; None for any other token."""
     parts = _HYPHENATED.match(token)
     if not parts:
-        return token
+        return None
     lead, core, trail = parts.groups()
-    pieces = []
-    for part in core.split("-"):
+    return lead + "-".join(change(part) for part in core.split("-")) + trail
+
+
+def _split_hyphenated(token: str, reader: _Reader) -> str:
+    """Each part of a hyphenated token split on its own: "LIKEAWIND-TUNNEL" -> "LIKE A WIND-TUNNEL"."""
+
+    def split(part: str) -> str:
         found = reader.token(part, sentence_start=True)
-        pieces.append(" ".join(found[4]) if found and found[4] else part)
-    return lead + "-".join(pieces) + trail
+        return " ".join(found[4]) if found and found[4] else part
+
+    return _hyphen_parts(token, split) or token
 
 
 # What OCR engines read for a letter, and what was meant (each key: the letters it may stand for). In
@@ -979,11 +985,9 @@ def correct_misreads(text: str, language: str, keep: Iterable[str] = ()) -> str:
         return key in reader.common or key in BARE_CONTRACTIONS or key in _ENGLISH_CONTRACTIONS
 
     def fix_token(match: re.Match) -> str:
-        token = match.group()
-        if not _HYPHENATED.match(token):
-            return fix(token)
         # each part of "BIKINI-ARMCUR" on its own; a one-letter part stays ("T-SHIRTS" is no "I-SHIRTS")
-        return "-".join(part if len(part.strip(string.punctuation)) < 2 else fix(part) for part in token.split("-"))
+        token = match.group()
+        return _hyphen_parts(token, lambda part: part if len(part) < 2 else fix(part)) or fix(token)
 
     def fix(token: str) -> str:
         parts = _MISREAD_TOKEN.match(token)
