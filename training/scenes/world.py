@@ -215,13 +215,11 @@ def _noun_phrase(thing: Thing, rng: random.Random | None) -> str:
 
 def caption(scene: Scene, rng: random.Random | None = None) -> str:
     """One English caption of the scene; `rng` picks among phrasings (None: the plainest)."""
-    plain = rng is None
-    rng = rng or random.Random(0)
     things = scene.things
-    phrases = [_noun_phrase(thing, None if plain else rng) for thing in things]
+    phrases = [_noun_phrase(thing, rng) for thing in things]
     if len(things) == 1:
         text = phrases[0]
-        if not plain:
+        if rng is not None:
             text = rng.choice(["{}", "there is {}", "a picture of {}", "{} on a plain background"]).format(text)
     else:
         text = f"{phrases[0]} {scene.relation} {phrases[1]}"
