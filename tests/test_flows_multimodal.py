@@ -180,8 +180,8 @@ def with_backend(tmp_path, name: str, backend: str, instead_of: str) -> str:
 
 
 def test_direct_speech_to_image_runs_offline_from_the_speech_alone(tmp_path):
-    # The speech encoder's hearing is measured in training/scenes (the shipped generator does not yet draw
-    # what is asked); here: the flow serves speech, no text in the middle, images as asked.
+    # The speech encoder's hearing and the generator's drawing are measured in training/scenes; here: the
+    # flow serves speech, no text in the middle, images as asked.
     docs = [
         MediaDoc(audio=flite_wav("A big red circle.", tmp_path), name="red.wav"),
         MediaDoc(audio=b"", name="empty.wav"),

@@ -16,6 +16,7 @@ from PIL import Image
 from executors.image_captioner.backends import SceneCaptioner as SceneCaptionerBackend
 from executors.image_generator.backends import GenerationSettings, SceneSpeechToImage, SceneTextToImage
 from training.scenes import data, evaluate, world
+from transmodal import metrics
 from transmodal.audio import speech_features
 from transmodal.errors import BadInputError, ModelNotFoundError
 from transmodal.nets import checkpoint
@@ -58,14 +59,14 @@ def test_a_drawn_thing_has_its_colour_where_the_scene_puts_it():
 
 def test_bleu_and_token_error_rate_on_hand_checked_cases():
     reference = "a big red circle above a small blue square".split()
-    assert evaluate.bleu4([reference], [reference]) == pytest.approx(1.0)
-    assert evaluate.bleu4([reference], [reference[:3]]) == 0.0  # no 4-gram
+    assert metrics.bleu4([reference], [reference]) == pytest.approx(1.0)
+    assert metrics.bleu4([reference], [reference[:3]]) == 0.0  # no 4-gram
     # the eighth of nine words wrong: it spoils 1 of 9 unigrams, 2 of 8 bigrams, 2 of 7 trigrams and 2 of 6
     # 4-grams; same length, no brevity penalty
     hypothesis = "a big red circle above a small green square".split()
     expected = (8 / 9 * 6 / 8 * 5 / 7 * 4 / 6) ** 0.25
-    assert evaluate.bleu4([reference], [hypothesis]) == pytest.approx(expected)
-    assert evaluate.token_error_rate([reference], [hypothesis]) == pytest.approx(1 / 9)
+    assert metrics.bleu4([reference], [hypothesis]) == pytest.approx(expected)
+    assert metrics.token_error_rate([reference], [hypothesis]) == pytest.approx(1 / 9)
 
 
 def test_vocabulary_round_trip():
@@ -224,7 +225,7 @@ def test_shipped_captioner_describes_held_out_scenes():
     scenes = world.scenes(data.VALIDATION_SEED, 100)
     captions = SceneCaptionerBackend().caption([world.render(scene, 128) for scene in scenes])
     references = [world.caption(scene).split() for scene in scenes]
-    assert evaluate.bleu4(references, [caption.split() for caption in captions]) > 0.45  # 0.62 on 500 (README)
+    assert metrics.bleu4(references, [caption.split() for caption in captions]) > 0.45  # 0.62 on 500 (README)
 
 
 def test_shipped_scene_encoder_finds_the_caption_of_a_held_out_scene():
@@ -236,9 +237,21 @@ def test_shipped_scene_encoder_finds_the_caption_of_a_held_out_scene():
     assert evaluate.retrieval(encoder, pool)["image_to_text_r1"] > 0.5  # chance: 0.01
 
 
+def test_shipped_generator_draws_the_colour_asked_for():
+    # Shapes are blobs yet (training/scenes/README.md); the colour follows the words: red minus blue over
+    # the picture, four seeds each, measured +4.1 for a red circle and -9.9 for a blue one. The generator
+    # trained without the teacher's loss drew the same grey for both.
+    backend = SceneTextToImage()
+
+    def redness(prompt: str) -> float:
+        (images,) = backend.generate([prompt], [[0, 1, 2, 3]], GenerationSettings(num_images=4))
+        pictures = np.stack([np.asarray(Image.open(io.BytesIO(bytes(i.image))).convert("RGB")) for i in images])
+        return float((pictures[..., 0].astype(float) - pictures[..., 2]).mean())
+
+    assert redness("a big red circle") - redness("a big blue circle") > 6
+
+
 def test_shipped_generator_draws_reproducibly_from_its_seed():
-    # (what it draws is measured, not asserted: training/scenes/README.md; the CPU checkpoint does not yet
-    # draw the colours and shapes asked for)
     backend = SceneTextToImage()
     (first,) = backend.generate(["a big red square"], [[0, 1, 0]], GenerationSettings(num_images=3))
     assert bytes(first[0].image) == bytes(first[2].image) != bytes(first[1].image)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from training.scenes import world
 from training.scenes.data import ScenePool, image_batch
-from transmodal.metrics import edit_distance
+from transmodal.metrics import bleu4, token_error_rate
 from transmodal.nets.scenes import DualEncoder, SceneCaptioner
 
 
@@ -41,33 +41,6 @@ def retrieval(model, pool: ScenePool, device: str = "cpu") -> dict:
         "text_to_image_r1": round((similarity.argmax(0) == truth).float().mean().item(), 4),
         "scenes": len(captions),
     }
-
-
-def bleu4(references: list[list[str]], hypotheses: list[list[str]]) -> float:
-    """Corpus BLEU-4 (Papineni et al.), one reference per hypothesis, no smoothing."""
-    import math
-    from collections import Counter
-
-    matches, totals = [0] * 4, [0] * 4
-    reference_length = hypothesis_length = 0
-    for reference, hypothesis in zip(references, hypotheses):
-        reference_length += len(reference)
-        hypothesis_length += len(hypothesis)
-        for n in range(1, 5):
-            grams = Counter(tuple(hypothesis[i : i + n]) for i in range(len(hypothesis) - n + 1))
-            truth = Counter(tuple(reference[i : i + n]) for i in range(len(reference) - n + 1))
-            matches[n - 1] += sum(min(count, truth[gram]) for gram, count in grams.items())
-            totals[n - 1] += max(0, len(hypothesis) - n + 1)
-    if min(matches) == 0 or hypothesis_length == 0:
-        return 0.0
-    log_precision = sum(math.log(m / t) for m, t in zip(matches, totals)) / 4
-    brevity = min(0.0, 1 - reference_length / hypothesis_length)
-    return math.exp(log_precision + brevity)
-
-
-def token_error_rate(references: list[list[str]], hypotheses: list[list[str]]) -> float:
-    edits = sum(edit_distance(reference, hypothesis) for reference, hypothesis in zip(references, hypotheses))
-    return edits / max(1, sum(len(reference) for reference in references))
 
 
 @torch.no_grad()

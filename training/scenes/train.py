@@ -14,7 +14,9 @@ Order: the scene encoder first; the generator and the speech encoder learn from 
   matching-aware conditional loss (real image with a mismatched caption counts as fake) plus the
   unconditional loss, KL of the conditioning augmentation, and an L1 term to the scene the caption came
   from (weight `reconstruction`), which steadies a GAN trained for minutes on two cores; generated images
-  are judged by the attribute classifier of training/scenes/evaluate.py.
+  are judged by the attribute classifier of training/scenes/evaluate.py. `--method vae` (the default) trains
+  the same network as a conditional VAE; `--semantic W` adds the teacher's contrastive loss on drawings
+  from the prior (the cpu config: 200), which is what makes the caption decide the colour (README).
 - speech-encoder: cosine distance to the teacher's embedding of the spoken caption, plus InfoNCE against
   the scene images' embeddings; no transcripts.
 
@@ -39,6 +41,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as in training/eraser: sp
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from training.curves import plot_losses  # noqa: E402
 from training.scenes import data, world  # noqa: E402
 from training.scenes.data import image_batch  # noqa: E402
 from transmodal.nets import checkpoint  # noqa: E402
@@ -82,6 +85,7 @@ class TrainConfig:
     utterances: int = 4000  # speech-encoder: spoken captions of the first scenes of the pool
     stage_one_share: float = 0.5  # text-to-image: the first half of the time trains the 64 x 64 stage alone
     method: str = "vae"  # text-to-image: "vae" (conditional VAE, the CPU default: see README) or "gan" (StackGAN)
+    semantic: float = 0.0  # text-to-image: weight of the teacher's contrastive loss on drawings from the prior
 
 
 def configs(model: str, name: str) -> TrainConfig:
@@ -95,7 +99,9 @@ def configs(model: str, name: str) -> TrainConfig:
     arguments = every[model]
     if name == "cpu":
         if model == "text-to-image":  # a step costs ~10 of the others: more of the 30 minutes, smaller batches
-            return TrainConfig(model, arguments, minutes=20.0, batch_size=32, learning_rate=1e-3, kl=1.0)
+            return TrainConfig(
+                model, arguments, minutes=20.0, batch_size=32, learning_rate=1e-3, kl=1.0, semantic=200.0
+            )
         return TrainConfig(model, arguments, minutes=12.0, batch_size=64 if model != "speech-encoder" else 32)
     if name == "gpu":
         bigger = dict(arguments, width=64) if "width" in arguments else dict(arguments, hidden=256)
@@ -235,11 +241,36 @@ class Trainer:
         kl_noise = kl_to_standard_normal(mu_z, log_variance_z)
         kl_condition = kl_to_standard_normal(mu, log_variance)
         loss = reconstruction + self.config.kl * (kl_noise + kl_condition)
+        losses = {"loss": loss.item() / 1000, "kl": kl_noise.item() / 100}
+        if self.config.semantic:
+            semantic = self._semantic(embedding, stages)
+            loss = loss + self.config.semantic * semantic
+            losses["semantic"] = semantic.item()
         self.optimiser.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.optimiser.param_groups[0]["params"], 5.0)
         self.optimiser.step()
-        return {"loss": loss.item() / 1000, "kl": kl_noise.item() / 100}
+        return losses
+
+    def _semantic(self, embedding: torch.Tensor, stages: int) -> torch.Tensor:
+        """AttnGAN's DAMSM idea with this world's teacher: a drawing from noise of the prior must be the
+        image, among the batch's, that the teacher matches to its own caption (both stages' drawings, the
+        128 x 128 one at the teacher's 64 x 64). The reconstruction alone lets the posterior's noise carry
+        the colours (the prior's drawings were grey); this term makes the condition decide what is drawn."""
+        small, large, _mu, _log_variance = self.model(embedding, stages=stages)
+        drawings = [small] if large is None else [small, F.avg_pool2d(large, 2)]
+        return sum(
+            contrastive(self.taught_by.similarity(self.taught_by.image(self._jitter((drawn + 1) / 2)), embedding))
+            for drawn in drawings
+        ) / len(drawings)
+
+    def _jitter(self, images: torch.Tensor, most: int = 6) -> torch.Tensor:
+        """The batch moved by up to `most` pixels (edges reflected): a drawing must please the teacher
+        wherever it stands, not by a stripe along a border that its position-aware features over-read."""
+        size = images.shape[-1]
+        padded = F.pad(images, (most, most, most, most), mode="reflect")
+        x, y = self.rng.randint(0, 2 * most), self.rng.randint(0, 2 * most)
+        return padded[..., y : y + size, x : x + size]
 
     @property
     def taught_by(self) -> DualEncoder:
@@ -340,7 +371,7 @@ class Trainer:
         }
         with open(os.path.join(out, f"{name}.json"), "w") as file:
             json.dump(report, file, indent=1)
-        _plot(history, os.path.join(out, f"{name}.png"), self.config.model)
+        plot_losses(history, os.path.join(out, f"{name}.png"), self.config.model)
         if self.config.model == "text-to-image":
             self.save_samples(os.path.join(out, f"{name}-samples.png"))
         return report
@@ -368,25 +399,6 @@ def _short(arguments: dict) -> dict:
     return {key: (f"{len(value)} words" if key == "words" else value) for key, value in arguments.items()}
 
 
-def _plot(history: list[dict], path: str, title: str) -> None:
-    if not history:
-        return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6, 3.5))
-    for key in [key for key in history[0] if key not in ("step", "seconds")]:
-        axis.plot([row["step"] for row in history], [row[key] for row in history], label=key)
-    axis.set_xlabel("step")
-    axis.set_title(title)
-    axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
-
-
 def main(model: str, argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"transmodal train {model}", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="cpu", help="cpu (<= 30 min on 2 cores) or gpu")
@@ -399,10 +411,13 @@ def main(model: str, argv: list[str] | None = None) -> int:
         "--teacher", help="scene-encoder checkpoint (text-to-image, speech-encoder; default: the shipped one)"
     )
     parser.add_argument("--method", choices=["vae", "gan"], help="text-to-image: how to train (default: vae)")
+    parser.add_argument(
+        "--semantic", type=float, help="text-to-image: weight of the teacher's loss (default: the config's)"
+    )
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"where to write (default: {DEFAULT_OUT})")
     args = parser.parse_args(argv)
     config = configs(model, args.config)
-    for field in ("minutes", "threads", "seed", "device", "scenes", "method"):
+    for field in ("minutes", "threads", "seed", "device", "scenes", "method", "semantic"):
         if getattr(args, field) is not None:
             setattr(config, field, getattr(args, field))
     report = Trainer(config, args.teacher).run(args.out)
