@@ -97,6 +97,7 @@ eval: eval-data
 	$(BIN)/transmodal eval speech --out evaluation/results/speech
 	$(BIN)/transmodal eval eraser --markdown training/eraser/results.md --json training/eraser/results.json
 	$(BIN)/transmodal eval scenes --markdown training/scenes/results.md --json training/scenes/results.json
+	$(BIN)/transmodal eval pixel-translator --markdown training/pixels/results.md --json training/pixels/results.json
 
 clean:
 	rm -rf out .pytest_cache

@@ -38,6 +38,8 @@ from executors.image_captioner.backends import CAPTIONERS
 from executors.image_captioner.executor import ImageCaptioner
 from executors.image_generator.backends import GENERATORS
 from executors.image_generator.executor import ImageGenerator
+from executors.pixel_translator.backends import PIXEL_TRANSLATORS
+from executors.pixel_translator.executor import PixelTranslator
 from executors.speech_recognizer.backends import RECOGNIZERS
 from executors.speech_recognizer.executor import SpeechRecognizer
 from executors.speech_synthesizer.backends import SYNTHESIZERS
@@ -50,7 +52,7 @@ from executors.text_renderer.backends import LAYOUTS
 from executors.text_renderer.executor import TextRenderer
 from executors.text_translator.backends import TRANSLATORS
 from executors.text_translator.executor import TextTranslator
-from transmodal import fonts, synthetic
+from transmodal import fonts, strips, synthetic
 from transmodal.backends import Registry
 from transmodal.docs import MediaDoc, TextRegion, TextStyle
 from transmodal.errors import ConfigurationError, ModelNotFoundError
@@ -119,6 +121,13 @@ def _sign_region(translation: str | None = None) -> TextRegion:
         translation=translation,
         style=TextStyle(font_size=float(y1 - y0)),
     )
+
+
+@functools.cache
+def _strip_png() -> bytes:
+    """A text strip as the pixel translator was trained on (black on white, its face and size)."""
+    ink = strips.render("No parking")
+    return encode_image(np.repeat(((1 - ink) * 255).astype(np.uint8)[..., None], 3, axis=2))
 
 
 @functools.cache
@@ -230,6 +239,19 @@ EXECUTORS = [
         model_backends=(
             ModelBackend("transformers", "TRANSMODAL_CAPTION_MODEL"),
             ModelBackend("scenes", "TRANSMODAL_SCENE_CAPTIONER", key="checkpoint", has_default=True),
+        ),
+    ),
+    ExecutorContract(
+        PixelTranslator,
+        "translate",
+        PIXEL_TRANSLATORS,
+        backend="conv",
+        writes="image",
+        good=lambda: MediaDoc(image=_strip_png()),
+        corrupt=lambda: MediaDoc(image=NOT_AN_IMAGE),
+        model_backends=(
+            ModelBackend("attention", "TRANSMODAL_PIXEL_TRANSLATOR", key="checkpoint", has_default=True),
+            ModelBackend("conv", "TRANSMODAL_PIXEL_TRANSLATOR_CONV", key="checkpoint", has_default=True),
         ),
     ),
 ]

@@ -15,6 +15,7 @@ from PIL import Image
 from tiny_models import build_tiny_blip, build_tiny_stable_diffusion, flite_wav, picture
 
 from executors.speech_recognizer.executor import SpeechRecognizer
+from transmodal import strips
 from transmodal.client import TransmodalClient
 from transmodal.docs import MediaDoc
 from transmodal.flows import local_flow
@@ -235,3 +236,23 @@ def test_image_to_speech_with_a_transformers_captioner(tmp_path, monkeypatch, re
     doc = results["red.png"]
     assert doc.text == "a red house"
     assert "red" in transcribe(recognizer, bytes(doc.audio)).lower().split()  # three words: ASR gets the colour
+
+
+def test_the_pixel_translation_flow_translates_a_strip_and_keeps_serving_after_a_bad_image():
+    ink = strips.render("Turn left at the bank")
+    strip = np.repeat(((1 - ink) * 255).astype(np.uint8)[..., None], 3, axis=2)
+    strip = np.pad(strip, ((20, 20), (15, 15), (0, 0)), constant_values=255)
+    docs = [
+        MediaDoc(image=encode_image(strip), name="strip.png", source_lang="en", target_lang="es"),
+        MediaDoc(image=b"not an image", name="bad.png"),
+        MediaDoc(image=encode_image(strip), name="french.png", source_lang="en", target_lang="fr"),
+    ]
+    report, results = run_flow("pixel-translation.yml", docs)
+    doc = results["strip.png"]
+    assert doc.error is None and doc.trace == ["TextDetector/rep-0", "PixelTranslator/rep-0"]
+    drawn = np.asarray(Image.open(io.BytesIO(bytes(doc.image))).convert("RGB"))
+    assert drawn.shape == strip.shape and not np.array_equal(drawn, strip)
+    assert doc.regions and all(region.drawn_box for region in doc.regions)
+    assert results["bad.png"].error_stage == "TextDetector"
+    assert results["french.png"].error_stage == "PixelTranslator" and "en -> es only" in results["french.png"].error
+    assert sorted(failure.name for failure in report.failures) == ["bad.png", "french.png"]

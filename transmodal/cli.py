@@ -537,11 +537,21 @@ def main(argv: list[str] | None = None) -> int:
     train_parser = commands.add_parser(
         "train",
         help="train a model on generated data (see: SEE text detector; segmenter, inpainter: the learned eraser; "
-        "scene-encoder, image-to-text, text-to-image, speech-encoder: the scene world's speech <-> image models)",
+        "scene-encoder, image-to-text, text-to-image, speech-encoder: the scene world's speech <-> image models; "
+        "pixel-translator: in-image translation from pixels to pixels)",
     )
     train_parser.add_argument(
         "model",
-        choices=["see", "segmenter", "inpainter", "scene-encoder", "image-to-text", "text-to-image", "speech-encoder"],
+        choices=[
+            "see",
+            "segmenter",
+            "inpainter",
+            "scene-encoder",
+            "image-to-text",
+            "text-to-image",
+            "speech-encoder",
+            "pixel-translator",
+        ],
     )
     train_parser.add_argument("options", nargs=argparse.REMAINDER, help="e.g. --config cpu --out DIR --minutes 20")
     eval_parser = commands.add_parser(
@@ -550,7 +560,9 @@ def main(argv: list[str] | None = None) -> int:
         "image models), or image translation "
         "on real images, or speech recognition on real recordings (evaluation/README.md)",
     )
-    eval_parser.add_argument("model", choices=["see", "eraser", "image-translation", "speech", "scenes"])
+    eval_parser.add_argument(
+        "model", choices=["see", "eraser", "image-translation", "speech", "scenes", "pixel-translator"]
+    )
     eval_parser.add_argument("options", nargs=argparse.REMAINDER, help="e.g. --checkpoint PATH")
 
     args = parser.parse_args(argv)
@@ -558,6 +570,14 @@ def main(argv: list[str] | None = None) -> int:
         from training.scenes import train as train_scenes
 
         return train_scenes.main(args.model, args.options)
+    if args.command == "train" and args.model == "pixel-translator":
+        from training.pixels import train as train_pixels
+
+        return train_pixels.main(args.options)
+    if args.command == "eval" and args.model == "pixel-translator":
+        from training.pixels import evaluate as evaluate_pixels
+
+        return evaluate_pixels.main(args.options)
     if args.command == "train" and args.model in ("segmenter", "inpainter"):
         from training.eraser import train as train_eraser
 

@@ -11,6 +11,7 @@ fills the fields it adds, so executors can be swapped and chained in YAML withou
     SpeechSynthesizer translation or text        -> audio
     ImageGenerator    translation or text        -> image, images
     ImageCaptioner    image                      -> text
+    PixelTranslator   image, regions             -> image (translations drawn from pixels), region drawn boxes
 
 A document that failed at any stage carries `error` (and `error_stage`); later executors pass it through
 untouched, so no document is ever dropped from a request.

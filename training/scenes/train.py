@@ -259,10 +259,11 @@ class Trainer:
         the colours (the prior's drawings were grey); this term makes the condition decide what is drawn."""
         small, large, _mu, _log_variance = self.model(embedding, stages=stages)
         drawings = [small] if large is None else [small, F.avg_pool2d(large, 2)]
-        return sum(
+        losses = [
             contrastive(self.taught_by.similarity(self.taught_by.image(self._jitter((drawn + 1) / 2)), embedding))
             for drawn in drawings
-        ) / len(drawings)
+        ]
+        return torch.stack(losses).mean()
 
     def _jitter(self, images: torch.Tensor, most: int = 6) -> torch.Tensor:
         """The batch moved by up to `most` pixels (edges reflected): a drawing must please the teacher

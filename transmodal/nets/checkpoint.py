@@ -14,6 +14,7 @@ from torch import nn
 
 from transmodal.errors import ModelNotFoundError
 from transmodal.nets.pconv import PartialUNet
+from transmodal.nets.pixels import ConvStripTranslator, PixelTranslator
 from transmodal.nets.scenes import DualEncoder, SceneCaptioner, SceneGenerator, SpeechEncoder
 from transmodal.nets.text_segmenter import TextSegmenter
 
@@ -24,6 +25,8 @@ NETWORKS: dict[str, type[nn.Module]] = {
     "scene-captioner": SceneCaptioner,
     "scene-generator": SceneGenerator,
     "speech-encoder": SpeechEncoder,
+    "pixel-translator": PixelTranslator,
+    "conv-strip-translator": ConvStripTranslator,
 }
 
 
