@@ -239,6 +239,12 @@ def test_image_to_speech_with_a_transformers_captioner(tmp_path, monkeypatch, re
 
 
 def test_the_pixel_translation_flow_translates_a_strip_and_keeps_serving_after_a_bad_image():
+    import torch
+
+    # The parent has used torch's thread pool (as in-process tests do): the forked executor still comes up
+    # (it hung on its first parallel operation before the backend set one thread).
+    torch.set_num_threads(2)
+    assert (torch.randn(256, 256) @ torch.randn(256, 256)).shape == (256, 256)
     ink = strips.render("Turn left at the bank")
     strip = np.repeat(((1 - ink) * 255).astype(np.uint8)[..., None], 3, axis=2)
     strip = np.pad(strip, ((20, 20), (15, 15), (0, 0)), constant_values=255)

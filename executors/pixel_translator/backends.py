@@ -32,9 +32,21 @@ class TrainedPixelTranslator:
     SHIPPED = "pixel-translator-attention-cpu.pt"
     source, target = "en", "es"
 
-    def __init__(self, checkpoint: str | None = None, device: str = "cpu", max_steps: int = 24, batch_size: int = 16):
+    def __init__(
+        self,
+        checkpoint: str | None = None,
+        device: str = "cpu",
+        max_steps: int = 24,
+        batch_size: int = 16,
+        threads: int | None = 1,
+    ):
         import torch
 
+        # One torch thread by default: an executor process forked from a parent that had used torch's
+        # OpenMP pool hangs on its first parallel operation (measured: the Flow never came up after a
+        # multi-threaded matmul in the parent); replicas, not threads, scale an executor. None: torch's own.
+        if threads is not None:
+            torch.set_num_threads(threads)
         self.torch = torch
         self.device = torch_device(device)
         self.model: ConvStripTranslator | PixelTranslator = load_configured(  # type: ignore[assignment]
