@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import torch
 
 from transmodal.backends import Registry
 from transmodal.models import torch_device
@@ -40,14 +41,11 @@ class TrainedPixelTranslator:
         batch_size: int = 16,
         threads: int | None = 1,
     ):
-        import torch
-
         # One torch thread by default: an executor process forked from a parent that had used torch's
         # OpenMP pool hangs on its first parallel operation (measured: the Flow never came up after a
         # multi-threaded matmul in the parent); replicas, not threads, scale an executor. None: torch's own.
         if threads is not None:
             torch.set_num_threads(threads)
-        self.torch = torch
         self.device = torch_device(device)
         self.model: ConvStripTranslator | PixelTranslator = load_configured(  # type: ignore[assignment]
             checkpoint,
@@ -64,9 +62,9 @@ class TrainedPixelTranslator:
 
     def translate(self, strips: np.ndarray) -> np.ndarray:
         drawn = []
-        with self.torch.no_grad():
+        with torch.no_grad():
             for start in range(0, len(strips), self.batch_size):
-                batch = self.torch.from_numpy(np.ascontiguousarray(strips[start : start + self.batch_size]))
+                batch = torch.from_numpy(np.ascontiguousarray(strips[start : start + self.batch_size]))
                 out = self.model.translate(batch[:, None].float().to(self.device), max_steps=self.max_steps)
                 drawn.append(out[:, 0].cpu().numpy())
         return np.concatenate(drawn) if drawn else np.zeros((0, self.height, self.width), np.float32)
