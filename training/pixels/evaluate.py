@@ -17,6 +17,7 @@ from typing import cast
 import numpy as np
 import torch
 
+from training.batches import chunks
 from training.pixels import data
 from transmodal.metrics import bleu4
 from transmodal.nets.pixels import PixelTranslator
@@ -26,10 +27,6 @@ PAPER = {  # WMT'14 De -> En renders, 1024 x 32 strips (the paper's table 2)
     "attention": {"nll": 0.025, "bleu": 7.7},
 }
 SHIPPED = os.path.join(os.path.dirname(__file__), "..", "..", "executors", "pixel_translator", "checkpoints")
-
-
-def _chunks(count: int, size: int = 64):
-    return [range(start, min(count, start + size)) for start in range(0, count, size)]
 
 
 @torch.no_grad()
@@ -42,17 +39,17 @@ def nll(model, corpus: data.Corpus, count: int | None = None) -> float:
     total, pixels = 0.0, 0
     if isinstance(model, PixelTranslator):  # every sub-example of those phrases, the stopping step too
         indices, partial, target = corpus.every_sub_example(phrases)
-        for part in _chunks(len(indices)):
-            truth = data.strips(target[part.start : part.stop])
+        for part in chunks(len(indices), 64):
+            truth = data.strips(target[part])
             drawn = model(
-                data.strips([corpus.sources[i] for i in indices[part.start : part.stop]]),
-                data.strips(partial[part.start : part.stop]),
+                data.strips([corpus.sources[i] for i in indices[part]]),
+                data.strips(partial[part]),
             )
             total += pixel_loss(drawn, truth).item() * truth.numel()
             pixels += truth.numel()
     else:
-        for part in _chunks(phrases):
-            source, truth = corpus.pairs(list(part))
+        for part in chunks(phrases, 64):
+            source, truth = corpus.pairs(list(range(part.start, part.stop)))
             total += pixel_loss(model(source), truth).item() * truth.numel()
             pixels += truth.numel()
     return round(total / max(1, pixels), 4)
@@ -80,8 +77,8 @@ def read_back(strips: list[np.ndarray], language: str) -> list[str]:
 @torch.no_grad()
 def translate_strips(model, sources: list[str], keep_drawn: bool = True) -> list[np.ndarray]:
     drawn = []
-    for part in _chunks(len(sources), 32):
-        strips = data.strips([sources[i] for i in part])
+    for part in chunks(len(sources), 32):
+        strips = data.strips(sources[part])
         drawn += list(model.translate(strips, keep_drawn=keep_drawn)[:, 0].numpy())
     return drawn
 

@@ -16,15 +16,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from training.batches import chunks
 from training.scenes import world
 from training.scenes.data import ScenePool, image_batch
 from transmodal.metrics import bleu4, token_error_rate
 from transmodal.nets.scenes import DualEncoder, SceneCaptioner
 
-
-def _chunks(count: int, size: int = 128):
-    for start in range(0, count, size):
-        yield slice(start, min(count, start + size))
+BATCH = 128  # scenes a network call during evaluation
 
 
 @torch.no_grad()
@@ -32,8 +30,8 @@ def retrieval(model, pool: ScenePool, device: str = "cpu") -> dict:
     """Recall@1 both ways over the whole held-out set (plain captions): the R-precision of the papers with
     one relevant caption per image."""
     captions = [world.caption(scene) for scene in pool.scenes]
-    images = torch.cat([model.image(image_batch(pool.small[part], device)) for part in _chunks(len(captions))])
-    texts = torch.cat([model.text.encode(captions[part]) for part in _chunks(len(captions))])
+    images = torch.cat([model.image(image_batch(pool.small[part], device)) for part in chunks(len(captions), BATCH)])
+    texts = torch.cat([model.text.encode(captions[part]) for part in chunks(len(captions), BATCH)])
     similarity = images @ texts.T
     truth = torch.arange(len(captions), device=similarity.device)
     return {
@@ -47,7 +45,7 @@ def retrieval(model, pool: ScenePool, device: str = "cpu") -> dict:
 def captioning(model, pool: ScenePool, device: str = "cpu") -> dict:
     references = [world.caption(scene).split() for scene in pool.scenes]
     hypotheses = []
-    for part in _chunks(len(references)):
+    for part in chunks(len(references), BATCH):
         hypotheses += [caption.split() for caption in model.generate(image_batch(pool.small[part], device))]
     return {
         "bleu4": round(bleu4(references, hypotheses), 4),
@@ -61,7 +59,7 @@ def captioning(model, pool: ScenePool, device: str = "cpu") -> dict:
 def generation_l1(generator, teacher, pool: ScenePool, device: str = "cpu") -> dict:
     captions = [world.caption(scene) for scene in pool.scenes]
     errors = []
-    for part in _chunks(len(captions)):
+    for part in chunks(len(captions), BATCH):
         _small, large, _mu, _log_variance = generator(teacher.text.encode(captions[part]))
         errors.append((((large + 1) / 2) - image_batch(pool.large[part], device)).abs().mean().item())
     return {"l1_128": round(float(np.mean(errors)), 4), "scenes": len(captions)}
@@ -72,13 +70,15 @@ def speech_retrieval(speech_encoder, teacher, pool: ScenePool, speech, device: s
     """Spoken caption -> image recall@1 among the held-out scenes (through the teacher's image embedder),
     and the mean cosine between the speech and the teacher's text embedding of what was said."""
     spoken = []
-    for part in _chunks(len(speech.captions), 64):
+    for part in chunks(len(speech.captions), 64):
         features, lengths = speech.batch(list(range(part.start, part.stop)))
         spoken.append(speech_encoder(features.to(device), lengths))
     spoken_embeddings = torch.cat(spoken)
     scenes = speech.scene_indices
-    images = torch.cat([teacher.image(image_batch(pool.small[scenes][part], device)) for part in _chunks(len(scenes))])
-    texts = torch.cat([teacher.text.encode(speech.captions[part]) for part in _chunks(len(scenes))])
+    images = torch.cat(
+        [teacher.image(image_batch(pool.small[scenes][part], device)) for part in chunks(len(scenes), BATCH)]
+    )
+    texts = torch.cat([teacher.text.encode(speech.captions[part]) for part in chunks(len(scenes), BATCH)])
     truth = torch.arange(len(scenes), device=images.device)
     return {
         "speech_to_image_r1": round(((spoken_embeddings @ images.T).argmax(1) == truth).float().mean().item(), 4),
@@ -185,7 +185,7 @@ def judge_images(judge: AttributeJudge, images: torch.Tensor, scenes: list[world
     """Share of the described things whose colour and whose shape the judge sees in `images` (in [0, 1],
     at 64 x 64 or resized), and of described relations it sees between the first two things."""
     colours_seen = shapes_seen = things = relations_seen = relations = 0
-    for part in _chunks(len(scenes)):
+    for part in chunks(len(scenes), BATCH):
         chunk = scenes[part]
         _colours, _shapes, first, second, relation = _labels(chunk, [False] * len(chunk))
         colour_logits, shape_logits, relation_logits = judge(
@@ -216,8 +216,8 @@ def r_precision(
 
     rng = random.Random(seed)
     captions = [world.caption(scene) for scene in scenes]
-    texts = torch.cat([encoder.text.encode(captions[part]) for part in _chunks(len(captions))])
-    embedded = torch.cat([encoder.image(images[part]) for part in _chunks(len(captions))])
+    texts = torch.cat([encoder.text.encode(captions[part]) for part in chunks(len(captions), BATCH)])
+    embedded = torch.cat([encoder.image(images[part]) for part in chunks(len(captions), BATCH)])
     hits = 0
     for index in range(len(captions)):
         candidates = [other for other in range(len(captions)) if captions[other] != captions[index]]
@@ -234,7 +234,7 @@ def _generated(generator, embeddings: torch.Tensor, seed: int = 0) -> tuple[torc
     """(64 x 64, 128 x 128) images in [0, 1] for `embeddings`, the noise from `seed`."""
     torch.manual_seed(seed)
     small, large = [], []
-    for part in _chunks(len(embeddings)):
+    for part in chunks(len(embeddings), BATCH):
         one, two, _mu, _log_variance = generator(embeddings[part])
         small.append((one + 1) / 2)
         large.append((two + 1) / 2)
@@ -243,7 +243,7 @@ def _generated(generator, embeddings: torch.Tensor, seed: int = 0) -> tuple[torc
 
 def _speech_embeddings(speech_encoder, speech) -> torch.Tensor:
     spoken = []
-    for part in _chunks(len(speech.captions), 64):
+    for part in chunks(len(speech.captions), 64):
         features, lengths = speech.batch(list(range(part.start, part.stop)))
         spoken.append(speech_encoder(features, lengths))
     return torch.cat(spoken)
@@ -337,7 +337,7 @@ def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpo
     }
 
     plain = [world.caption(scene) for scene in held_out.scenes]
-    text_embeddings = torch.cat([encoder.text.encode(plain[part]) for part in _chunks(count)])
+    text_embeddings = torch.cat([encoder.text.encode(plain[part]) for part in chunks(count, BATCH)])
     generators = {"": generator}
     if paths.get("gan") and os.path.isfile(paths["gan"]):  # the StackGAN way of training, where one was kept
         generators[", StackGAN training"] = checkpoint.load(paths["gan"], "scene-generator")
@@ -377,7 +377,7 @@ def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpo
     }
 
     captions = []
-    for part in _chunks(count):
+    for part in chunks(count, BATCH):
         captions += captioner.generate(real[part])
     references = [caption.split() for caption in plain]
     hypotheses = [caption.split() for caption in captions]
