@@ -18,7 +18,14 @@ from transmodal.docs import MediaDoc, TextRegion
 from transmodal.media import encode_image
 from transmodal.metrics import box_iou as iou
 from transmodal.metrics import edit_distance
-from transmodal.ocr.lines import Line, estimate_alignment, merge_line_fragments, reading_order, split_phrases
+from transmodal.ocr.lines import (
+    Line,
+    estimate_alignment,
+    merge_line_fragments,
+    reading_order,
+    regions_from_lines,
+    split_phrases,
+)
 from transmodal.words import join_hyphenated
 
 # Tesseract's own layout analysis finds no text on the blurred-photo backgrounds (README: measurements),
@@ -178,6 +185,14 @@ def test_stacked_items_become_separate_regions_and_wrapped_sentences_stay_whole(
     assert phrases("We need tickets to", "London and back") == ["We need tickets to London and back"]
     assert phrases("Fresh bread,", "Coffee") == ["Fresh bread, Coffee"]
     assert phrases("NO SMOKING", "EXIT") == ["NO SMOKING EXIT"]  # all capitals: no signal, one block
+    # A paragraph's full line runs on into the next, even when the next begins with a (misread) capital.
+    paragraph = [
+        Line(box=(4, 47, 379, 66), text="Let us first determine markers of the coins and the"),
+        Line(box=(3, 63, 379, 86), text="background. These markers are pixels that we can label"),
+        Line(box=(3, 81, 378, 104), text="Unambiguously as either object or background. Here,"),
+        Line(box=(4, 114, 172, 140), text="histogram of grey values:"),
+    ]
+    assert len(split_phrases(paragraph)) == 1
     columns = [(238, 49, 305, 289), (180, 52, 228, 285)]  # vertical text side by side: not one line
     assert merge_line_fragments(columns) == columns
     # Two overlapping pieces of one line become one box; the line below stays apart.
@@ -300,3 +315,31 @@ def test_on_a_page_in_capitals_a_lower_case_reading_does_not_replace_a_line_read
     # on a page in mixed case the reading with more words still wins
     reader.rapidocr = Scripted(["Hullo, chickens.", "I kick arse.", "Seriously.", "Got him!", "Where?", "LLCY?"])
     assert reader.read(np.zeros((60, 100, 3), np.uint8), "en")[-1].text == "were"
+
+
+def test_a_line_set_off_by_a_larger_gap_than_the_paragraph_spacing_starts_a_new_block():
+    # The lines of a photographed book page (skimage's page.png, as RapidOCR boxes them: tilted lines'
+    # boxes overlap), then a code sample set off below by a gap under a line's height (moved up a little
+    # from where it is on the page, so that only the spacing tells it apart).
+    lines = [
+        Line(box=(4, 47, 379, 66), text="Let us first determine markers of the coins and the"),
+        Line(box=(3, 63, 379, 86), text="background. These markers are pixels that we can label"),
+        Line(box=(3, 81, 378, 104), text="unambiguously as either object or background. Here,"),
+        Line(box=(2, 96, 381, 123), text="the markers are found at the two extreme parts of the"),
+        Line(box=(4, 114, 172, 140), text="histogram of grey values:"),
+        Line(box=(16, 158, 242, 182), text=">>> markers = np.zeros_like(coins)"),
+    ]
+    regions = regions_from_lines(lines)
+    assert [region.text.split()[0] for region in regions] == ["Let", ">>>"]
+    assert regions[0].text.endswith("grey values:")
+
+
+def test_a_photographed_book_page_keeps_its_paragraph_whole_and_finds_no_balloon_in_it(detectors):
+    """skimage's page.png, a real photo of a book page: the flat paper below the paragraph is no container
+    and does not take the paragraph's last line away from it."""
+    from skimage import data
+
+    (doc,) = run(detectors["rapidocr+tesseract"], [MediaDoc(image=encode_image(data.page()), source_lang="en")])
+    paragraph = next(region for region in doc.regions if region.text.startswith("Let us"))
+    assert paragraph.text.endswith("grey values:") and len(paragraph.lines) == 5
+    assert not any(region.container for region in doc.regions)

@@ -430,3 +430,18 @@ def test_real_comic_page_loses_its_lettering_and_keeps_every_outline(eraser):
         ink_after += int((gray_after[lettering] < 100).sum())
     assert border == 0
     assert ink > 10000 and ink_after < 0.03 * ink
+
+
+def test_blurred_photographed_letters_leave_no_ghost(eraser):
+    """Faint dark-grey capitals on light grey, out of focus and JPEG-compressed, as on a photographed
+    projector's label: the letters fade out over a few pixels, and inpainting from that halo brings each
+    letter back as its ghost unless the mask takes the halo in."""
+    image = np.full((80, 420, 3), 120, np.uint8)
+    lines = draw_lines(image, ["MULTIMEDIA PROJECTOR"], (210, 40), size=22, color=(70, 69, 73), font_file=SANS)
+    image = cv2.GaussianBlur(image, (0, 0), 1.2)
+    _, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    image = cv2.imdecode(jpeg, cv2.IMREAD_UNCHANGED)
+    erased = erase(image, [region_for(lines)], eraser)
+    x0, y0, x1, y1 = (int(v) for v in lines[0])
+    assert luminance(image)[y0:y1, x0:x1].min() < 95  # the letters were there
+    assert luminance(erased)[y0:y1, x0:x1].min() >= 112  # no letter's ghost darker than the JPEG noise

@@ -10,7 +10,15 @@ from executors.text_detector.backends import DETECTORS
 from transmodal import languages, words
 from transmodal.docs import MediaDoc, TextRegion
 from transmodal.media import DEFAULT_MAX_PIXELS, decode_image_scaled
-from transmodal.ocr.lines import Line, estimate_alignment, has_words, reading_order, regions_from_lines, union
+from transmodal.ocr.lines import (
+    Line,
+    estimate_alignment,
+    group_into_blocks,
+    has_words,
+    reading_order,
+    regions_from_lines,
+    union,
+)
 from transmodal.processing import fail_invalid_request, for_each_doc, traced
 
 # A region read with less confidence than `min_confidence` is still kept from this confidence up when its
@@ -183,7 +191,7 @@ def group_by_container(pixels: np.ndarray, lines: list[Line]) -> list[containers
     drawn = True if any(container.outlined for container in found) else None
     for number, indices in enumerate(members):
         boxes = [lines[index].box for index in indices]
-        near = _touching_lines([lines[index].box for index in orphans], boxes)
+        near = _whole_paragraphs(_touching_lines([lines[index].box for index in orphans], boxes), orphans, lines)
         candidates = boxes + [lines[orphans[n]].box for n in near]
         if not near and found[number].holds(boxes) >= 0.98:
             continue
@@ -208,12 +216,22 @@ def group_by_container(pixels: np.ndarray, lines: list[Line]) -> list[containers
                 members[small] = []
                 break
     found, members = [c for c, m in zip(found, members) if m], [m for m in members if m]
-    # A line at a balloon's edge may find no container of its own: it belongs to the one around it.
-    for index in orphans:
-        x0, y0, x1, y1 = lines[index].box
-        holder = next((n for n, c in enumerate(found) if c.contains((x0 + x1) / 2, (y0 + y1) / 2)), None)
+    # A line at a balloon's edge may find no container of its own: it belongs to the one around it, with
+    # its paragraph if the container holds that whole (a paragraph's last line is not torn from it).
+    for paragraph in group_into_blocks([lines[index] for index in orphans]):
+        centers = [((line.box[0] + line.box[2]) / 2, (line.box[1] + line.box[3]) / 2) for line in paragraph]
+        holder = next((n for n, c in enumerate(found) if all(c.contains(x, y) for x, y in centers)), None)
         if holder is not None:
-            members[holder].append(index)
+            members[holder] += [index for index in orphans if any(lines[index] is line for line in paragraph)]
+    # A container reaching over lines in no container (a flat patch of a page grown in between the lines
+    # of a paragraph) is no balloon or panel: its lines stand on their own, and the renderer must not
+    # take it for a shape to keep clear of.
+    held = {index for indices in members for index in indices}
+    free = [line.box for index, line in enumerate(lines) if index not in held]
+    for number in range(len(members)):
+        if any(found[number].holds([box]) >= 0.3 for box in free):
+            members[number] = []
+    found, members = [c for c, m in zip(found, members) if m], [m for m in members if m]
     # On a drawn page (some container outlined in ink), a flat panel is a balloon or caption, not a sign.
     if any(container.outlined for container in found):
         for container in found:
@@ -246,6 +264,20 @@ def _touching_lines(candidates, boxes) -> list[int]:
                 block.append((cx0, cy0, cx1, cy1))
                 changed = True
     return taken
+
+
+def _whole_paragraphs(near: list[int], orphans: list[int], lines: list[Line]) -> list[int]:
+    """`near` (indices into `orphans`) with the other lines of their paragraphs: a line in no container
+    goes into one only with the lines it forms a paragraph with. A container then takes them all or
+    none, so the last line of a page's paragraph is not pulled away from it into a flat area below."""
+    paragraphs = group_into_blocks([lines[index] for index in orphans])
+    position = {id(lines[index]): n for n, index in enumerate(orphans)}
+    taken = set(near)
+    for paragraph in paragraphs:
+        members = {position[id(line)] for line in paragraph}
+        if members & taken:
+            taken |= members
+    return sorted(taken)
 
 
 def _covered(box: tuple[int, int, int, int], by: tuple[int, int, int, int]) -> float:

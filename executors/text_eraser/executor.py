@@ -500,6 +500,12 @@ def _line_text_pixels(
     text_rgb = outer[core].astype(np.float32)
     background_rgb = outer[inliers].astype(np.float32)
 
+    # Photographed letters fade out over a pixel or two (focus blur, JPEG ringing), below any threshold:
+    # inpainted from that halo, a letter comes back as its ghost. The mask takes in the pixels round the
+    # letters that still differ from the background by half its noise or more (a just noticeable step at
+    # least: none round a clean letter).
+    halo = cv2.dilate(text.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))) > 0
+    text = text | (halo & (distance > max(0.5 * _noise(lab, model, inliers), 2.0)))
     radius = dilation + int(round(0.02 * size))
     grown = text.astype(np.uint8) * 255
     if radius > 0:

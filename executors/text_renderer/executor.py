@@ -344,6 +344,15 @@ class TextRenderer(Executor):
             plan.region.add_flag("overflow")  # other blocks fill the whole container
             return None
         drawing = self._draw(placement, image, color, outline_color)
+        if not drawing.legible:
+            # First the source's own look, only deeper: photographed lettering is often faint (dark grey on
+            # light grey), and its colour pushed towards black (or white) reads well without the strong
+            # outline of the next try, which at small sizes swamps the letters.
+            deeper = deepened_color(color, plan.behind, self.min_contrast)
+            if deeper != color:
+                retry_drawing = self._draw(placement, image, deeper, outline_color)
+                if retry_drawing.legible:
+                    color, drawing = deeper, retry_drawing
         if not drawing.legible and self.outline != "never":
             # One more try: a strong black or white outline round the text; and for a mid-grey fill, which
             # neither sets off, the fill colour that contrasts most with the background.
@@ -677,6 +686,23 @@ def contrast_ratio(color: np.ndarray, others: np.ndarray) -> np.ndarray:
     first = relative_luminance(np.asarray(color).reshape(1, 3))[0]
     second = relative_luminance(others)
     return (np.maximum(first, second) + 0.05) / (np.minimum(first, second) + 0.05)
+
+
+def deepened_color(color: tuple[int, int, int], behind: np.ndarray, min_contrast: float) -> tuple[int, int, int]:
+    """`color` moved towards black (text darker than the median of `behind`) or white (lighter) just far
+    enough to reach `min_contrast` with that median, keeping its hue; black or white when even that falls
+    short."""
+    if len(behind) == 0:
+        return color
+    median = np.median(np.asarray(behind, np.float32), axis=0)[None]
+    start = np.asarray(color, np.float32)
+    darker = relative_luminance(start[None])[0] <= relative_luminance(median)[0]
+    end = np.zeros(3, np.float32) if darker else np.full(3, 255, np.float32)
+    for step in np.linspace(0.0, 1.0, 11):
+        candidate = start + step * (end - start)
+        if contrast_ratio(candidate, median)[0] >= min_contrast:
+            break
+    return _rgb([int(value) for value in np.round(candidate)])
 
 
 def contrasting_color(pixels: np.ndarray) -> tuple[int, int, int]:

@@ -114,7 +114,11 @@ def group_into_blocks(lines: list[Line]) -> list[list[Line]]:
         else:
             # Lines the engine (or a container) grouped stay in their group: geometry joins free lines only.
             joined = [
-                block for block in blocks if block[0].block is None and any(_same_block(other, line) for other in block)
+                block
+                for block in blocks
+                if block[0].block is None
+                and any(_same_block(other, line) for other in block)
+                and _keeps_spacing(block, line)
             ]
         blocks = [block for block in blocks if all(block is not other for other in joined)]
         blocks.append([line] + [other for block in joined for other in block])
@@ -134,9 +138,14 @@ def split_phrases(block: list[Line]) -> list[list[Line]]:
     if len(lines) < 2 or any(line.vertical for line in lines):
         return [block]
     phrases = [[lines[0]]]
+    right_edge = max(line.box[2] for line in lines)
     for previous, line in zip(lines, lines[1:]):
         words = previous.text.rstrip().split()
-        runs_on = previous.text.rstrip()[-1:] in ",-:;" or (words and words[-1].lower() in CONTINUATION_WORDS)
+        runs_on = (
+            previous.text.rstrip()[-1:] in ",-:;"
+            or (words and words[-1].lower() in CONTINUATION_WORDS)
+            or _fills_measure(previous, right_edge)
+        )
         first = next((char for char in line.text if char.isalpha()), "")
         starts_phrase = first.isupper() and not line.text.isupper() and not previous.text.isupper()
         if starts_phrase and not runs_on:
@@ -144,6 +153,32 @@ def split_phrases(block: list[Line]) -> list[list[Line]]:
         else:
             phrases[-1].append(line)
     return phrases
+
+
+def _fills_measure(line: Line, right_edge: float) -> bool:
+    """A line of running text that reaches the block's right edge (within a line's height) without ending
+    its sentence: the typesetter broke it there because it was full, and the next line goes on with the
+    sentence, whatever its first letter (a misread one included). Items stacked on a sign are short: a
+    line of at least four words is taken for running text."""
+    text = line.text.rstrip()
+    return len(text.split()) >= 4 and text[-1:] not in ".!?" and line.box[2] >= right_edge - line.height
+
+
+def _keeps_spacing(block: list[Line], line: Line) -> bool:
+    """Whether `line` follows the block's lines at the block's own spacing. A paragraph's lines come at a
+    steady pitch; a line set off by a gap clearly larger than the usual one is the next item (a code
+    sample or a caption under a paragraph, a heading above it), even when that gap is under a line's
+    height. A block of one line has no spacing yet: anything `_same_block` accepts joins it."""
+    if len(block) < 2 or line.vertical or any(other.vertical for other in block):
+        return True
+    rows = sorted(block, key=lambda other: other.box[1])
+    gaps = [below.box[1] - above.box[3] for above, below in zip(rows, rows[1:])]
+    height = statistics.median(other.height for other in block)
+    # The gap to the block's nearest line above or below.
+    neighbour_gaps = [line.box[1] - other.box[3] for other in rows if other.box[1] < line.box[1]][-1:]
+    neighbour_gaps += [other.box[1] - line.box[3] for other in rows if other.box[1] >= line.box[1]][:1]
+    gap = min(neighbour_gaps)
+    return gap <= statistics.median(gaps) + 0.5 * height
 
 
 def _same_block(a: Line, b: Line) -> bool:
