@@ -104,6 +104,17 @@ def test_a_block_whose_translation_repeats_it_is_flagged_untouched(apertium_tran
     assert "untouched" not in sign.flags
 
 
+def test_code_and_a_shop_name_are_left_as_written(apertium_translator):
+    # Apertium alone: ">>Marcadores=np. Ceros 1ike(monedas)" and "ADOPTIVO ES" (photos of a programming
+    # book and of a shop front, the real-photo evaluation set).
+    code, shop, chat = translate_regions(
+        apertium_translator, [">>markers=np. zeros 1ike（coins)", "FOSTER'S", ">go screw yourself"]
+    )
+    assert code.translation == code.text and code.flags == ["untouched"]
+    assert shop.translation == "FOSTER'S" and shop.flags == ["untouched"]
+    assert chat.translation != chat.text and "untouched" not in chat.flags  # a chat line's ">" is no code
+
+
 def test_the_jobs_glossary_keeps_names_and_fixes_terms_on_every_page(apertium_translator):
     glossary = {"Captain Marvel": "keep", "guild": "clan"}
     page1, page2 = translate_regions(

@@ -1213,6 +1213,27 @@ def join_hyphenated(lines: Sequence[str], language: str) -> str:
 # --- capitals ---------------------------------------------------------------------------------------
 
 
+# A token of program code: a call or an index (a bracket right after a name; OCR often reads a code
+# font's as a full-width one), an assignment, a statement's end, a brace, an attribute, a snake_case name.
+_CODE_TOKEN = re.compile(r"\w[(（\[]|=|;$|[{}]|\w\.\w|\w_\w")
+
+
+def needs_no_translation(line: str) -> bool:
+    """Text to leave exactly as it is in any language: a line of program code (after a `>>>` prompt, or
+    with most of its tokens code: `markers = np.zeros_like(coins)`, a web or mail address) or a lone
+    possessive, which on a sign is a shop's name (FOSTER'S, MACY'S) that machine translation would turn
+    into words ("ADOPTIVO ES")."""
+    text = line.strip()
+    tokens = text.split()
+    if not tokens:
+        return False
+    if text.startswith(">>>"):
+        return True
+    if re.fullmatch(r"[^\W\d_]+['’][sS]", text):
+        return True
+    return sum(bool(_CODE_TOKEN.search(token)) for token in tokens) >= 0.5 * len(tokens)
+
+
 def _cased_letters(text: str) -> list[str]:
     # ß has no one-letter capital in common use: it does not make capitals text lower case.
     return [char for char in text if char.isalpha() and char not in "ßŉ" and char.upper() != char.lower()]

@@ -123,11 +123,17 @@ class TextTranslator(Executor):
         if source == target:
             self._translate_batch([doc], source, target, glossary)
             return
+        # Code and shop names stay as written (as in `_translate_batch`); the model gets the rest.
+        regions = []
+        for region in doc.regions:
+            if words.needs_no_translation(region.text):
+                _set_translation(region, region.text, [])
+            elif region.text.strip():
+                regions.append(region)
         # A region's lines are one sentence broken to fit its shape: the model gets them joined.
-        regions = [region for region in doc.regions if region.text.strip()]
         sources = [" ".join(region.text.split()) for region in regions]
         kinds = [region.kind for region in regions]
-        if not regions and doc.text:
+        if not doc.regions and doc.text:
             sources = [line.strip() for line in doc.text.split("\n") if line.strip()]
             kinds = ["text"] * len(sources)
         if not sources:
@@ -199,10 +205,12 @@ class TextTranslator(Executor):
     def _translate_batch(self, docs: Sequence[MediaDoc], source: str, target: str, glossary: dict[str, str]) -> None:
         # Translate line by line (a document's text holds one region per line), each unique line once.
         lines = sorted({line for doc in docs for text in _texts_of(doc) for line in text.split("\n") if line.strip()})
-        translated: dict[str, str] = {}
         missed: set[str] = set()  # source lines whose glossary terms the engine lost
+        # Code and shop names stay as written, whatever the engine would make of them.
+        translated = {line: line for line in lines if words.needs_no_translation(line)}
+        lines = [line for line in lines if line not in translated]
         if source == target:
-            translated = dict(zip(lines, lines))
+            translated.update(zip(lines, lines))
         elif lines:
             prepared = [self._prepare(line, source, glossary) for line in lines]
             outputs = self.translator.translate([protected.text for protected in prepared], source, target)
