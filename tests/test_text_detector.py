@@ -13,7 +13,7 @@ from PIL import Image
 from tiny_models import build_tiny_trocr
 
 from executors.text_detector.executor import TextDetector
-from transmodal import synthetic
+from transmodal import fonts, synthetic
 from transmodal.docs import MediaDoc, TextRegion
 from transmodal.media import encode_image
 from transmodal.metrics import box_iou as iou
@@ -243,6 +243,30 @@ def test_rapidocr_box_threshold_reaches_its_detector():
     assert RapidOCREngine(box_threshold=0.35).engine.text_det.postprocess_op.box_thresh == 0.35
 
 
+def test_rapidocr_finds_lines_of_a_large_page_on_fewer_pixels_and_boxes_them_at_full_size():
+    from transmodal.ocr.rapidocr import RapidOCREngine
+
+    sign = synthetic.make_sign(
+        ["Fresh bread", "Cold drinks"], font_file=fonts.font_path(fonts.SANS), background="flat", seed=2, font_size=40
+    )
+    page = np.full((2400, 1800, 3), 255, np.uint8)  # the sign in the lower right corner of a large page
+    height, width = sign.image.shape[:2]
+    page[2400 - height :, 1800 - width :] = sign.image
+    engine = RapidOCREngine()
+    found = sorted((line.box for line in engine.find_lines(page, "en")), key=lambda box: box[1])
+    expected = sorted(
+        (
+            (x0 + 1800 - width, y0 + 2400 - height, x1 + 1800 - width, y1 + 2400 - height)
+            for x0, y0, x1, y1 in sign.line_boxes
+        ),
+        key=lambda box: box[1],
+    )
+    assert engine.det_max_side < 2400  # the detector saw the page scaled down
+    assert len(found) == len(expected)
+    for box, truth in zip(found, expected):
+        assert max(abs(a - b) for a, b in zip(box, truth)) <= 12  # back in the page's own pixels
+
+
 def test_text_read_with_doubt_is_kept_when_it_reads_as_words():
     detector = TextDetector.__new__(TextDetector)
     detector.min_confidence = 0.5
@@ -258,7 +282,6 @@ def test_vertical_japanese_columns_are_read_with_jpn_vert():
     # such a column as noise ("所 性 明 @"); its jpn_vert model (tesseract-ocr-jpn-vert) reads it.
     from PIL import ImageDraw, ImageFont
 
-    from transmodal import fonts
     from transmodal.ocr.tesseract import TesseractEngine
 
     font = ImageFont.truetype(fonts.font_path(fonts.CJK), 40, index=0)

@@ -7,6 +7,7 @@ languages are refused unless listed in `languages` (accepting lossy reads).
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from transmodal import languages as language_names
@@ -17,10 +18,20 @@ from transmodal.ocr.lines import Box, Line, crop_line, merge_line_fragments
 # leaded lines: on a real photographed book page (scikit-image's page.png) 2 of its 7 lines; 0.4 finds all
 # 7 and adds 0-2 boxes on a real comic page (lettering it had missed, such as "GOT 'IM!").
 DET_BOX_THRESHOLD = 0.4
+# The detector looks at the page with its longer side at most this long: lines are found as well at that
+# size (lettering on a 1327 x 2039 comic page is still about 20 pixels high) in about half the time (0.9 s
+# instead of 1.65 s a page on 2 cores). The boxes are scaled back and read at full resolution.
+DET_MAX_SIDE = 1600
 
 
 class RapidOCREngine:
-    def __init__(self, languages: list[str] | None = None, threads: int = -1, box_threshold: float = DET_BOX_THRESHOLD):
+    def __init__(
+        self,
+        languages: list[str] | None = None,
+        threads: int = -1,
+        box_threshold: float = DET_BOX_THRESHOLD,
+        det_max_side: int = DET_MAX_SIDE,
+    ):
         try:
             from rapidocr_onnxruntime import RapidOCR
         except ImportError as error:
@@ -33,6 +44,7 @@ class RapidOCREngine:
             intra_op_num_threads=threads, inter_op_num_threads=1, det_box_thresh=box_threshold, print_verbose=False
         )
         self.languages = set(languages or ["en", "zh"])
+        self.det_max_side = det_max_side
 
     def check_language(self, language: str) -> None:
         if language not in self.languages:
@@ -44,10 +56,13 @@ class RapidOCREngine:
 
     def find_lines(self, pixels: np.ndarray, language: str) -> list[Line]:
         """Line boxes, without text; the detector works for any language."""
+        scale = min(1.0, self.det_max_side / max(pixels.shape[:2]))
+        if scale < 1.0:
+            pixels = cv2.resize(pixels, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         bgr = np.ascontiguousarray(pixels[..., ::-1])  # RapidOCR takes arrays as OpenCV's BGR
         quads, _ = self.engine(bgr, use_cls=False, use_rec=False)
         boxes = [
-            (float(np.min(q[:, 0])), float(np.min(q[:, 1])), float(np.max(q[:, 0])), float(np.max(q[:, 1])))
+            tuple(float(v) / scale for v in (np.min(q[:, 0]), np.min(q[:, 1]), np.max(q[:, 0]), np.max(q[:, 1])))
             for q in (np.asarray(quad) for quad in (quads or []))
         ]
         return [Line(box=box) for box in merge_line_fragments(boxes)]
