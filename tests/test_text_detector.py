@@ -366,3 +366,13 @@ def test_a_photographed_book_page_keeps_its_paragraph_whole_and_finds_no_balloon
     paragraph = next(region for region in doc.regions if region.text.startswith("Let us"))
     assert paragraph.text.endswith("grey values:") and len(paragraph.lines) == 5
     assert not any(region.container for region in doc.regions)
+
+
+def test_a_name_in_the_jobs_glossary_is_not_cut_into_words(detectors):
+    # "ANDA" read once on a page reads as "AND A" (two common words); the job's glossary says it is a name.
+    sign = synthetic.make_sign(["ANDA WAS BACK"], font_file=fonts.font_path(fonts.SANS), background="flat", seed=4)
+    detector = detectors["rapidocr+tesseract"]
+    (plain,) = run(detector, [sign_doc(sign, source_lang="en")])
+    (named,) = run(detector, [sign_doc(sign, source_lang="en")], {"glossary": {"Anda": "keep"}})
+    assert plain.text == "AND A WAS BACK"
+    assert named.text == "ANDA WAS BACK"

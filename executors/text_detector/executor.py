@@ -105,6 +105,14 @@ class TextDetector(Executor):
         if fail_invalid_request(docs, self.metas.name, parameters):
             return traced(docs, self)
 
+        # The job's glossary names the book's names and terms: OCR must not cut them into words either
+        # ("ANDA" read on a page where it occurs once would become "AND A", which the glossary then misses).
+        glossary_words = {
+            term.lower()
+            for term in (parameters or {}).get("glossary") or {}
+            if term.strip() and " " not in term.strip()
+        }
+
         def detect_text(doc: MediaDoc) -> None:
             language = languages.resolve(
                 doc.source_lang, parameters, "source_lang", self.source_lang, "source language"
@@ -126,7 +134,7 @@ class TextDetector(Executor):
                 if has_words(region.text) and self._confident(region, language)
             ]
             regions = [region for region in regions if self._describe(pixels, region, found)]
-            restore_word_spaces(regions, language)
+            restore_word_spaces(regions, language, glossary_words)
             regions = [scaled_region(region, 1 / scale) for region in regions]
             doc.regions = DocList[TextRegion](reading_order(regions))
             doc.text = "\n".join(region.text for region in doc.regions)
@@ -155,13 +163,16 @@ def measure_given_region(pixels: np.ndarray, scale: float, region: TextRegion) -
         region.confidence = 1.0
 
 
-def restore_word_spaces(regions: list[TextRegion], language: str) -> None:
+def restore_word_spaces(
+    regions: list[TextRegion], language: str, names: set[str] | frozenset[str] = frozenset()
+) -> None:
     """Put back the spaces OCR loses in widely tracked capitals and comic lettering ("NOPARKING" -> "NO
     PARKING") and the letters it confuses there ("YOL" -> "YOU"), with the language's word list. Words
     that recur on the page are kept whole even when unknown: they are the page's names ("ANDA" must not
-    become "AND A"); a misread is corrected into a name read elsewhere on the page ("LLCY" -> "LUCY")."""
+    become "AND A"); a misread is corrected into a name read elsewhere on the page ("LLCY" -> "LUCY").
+    `names`: lower-case words known to be the job's names and terms (its glossary's), kept whole too."""
     texts = [region.text for region in regions]
-    keep = words.recurring_words(texts, language) | words.names_in(texts, language)
+    keep = words.recurring_words(texts, language) | words.names_in(texts, language) | set(names)
     for region in regions:
         region.text = words.split_words(words.correct_misreads(region.text, language, keep), language, keep=keep)
 
