@@ -445,3 +445,26 @@ def test_blurred_photographed_letters_leave_no_ghost(eraser):
     x0, y0, x1, y1 = (int(v) for v in lines[0])
     assert luminance(image)[y0:y1, x0:x1].min() < 95  # the letters were there
     assert luminance(erased)[y0:y1, x0:x1].min() >= 112  # no letter's ghost darker than the JPEG noise
+
+
+def test_letters_where_the_containers_outline_notches_into_the_line_are_erased(eraser):
+    """A caption box whose found outline has a notch up into one letter (the fill's growth stopped under
+    "P.E." on a real comic page) and passes close by the last letters: those letters touch the outline's
+    edge, and were left standing as if they were the border."""
+    image = np.full((120, 420, 3), 40, np.uint8)
+    cv2.rectangle(image, (10, 10), (409, 109), (0, 0, 0), -1)
+    cv2.rectangle(image, (14, 14), (405, 105), (250, 240, 150), -1)  # a yellow caption, black border
+    lines = draw_lines(image, ["TO P.E. EVERY DAY"], (210, 60), size=30, color=(20, 20, 20), font_file=SANS)
+    x0, y0, x1, y1 = lines[0]
+    notch_x = x0 + (x1 - x0) // 3
+    polygon = [[15, 15], [404, 15], [404, 104], [notch_x + 8, 104], [notch_x + 8, y1 - 4], [notch_x - 8, y1 - 4]]
+    polygon += [[notch_x - 8, 104], [15, 104]]
+    polygon[1][0] = polygon[2][0] = x1 + 1  # and the outline passes right by the last letter
+    erased = erase(image, [region_for(lines, polygon)], eraser)
+    gray = luminance(erased)
+    assert luminance(image)[y0:y1, x0:x1].min() < 60
+    assert gray[y0:y1, x0:x1].min() > 150  # every letter gone, the notched one and the last one too
+    border = np.zeros(image.shape[:2], bool)
+    border[10:110, 10:410] = True
+    border[14:106, 14:406] = False
+    assert np.array_equal(erased[border], image[border])

@@ -310,8 +310,17 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
     lines: np.ndarray = np.zeros(rgb.shape[:2], np.uint8)
     for x0, y0, x1, y1 in boxes:
         lines[max(0, y0 - pad - wy0) : max(0, y1 + pad - wy0), max(0, x0 - pad - wx0) : max(0, x1 + pad - wx0)] = 1
+    # The text's own lines are inside too, within the outline's extent: where the outline notches into a
+    # line (under "P.E.", where the fill's growth stopped) or passes close by its last letters, those
+    # letters would touch the edge and be left standing as if they were the border. The border itself
+    # runs on past the lines, so it still reaches the edge.
+    # (Only letters are painted there: the fill is painted inside the outline alone.)
+    px0, py0, pw, ph = cv2.boundingRect(polygon - [wx0, wy0])
+    extent = np.zeros(rgb.shape[:2], bool)
+    extent[max(0, py0) : max(0, py0 + ph), max(0, px0) : max(0, px0 + pw)] = True
+    text_area = inside | ((lines > 0) & extent)
     near = cv2.dilate(lines, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)) > 0
-    lines = (lines > 0) & inside
+    lines = (lines > 0) & text_area
     if not lines.any():
         return TextPixels((0, 0), NOTHING, None, None)
 
@@ -335,7 +344,7 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
     strong = distance > max(3.0 * noise + 6.0, 15.0)
     weak = distance > max(2.0 * noise + 3.0, 6.0)
     margin = max(2, int(round(0.1 * size)))
-    clear = cv2.erode(inside.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
+    clear = cv2.erode(text_area.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
     count, labels = cv2.connectedComponents(weak.astype(np.uint8), connectivity=8)
     rejected = np.zeros(count, bool)
     rejected[np.unique(labels[weak & ~clear])] = True
@@ -347,6 +356,7 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
     keep[0] = False
     text = keep[labels]
     left_out = rejected[labels]  # the border, drawings: never painted over
+    inside |= text
     background_color = _median_color([rgb[inliers].astype(np.float32)])
     if not text.any():
         return TextPixels((0, 0), NOTHING, None, background_color)
