@@ -376,3 +376,15 @@ def test_a_name_in_the_jobs_glossary_is_not_cut_into_words(detectors):
     (named,) = run(detector, [sign_doc(sign, source_lang="en")], {"glossary": {"Anda": "keep"}})
     assert plain.text == "AND A WAS BACK"
     assert named.text == "ANDA WAS BACK"
+
+
+def test_print_too_small_to_redraw_is_left_as_it_is_and_flagged():
+    from transmodal.docs import TextRegion
+
+    from executors.text_detector.executor import mark_if_too_small
+
+    fine_print = TextRegion(polygon=[[214, 521], [226, 521], [226, 530], [214, 530]], lines=[[214, 521, 226, 530]])
+    sign = TextRegion(polygon=[[0, 0], [100, 0], [100, 20], [0, 20]], lines=[[0, 0, 100, 20]])
+    mark_if_too_small(fine_print, 10.0)
+    mark_if_too_small(sign, 10.0)
+    assert fine_print.flags == ["untouched", "too_small"] and sign.flags == []

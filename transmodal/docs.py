@@ -52,7 +52,8 @@ class TextRegion(BaseDoc):
     # empty when the text stands on the picture itself. Erasure fills inside it, rendering stays inside it.
     container: list[list[float]] = []
     drawn_box: list[float] = []  # [x0, y0, x1, y1] where the renderer drew the translation; empty if not drawn
-    # Quality flags set by the stages and the self-check: "source_left", "illegible", "overflow", "untouched".
+    # Quality flags set by the stages and the self-check: "source_left", "illegible", "overflow", "untouched",
+    # "too_small" (print too small to redraw legibly, left as it is).
     flags: list[str] = []
 
     def add_flag(self, flag: str) -> None:

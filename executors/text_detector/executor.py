@@ -52,6 +52,7 @@ class TextDetector(Executor):
         min_confidence: float = 0.5,
         find_containers: bool = True,
         translate_sfx: bool = False,
+        min_line_height: float = 10.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -61,6 +62,7 @@ class TextDetector(Executor):
         self.min_confidence = min_confidence
         self.find_containers = find_containers  # balloons, caption boxes, sign panels around the text
         self.translate_sfx = translate_sfx  # sound effects are left as drawn unless this is set
+        self.min_line_height = min_line_height  # smaller print is left as it is (flag "too_small")
 
     def _confident(self, region: TextRegion, language: str) -> bool:
         """Read with enough confidence, or read as words of the language with some: a real sign read with
@@ -136,6 +138,8 @@ class TextDetector(Executor):
             regions = [region for region in regions if self._describe(pixels, region, found)]
             restore_word_spaces(regions, language, glossary_words)
             regions = [scaled_region(region, 1 / scale) for region in regions]
+            for region in regions:
+                mark_if_too_small(region, self.min_line_height)
             doc.regions = DocList[TextRegion](reading_order(regions))
             doc.text = "\n".join(region.text for region in doc.regions)
             doc.source_lang = language
@@ -161,6 +165,17 @@ def measure_given_region(pixels: np.ndarray, scale: float, region: TextRegion) -
         region.style.alignment = estimate_alignment(lines, region.style.font_size)
     if not region.confidence:
         region.confidence = 1.0
+
+
+def mark_if_too_small(region: TextRegion, min_line_height: float) -> None:
+    """Flag a block whose lines are under `min_line_height` pixels (fine print, a logo's small type) to be
+    left as it is ("untouched", "too_small"): no translation can be drawn legibly in its place, and the
+    CLI lists it for a person to look at."""
+    x0, y0, x1, y1 = region.box
+    heights = [min(bx1 - bx0, by1 - by0) for bx0, by0, bx1, by1 in region.lines] or [min(x1 - x0, y1 - y0)]
+    if float(np.median(heights)) < min_line_height:
+        for flag in ("untouched", "too_small"):
+            region.add_flag(flag)
 
 
 def restore_word_spaces(
