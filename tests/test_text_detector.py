@@ -379,9 +379,8 @@ def test_a_name_in_the_jobs_glossary_is_not_cut_into_words(detectors):
 
 
 def test_print_too_small_to_redraw_is_left_as_it_is_and_flagged():
-    from transmodal.docs import TextRegion
-
     from executors.text_detector.executor import mark_if_too_small
+    from transmodal.docs import TextRegion
 
     fine_print = TextRegion(polygon=[[214, 521], [226, 521], [226, 530], [214, 530]], lines=[[214, 521, 226, 530]])
     sign = TextRegion(polygon=[[0, 0], [100, 0], [100, 20], [0, 20]], lines=[[0, 0, 100, 20]])
