@@ -538,6 +538,8 @@ def test_capitals_and_splitting_help_apertium(ocr, as_is, fixed):
         ("they con't care", "they don't care"),
         ("you're belng paid", "you're being paid"),
         ("Triend quarreled. Lhe end", "Friend quarreled. The end"),
+        ("MY BATTLE RECORD |5 3,522 KILLS", "MY BATTLE RECORD IS 3,522 KILLS"),  # a bar is always a misread
+        ("MORE THAN400,000 POUNDS", "MORE THAN 400,000 POUNDS"),  # a common word glued to a number
     ],
 )
 def test_look_alike_capitals_are_corrected_where_that_makes_words(read, meant):
@@ -562,6 +564,9 @@ def test_look_alike_capitals_are_corrected_where_that_makes_words(read, meant):
         "T-SHIRTS",  # a one-letter part of a hyphenated word is no lone misread letter
         "from raynond",  # lower case keeps its spaces: no "ray hond"; and no swap makes a name
         "kill then",  # a known word stays, however likely "them" was meant
+        "GM125",  # codes glued to their number stay glued
+        "MP3",
+        "COVID19",
     ],
 )
 def test_words_names_codes_and_lower_case_are_not_corrected(text):

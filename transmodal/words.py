@@ -991,7 +991,7 @@ def correct_misreads(text: str, language: str, keep: Iterable[str] = ()) -> str:
 
     def fix(token: str) -> str:
         parts = _MISREAD_TOKEN.match(token)
-        if not parts or not _one_case(parts.group(2)):
+        if not parts or not _one_case(parts.group(2).replace("|", "I")):  # a bar is a capital I misread
             return token
         lead, core, trail = parts.groups()
         look_alikes = _look_alikes(core)
@@ -1001,8 +1001,9 @@ def correct_misreads(text: str, language: str, keep: Iterable[str] = ()) -> str:
                 meant = next((char for char in look_alikes[0] if char.lower() in reader.common), core)
                 return lead + meant + trail
             return token
-        # Two letters at least: "A4" and "B52" are codes, not misread words.
-        if sum(char.isalpha() for char in core) < 2:
+        # Two letters at least: "A4" and "B52" are codes, not misread words. (A bar is always a misread:
+        # "|5" is "IS".)
+        if sum(char.isalpha() for char in core) < 2 and "|" not in core:
             return token
         # A short token that is no common word but one swap away from one is that word misread: the list
         # knows "CF", "TM", "HL" as abbreviations, yet in lettering they are "OF", "IM" ("I'M"). Only into a
@@ -1034,8 +1035,26 @@ def correct_misreads(text: str, language: str, keep: Iterable[str] = ()) -> str:
                         best_cost, best = cost, variant
         return lead + best + trail
 
-    # Punctuation glued between two words first ("SHIT!T'M" -> "SHIT! T'M"), so each word is judged alone.
-    return _TOKEN.sub(fix_token, _TOKEN.sub(lambda match: _space_after_punctuation(match.group()), text))
+    def number_apart(match: re.Match) -> str:
+        # A common word glued to a number ("THAN400,000", "400POUNDS"); codes ("GM125", "MP3", "A4") and
+        # unknown words ("COVID19") stay as read.
+        parts = _GLUED_NUMBER.match(match.group())
+        if not parts:
+            return match.group()
+        lead, word_first, number_after, number_first, word_after, trail = parts.groups()
+        word = word_first or word_after
+        if word.lower() not in reader.common:
+            return match.group()
+        return lead + (f"{word} {number_after}" if word_first else f"{number_first} {word}") + trail
+
+    # Punctuation glued between two words first ("SHIT!T'M" -> "SHIT! T'M"), and words glued to numbers,
+    # so each word is judged alone.
+    text = _TOKEN.sub(lambda match: _space_after_punctuation(match.group()), text)
+    return _TOKEN.sub(fix_token, _TOKEN.sub(number_apart, text))
+
+
+# a word of three letters or more and a number written together, either way round
+_GLUED_NUMBER = re.compile(r"^(\W*?)(?:([^\W\d_]{3,})(\d[\d,.]*\d|\d)|(\d[\d,.]*\d|\d)([^\W\d_]{3,}))(\W*)$")
 
 
 # a word, punctuation, and a word with no space after it: "GIRL,YOU", "PROBLEM.MY", "Doctorow:Two"
