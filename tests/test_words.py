@@ -540,6 +540,7 @@ def test_capitals_and_splitting_help_apertium(ocr, as_is, fixed):
         ("Triend quarreled. Lhe end", "Friend quarreled. The end"),
         ("MY BATTLE RECORD |5 3,522 KILLS", "MY BATTLE RECORD IS 3,522 KILLS"),  # a bar is always a misread
         ("MORE THAN400,000 POUNDS", "MORE THAN 400,000 POUNDS"),  # a common word glued to a number
+        ("CLAN FAHRENHE/T. ITS EXPULS/ON.", "CLAN FAHRENHEIT. ITS EXPULSION."),  # an italic I read as a slash
     ],
 )
 def test_look_alike_capitals_are_corrected_where_that_makes_words(read, meant):
@@ -565,6 +566,8 @@ def test_look_alike_capitals_are_corrected_where_that_makes_words(read, meant):
         "from raynond",  # lower case keeps its spaces: no "ray hond"; and no swap makes a name
         "kill then",  # a known word stays, however likely "them" was meant
         "GM125",  # codes glued to their number stay glued
+        "AND/OR",  # a slash that makes no word with an I stays
+        "A/C",
         "MP3",
         "COVID19",
     ],

@@ -1047,12 +1047,28 @@ def correct_misreads(text: str, language: str, keep: Iterable[str] = ()) -> str:
             return match.group()
         return lead + (f"{word} {number_after}" if word_first else f"{number_first} {word}") + trail
 
-    # Punctuation glued between two words first ("SHIT!T'M" -> "SHIT! T'M"), and words glued to numbers,
-    # so each word is judged alone.
+    def slash_as_i(match: re.Match) -> str:
+        # Italic capitals: OCR reads a slanted I as a slash ("FAHRENHE/T", "EXPULS/ON"). Where the I makes
+        # a known word of the letters round it; an address or "AND/OR" keeps its slash.
+        token = match.group()
+        if "://" in token or "@" in token or token.lower().startswith("www."):
+            return token
+        return _SLASHED.sub(
+            lambda part: part.group(1) + "I" + part.group(2)
+            if reader.known(part.group(1) + "I" + part.group(2))
+            else part.group(),
+            token,
+        )
+
+    # A slash read for an I, punctuation glued between two words ("SHIT!T'M" -> "SHIT! T'M") and words
+    # glued to numbers first, so each word is judged alone.
+    text = _TOKEN.sub(slash_as_i, text)
     text = _TOKEN.sub(lambda match: _space_after_punctuation(match.group()), text)
     return _TOKEN.sub(fix_token, _TOKEN.sub(number_apart, text))
 
 
+# capitals on both sides of a slash
+_SLASHED = re.compile(r"([A-Z]+)/([A-Z]+)")
 # a word of three letters or more and a number written together, either way round
 _GLUED_NUMBER = re.compile(r"^(\W*?)(?:([^\W\d_]{3,})(\d[\d,.]*\d|\d)|(\d[\d,.]*\d|\d)([^\W\d_]{3,}))(\W*)$")
 
