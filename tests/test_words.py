@@ -541,6 +541,8 @@ def test_capitals_and_splitting_help_apertium(ocr, as_is, fixed):
         ("MY BATTLE RECORD |5 3,522 KILLS", "MY BATTLE RECORD IS 3,522 KILLS"),  # a bar is always a misread
         ("MORE THAN400,000 POUNDS", "MORE THAN 400,000 POUNDS"),  # a common word glued to a number
         ("CLAN FAHRENHE/T. ITS EXPULS/ON.", "CLAN FAHRENHEIT. ITS EXPULSION."),  # an italic I read as a slash
+        ("\"ANDA.IT'S NOT HEALTHY", "\"ANDA. IT'S NOT HEALTHY"),  # IT'S, not an address ending in .it
+        ("SIGH*LOOK AT IT", "SIGH* LOOK AT IT"),  # an asterisk glued between words
     ],
 )
 def test_look_alike_capitals_are_corrected_where_that_makes_words(read, meant):

@@ -1076,7 +1076,7 @@ _GLUED_NUMBER = re.compile(r"^(\W*?)(?:([^\W\d_]{3,})(\d[\d,.]*\d|\d)|(\d[\d,.]*
 # a word, punctuation, and a word with no space after it: "GIRL,YOU", "PROBLEM.MY", "Doctorow:Two"
 # ... or a contraction ("SHIT!T'M"), or the one-letter words I and A (and T, I misread) ending the token
 # ("YEAH,I", "SARGE.I", "WELL,T"; not "E.G.", one letter before).
-_INNER_PUNCTUATION = re.compile(r"(?<=[^\W\d_]{2})([,;:!?]+|\.)(?=([^\W\d_]{2,}|[^\W\d_]['’ʼ][^\W\d_]|[IAT]$))")
+_INNER_PUNCTUATION = re.compile(r"(?<=[^\W\d_]{2})([,;:!?*]+|\.)(?=([^\W\d_]{2,}|[^\W\d_]['’ʼ][^\W\d_]|[IAT]$))")
 # after a full stop, these are the end of a web or file name rather than a new sentence
 _NAME_ENDINGS = frozenset(
     "com org net edu gov info biz io co uk us de es fr it eu html htm php jpg png gif pdf txt doc zip exe".split()
@@ -1090,7 +1090,8 @@ def _space_after_punctuation(token: str) -> str:
         return token
 
     def space(match: re.Match) -> str:
-        if match.group(1) == "." and match.group(2).lower() in _NAME_ENDINGS:
+        after = match.string[match.end(2) : match.end(2) + 1]  # "ANDA.IT'S" is no address in Italy
+        if match.group(1) == "." and match.group(2).lower() in _NAME_ENDINGS and not (after and after in "'’ʼ"):
             return "."
         return match.group(1) + " "
 
