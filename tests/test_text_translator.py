@@ -104,6 +104,13 @@ def test_a_block_whose_translation_repeats_it_is_flagged_untouched(apertium_tran
     assert "untouched" not in sign.flags
 
 
+def test_no_is_not_taken_for_the_abbreviation_of_number(apertium_translator):
+    # Apertium alone: "¿QUÉ? INFIERNO, NÚM. NOOBS." (a real comic balloon) and "HABITACIÓN NÚM. 5".
+    no, number = translate_regions(apertium_translator, ["WHAT? HELL, NO. NOOBS.", "Room no. 5"])
+    assert "NÚM" not in no.translation and "NO." in no.translation
+    assert "núm." in number.translation.lower()  # "Núm. de sala 5": a real number sign stays
+
+
 def test_code_and_a_shop_name_are_left_as_written(apertium_translator):
     # Apertium alone: ">>Marcadores=np. Ceros 1ike(monedas)" and "ADOPTIVO ES" (photos of a programming
     # book and of a shop front, the real-photo evaluation set).

@@ -6,6 +6,7 @@ names and raises UnsupportedLanguageError for a pair it cannot translate.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from typing import Any
 
@@ -87,7 +88,19 @@ class ApertiumTranslator:
         output = self._run(mode, "\n\n".join(paragraphs)).strip("\n").split("\n\n")
         if len(output) != len(paragraphs):  # a paragraph was merged or split: translate one by one
             output = [self._run(mode, paragraph) for paragraph in paragraphs]
-        return [translation.strip() for translation in output]
+        translations = [translation.strip() for translation in output]
+        if mode.startswith("eng-"):
+            translations = [
+                text if _NUMBER_SIGN.search(source) else _NUMBER_ABBREVIATION.sub(r"\1o.", text)
+                for source, text in zip(paragraphs, translations)
+            ]
+        return translations
+
+
+# Apertium's English analyser takes "no." for the abbreviation of "number": "Hell, no." comes out as
+# "Infierno, núm." (Catalan too). Where the source has no "No. 5", a "núm." was the word "no".
+_NUMBER_SIGN = re.compile(r"\bno\.\s*\d", re.IGNORECASE)
+_NUMBER_ABBREVIATION = re.compile(r"\b([Nn])úm\.")
 
 
 # Codes of the multilingual models' tokenizers: NLLB uses FLORES-200 names, M2M100 and mBART-50 their own.
