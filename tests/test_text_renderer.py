@@ -518,3 +518,62 @@ def test_a_paragraph_whose_box_overlaps_its_neighbours_still_fits():
     doc = MediaDoc(image=encode_image(image), regions=regions, source_lang="en", target_lang="es")
     out = TextRenderer(self_check=False).render(DocList[MediaDoc]([doc]), parameters={})[0]
     assert all("overflow" not in region.flags for region in out.regions), [r.flags for r in out.regions]
+
+
+class FirstReadingFails:
+    """Tesseract, except that the first reading of the drawn translations finds nothing (as it does for
+    lettering over a busy picture whose colours pass the contrast check): the subject is the retry."""
+
+    def __init__(self):
+        from transmodal.ocr.tesseract import TesseractEngine
+
+        self.engine = TesseractEngine()
+        self.target_readings = 0
+
+    def read_blocks(self, pixels, boxes, language):
+        if language == "es":
+            self.target_readings += 1
+            if self.target_readings == 1:
+                return [""] * len(boxes)
+        return self.engine.read_blocks(pixels, boxes, language)
+
+
+def test_a_block_the_self_check_cannot_read_is_drawn_again_with_a_strong_outline():
+    light = np.full((100, 320, 3), 200, np.uint8)
+    region = TextRegion(
+        polygon=[[20, 30], [300, 30], [300, 70], [20, 70]],
+        text="Exit",
+        translation="Salida",
+        style=TextStyle(font_size=36, color=[40, 40, 40]),
+    )
+    doc = MediaDoc(image=encode_image(light), regions=[region], source_lang="en", target_lang="es")
+    renderer = TextRenderer()
+    renderer.checker = FirstReadingFails()
+    renderer.render(DocList[MediaDoc]([doc]))
+    rendered = decode_image(doc.image)
+    assert renderer.checker.target_readings == 2  # read, drawn again, read again
+    assert "illegible" not in doc.regions[0].flags
+    # drawn again in the colours that contrast most: black text with a white outline
+    assert (rendered.max(axis=2) < 20).sum() > 100 and (rendered.min(axis=2) > 240).sum() > 100
+
+
+def test_a_retry_that_reads_no_better_is_dropped_and_the_block_stays_flagged():
+    class NeverReads(FirstReadingFails):
+        def read_blocks(self, pixels, boxes, language):
+            return [""] * len(boxes) if language == "es" else self.engine.read_blocks(pixels, boxes, language)
+
+    light = np.full((100, 320, 3), 200, np.uint8)
+    region = TextRegion(
+        polygon=[[20, 30], [300, 30], [300, 70], [20, 70]],
+        text="Exit",
+        translation="Salida",
+        style=TextStyle(font_size=36, color=[40, 40, 40]),
+    )
+    doc = MediaDoc(image=encode_image(light), regions=[region], source_lang="en", target_lang="es")
+    renderer = TextRenderer()
+    renderer.checker = NeverReads()
+    renderer.render(DocList[MediaDoc]([doc]))
+    rendered = decode_image(doc.image)
+    assert "illegible" in doc.regions[0].flags
+    assert (rendered.min(axis=2) > 240).sum() == 0  # the first drawing, without the retry's white outline
+    assert (np.abs(rendered.astype(int) - 40).max(axis=2) < 10).sum() > 100  # in the source's grey

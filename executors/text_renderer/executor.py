@@ -68,7 +68,8 @@ class TextRenderer(Executor):
     clipped to its container, and flagged "overflow". Each drawn text is checked for contrast against what
     surrounds it, redrawn once with a stronger outline if it is too low, then flagged "illegible". Then the
     finished image is read again with Tesseract (`self_check`, self_check.py): a block whose translation
-    cannot be read back is flagged "illegible", one whose source can still be read "source_left".
+    cannot be read back is drawn once more in the most contrasting colours with a strong outline, and
+    flagged "illegible" if that reads no better; one whose source can still be read is flagged "source_left".
     Regions flagged "untouched" (numbers, names) are left exactly as they are.
     """
 
@@ -168,20 +169,63 @@ class TextRenderer(Executor):
                 page_size = int(np.median(sizes))
         # 2. Draw, each translation kept clear of those drawn before it.
         drawn: list[np.ndarray | None] = []
+        caps: dict[int, int] = {}
         for index, plan in enumerate(plans):
             if plan is None:
                 continue
             cap = plan.max_size
             if page_size is not None and plan.region.kind in COMIC_KINDS:
                 cap = min(cap, page_size)
+            caps[index] = cap
             drawn_box = self._render_region(plan, image, edges, obstacles(index, drawn), cap)
             if drawn_box is not None:
                 plan.region.drawn_box = drawn_box
                 drawn.append(box_polygon(drawn_box))
         if drawn:
             if self.checker is not None:
-                check_regions(self.checker, image, list(doc.regions), doc.source_lang, doc.target_lang)
+                self._check_and_retry(doc, plans, pixels, image, edges, caps, obstacles)
             doc.image = encode_image(image)  # type: ignore[assignment]  # docarray validates the bytes into ImageBytes
+
+    def _check_and_retry(self, doc: MediaDoc, plans: list, pixels, image, edges, caps: dict, obstacles) -> None:
+        """The self-check (self_check.py), and one more try for each block it found illegible though it was
+        drawn as legible: drawn again with a strong outline in the colours that contrast most (OCR, like a
+        reader, can fail on text whose colours pass the contrast check: lettering over a busy picture). The
+        retry is kept if it reads back; otherwise the first drawing stays, flagged."""
+        assert self.checker is not None
+        regions = list(doc.regions)
+        before = {index: "illegible" in region.flags for index, region in enumerate(regions)}
+        check_regions(self.checker, image, regions, doc.source_lang, doc.target_lang)
+        for index, plan in enumerate(plans):
+            region = regions[index]
+            if plan is None or before[index] or "illegible" not in region.flags or len(region.drawn_box) != 4:
+                continue
+            x0, y0, x1, y1 = (int(v) for v in region.drawn_box)
+            first = image[y0:y1, x0:x1].copy()
+            image[y0:y1, x0:x1] = pixels[y0:y1, x0:x1]  # the erased original under the first drawing
+            others_drawn = [
+                box_polygon(other.drawn_box) for other in regions if other is not region and len(other.drawn_box) == 4
+            ]
+            others = [box for box in obstacles(index, others_drawn) if box is not None]
+            color = contrasting_color(plan.behind)
+            retry = dataclasses.replace(plan, color=color, outline_color=contrasting_color(np.asarray([color])))
+            placement = self._place(retry, edges, others, caps[index], RETRY_STROKE_RATIO)
+            if placement is None:
+                image[y0:y1, x0:x1] = first
+                continue
+            attempt = image.copy()
+            drawing = self._draw(placement, attempt, retry.color, retry.outline_color)
+            drawn_box = drawing.commit(attempt, placement)
+            check = region.model_copy(deep=True)
+            check.flags = [flag for flag in check.flags if flag != "illegible"]
+            check.drawn_box = drawn_box or []
+            if drawn_box is not None:
+                check_regions(self.checker, attempt, [check], doc.source_lang, doc.target_lang)
+            if drawn_box is not None and "illegible" not in check.flags:
+                image[:] = attempt
+                region.flags = check.flags
+                region.drawn_box = drawn_box
+            else:
+                image[y0:y1, x0:x1] = first
 
     def _plan(self, region: TextRegion, pixels: np.ndarray) -> Plan | None:
         """How to draw a region, or None when it is not drawn (untouched, no text, nowhere to draw)."""
