@@ -387,3 +387,16 @@ def test_print_too_small_to_redraw_is_left_as_it_is_and_flagged():
     mark_if_too_small(fine_print, 10.0)
     mark_if_too_small(sign, 10.0)
     assert fine_print.flags == ["untouched", "too_small"] and sign.flags == []
+
+
+def test_tesseract_reads_a_block_on_a_background_darkening_to_one_side():
+    """A photographed page darkens towards its gutter: one global threshold loses the words on the dark
+    side ("dejado nos primero" of a rendered translation); Tesseract's adaptive thresholding keeps them."""
+    from scenes import draw_lines
+
+    from transmodal.ocr.tesseract import TesseractEngine
+
+    gradient = np.tile(np.linspace(70, 235, 600)[None, :, None], (60, 1, 3)).astype(np.uint8)
+    draw_lines(gradient, ["dejado nos primero determinar marcadores"], (300, 30), size=20, color=(30, 30, 30))
+    (text,) = TesseractEngine().read_blocks(gradient, [(0, 0, 600, 60)], "es")
+    assert "dejado nos primero determinar marcadores" in text

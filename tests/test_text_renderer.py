@@ -577,3 +577,20 @@ def test_a_retry_that_reads_no_better_is_dropped_and_the_block_stays_flagged():
     assert "illegible" in doc.regions[0].flags
     assert (rendered.min(axis=2) > 240).sum() == 0  # the first drawing, without the retry's white outline
     assert (np.abs(rendered.astype(int) - 40).max(axis=2) < 10).sum() > 100  # in the source's grey
+
+
+def test_text_over_a_background_darker_on_one_side_is_deepened_to_read_there_too():
+    # A page darkening towards its gutter: grey lettering reads on the light part and not on the dark
+    # left edge, though the block as a whole passes. Each quarter of the text is checked; the colour is
+    # deepened until it stands out from the darkest part of what lies behind it.
+    image = np.full((100, 500, 3), 230, np.uint8)
+    image[:, :90] = 90
+    region = TextRegion(
+        polygon=[[10, 30], [490, 30], [490, 70], [10, 70]],
+        text="Emergency exit",
+        translation="Salida de emergencia",
+        style=TextStyle(font_size=34, color=[60, 60, 60], alignment="left"),
+    )
+    rendered = render(TextRenderer(self_check=False, outline="never"), image, region)
+    assert "illegible" not in region.flags
+    assert rendered[:, :90].min() < 15 and rendered[:, 100:].min() < 15  # black, on both sides alike

@@ -448,13 +448,22 @@ class TextRenderer(Executor):
     def _legible(self, composed: np.ndarray, fill_alpha: np.ndarray, color) -> bool:
         """Whether the glyphs stand out from what touches them (their outline, or the background): the WCAG
         contrast ratio between the fill colour and the pixels just outside the strokes, for three quarters
-        of those pixels at least."""
+        of those pixels at least, in each quarter of the text's width (a photographed page darkens towards
+        its gutter: the lines' ends there can be unreadable while the block as a whole passes)."""
         strokes = fill_alpha > 0.1
         ring = cv2.dilate(strokes.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2).astype(bool) & ~strokes
         if not ring.any():
             return False
         ratios = contrast_ratio(np.asarray(color, np.float32), composed[ring].astype(np.float32))
-        return float(np.percentile(ratios, 25)) >= self.min_contrast
+        if float(np.percentile(ratios, 25)) < self.min_contrast:
+            return False
+        columns = np.nonzero(ring)[1]
+        edges = np.linspace(columns.min(), columns.max() + 1, 5)
+        for left, right in zip(edges, edges[1:]):
+            part = ratios[(columns >= left) & (columns < right)]
+            if len(part) >= 50 and float(np.percentile(part, 25)) < self.min_contrast:
+                return False
+        return True
 
     def _target_size(self, region: TextRegion, box, font_path: str) -> float:
         """The font size (em) at which lines come out as tall as the original's.
@@ -734,17 +743,27 @@ def contrast_ratio(color: np.ndarray, others: np.ndarray) -> np.ndarray:
 
 def deepened_color(color: tuple[int, int, int], behind: np.ndarray, min_contrast: float) -> tuple[int, int, int]:
     """`color` moved towards black (text darker than the median of `behind`) or white (lighter) just far
-    enough to reach `min_contrast` with that median, keeping its hue; black or white when even that falls
-    short."""
+    enough to reach `min_contrast` with the darkest (lightest) tenth of `behind`, keeping its hue; black or
+    white when even that falls short."""
     if len(behind) == 0:
         return color
-    median = np.median(np.asarray(behind, np.float32), axis=0)[None]
+    behind = np.asarray(behind, np.float32)
+    median = np.median(behind, axis=0)[None]
     start = np.asarray(color, np.float32)
     darker = relative_luminance(start[None])[0] <= relative_luminance(median)[0]
     end = np.zeros(3, np.float32) if darker else np.full(3, 255, np.float32)
+    # Against the part of the background nearest the text's own lightness (the darker tenth for dark text):
+    # a background that darkens towards one side is read there too.
+    luminance = relative_luminance(behind)
+    near = (
+        behind[luminance <= np.percentile(luminance, 10)]
+        if darker
+        else behind[luminance >= np.percentile(luminance, 90)]
+    )
+    reference = np.median(near, axis=0)[None]
     for step in np.linspace(0.0, 1.0, 11):
         candidate = start + step * (end - start)
-        if contrast_ratio(candidate, median)[0] >= min_contrast:
+        if contrast_ratio(candidate, reference)[0] >= min_contrast:
             break
     return _rgb([int(value) for value in np.round(candidate)])
 

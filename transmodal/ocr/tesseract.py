@@ -55,7 +55,9 @@ class TesseractEngine:
     def check_language(self, language: str) -> None:
         self.tesseract_language(language)
 
-    def _words(self, images: list[np.ndarray], language: str, psm: int) -> list[list[dict]]:
+    def _words(
+        self, images: list[np.ndarray], language: str, psm: int, options: tuple[str, ...] = ()
+    ) -> list[list[dict]]:
         """Tesseract's TSV word rows (text, conf, box, block/par/line numbers) of each RGB or grey image.
 
         All images go to one process, listed in a file, so Tesseract loads its model once instead of once
@@ -78,6 +80,7 @@ class TesseractEngine:
                 self.tesseract_language(language),
                 "--psm",
                 str(psm),
+                *options,
                 "tsv",
             ]
             # Run it ourselves rather than through pytesseract, so that the thread limit applies to Tesseract
@@ -142,7 +145,9 @@ class TesseractEngine:
                 where.append(index)
         texts = [""] * len(boxes)
         if crops:
-            for index, words in zip(where, self._words(crops, language, 6)):
+            # Adaptive thresholding (Leptonica's Otsu per tile): a block on an unevenly lit photo (a page
+            # darkening towards its gutter) loses the words on its darker side to one global threshold.
+            for index, words in zip(where, self._words(crops, language, 6, ("-c", "thresholding_method=1"))):
                 texts[index] = line_from_words(words).text if words else ""
         return texts
 
