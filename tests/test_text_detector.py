@@ -400,3 +400,14 @@ def test_tesseract_reads_a_block_on_a_background_darkening_to_one_side():
     draw_lines(gradient, ["dejado nos primero determinar marcadores"], (300, 30), size=20, color=(30, 30, 30))
     (text,) = TesseractEngine().read_blocks(gradient, [(0, 0, 600, 60)], "es")
     assert "dejado nos primero determinar marcadores" in text
+
+
+def test_a_block_read_back_joins_a_word_hyphenated_at_a_line_end():
+    # The renderer wraps "NINGÚN APARCAMIENTO" as "NINGÚN APARCA-" / "MIENTO": read back, it is one word.
+    from scenes import draw_lines
+
+    from transmodal.ocr.tesseract import TesseractEngine
+
+    image = np.full((120, 400, 3), 255, np.uint8)
+    draw_lines(image, ["NINGÚN APARCA-", "MIENTO"], (200, 60), size=30, color=(20, 20, 20))
+    assert TesseractEngine().read_blocks(image, [(0, 0, 400, 120)], "es") == ["NINGÚN APARCAMIENTO"]

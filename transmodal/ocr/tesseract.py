@@ -14,6 +14,7 @@ from transmodal import languages
 from transmodal.binaries import require_binary
 from transmodal.errors import UnsupportedLanguageError
 from transmodal.ocr.lines import Box, Line, crop_line, union, weighted_confidence
+from transmodal.words import join_hyphenated
 
 # ISO 639-1 -> Tesseract traineddata names where they differ from ISO 639-2/T (languages.iso3).
 TESSERACT_NAMES = {"zh": "chi_sim"}
@@ -148,8 +149,18 @@ class TesseractEngine:
             # Adaptive thresholding (Leptonica's Otsu per tile): a block on an unevenly lit photo (a page
             # darkening towards its gutter) loses the words on its darker side to one global threshold.
             for index, words in zip(where, self._words(crops, language, 6, ("-c", "thresholding_method=1"))):
-                texts[index] = line_from_words(words).text if words else ""
+                texts[index] = block_text(words, language)
         return texts
+
+
+def block_text(words: list[dict], language: str) -> str:
+    """A block's words as one text, line by line, with a word hyphenated at a line's end joined again: a
+    translation wrapped as "APARCA-" / "MIENTO" reads back as "APARCAMIENTO"."""
+    lines: dict[tuple[str, str, str], list[str]] = {}
+    for word in words:
+        key = (word.get("block_num", ""), word.get("par_num", ""), word.get("line_num", ""))
+        lines.setdefault(key, []).append(word["text"].strip())
+    return join_hyphenated([" ".join(line) for line in lines.values()], language)
 
 
 def line_from_words(words: list[dict]) -> Line:
