@@ -538,21 +538,27 @@ class FirstReadingFails:
         return self.engine.read_blocks(pixels, boxes, language)
 
 
-def test_a_block_the_self_check_cannot_read_is_drawn_again_with_a_strong_outline():
-    light = np.full((100, 320, 3), 200, np.uint8)
+def rendered_with_checker(checker) -> tuple[np.ndarray, TextRegion]:
+    """Dark grey "Salida" on light grey (colours that pass the contrast check), read back by `checker`."""
     region = TextRegion(
         polygon=[[20, 30], [300, 30], [300, 70], [20, 70]],
         text="Exit",
         translation="Salida",
         style=TextStyle(font_size=36, color=[40, 40, 40]),
     )
+    light = np.full((100, 320, 3), 200, np.uint8)
     doc = MediaDoc(image=encode_image(light), regions=[region], source_lang="en", target_lang="es")
     renderer = TextRenderer()
-    renderer.checker = FirstReadingFails()
+    renderer.checker = checker
     renderer.render(DocList[MediaDoc]([doc]))
-    rendered = decode_image(doc.image)
-    assert renderer.checker.target_readings == 2  # read, drawn again, read again
-    assert "illegible" not in doc.regions[0].flags
+    return decode_image(doc.image), doc.regions[0]
+
+
+def test_a_block_the_self_check_cannot_read_is_drawn_again_with_a_strong_outline():
+    checker = FirstReadingFails()
+    rendered, region = rendered_with_checker(checker)
+    assert checker.target_readings == 2  # read, drawn again, read again
+    assert "illegible" not in region.flags
     # drawn again in the colours that contrast most: black text with a white outline
     assert (rendered.max(axis=2) < 20).sum() > 100 and (rendered.min(axis=2) > 240).sum() > 100
 
@@ -562,19 +568,8 @@ def test_a_retry_that_reads_no_better_is_dropped_and_the_block_stays_flagged():
         def read_blocks(self, pixels, boxes, language):
             return [""] * len(boxes) if language == "es" else self.engine.read_blocks(pixels, boxes, language)
 
-    light = np.full((100, 320, 3), 200, np.uint8)
-    region = TextRegion(
-        polygon=[[20, 30], [300, 30], [300, 70], [20, 70]],
-        text="Exit",
-        translation="Salida",
-        style=TextStyle(font_size=36, color=[40, 40, 40]),
-    )
-    doc = MediaDoc(image=encode_image(light), regions=[region], source_lang="en", target_lang="es")
-    renderer = TextRenderer()
-    renderer.checker = NeverReads()
-    renderer.render(DocList[MediaDoc]([doc]))
-    rendered = decode_image(doc.image)
-    assert "illegible" in doc.regions[0].flags
+    rendered, region = rendered_with_checker(NeverReads())
+    assert "illegible" in region.flags
     assert (rendered.min(axis=2) > 240).sum() == 0  # the first drawing, without the retry's white outline
     assert (np.abs(rendered.astype(int) - 40).max(axis=2) < 10).sum() > 100  # in the source's grey
 
