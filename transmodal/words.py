@@ -1047,18 +1047,15 @@ def correct_misreads(text: str, language: str, keep: Iterable[str] = ()) -> str:
             return match.group()
         return lead + (f"{word} {number_after}" if word_first else f"{number_first} {word}") + trail
 
+    def i_for_slash(part: re.Match) -> str:
+        word = part.group(1) + "I" + part.group(2)
+        return word if reader.known(word) else part.group()
+
     def slash_as_i(match: re.Match) -> str:
         # Italic capitals: OCR reads a slanted I as a slash ("FAHRENHE/T", "EXPULS/ON"). Where the I makes
         # a known word of the letters round it; an address or "AND/OR" keeps its slash.
         token = match.group()
-        if "://" in token or "@" in token or token.lower().startswith("www."):
-            return token
-        return _SLASHED.sub(
-            lambda part: part.group(1) + "I" + part.group(2)
-            if reader.known(part.group(1) + "I" + part.group(2))
-            else part.group(),
-            token,
-        )
+        return token if _is_address(token) else _SLASHED.sub(i_for_slash, token)
 
     # A slash read for an I, punctuation glued between two words ("SHIT!T'M" -> "SHIT! T'M") and words
     # glued to numbers first, so each word is judged alone.
@@ -1083,10 +1080,15 @@ _NAME_ENDINGS = frozenset(
 )
 
 
+def _is_address(token: str) -> bool:
+    """A web or mail address ("www.parking.com", "a@b.es", "http://x"): its punctuation is its own."""
+    return "@" in token or "://" in token or token.lower().startswith("www.")
+
+
 def _space_after_punctuation(token: str) -> str:
     """ "GIRL,YOU" -> "GIRL, YOU", "PROBLEM.MY" -> "PROBLEM. MY"; leaves numbers ("3,522", "10:30"),
     abbreviations ("E.G.", "U.S."), addresses ("www.parking.com", "a@b.es", "http://x") alone."""
-    if "@" in token or "/" in token or token.lower().startswith("www."):
+    if _is_address(token) or "/" in token:
         return token
 
     def space(match: re.Match) -> str:

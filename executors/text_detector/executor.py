@@ -244,11 +244,12 @@ def group_by_container(pixels: np.ndarray, lines: list[Line]) -> list[containers
     found, members = [c for c, m in zip(found, members) if m], [m for m in members if m]
     # A line at a balloon's edge may find no container of its own: it belongs to the one around it, with
     # its paragraph if the container holds that whole (a paragraph's last line is not torn from it).
-    for paragraph in group_into_blocks([lines[index] for index in orphans]):
-        centers = [((line.box[0] + line.box[2]) / 2, (line.box[1] + line.box[3]) / 2) for line in paragraph]
+    for paragraph in _paragraphs(orphans, lines):
+        boxes = [lines[index].box for index in paragraph]
+        centers = [((x0 + x1) / 2, (y0 + y1) / 2) for x0, y0, x1, y1 in boxes]
         holder = next((n for n, c in enumerate(found) if all(c.contains(x, y) for x, y in centers)), None)
         if holder is not None:
-            members[holder] += [index for index in orphans if any(lines[index] is line for line in paragraph)]
+            members[holder] += paragraph
     # A container reaching over lines in no container (a flat patch of a page grown in between the lines
     # of a paragraph) is no balloon or panel: its lines stand on their own, and the renderer must not
     # take it for a shape to keep clear of.
@@ -296,14 +297,19 @@ def _whole_paragraphs(near: list[int], orphans: list[int], lines: list[Line]) ->
     """`near` (indices into `orphans`) with the other lines of their paragraphs: a line in no container
     goes into one only with the lines it forms a paragraph with. A container then takes them all or
     none, so the last line of a page's paragraph is not pulled away from it into a flat area below."""
-    paragraphs = group_into_blocks([lines[index] for index in orphans])
-    position = {id(lines[index]): n for n, index in enumerate(orphans)}
+    position = {index: n for n, index in enumerate(orphans)}
     taken = set(near)
-    for paragraph in paragraphs:
-        members = {position[id(line)] for line in paragraph}
+    for paragraph in _paragraphs(orphans, lines):
+        members = {position[index] for index in paragraph}
         if members & taken:
             taken |= members
     return sorted(taken)
+
+
+def _paragraphs(indices: list[int], lines: list[Line]) -> list[list[int]]:
+    """The lines `indices` point at, grouped into paragraphs by geometry (`group_into_blocks`), as indices."""
+    index_of = {id(lines[index]): index for index in indices}
+    return [[index_of[id(line)] for line in block] for block in group_into_blocks([lines[i] for i in indices])]
 
 
 def _covered(box: tuple[int, int, int, int], by: tuple[int, int, int, int]) -> float:

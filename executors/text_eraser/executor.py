@@ -314,7 +314,7 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
     # line (under "P.E.", where the fill's growth stopped) or passes close by its last letters, those
     # letters would touch the edge and be left standing as if they were the border. The border itself
     # runs on past the lines, so it still reaches the edge.
-    # (Only letters are painted there: the fill is painted inside the outline alone.)
+    # (Only letters are painted there: the fill is painted inside the outline alone, `paintable` below.)
     px0, py0, pw, ph = cv2.boundingRect(polygon - [wx0, wy0])
     extent = np.zeros(rgb.shape[:2], bool)
     extent[max(0, py0) : max(0, py0 + ph), max(0, px0) : max(0, px0 + pw)] = True
@@ -356,7 +356,7 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
     keep[0] = False
     text = keep[labels]
     left_out = rejected[labels]  # the border, drawings: never painted over
-    inside |= text
+    paintable = inside | text  # the fill inside the outline, and the letters wherever they were found
     background_color = _median_color([rgb[inliers].astype(np.float32)])
     if not text.any():
         return TextPixels((0, 0), NOTHING, None, background_color)
@@ -365,7 +365,7 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
     # threshold that noise allows: the mask is grown generously, but only over the container's fill.
     radius = 2 + dilation + int(round(0.08 * size))
     grown = cv2.dilate(text.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)) > 0
-    grown &= inside & ~left_out
+    grown &= paintable & ~left_out
 
     # Colour of the text: its most distinct pixels, the solid stroke cores, not the blended edges.
     core = text & (distance >= np.percentile(distance[text], 80))
@@ -384,7 +384,7 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
         around = (
             cv2.dilate(text.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * ringing + 1,) * 2)) > 0
         )
-        band = (grown | (around & ~weak)) & inside & ~left_out
+        band = (grown | (around & ~weak)) & paintable & ~left_out
         return TextPixels((wx0, wy0), NOTHING, text_color, background_color, paint=((wx0, wy0), values, band))
     return TextPixels((wx0, wy0), grown.astype(np.uint8) * 255, text_color, background_color)
 
@@ -484,6 +484,7 @@ def _line_text_pixels(
     own_share = own_inliers[in_box].mean()
     disagreement = float(np.median(np.linalg.norm(model - own_model, axis=2)[inside]))
     ring_noise, own_noise = _noise(lab, model, inliers), _noise(lab, own_model, own_inliers)
+    noise = ring_noise  # of the model the letters are found against
     # Lettering inks under half of its box (bold lettering on a sign about half). "Text" standing out that
     # clearly from more of the box is the panel behind the letters. (The clear part: anti-aliased edges and
     # JPEG halos, added round every stroke by the hysteresis, can take the mask past half of a tight box.)
@@ -498,7 +499,7 @@ def _line_text_pixels(
             lab, own_model, own_inliers, inside, local_box, pad, size, text_sides, drop_border=True
         )
         if own_text is not None and own_strong[in_box].mean() <= 0.5:
-            model, inliers, text, too_much = own_model, own_inliers, own_text, False
+            model, inliers, text, too_much, noise = own_model, own_inliers, own_text, False, own_noise
     # Neither model tells the letters from a panel behind them: leave the line as it is. Text left
     # standing is a flaw the page's check can report; a sign panel inpainted away is not.
     if text is None or too_much:
@@ -515,7 +516,7 @@ def _line_text_pixels(
     # letters that still differ from the background by half its noise or more (a just noticeable step at
     # least: none round a clean letter).
     halo = cv2.dilate(text.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))) > 0
-    text = text | (halo & (distance > max(0.5 * _noise(lab, model, inliers), 2.0)))
+    text = text | (halo & (distance > max(0.5 * noise, 2.0)))
     radius = dilation + int(round(0.02 * size))
     grown = text.astype(np.uint8) * 255
     if radius > 0:
