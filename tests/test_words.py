@@ -381,6 +381,64 @@ def test_best_reading():
     assert best_reading(["", "FROWALLTHEUNMLITED"], "en") == "FROWALLTHEUNMLITED"
 
 
+def needs_word_counts(test):
+    from transmodal.word_frequencies import word_frequencies
+
+    return pytest.mark.skipif(
+        word_frequencies("en") is None, reason="no English word counts: pip install wordsegment (a dependency)"
+    )(needs("en")(test))
+
+
+@needs_word_counts
+@pytest.mark.parametrize(
+    "read, meant",
+    [
+        # real RapidOCR readings of the comic's lettering and chat lines ("Anda's Game", CC BY-NC-SA)
+        (">don't kill then. let then have their wages", ">don't kill them. let them have their wages"),
+        ("THEY ARE THE SANE PEOPLE.", "THEY ARE THE SAME PEOPLE."),  # M read as N in capitals
+        ("many here to kill, Lake me last:", "many here to kill, Take me last:"),  # a capital T read as L
+        ("I RESPAWNED IN THE AS SEND OF NOWHERE.", "I RESPAWNED IN THE ASS END OF NOWHERE."),  # a letter across
+    ],
+)
+def test_real_word_misreads_are_corrected_in_context(read, meant):
+    assert words.correct_in_context(read, "en") == meant
+
+
+@needs_word_counts
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I THINK THAT MAKES YOU AND THEN A LITTLE",  # "AND THEN" is as likely as read
+        "THE FAHRENHEITS HAD CHAPTERS",  # a word the list lacks keeps its letters ("FAHRENHEIT SHAD")
+        "NAW, I DON'T.",  # not a word: correct_misreads' to mend, and an N there is meant
+        "WELL, LUCY THEN LEFT.",
+        "Lake Erie is big",  # a capitalised word that is a name too
+        "WE SAW 2 MEN IN THE GM 125",
+        "ANDA WAS BACK",
+        "",
+    ],
+)
+def test_words_right_in_context_stay(text):
+    assert words.correct_in_context(text, "en", keep={"anda"}) == text
+
+
+def test_context_needs_word_counts():
+    assert words.correct_in_context("MATAR A ELLOS ENTONCES", "es") == "MATAR A ELLOS ENTONCES"
+
+
+@needs_word_counts
+def test_words_the_counts_know_whole_are_not_split():
+    # gamers' and borrowed words the hunspell list lacks: more likely whole than as the split
+    assert split_words("ON THE FAR SIDE OF THE GAMEWORLD IN THE GAMESPACE", "en") == (
+        "ON THE FAR SIDE OF THE GAMEWORLD IN THE GAMESPACE"
+    )
+    assert split_words("the girls in the fabrica.", "en") == "the girls in the fabrica."
+    # still split where the split is likelier: a name common on the web is no word here without `keep`
+    assert split_words("NOPARKING ANDA DIDN'T", "en") == "NO PARKING AND A DIDN'T"
+    # and the reading that keeps it whole counts it as words
+    assert best_reading(["SIDE OF THE GAMEWORLD", "SIPE OF THE SAME WORLD"], "en") == "SIDE OF THE GAMEWORLD"
+
+
 @needs("en")
 @pytest.mark.parametrize(
     "lines, joined",

@@ -64,6 +64,7 @@ from typing import Optional
 
 from transmodal import languages
 from transmodal.errors import UnsupportedLanguageError
+from transmodal.word_frequencies import SENTENCE_EDGE, WordFrequencies, word_frequencies
 
 # Where Debian (hunspell-*, myspell-*) and other distributions put hunspell dictionaries; where Apertium's
 # language data is (apertium-*: its morphological analysers are a second opinion on short words).
@@ -635,6 +636,7 @@ class _Reader:
         self._mt_words: Optional[frozenset] = None
         self._mt_loaded = False
         self._glued: dict[str, bool] = {}
+        self.frequencies: Optional[WordFrequencies] = word_frequencies(language)
 
     def known(self, word: str) -> bool:
         key = normalize_apostrophes(word).lower()
@@ -738,6 +740,20 @@ class _Reader:
         last = best[n]
         return (last[0], last[2]) if last is not None else _NO_SPLIT
 
+    def more_likely_whole(self, word: str, pieces: list[str]) -> bool:
+        """Whether the word counts make an unlisted word more likely as it is than split: "GAMESPACE" and
+        "FABRICA" are words of gamers and of Spanish speakers writing English, not "GAME SPACE" or "FABRIC
+        A"; "ANDA" (a name, though common on the web) is still less likely than "AND A"."""
+        if self.frequencies is None or not self.frequencies.count(frequency_key(word)):
+            return False
+        whole = self.frequencies.word_log_probability(frequency_key(word))
+        return whole > self.frequencies.phrase_log_probability([frequency_key(piece) for piece in pieces])
+
+    def listed_whole(self, word: str) -> bool:
+        """A word the list lacks that `split_words` keeps whole, as the word counts prefer ("GAMEWORLD")."""
+        pieces = self.segment(word)[1]
+        return len(pieces) > 1 and self.more_likely_whole(word, pieces)
+
     def common_split(self, word: str) -> tuple[float, list[str]]:
         """(cost, pieces) of the best split of `word` in two pieces or more when every piece is one of the
         language's common words ("TOGO" -> "TO GO"), else (inf, [])."""
@@ -765,6 +781,8 @@ class _Reader:
             # "ANDA," is a name, not "AND A,": an article never ends a phrase
             last = normalize_apostrophes(pieces[-1]).lower() if pieces else ""
             if len(pieces) > 1 and trail[:1] and trail[0] in ",.;:!?" and last in NEVER_LAST.get(self.language, ()):
+                return None
+            if len(pieces) > 1 and self.more_likely_whole(core, pieces):
                 return None
             return lead, core, trail, cost, pieces
         if spelling is not None or _known(core, self.words, self.language):
@@ -922,6 +940,110 @@ def _split_hyphenated(token: str, reader: _Reader) -> str:
         return " ".join(found[4]) if found and found[4] else part
 
     return _hyphen_parts(token, split) or token
+
+
+def frequency_key(word: str) -> str:
+    """A word as the word counts list it: lower case, apostrophes dropped ("DON'T" -> "dont")."""
+    return normalize_apostrophes(word).lower().replace("'", "")
+
+
+# How much more likely (as a log ratio: a factor of 20) a phrase must be with a word changed than as read.
+CONTEXT_MARGIN = 3.0
+
+
+def _real_word_look_alikes(core: str) -> list[str]:
+    """`_look_alikes`, with M for N in capitals too: RapidOCR reads a lettered M as N mostly where that
+    makes another word ("KILL THEN", "THE SANE"); in a word that is none ("NAW") an N is meant."""
+    look_alikes = _look_alikes(core)
+    if core.isupper():
+        look_alikes = [found + "M" if char == "N" else found for char, found in zip(core, look_alikes)]
+    return look_alikes
+
+
+def correct_in_context(text: str, language: str, keep: Iterable[str] = ()) -> str:
+    """Misreads that make another real word, and spaces put one letter off, corrected by the words round
+    them, with the language's word-pair counts (`word_frequencies`): "KILL THEN," -> "KILL THEM,", "THE
+    SANE PEOPLE" -> "THE SAME PEOPLE", "Lake me last" -> "take me last" (one look-alike letter, as
+    `correct_misreads` swaps them), "THE AS SEND OF" -> "THE ASS END OF", "LET MES CRY" -> "LET ME SCRY"
+    (a letter moved across a space). A change is made only where it makes the phrase round it (a word
+    either side, within one phrase: punctuation ends it) more likely by `CONTEXT_MARGIN`; "AND THEN A"
+    stays. Names and words in `keep`, mixed case and tokens with digits are never changed. Without
+    word counts (languages other than English) or a word list the text comes back unchanged. Run after
+    `split_words`."""
+    reader = _reader(language, keep)
+    if reader is None or reader.frequencies is None or not text:
+        return text
+    frequencies = reader.frequencies
+    tokens = [match.group() for match in _TOKEN.finditer(text)]
+    spaces = _TOKEN.split(text)  # the whitespace round the tokens, kept as it was
+    parts = [_CORE.match(token) for token in tokens]
+    # (lead, word, trail) of each token that is a word in one case, None for others ("GM", "125", "iPhone")
+    words_at: list[Optional[tuple[str, str, str]]] = [
+        (part.group(1), part.group(2), part.group(3)) if part and _one_case(part.group(2)) else None for part in parts
+    ]
+
+    def changeable(core: str) -> bool:
+        key = normalize_apostrophes(core).lower()
+        return key not in reader.keep and not (_capitalised(core) and reader.words.spelling(key) not in (None, key))
+
+    def context(index: int) -> tuple[str, str]:
+        """The words before and after token `index` within its phrase (SENTENCE_EDGE at punctuation)."""
+        this = words_at[index]
+        if this is None:
+            return SENTENCE_EDGE, SENTENCE_EDGE
+        before = words_at[index - 1] if index > 0 else None
+        after = words_at[index + 1] if index + 1 < len(tokens) else None
+        previous = frequency_key(before[1]) if before and not before[2] and not this[0] else SENTENCE_EDGE
+        following = frequency_key(after[1]) if after and not after[0] and not this[2] else SENTENCE_EDGE
+        return previous, following
+
+    def gain(previous: str, read: list[str], changed: list[str], following: str) -> float:
+        score = frequencies.phrase_log_probability
+        as_read = [previous] + [frequency_key(word) for word in read] + [following]
+        return score([previous] + [frequency_key(word) for word in changed] + [following]) - score(as_read)
+
+    def word(piece: str) -> bool:
+        return reader.piece_cost(piece) is not None or reader.known(piece) and len(piece) > 2
+
+    for index in range(len(tokens)):
+        this = words_at[index]
+        if this is None or not changeable(this[1]):
+            continue
+        lead, core, trail = this
+        previous, following = context(index)
+        # one look-alike letter that makes another word ("THEN" -> "THEM"; a word that is none is
+        # `correct_misreads`' to mend)
+        best, best_gain = core, CONTEXT_MARGIN
+        for position, alternatives in enumerate(_real_word_look_alikes(core) if reader.known(core) else []):
+            for letter in alternatives:
+                variant = core[:position] + letter + core[position + 1 :]
+                if word(variant) and frequencies.count(frequency_key(variant)):
+                    found = gain(previous, [core], [variant], following)
+                    if found > best_gain:
+                        best, best_gain = variant, found
+        if best != core:
+            words_at[index] = (lead, best, trail)
+            tokens[index] = lead + best + trail
+            continue
+        # a letter across the space to the next word ("AS SEND" -> "ASS END")
+        after = words_at[index + 1] if index + 1 < len(tokens) else None
+        if trail or after is None or after[0] or not changeable(after[1]) or following == SENTENCE_EDGE:
+            continue
+        if not (word(core) and word(after[1])):
+            continue  # only between two words ("FAHRENHEITS HAD" is no "FAHRENHEIT SHAD")
+        next_core = after[1]
+        beyond = context(index + 1)[1]
+        moves = [(core + next_core[:1], next_core[1:]), (core[:-1], core[-1:] + next_core)]
+        best_pair, best_gain = (core, next_core), CONTEXT_MARGIN
+        for first, second in moves:
+            if first and second and word(first) and word(second):
+                found = gain(previous, [core, next_core], [first, second], beyond)
+                if found > best_gain:
+                    best_pair, best_gain = (first, second), found
+        if best_pair != (core, next_core):
+            words_at[index], words_at[index + 1] = (lead, best_pair[0], ""), ("", best_pair[1], after[2])
+            tokens[index], tokens[index + 1] = lead + best_pair[0], best_pair[1] + after[2]
+    return "".join(space + token for space, token in zip(spaces, tokens)) + spaces[-1]
 
 
 # What OCR engines read for a letter, and what was meant (each key: the letters it may stand for). In
@@ -1171,7 +1293,11 @@ def word_score(text: str, language: str, keep: Iterable[str] = ()) -> tuple[int,
     known = unknown = 0
     for word in _LETTER_RUN.findall(text):
         letters = len(word) - sum(char in APOSTROPHES for char in word)
-        if reader is not None and (len(word) > 2 or word.lower() in reader.common) and reader.known(word):
+        if (
+            reader is not None
+            and (len(word) > 2 or word.lower() in reader.common)
+            and (reader.known(word) or reader.listed_whole(word))
+        ):
             known += letters
         else:
             unknown += letters

@@ -184,12 +184,14 @@ def restore_word_spaces(
     """Put back the spaces OCR loses in widely tracked capitals and comic lettering ("NOPARKING" -> "NO
     PARKING") and the letters it confuses there ("YOL" -> "YOU"), with the language's word list. Words
     that recur on the page are kept whole even when unknown: they are the page's names ("ANDA" must not
-    become "AND A"); a misread is corrected into a name read elsewhere on the page ("LLCY" -> "LUCY").
+    become "AND A"); a misread is corrected into a name read elsewhere on the page ("LLCY" -> "LUCY"); a
+    misread that makes another word is corrected by the words round it ("KILL THEN," -> "KILL THEM,").
     `names`: lower-case words known to be the job's names and terms (its glossary's), kept whole too."""
     texts = [region.text for region in regions]
     keep = words.recurring_words(texts, language) | words.names_in(texts, language) | set(names)
     for region in regions:
-        region.text = words.split_words(words.correct_misreads(region.text, language, keep), language, keep=keep)
+        text = words.split_words(words.correct_misreads(region.text, language, keep), language, keep=keep)
+        region.text = words.correct_in_context(text, language, keep)
 
 
 def group_by_container(pixels: np.ndarray, lines: list[Line]) -> list[containers.Container]:
