@@ -34,3 +34,22 @@ def draw_lines(
         boxes.append(tuple(int(v) for v in draw.textbbox(position, line, font=font)))
     image[:] = np.asarray(picture)
     return boxes
+
+
+def plate_in_frame(seed: int = 0):
+    """A bold red "NO PARKING" filling a light grey plate in a yellow frame, the street behind it the same
+    grey as the plate (as on opencv-doc's scenetext05, a barrier's plate photographed in shade). Returns
+    the image, the plate (x0, y0, x1, y1), the line's box as a detector gives it (reaching the frame) and
+    a mask of the frame."""
+    image = np.full((200, 420, 3), (163, 157, 155), np.uint8)
+    bold = fonts.font_path(fonts.SANS_BOLD)
+    ink = draw_lines(image.copy(), ["NO PARKING"], (210, 100), size=40, font_file=bold)[0]
+    plate = (ink[0] - 2, ink[1] - 6, ink[2] + 2, ink[3] + 6)  # the letters all but touch its edges
+    frame = np.zeros(image.shape[:2], np.uint8)
+    cv2.rectangle(frame, (plate[0] - 5, plate[1] - 5), (plate[2] + 4, plate[3] + 4), 1, thickness=9)
+    image[frame > 0] = (214, 178, 40)
+    draw_lines(image, ["NO PARKING"], (210, 100), size=40, color=(190, 30, 35), font_file=bold)
+    noise = np.random.default_rng(seed).normal(0, 4, image.shape)
+    image[:] = np.clip(image + noise, 0, 255).astype(np.uint8)
+    line_box = (plate[0] - 2.0, plate[1] - 2.0, plate[2] + 2.0, plate[3] + 2.0)
+    return image, plate, line_box, frame > 0

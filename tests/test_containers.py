@@ -12,11 +12,12 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-from scenes import busy, draw_lines
+from scenes import busy, draw_lines, plate_in_frame
 
 from executors.text_detector.containers import (
     Container,
     find_container,
+    find_panel_filled_by_text,
     group_lines_by_container,
     is_text_like,
     looks_like_sfx,
@@ -297,3 +298,15 @@ def test_a_balloon_packed_with_lines_is_one_block_in_its_whole_outline():
         area=0.0,
     )
     assert outline.holds(balloon.lines) >= 0.98
+
+
+def test_a_panel_its_text_fills_is_found_inside_its_frame():
+    """Bold capitals filling a plate in a frame, the street behind as grey as the plate: the line's box
+    reaches the frame, so the padded box lets the growth out into the street and `find_container` finds
+    nothing. The panel search for such signs finds the plate, inside its frame."""
+    image, plate, line_box, frame = plate_in_frame()
+    assert find_container(image, line_box, [line_box]) is None
+    panel = find_panel_filled_by_text(image, line_box, [line_box])
+    assert panel is not None and panel.kind == "sign" and panel.filled_by_text
+    assert all(abs(found - true) <= 3 for found, true in zip(panel.box, plate))
+    assert not (polygon_mask(panel.polygon, image.shape) & frame).any()

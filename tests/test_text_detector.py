@@ -368,6 +368,25 @@ def test_a_photographed_book_page_keeps_its_paragraph_whole_and_finds_no_balloon
     assert not any(region.container for region in doc.regions)
 
 
+def test_real_no_parking_plates_filled_by_their_text_are_their_containers(detectors):
+    """opencv-doc's scenetext05 (fetched by `make eval-data`; skips without it): two barriers' plates, bold
+    red capitals all but touching their edges, the plates as grey as the street in the shade. Each block's
+    container is its plate (as annotated by hand), not nothing, so its translation is drawn on the plate
+    and not over the barrier."""
+    from evaluation import datasets
+    from evaluation.image_translation import annotated_items
+    from evaluation.measures import area, intersection, polygon_box
+
+    datasets.require("opencv-doc")
+    photo = next(item for item in annotated_items("photos") if item.id == "scenetext05")
+    (doc,) = run(detectors["rapidocr+tesseract"], [MediaDoc(image=photo.image, source_lang="en")])
+    assert [region.text for region in doc.regions] == ["NO PARKING", "NO PARKING"]
+    for region, annotated in zip(sorted(doc.regions, key=lambda r: r.box[0]), photo.areas):
+        assert region.kind == "sign" and region.fills_container
+        found, plate = polygon_box(region.container), polygon_box(annotated.container)
+        assert intersection(found, plate) / (area(found) + area(plate) - intersection(found, plate)) >= 0.8
+
+
 def test_a_name_in_the_jobs_glossary_is_not_cut_into_words(detectors):
     # "ANDA" read once on a page reads as "AND A" (two common words); the job's glossary says it is a name.
     sign = synthetic.make_sign(["ANDA WAS BACK"], font_file=fonts.font_path(fonts.SANS), background="flat", seed=4)

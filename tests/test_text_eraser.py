@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 from docarray import DocList
-from scenes import busy, draw_lines
+from scenes import busy, draw_lines, plate_in_frame
 from tiny_models import build_tiny_inpainting_pipeline, sign_and_background
 
 from executors.text_eraser.executor import TextEraser, region_text_mask
@@ -383,6 +383,29 @@ def test_an_untouched_line_between_erased_ones_with_overlapping_boxes(eraser):
         assert luminance(erased)[y0:y1, x0:x1].max() < 120, "a translated line left partly unerased"
     x0, y0, x1, y1 = lines[1]
     assert np.array_equal(erased[y0:y1, x0:x1], image[y0:y1, x0:x1])
+
+
+def test_letters_filling_their_panel_are_erased_up_to_its_frame(eraser):
+    """A plate its bold letters fill (the detector's container is then the plate's convex hull, and the
+    region says the text fills it): every letter goes, though they touch the plate's edge, and the frame
+    stays as it was. Taken for the border, the letters at the ends were left standing."""
+    from executors.text_detector.containers import find_panel_filled_by_text
+
+    image, plate, line_box, frame = plate_in_frame()
+    container = find_panel_filled_by_text(image, line_box, [line_box])
+    assert container is not None
+    x0, y0, x1, y1 = plate
+
+    def red_left(fills: bool) -> int:
+        region = region_for([line_box], container.polygon)
+        region.fills_container = fills
+        erased = erase(image, [region], eraser)
+        assert np.array_equal(erased[frame], image[frame])
+        red = erased[..., 0].astype(int) - erased[..., 1].astype(int) > 60
+        return int(red[y0:y1, x0:x1].sum())
+
+    assert red_left(fills=True) == 0
+    assert red_left(fills=False) > 100
 
 
 def test_a_document_with_only_untouched_regions_comes_back_as_it_was(eraser):

@@ -51,6 +51,9 @@ class TextRegion(BaseDoc):
     # The shape enclosing the text (a balloon's or caption box's or sign panel's outline), [[x, y], ...];
     # empty when the text stands on the picture itself. Erasure fills inside it, rendering stays inside it.
     container: list[list[float]] = []
+    # The lettering fills its container to the edge (a sign's text reaching its panel's border; the outline
+    # is then the panel's convex hull): erasure takes every letter inside the outline, up to it.
+    fills_container: bool = False
     drawn_box: list[float] = []  # [x0, y0, x1, y1] where the renderer drew the translation; empty if not drawn
     # Quality flags set by the stages and the self-check: "source_left", "illegible", "overflow", "untouched",
     # "too_small" (print too small to redraw legibly, left as it is).

@@ -57,6 +57,7 @@ class Container:
     rectangular: bool  # a box (caption, sign panel): the outline fills its minimum-area rectangle
     outlined: bool  # bounded by a dark ink line (balloons and caption boxes are; most sign panels are not)
     area: float  # pixels inside the outline
+    filled_by_text: bool = False  # a panel the text fills: the text's boxes reach over its border
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -168,7 +169,43 @@ def find_container(
     if not line_boxes:
         size = _line_height(pixels[ty0:ty1, tx0:tx1])
     max_area = min(max_area_ratio * (tx1 - tx0) * (ty1 - ty0), MAX_IMAGE_FRACTION * width * height)
-    scale = min(1.0, WORKING_LINE_HEIGHT / size)
+    return _search(pixels, (tx0, ty0, tx1, ty1), lines, size, max_area, drawn)
+
+
+def find_panel_filled_by_text(pixels: np.ndarray, text_box: Box, line_boxes: list[Box]) -> Container | None:
+    """On a photo, the sign panel a block's text fills to its border (a bold "NO PARKING" all but touching
+    the edges of a barrier's plate), which `find_container` misses: its padded lines cross the border all
+    round and its growth runs out into the street. Here the letters are let through only well inside the
+    lines, the panel is grown at full size and taken as its convex hull, letters included; it is marked
+    `filled_by_text`. Not for drawings: comic lettering has margins, and a balloon is found without this."""
+    height, width = pixels.shape[:2]
+    tx0, ty0, tx1, ty1 = _clip_box(text_box, width, height)
+    lines = [_clip_box(box, width, height) for box in line_boxes]
+    lines = [box for box in lines if box[2] - box[0] >= 2 and box[3] - box[1] >= 2]
+    if tx1 - tx0 < 2 or ty1 - ty0 < 2 or not lines:
+        return None
+    size = float(np.median([min(x1 - x0, y1 - y0) for x0, y0, x1, y1 in lines]))
+    max_area = min(MAX_AREA_RATIO * (tx1 - tx0) * (ty1 - ty0), MAX_IMAGE_FRACTION * width * height)
+    panel = _search(pixels, (tx0, ty0, tx1, ty1), lines, size, max_area, drawn=False, fills_panel=True)
+    if panel is not None:
+        panel.outlined = False  # a photo's sign: whatever dark lies round it is no ink outline of a drawing
+    return panel
+
+
+def _search(
+    pixels: np.ndarray,
+    text_box: tuple[int, int, int, int],
+    lines: list,
+    size: float,
+    max_area: float,
+    drawn: bool | None,
+    fills_panel: bool = False,
+) -> Container | None:
+    """The container search of `find_container` and `find_panel_filled_by_text` (see `_grow_region`)."""
+    height, width = pixels.shape[:2]
+    tx0, ty0, tx1, ty1 = text_box
+    # (a panel the text fills may show only a few pixels of its colour round the letters: full size)
+    scale = 1.0 if fills_panel else min(1.0, WORKING_LINE_HEIGHT / size)
 
     # Look in a window 3 times the text's size first, and in one 7 times its size only if the region
     # reaches the first one's edge: most containers are a little larger than their text, and a small
@@ -181,7 +218,7 @@ def find_container(
         local_lines = [(x0 - wx0, y0 - wy0, x1 - wx0, y1 - wy0) for x0, y0, x1, y1 in lines]
         # The window's sides that cut through the image (beyond them the region could go on).
         open_sides = (wx0 > 0, wy0 > 0, wx1 < width, wy1 < height)
-        found = _grow_region(crop, local_lines, size, scale, open_sides)
+        found = _grow_region(crop, local_lines, size, scale, open_sides, fills_panel)
         if found is None:
             return None
         region, fill_lab, fill_rgb, reaches_edge = found
@@ -195,7 +232,9 @@ def find_container(
     contrast, outlined = _edge(crop, region, fill_lab)
     if contrast < MIN_EDGE_CONTRAST:
         return None
-    return _describe(region, (wx0, wy0), fill_rgb, outlined, outlined if drawn is None else drawn)
+    container = _describe(region, (wx0, wy0), fill_rgb, outlined, outlined if drawn is None else drawn)
+    container.filled_by_text = fills_panel
+    return container
 
 
 def group_lines_by_container(
@@ -496,23 +535,57 @@ def _fill_color(rgb: np.ndarray, detected: np.ndarray, ring: np.ndarray):
     return None
 
 
-def _grow_region(rgb: np.ndarray, lines, size: float, scale: float, open_sides: tuple[bool, bool, bool, bool]):
+def _panel_color(rgb: np.ndarray, inside: np.ndarray):
+    """The colour between the letters well inside the text's boxes (Lab, RGB, spread), or None when it is
+    no flat colour (most of what is not ink near one colour). Bold letters may ink half of their box, so
+    of Otsu's two grey classes the fill is the one along the boxes' edges, round the letters."""
+    if inside.sum() < 20:
+        return None
+    ys, xs = np.nonzero(inside)
+    top, bottom, left, right = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    crop = np.ascontiguousarray(rgb[top:bottom, left:right])
+    within = inside[top:bottom, left:right]
+    _, light = cv2.threshold(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    eroded = cv2.erode(
+        within.astype(np.uint8), np.ones((5, 5), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0
+    )
+    edge = within & (eroded == 0)
+    background = within & ((light > 0) if light[edge].mean() >= 0.5 else (light == 0))
+    if background.sum() < 20:
+        return None
+    pixels = crop[background][:: max(1, int(background.sum()) // 20000)]
+    center, center_rgb, spread, share = _dominant_color(_lab(pixels[None])[0], pixels)
+    return (center, center_rgb, spread) if share >= 0.4 else None
+
+
+def _grow_region(
+    rgb: np.ndarray,
+    lines,
+    size: float,
+    scale: float,
+    open_sides: tuple[bool, bool, bool, bool],
+    fills_panel: bool = False,
+):
     """The connected region of the fill colour around the text in the crop `rgb`: (its mask with holes
     filled, fill Lab, fill RGB, whether it reaches one of the `open_sides` (left, top, right, bottom)),
     or None when the text has no flat fill around its letters or the region does not enclose the text.
-    The shapes are worked on at `scale` (the colours at full size)."""
+    The shapes are worked on at `scale` (the colours at full size).
+
+    `fills_panel`: the text's boxes reach the panel's border (a bold "NO PARKING" filling a white plate on
+    a barrier): the letters are let through only well inside the boxes, and the fill is the colour between
+    the letters there."""
     # The lines, a little padded: detected boxes can be tight, and anti-aliasing spills past the ink. A
     # padded box may cross the container's edge, where a detected box reaches right to it (a sign's text
     # filling its panel): the strip let through there is narrow, and cut below. Whether the region holds
     # the text is judged on the boxes as detected.
-    pad = int(round(0.15 * size)) + 1
+    pad = -int(round(0.1 * size)) if fills_panel else int(round(0.15 * size)) + 1
     padded = [(x0 - pad, y0 - pad, x1 + pad, y1 + pad) for x0, y0, x1, y1 in lines]
     in_lines, detected = _boxes_mask(rgb.shape, padded), _boxes_mask(rgb.shape, lines)
 
     # The fill colour is measured in Lab on the lines (a sample of their pixels is plenty); the growth
     # compares RGB channel by channel, which is much cheaper on a large window and as good for telling a
     # flat fill from everything else.
-    found = _fill_color(rgb, detected, in_lines & ~detected)
+    found = _panel_color(rgb, in_lines) if fills_panel else _fill_color(rgb, detected, in_lines & ~detected)
     if found is None:
         return None
     fill_lab, fill_rgb, spread = found
@@ -540,7 +613,8 @@ def _grow_region(rgb: np.ndarray, lines, size: float, scale: float, open_sides: 
     # thin strip of the page's gutter. With its holes filled (letters, other lines of text), the body of a
     # balloon is solid and survives an opening this size, narrow margins included; only corners get a
     # little rounder.
-    radius = max(1, int(round(0.35 * size)))
+    # (A panel the text fills has no margin to open: its bridges are the few strips the padding let out.)
+    radius = max(1, int(round((0.1 if fills_panel else 0.35) * size)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
     opened = cv2.morphologyEx(_with_text_holes_filled(region, size).astype(np.uint8), cv2.MORPH_OPEN, kernel) > 0
     filled = _component_holding(opened, in_lines & opened)
@@ -549,7 +623,8 @@ def _grow_region(rgb: np.ndarray, lines, size: float, scale: float, open_sides: 
     region &= filled
 
     # It must enclose the text: nearly all of the lines' area inside.
-    if (filled & detected).sum() < 0.9 * detected.sum():
+    # (Boxes round text that fills its panel take in a strip of the panel's border.)
+    if (filled & detected).sum() < (0.75 if fills_panel else 0.9) * detected.sum():
         return None
     # A container is flat: its holes are letters and lines of text (of this block, or of another one in
     # the same balloon or panel), not pictures. A picture area that happens to hold the fill colour in
@@ -567,6 +642,11 @@ def _grow_region(rgb: np.ndarray, lines, size: float, scale: float, open_sides: 
         or (right and filled[:, -1].any())
         or (bottom and filled[-1, :].any())
     )
+    if fills_panel:
+        # Letters touching the panel's border notch its region from outside (no holes to fill): the panel
+        # is the region's convex hull, so that they are erased with the rest.
+        hull = cv2.convexHull(cv2.findNonZero(filled.astype(np.uint8)))
+        filled = cv2.fillConvexPoly(np.zeros(filled.shape, np.uint8), hull, 1) > 0
     if filled.shape != full_shape:
         filled = cv2.resize(filled.astype(np.uint8), full_shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
     return filled, fill_lab, fill_rgb, reaches_edge

@@ -81,13 +81,14 @@ class TextDetector(Executor):
         # A drawn page has a container outlined in ink: there, panels are balloons or captions, never signs.
         drawn_page = any(container.outlined for container in found)
         holder = next((c for c in found if c.contains((x0 + x1) / 2, (y0 + y1) / 2)), None)
-        if holder is not None and _covered(region.box, holder.box) < 0.9:
+        if holder is not None and _covered(region.box, holder.box) < _held_share(holder):
             # Seen from its first lines, a balloon can come out partial: look again from the whole block,
             # and rather no container than one the text sticks out of (erasure and rendering trust it).
             again = containers.find_container(pixels, region.box, lines, drawn=True if drawn_page else None)
-            holder = again if again is not None and _covered(region.box, again.box) >= 0.9 else None
+            holder = again if again is not None and _covered(region.box, again.box) >= _held_share(again) else None
         if holder is not None:
             region.container = [[float(x), float(y)] for x, y in holder.polygon]
+            region.fills_container = holder.filled_by_text
             region.kind = holder.kind
             return True
         if not self.find_containers:
@@ -252,6 +253,16 @@ def group_by_container(pixels: np.ndarray, lines: list[Line]) -> list[containers
         holder = next((n for n, c in enumerate(found) if all(c.contains(x, y) for x, y in centers)), None)
         if holder is not None:
             members[holder] += paragraph
+    # On a photo, a sign's text may fill its panel to the border, where the search from its lines failed:
+    # each paragraph still in no container is looked at once more for such a panel.
+    if not any(container.outlined for container in found):
+        held = {index for indices in members for index in indices}
+        for paragraph in _paragraphs([index for index in orphans if index not in held], lines):
+            boxes = [lines[index].box for index in paragraph]
+            panel = containers.find_panel_filled_by_text(pixels, union(boxes), boxes)
+            if panel is not None:
+                found.append(panel)
+                members.append(paragraph)
     # A container reaching over lines in no container (a flat patch of a page grown in between the lines
     # of a paragraph) is no balloon or panel: its lines stand on their own, and the renderer must not
     # take it for a shape to keep clear of.
@@ -312,6 +323,12 @@ def _paragraphs(indices: list[int], lines: list[Line]) -> list[list[int]]:
     """The lines `indices` point at, grouped into paragraphs by geometry (`group_into_blocks`), as indices."""
     index_of = {id(lines[index]): index for index in indices}
     return [[index_of[id(line)] for line in block] for block in group_into_blocks([lines[i] for i in indices])]
+
+
+def _held_share(container: containers.Container) -> float:
+    """How much of a block's box its container must hold: nearly all, but a sign panel the text fills
+    holds less (the text's box takes in a strip of the panel's border)."""
+    return 0.75 if container.filled_by_text else 0.9
 
 
 def _covered(box: tuple[int, int, int, int], by: tuple[int, int, int, int]) -> float:

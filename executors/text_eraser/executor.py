@@ -345,6 +345,13 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
     weak = distance > max(2.0 * noise + 3.0, 6.0)
     margin = max(2, int(round(0.1 * size)))
     clear = cv2.erode(text_area.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
+    if region.fills_container:
+        # The letters reach the panel's border (a bold "NO PARKING" on a plate): no margin to tell them
+        # from it. The outline runs round the letters (the panel's convex hull), so the letters are what
+        # differs from the fill inside it, cut off there from the border they touch.
+        strong &= inside
+        weak &= inside
+        clear = inside
     count, labels = cv2.connectedComponents(weak.astype(np.uint8), connectivity=8)
     rejected = np.zeros(count, bool)
     rejected[np.unique(labels[weak & ~clear])] = True
