@@ -53,3 +53,22 @@ def plate_in_frame(seed: int = 0):
     image[:] = np.clip(image + noise, 0, 255).astype(np.uint8)
     line_box = (plate[0] - 2.0, plate[1] - 2.0, plate[2] + 2.0, plate[3] + 2.0)
     return image, plate, line_box, frame > 0
+
+
+def sign_with_arrow():
+    """A road sign's line of white lettering on green with a white arrow right after it, whose tip the
+    line's box takes in (as RapidOCR boxed "Sports Centre" and its arrow on opencv-doc's scenetext02).
+    Returns the image, the panel's polygon, the line's box and a mask of the arrow."""
+    image = np.full((200, 460, 3), (20, 45, 30), np.uint8)
+    cv2.rectangle(image, (6, 6), (453, 193), (235, 235, 235), 3)
+    ink = draw_lines(image, ["Sports Centre"], (170, 100), size=40, color=(235, 235, 235))[0]
+    arrow = np.zeros(image.shape[:2], np.uint8)
+    left, middle = ink[2] + 6, (ink[1] + ink[3]) // 2
+    # a short, bold arrow: all of it within a line's height of the text, as on the real sign
+    points = [(0, -7), (20, -7), (20, -22), (40, 0), (20, 22), (20, 7), (0, 7)]
+    points = np.array([[left + x, middle + y] for x, y in points], np.int32)
+    cv2.fillPoly(arrow, [points], 1)
+    image[arrow > 0] = (235, 235, 235)
+    panel = [[10, 10], [450, 10], [450, 190], [10, 190]]
+    line_box = (ink[0] - 2, ink[1] - 2, ink[2] + 12, ink[3] + 2)  # the arrow's tail taken in
+    return image, panel, line_box, arrow > 0

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 from docarray import DocList
-from scenes import busy, draw_lines, plate_in_frame
+from scenes import busy, draw_lines, plate_in_frame, sign_with_arrow
 from tiny_models import build_tiny_inpainting_pipeline, sign_and_background
 
 from executors.text_eraser.executor import TextEraser, region_text_mask
@@ -406,6 +406,19 @@ def test_letters_filling_their_panel_are_erased_up_to_its_frame(eraser):
 
     assert red_left(fills=True) == 0
     assert red_left(fills=False) > 100
+
+
+def test_an_arrow_beside_a_line_is_no_letter_of_it(eraser):
+    """A road sign's arrow right after its line of text, the line's box taking in the arrow's tail: the
+    letters go, the arrow stays (it mostly lies outside the line, as no letter does)."""
+    image, panel, line_box, arrow = sign_with_arrow()
+    erased = erase(image, [region_for([line_box], panel)], eraser)
+    x0, y0, x1, y1 = line_box
+    letters = np.zeros(arrow.shape, bool)
+    letters[y0:y1, x0:x1] = True
+    letters &= ~arrow
+    assert luminance(erased)[letters].max() < 120  # every letter erased
+    assert np.array_equal(erased[arrow], image[arrow])
 
 
 def test_a_document_with_only_untouched_regions_comes_back_as_it_was(eraser):

@@ -288,6 +288,30 @@ def test_a_sign_translation_stays_on_its_panel():
     assert not (ink & ~mask_of(panel, image.shape)).any()
 
 
+def test_a_translation_keeps_clear_of_a_signs_arrow(renderer):
+    """The panel of a road sign, its lettering erased and its arrow kept: the longer translation is drawn
+    on the panel but not over the arrow (a traveller needs it)."""
+    from scenes import sign_with_arrow
+
+    image, panel, line_box, arrow = sign_with_arrow()
+    x0, y0, x1, y1 = line_box
+    image[y0:y1, x0:x1][~arrow[y0:y1, x0:x1]] = (20, 45, 30)  # the letters erased, as the TextEraser does
+    region = TextRegion(
+        polygon=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]],
+        lines=[[x0, y0, x1, y1]],
+        text="Sports Centre",
+        translation="Centro de deportes y piscina municipal de la ciudad",
+        kind="sign",
+        container=panel,
+        style=TextStyle(font_size=40, color=[235, 235, 235], alignment="left"),
+    )
+    rendered = render(renderer, image, region)
+    ink = ink_of(image, rendered)
+    assert ink.sum() > 500
+    ax0, ay0, ax1, ay1 = bounds(arrow)
+    assert not ink[ay0 : ay1 + 1, ax0 : ax1 + 1].any()  # not one drawn pixel on the arrow or in its box
+
+
 def test_neighbouring_blocks_never_overlap(renderer):
     # Two captions on open background, close together: each translation may grow, but never onto the other.
     page = np.full((200, 420, 3), 250, np.uint8)

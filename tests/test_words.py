@@ -381,6 +381,23 @@ def test_best_reading():
     assert best_reading(["", "FROWALLTHEUNMLITED"], "en") == "FROWALLTHEUNMLITED"
 
 
+@pytest.mark.parametrize(
+    "read, kept",
+    [
+        ("Sports Centre’", "Sports Centre"),  # a road sign's arrow read as a quote
+        ("NO PARKING'", "NO PARKING"),
+        ("the girls'", "the girls'"),  # a plural's possessive
+        ("nothin' doin'", "nothin' doin'"),  # a dropped g
+        ("he said 'go'", "he said 'go'"),  # a quote the text opened
+        ("'COURSE IT IS", "'COURSE IT IS"),
+        ("DON'T", "DON'T"),
+        ("", ""),
+    ],
+)
+def test_a_closing_quote_that_opens_nothing_is_dropped(read, kept):
+    assert words.drop_stray_quote(read) == kept
+
+
 def needs_word_counts(test):
     from transmodal.word_frequencies import word_frequencies
 

@@ -942,6 +942,20 @@ def _split_hyphenated(token: str, reader: _Reader) -> str:
     return _hyphen_parts(token, split) or token
 
 
+_TRAILING_QUOTE = re.compile(r"(?<=[^\W\d_sSnN])['’]$")
+
+
+def drop_stray_quote(text: str) -> str:
+    """A closing quote at the end of a text that opens none: a mark beside the text read as one (a road
+    sign's arrow after "Sports Centre" read as "’"), which turns Apertium's "Centro de deportes" into
+    "Los deportes Centran'". Kept: a quote the text opened, and an apostrophe after s or n ("the girls'",
+    "goin'")."""
+    stripped = text.rstrip()
+    if not _TRAILING_QUOTE.search(stripped) or any(quote in stripped[:-1] for quote in "'‘’"):
+        return text
+    return stripped[:-1] + text[len(stripped) :]
+
+
 def frequency_key(word: str) -> str:
     """A word as the word counts list it: lower case, apostrophes dropped ("DON'T" -> "dont")."""
     return normalize_apostrophes(word).lower().replace("'", "")

@@ -192,6 +192,7 @@ def restore_word_spaces(
     keep = words.recurring_words(texts, language) | words.names_in(texts, language) | set(names)
     for region in regions:
         text = words.split_words(words.correct_misreads(region.text, language, keep), language, keep=keep)
+        text = words.drop_stray_quote(text)
         region.text = words.correct_in_context(text, language, keep)
 
 

@@ -356,6 +356,10 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
     rejected = np.zeros(count, bool)
     rejected[np.unique(labels[weak & ~clear])] = True
     rejected[np.unique(labels[weak & ~near])] = True
+    # A letter lies mostly in its line, whatever its swashes and accents reach; a sign's arrow or symbol
+    # beside the text, which the line's box may take in the tip of, mostly does not.
+    in_line = np.bincount(labels[weak & lines], minlength=count)
+    rejected |= in_line < 0.5 * np.bincount(labels[weak], minlength=count)
     rejected[0] = False
     keep = np.zeros(count, bool)
     keep[np.unique(labels[strong & lines])] = True

@@ -137,13 +137,15 @@ class TextRenderer(Executor):
                 plans[index] = dataclasses.replace(plan, box=separated[index])
         boxes = [box_polygon(box) for box in separated]
         containers = [container_polygon(region) for region in doc.regions]
+        # What the eraser left in a container besides its fill (a sign's arrow, a logo): kept clear of too.
+        marks = [[] if container is None else marks_inside(pixels, container) for container in containers]
 
         def obstacles(index: int, drawn: list) -> list[np.ndarray]:
             plan = plans[index]
             assert plan is not None  # asked only for regions with a plan
             x0, y0, x1, y1 = plan.box
             centre = ((x0 + x1) / 2, (y0 + y1) / 2)
-            result = list(drawn)
+            result = list(drawn) + marks[index]
             for other in range(len(doc.regions)):
                 if other == index:
                     continue
@@ -576,6 +578,41 @@ def container_window(container: np.ndarray, image_shape) -> tuple[int, int, np.n
     shape = np.zeros((max(0, y1 - y0), max(0, x1 - x0)), np.uint8)
     cv2.fillPoly(shape, [container - np.array([x0, y0], np.int32)], 1)
     return x0, y0, shape.astype(bool)
+
+
+# A mark in a container differs from its fill by this much (Lab): far above JPEG noise on a flat panel,
+# below a white arrow on a road sign's green (about 80) or a dark logo on a white balloon.
+MARK_DISTANCE = 25.0
+# Over this share of a container's inside, what differs from its fill is texture (a photo's panel, a
+# screentone), not marks to keep clear of.
+MAX_MARK_SHARE = 0.15
+
+
+def marks_inside(pixels: np.ndarray, container: np.ndarray) -> list[np.ndarray]:
+    """The boxes (as polygons) of what stands out from a container's fill after erasing: a road sign's
+    arrows, a logo, a text left untouched. A translation drawn over them would hide them (a traveller
+    loses the sign's arrow). Empty when the container's inside is not flat enough to tell marks from it."""
+    x0, y0, shape = container_window(container, pixels.shape)
+    if shape.sum() < 100:
+        return []
+    # Three pixels in from the outline: its anti-aliased inner edge is no mark.
+    kernel = np.ones((7, 7), np.uint8)
+    inside = cv2.erode(shape.astype(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    if not inside.any():
+        return []
+    rgb = pixels[y0 : y0 + shape.shape[0], x0 : x0 + shape.shape[1]]
+    lab = cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    fill = np.median(lab[inside], axis=0)
+    standing_out = (np.linalg.norm(lab - fill, axis=2) > MARK_DISTANCE) & inside
+    if standing_out.sum() > MAX_MARK_SHARE * inside.sum():
+        return []
+    count, _, stats, _ = cv2.connectedComponentsWithStats(standing_out.astype(np.uint8), connectivity=8)
+    boxes = []
+    for left, top, width, height, area in stats[1:]:
+        if area >= 30 and min(width, height) >= 4:  # specks of noise are no marks
+            box = (x0 + left - 2, y0 + top - 2, x0 + left + width + 2, y0 + top + height + 2)
+            boxes.append(cast(np.ndarray, box_polygon(box)))
+    return boxes
 
 
 def box_area(box, image_shape, obstacles: list) -> tuple[int, int, np.ndarray]:
