@@ -521,6 +521,9 @@ def test_to_sentence_case_german_nouns():
 def test_restore_case():
     assert restore_case("DOUBLE PARKING", "Aparcamiento doble") == "APARCAMIENTO DOBLE"
     assert restore_case("Double Parking", "aparcamiento doble") == "Aparcamiento Doble"
+    # a title keeps its articles and prepositions in lower case, but the first word
+    assert restore_case("Sports Centre", "centro de deportes", "es") == "Centro de Deportes"
+    assert restore_case("Car Parks", "el aparcamiento", "es") == "El Aparcamiento"
     assert restore_case("Double parking", "aparcamiento doble") == "Aparcamiento doble"
     assert restore_case("double parking", "aparcamiento doble") == "aparcamiento doble"
     assert restore_case("¡NO!", "¡no!") == "¡NO!"

@@ -1504,20 +1504,41 @@ def upper_keep_eszett(text: str) -> str:
     return "ß".join(part.upper() for part in text.split("ß"))
 
 
-def restore_case(source: str, translation: str) -> str:
-    """The capitals style of `source` applied to its `translation`.
+# Articles, prepositions and conjunctions a title in the language keeps in lower case after its first word
+# ("Centro de Deportes", not "Centro De Deportes").
+MINOR_TITLE_WORDS: dict[str, frozenset[str]] = {
+    "en": frozenset("a an the and or nor but of in on at to for by with from as".split()),
+    "es": frozenset("a al de del el la las los lo un una y e o u en con por para sin sobre".split()),
+    "fr": frozenset("à au aux de du des d la le les l un une et ou en sur par pour avec".split()),
+    "de": frozenset("der die das des dem den und oder von zu zum zur im in am an mit für auf".split()),
+    "pt": frozenset("a o as os ao à de do da dos das e ou em no na por para com um uma".split()),
+    "it": frozenset("il lo la i gli le un una di del della e o in a al da con per su".split()),
+}
+
+
+def restore_case(source: str, translation: str, language: str | None = None) -> str:
+    """The capitals style of `source` applied to its `translation` (in `language`).
 
     All-capitals source -> translation in capitals (`upper_keep_eszett`: ß is kept, not turned into
     "SS", and the capital ẞ is not used either because few fonts have it). Title-case source ("Double
-    Parking") -> every word of the translation starts with a capital. Otherwise the translation comes back
-    as it is, except that its first letter is capitalised when the source's first letter is.
+    Parking") -> every word of the translation starts with a capital, but the language's articles,
+    prepositions and conjunctions after the first word ("Centro de Deportes"). Otherwise the translation
+    comes back as it is, except that its first letter is capitalised when the source's first letter is.
     """
     if not translation:
         return translation
     if is_all_caps(source):
         return upper_keep_eszett(translation)
     if is_title_case(source) and len(source.split()) > 1:
-        return re.sub(r"(^|(?<=\s)|(?<=[¡¿\"'(«“]))([^\W\d_])", lambda m: m.group(1) + m.group(2).upper(), translation)
+        minor = MINOR_TITLE_WORDS.get(_base(language), frozenset()) if language else frozenset()
+
+        def capital(match: re.Match) -> str:
+            word = match.group(2)
+            if match.start() > 0 and word.lower() in minor:
+                return match.group(1) + word
+            return match.group(1) + word[:1].upper() + word[1:]
+
+        return re.sub(r"(^|(?<=\s)|(?<=[¡¿\"'(«“]))([^\W\d_]+)", capital, translation)
     first_source = next((char for char in source if char.isalpha()), "")
     if first_source.isupper():
         for index, char in enumerate(translation):

@@ -145,7 +145,8 @@ class TextTranslator(Executor):
         except LLMEndpointError as error:
             raise TransmodalError(f"{self.metas.name}: page {doc.name or doc.id}: {error}") from None
         translations = [
-            words.restore_case(text, output) if output else None for text, output in zip(sources, result.translations)
+            words.restore_case(text, output, target) if output else None
+            for text, output in zip(sources, result.translations)
         ]
         missing = [index for index, translation in enumerate(translations) if translation is None]
         fallback_used = self._fall_back(doc, sources, translations, missing, source, target, glossary)
@@ -192,7 +193,7 @@ class TextTranslator(Executor):
                 prepared = [self._prepare(line, source, glossary) for line in lines]
                 outputs = self.fallback.translate([protected.text for protected in prepared], source, target)
                 for index, line, protected, output in zip(missing, lines, prepared, outputs):
-                    translations[index] = words.restore_case(line, restore(output, protected)[0])
+                    translations[index] = words.restore_case(line, restore(output, protected)[0], target)
                 return True
             except UnsupportedLanguageError as error:
                 reason = str(error)
@@ -216,7 +217,7 @@ class TextTranslator(Executor):
             outputs = self.translator.translate([protected.text for protected in prepared], source, target)
             for line, protected, output in zip(lines, prepared, outputs):
                 output, lost = restore(output, protected)
-                translated[line] = words.restore_case(line, output)
+                translated[line] = words.restore_case(line, output, target)
                 if lost:
                     missed.add(line)
 
