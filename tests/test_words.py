@@ -375,6 +375,9 @@ def test_best_reading():
     assert best_reading(["I JUST WROTE", "I JUST WROTE"], "en") == "I JUST WROTE"
     assert best_reading(["IJUST WROTE", "I JUST VVROTE"], "en") == "IJUST WROTE"  # fewer unknown letters
     assert best_reading(["I JUST WR0TE", "I JUST WROTE"], "en") == "I JUST WROTE"
+    # the same letters read as well: the reading that kept the gap (a model number on a generator)
+    assert best_reading(["GM125", "GM 125"], "en") == "GM 125"
+    assert best_reading(["GM 125", "GM125"], "en") == "GM 125"
     assert best_reading([], "en") == ""
     assert best_reading(iter(["A", "B"]), "en") == "A"
     # letters beat nothing, even when none of them makes a known word: the line is there

@@ -1338,7 +1338,15 @@ def best_reading(candidates: Iterable[str], language: str, keep: Iterable[str] =
         (known, known > 0 or unknown < 0, unknown)
         for known, unknown in (word_score(r, language, keep) for r in readings)
     ]
-    return readings[scores.index(max(scores))]
+    chosen = readings[scores.index(max(scores))]
+    # Of readings as good, the same letters with more spaces: RapidOCR drops the gap between a model's
+    # letters and its number ("GM125"), Tesseract keeps it ("GM 125").
+    same = [
+        r
+        for r, score in zip(readings, scores)
+        if score == max(scores) and r.split() and "".join(r.split()) == "".join(chosen.split())
+    ]
+    return max(same, key=lambda reading: len(reading.split()), default=chosen)
 
 
 # --- hyphens at line ends ----------------------------------------------------------------------------
