@@ -401,6 +401,23 @@ def test_a_closing_quote_that_opens_nothing_is_dropped(read, kept):
     assert words.drop_stray_quote(read) == kept
 
 
+@pytest.mark.parametrize(
+    "read, meant",
+    [
+        ("YOU DON'T THINK ITS TRUE?", "YOU DON'T THINK IT'S TRUE?"),  # real comic lettering, apostrophe lost
+        ("WELL, LOOKS LIKE ITS CLEAR NOW.", "WELL, LOOKS LIKE IT'S CLEAR NOW."),
+        ("Its a trap", "It's a trap"),
+        ("the dog wagged its tail", "the dog wagged its tail"),  # a possessive before its noun
+        ("ITS OWN WAY", "ITS OWN WAY"),
+        ("its, not", "its, not"),
+        ("ITS", "ITS"),
+    ],
+)
+def test_its_is_it_is_where_no_noun_follows(read, meant):
+    assert words.restore_its(read) == meant
+    assert words.correct_in_context(read, "es") == read  # English only
+
+
 def needs_word_counts(test):
     from transmodal.word_frequencies import word_frequencies
 

@@ -974,6 +974,31 @@ def _real_word_look_alikes(core: str) -> list[str]:
     return look_alikes
 
 
+# Words that follow "it's" but never the possessive "its" (no noun comes next): "ITS TRUE?" is "IT'S TRUE?",
+# "its own" stays. OCR loses the apostrophe of lettering, and Apertium then reads a possessive ("Su cierto").
+NOT_AFTER_POSSESSIVE_ITS = frozenset(
+    """
+    a an the not no been being going gonna just so too all about true ok okay really only over like
+    my your his her our their me you him us them that this these those what who in on at for from with by
+    to here there now because still very more less fine done gone clear important good bad great late
+    """.split()
+)
+_ITS = re.compile(r"\b(its|ITS|Its)(?=\s+([^\W\d_]+))")
+
+
+def restore_its(text: str) -> str:
+    """English "ITS" read without its apostrophe put back where the next word shows it is "it is":
+    "ITS TRUE?" -> "IT'S TRUE?", "its not" -> "it's not"; "its own", "its name" stay."""
+
+    def apostrophe(match: re.Match) -> str:
+        if match.group(2).lower() not in NOT_AFTER_POSSESSIVE_ITS:
+            return match.group(1)
+        word = match.group(1)
+        return word[:2] + "'" + word[2:]
+
+    return _ITS.sub(apostrophe, text)
+
+
 def correct_in_context(text: str, language: str, keep: Iterable[str] = ()) -> str:
     """Misreads that make another real word, and spaces put one letter off, corrected by the words round
     them, with the language's word-pair counts (`word_frequencies`): "KILL THEN," -> "KILL THEM,", "THE
@@ -984,6 +1009,8 @@ def correct_in_context(text: str, language: str, keep: Iterable[str] = ()) -> st
     stays. Names and words in `keep`, mixed case and tokens with digits are never changed. Without
     word counts (languages other than English) or a word list the text comes back unchanged. Run after
     `split_words`."""
+    if _base(language) == "en":
+        text = restore_its(text)
     reader = _reader(language, keep)
     if reader is None or reader.frequencies is None or not text:
         return text
