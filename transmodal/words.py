@@ -13,6 +13,8 @@ then leaves the glued words untranslated; Apertium also mistranslates text in ca
   "B-52") are left alone. `recurring_words(texts, language)` finds a document's names and slang
   ("ANDA", "NOOBS") to pass as `keep`. `segment(word, language)` splits one word.
 - `best_reading(candidates, language)`: of several OCR readings of one line, the one most in words.
+- `correct_in_context(text, language)`: misreads that make another word, judged by the words round them
+  with English word-pair counts (`transmodal.word_frequencies`): "KILL THEN," -> "KILL THEM,".
 - `join_hyphenated(lines, language)`: "PARK-" + "ING" -> "PARKING", "WELL-" + "KNOWN" -> "WELL-KNOWN".
 - `is_all_caps(text)`, `to_sentence_case(text, language)`, `restore_case(source, translation)`: translate
   capitals as sentence case, then put the capitals back.
@@ -1006,8 +1008,9 @@ def correct_in_context(text: str, language: str, keep: Iterable[str] = ()) -> st
     `correct_misreads` swaps them), "THE AS SEND OF" -> "THE ASS END OF", "LET MES CRY" -> "LET ME SCRY"
     (a letter moved across a space). A change is made only where it makes the phrase round it (a word
     either side, within one phrase: punctuation ends it) more likely by `CONTEXT_MARGIN`; "AND THEN A"
-    stays. Names and words in `keep`, mixed case and tokens with digits are never changed. Without
-    word counts (languages other than English) or a word list the text comes back unchanged. Run after
+    stays. Names and words in `keep`, mixed case and tokens with digits are never changed. In English,
+    "ITS" before a word no noun is gets its apostrophe back first (`restore_its`). Without word counts
+    (languages other than English) or a word list the text comes back otherwise unchanged. Run after
     `split_words`."""
     if _base(language) == "en":
         text = restore_its(text)
