@@ -269,3 +269,44 @@ def test_shipped_speech_encoder_hears_which_scene_was_described(tmp_path, monkey
     pool = data.ScenePool(scenes, np.stack([world.render(scene, 64) for scene in scenes]), np.zeros((0,)))
     found = evaluate.speech_retrieval(student, encoder, pool, speech)
     assert found["speech_to_image_r1"] > 0.2  # chance: 0.025; voices never heard in training
+
+
+class _KnownAnswers(torch.nn.Module):
+    """A stand-in judge that answers from the scenes themselves (or says yes to everything)."""
+
+    def __init__(self, scenes, everything: bool = False):
+        super().__init__()
+        self.colours, self.shapes, self.first, self.second, self.relation = evaluate._labels(
+            scenes, [False] * len(scenes)
+        )
+        self.everything = everything
+        self.seen = 0
+
+    def forward(self, images, first, second):
+        rows = slice(self.seen, self.seen + len(images))
+        self.seen += len(images)
+        if self.everything:
+            return torch.ones_like(self.colours[rows]), torch.ones_like(self.shapes[rows]), torch.zeros(len(images), 4)
+        relation = torch.nn.functional.one_hot(self.relation[rows].clamp(min=0), len(world.RELATIONS)).float()
+        return self.colours[rows] * 2 - 1, self.shapes[rows] * 2 - 1, relation
+
+
+def test_the_judges_measure_ranks_so_saying_yes_to_everything_sees_no_more():
+    scenes = world.scenes(11, 60)
+    images = torch.zeros(len(scenes), 3, 64, 64)
+    assert evaluate.judge_images(_KnownAnswers(scenes), images, scenes) == {
+        "colour": 1.0,
+        "shape": 1.0,
+        "relation": 1.0,
+    }
+    # every logit equal: the k likeliest are the first k classes, right only by chance
+    blind = evaluate.judge_images(_KnownAnswers(scenes, everything=True), images, scenes)
+    assert blind["colour"] < 0.6 and blind["shape"] < 0.6
+
+
+def test_the_judges_outputs_on_a_tiny_configuration():
+    judge = evaluate.AttributeJudge(width=4)
+    images = torch.rand(3, 3, 64, 64)
+    colours, shapes, relation = judge(images, torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5]))
+    assert colours.shape == (3, len(world.COLOURS)) and shapes.shape == (3, len(world.SHAPES))
+    assert relation.shape == (3, len(world.RELATIONS))

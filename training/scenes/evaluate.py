@@ -93,16 +93,22 @@ def speech_retrieval(speech_encoder, teacher, pool: ScenePool, speech, device: s
 
 class AttributeJudge(torch.nn.Module):
     """Image -> which colours and which shapes are in it (multi-label), and, asked about two colours, where
-    the thing of the first stands relative to the thing of the second (above / below / left / right)."""
+    the thing of the first stands relative to the thing of the second (above / below / left / right).
+
+    Whether a colour or shape is there is read from the feature map's maximum over positions (a star is a
+    star wherever it stands: learnt once, not once per position, as from the flattened map, which left the
+    first judge seeing a third of the shapes); where things stand, from the flattened map."""
+
+    VERSION = 2  # of the architecture: a cached judge of another version is trained again
 
     def __init__(self, width: int = 16):
         from transmodal.nets.scenes import ImageFeatures
 
         super().__init__()
         self.features = ImageFeatures(width)
-        self.body = torch.nn.Sequential(
-            torch.nn.Flatten(), torch.nn.Linear(self.features.channels * 64, 256), torch.nn.ReLU()
-        )
+        channels = self.features.channels
+        self.presence = torch.nn.Sequential(torch.nn.Linear(channels, 256), torch.nn.ReLU())
+        self.body = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(channels * 64, 256), torch.nn.ReLU())
         self.colours = torch.nn.Linear(256, len(world.COLOURS))
         self.shapes = torch.nn.Linear(256, len(world.SHAPES))
         self.relation = torch.nn.Sequential(
@@ -112,9 +118,11 @@ class AttributeJudge(torch.nn.Module):
         )
 
     def forward(self, images: torch.Tensor, first: torch.Tensor, second: torch.Tensor):
-        body = self.body(self.features(images))
+        features = self.features(images)
+        presence = self.presence(features.amax(dim=(2, 3)))
+        body = self.body(features)
         query = torch.cat([F.one_hot(first, len(world.COLOURS)), F.one_hot(second, len(world.COLOURS))], dim=1).float()
-        return self.colours(body), self.shapes(body), self.relation(torch.cat([body, query], dim=1))
+        return self.colours(presence), self.shapes(presence), self.relation(torch.cat([body, query], dim=1))
 
 
 _COLOUR_IDS = {colour: index for index, colour in enumerate(world.COLOURS)}
@@ -183,7 +191,10 @@ def train_judge(pool: ScenePool, minutes: float = 4.0, seed: int = 7, device: st
 @torch.no_grad()
 def judge_images(judge: AttributeJudge, images: torch.Tensor, scenes: list[world.Scene]) -> dict:
     """Share of the described things whose colour and whose shape the judge sees in `images` (in [0, 1],
-    at 64 x 64 or resized), and of described relations it sees between the first two things."""
+    at 64 x 64 or resized), and of described relations it sees between the first two things.
+
+    A thing's colour is seen when it is among the judge's k likeliest colours, k the number of colours
+    the scene has (shapes alike): a ranking, so a judge that says yes to everything sees no more."""
     colours_seen = shapes_seen = things = relations_seen = relations = 0
     for part in chunks(len(scenes), BATCH):
         chunk = scenes[part]
@@ -192,9 +203,11 @@ def judge_images(judge: AttributeJudge, images: torch.Tensor, scenes: list[world
             images[part], first.to(images.device), second.to(images.device)
         )
         for row, scene in enumerate(chunk):
+            likeliest_colours = colour_logits[row].topk(len({thing.colour for thing in scene.things})).indices
+            likeliest_shapes = shape_logits[row].topk(len({thing.shape for thing in scene.things})).indices
             for thing in scene.things:
-                colours_seen += int(colour_logits[row, _COLOUR_IDS[thing.colour]] > 0)
-                shapes_seen += int(shape_logits[row, _SHAPE_IDS[thing.shape]] > 0)
+                colours_seen += int(_COLOUR_IDS[thing.colour] in likeliest_colours.tolist())
+                shapes_seen += int(_SHAPE_IDS[thing.shape] in likeliest_shapes.tolist())
                 things += 1
             if scene.relation is not None:
                 relations += 1
@@ -319,7 +332,7 @@ def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpo
     held_out = data.scene_pool(data.VALIDATION_SEED, count)
     results: dict = {"scenes": count, "utterances": spoken}
 
-    judge_path = os.path.join(data.CACHE, f"judge-{judge_minutes:g}.pt")
+    judge_path = os.path.join(data.CACHE, f"judge-v{AttributeJudge.VERSION}-{judge_minutes:g}.pt")
     if os.path.isfile(judge_path):  # the judge depends on nothing that is judged: train it once
         judge = AttributeJudge()
         judge.load_state_dict(torch.load(judge_path, weights_only=True))
