@@ -13,6 +13,7 @@ import io
 import os
 import warnings
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -153,3 +154,9 @@ def scale_lines(lines: list, factor: float) -> list:
     import dataclasses
 
     return [dataclasses.replace(line, box=tuple(value * factor for value in line.box)) for line in lines]
+
+
+def to_lab(rgb: np.ndarray) -> np.ndarray:
+    """RGB uint8 pixels (any shape ending in 3) -> CIE Lab float32, L in 0..100 and a, b in about -128..127,
+    so that colour distances are in the usual units (a just noticeable step is about 2)."""
+    return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)

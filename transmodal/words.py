@@ -1368,15 +1368,14 @@ def best_reading(candidates: Iterable[str], language: str, keep: Iterable[str] =
         (known, known > 0 or unknown < 0, unknown)
         for known, unknown in (word_score(r, language, keep) for r in readings)
     ]
-    chosen = readings[scores.index(max(scores))]
-    # Of readings as good, the same letters with more spaces: RapidOCR drops the gap between a model's
-    # letters and its number ("GM125"), Tesseract keeps it ("GM 125").
+    best = max(scores)
+    letters = "".join(readings[scores.index(best)].split())
+    # Of readings as good, the same letters with more spaces (the first such reading among equals):
+    # RapidOCR drops the gap between a model's letters and its number ("GM125"), Tesseract keeps it.
     same = [
-        r
-        for r, score in zip(readings, scores)
-        if score == max(scores) and r.split() and "".join(r.split()) == "".join(chosen.split())
+        reading for reading, score in zip(readings, scores) if score == best and "".join(reading.split()) == letters
     ]
-    return max(same, key=lambda reading: len(reading.split()), default=chosen)
+    return max(same, key=lambda reading: len(reading.split()))
 
 
 # --- hyphens at line ends ----------------------------------------------------------------------------

@@ -25,6 +25,8 @@ import dataclasses
 import cv2
 import numpy as np
 
+from transmodal.media import to_lab
+
 Box = tuple[float, float, float, float]
 
 # A container may be at most this many times the area of its text: a balloon is typically 2-4 times its
@@ -157,6 +159,32 @@ def find_container(
     "balloon" (any other shape). None decides per container: one outlined in ink is drawn.
     `max_area_ratio`: the largest container accepted, in multiples of the text box's area.
     """
+    return _search(pixels, text_box, line_boxes, drawn, max_area_ratio)
+
+
+def find_panel_filled_by_text(pixels: np.ndarray, text_box: Box, line_boxes: list[Box]) -> Container | None:
+    """On a photo, the sign panel a block's text fills to its border (a bold "NO PARKING" all but touching
+    the edges of a barrier's plate), which `find_container` misses: its padded lines cross the border all
+    round and its growth runs out into the street. Here the letters are let through only well inside the
+    lines, the panel is grown at full size and taken as its convex hull, letters included; it is marked
+    `filled_by_text`. Not for drawings: comic lettering has margins, and a balloon is found without this."""
+    if not line_boxes:
+        return None
+    panel = _search(pixels, text_box, line_boxes, False, MAX_AREA_RATIO, fills_panel=True)
+    if panel is not None:
+        panel.outlined = False  # a photo's sign: whatever dark lies round it is no ink outline of a drawing
+    return panel
+
+
+def _search(
+    pixels: np.ndarray,
+    text_box: Box,
+    line_boxes: list[Box] | None,
+    drawn: bool | None,
+    max_area_ratio: float,
+    fills_panel: bool = False,
+) -> Container | None:
+    """The container search of `find_container` and `find_panel_filled_by_text` (see `_grow_region`)."""
     height, width = pixels.shape[:2]
     tx0, ty0, tx1, ty1 = _clip_box(text_box, width, height)
     if tx1 - tx0 < 2 or ty1 - ty0 < 2:
@@ -169,41 +197,6 @@ def find_container(
     if not line_boxes:
         size = _line_height(pixels[ty0:ty1, tx0:tx1])
     max_area = min(max_area_ratio * (tx1 - tx0) * (ty1 - ty0), MAX_IMAGE_FRACTION * width * height)
-    return _search(pixels, (tx0, ty0, tx1, ty1), lines, size, max_area, drawn)
-
-
-def find_panel_filled_by_text(pixels: np.ndarray, text_box: Box, line_boxes: list[Box]) -> Container | None:
-    """On a photo, the sign panel a block's text fills to its border (a bold "NO PARKING" all but touching
-    the edges of a barrier's plate), which `find_container` misses: its padded lines cross the border all
-    round and its growth runs out into the street. Here the letters are let through only well inside the
-    lines, the panel is grown at full size and taken as its convex hull, letters included; it is marked
-    `filled_by_text`. Not for drawings: comic lettering has margins, and a balloon is found without this."""
-    height, width = pixels.shape[:2]
-    tx0, ty0, tx1, ty1 = _clip_box(text_box, width, height)
-    lines = [_clip_box(box, width, height) for box in line_boxes]
-    lines = [box for box in lines if box[2] - box[0] >= 2 and box[3] - box[1] >= 2]
-    if tx1 - tx0 < 2 or ty1 - ty0 < 2 or not lines:
-        return None
-    size = float(np.median([min(x1 - x0, y1 - y0) for x0, y0, x1, y1 in lines]))
-    max_area = min(MAX_AREA_RATIO * (tx1 - tx0) * (ty1 - ty0), MAX_IMAGE_FRACTION * width * height)
-    panel = _search(pixels, (tx0, ty0, tx1, ty1), lines, size, max_area, drawn=False, fills_panel=True)
-    if panel is not None:
-        panel.outlined = False  # a photo's sign: whatever dark lies round it is no ink outline of a drawing
-    return panel
-
-
-def _search(
-    pixels: np.ndarray,
-    text_box: tuple[int, int, int, int],
-    lines: list,
-    size: float,
-    max_area: float,
-    drawn: bool | None,
-    fills_panel: bool = False,
-) -> Container | None:
-    """The container search of `find_container` and `find_panel_filled_by_text` (see `_grow_region`)."""
-    height, width = pixels.shape[:2]
-    tx0, ty0, tx1, ty1 = text_box
     # (a panel the text fills may show only a few pixels of its colour round the letters: full size)
     scale = 1.0 if fills_panel else min(1.0, WORKING_LINE_HEIGHT / size)
 
@@ -410,7 +403,7 @@ def _outlined_letters(pixels: np.ndarray, box: tuple[int, int, int, int]) -> boo
     if x1 - x0 < 8 or y1 - y0 < 8:
         return False
     rgb = pixels[y0:y1, x0:x1]
-    lab = _lab(rgb)
+    lab = to_lab(rgb)
     # The background: the commonest colour along the box's border.
     border = np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])
     background = _dominant_color(border, np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]))[0]
@@ -461,11 +454,6 @@ def _clip_box(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
     )
 
 
-def _lab(pixels: np.ndarray) -> np.ndarray:
-    """CIE Lab with L in 0..100 and a, b in about -128..127, so distances are in the usual units."""
-    return cv2.cvtColor(pixels.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
-
-
 def _ink(rgb: np.ndarray, inside: np.ndarray) -> np.ndarray:
     """The ink of a small crop, either polarity: Otsu's split of its grey levels, the class that is the
     minority inside the line's box (`inside`): lettering inks well under half of its line."""
@@ -513,7 +501,7 @@ def _fill_color(rgb: np.ndarray, detected: np.ndarray, ring: np.ndarray):
 
     def sample(mask):
         pixels = rgb[mask][:: max(1, int(mask.sum()) // 20000)]
-        return _lab(pixels[None])[0], pixels
+        return to_lab(pixels[None])[0], pixels
 
     inside_lab, inside_rgb = sample(detected)
     candidates = [_dominant_color(inside_lab, inside_rgb)]
@@ -554,7 +542,7 @@ def _panel_color(rgb: np.ndarray, inside: np.ndarray):
     if background.sum() < 20:
         return None
     pixels = crop[background][:: max(1, int(background.sum()) // 20000)]
-    center, center_rgb, spread, share = _dominant_color(_lab(pixels[None])[0], pixels)
+    center, center_rgb, spread, share = _dominant_color(to_lab(pixels[None])[0], pixels)
     return (center, center_rgb, spread) if share >= 0.4 else None
 
 
@@ -692,9 +680,9 @@ def _edge(rgb: np.ndarray, region: np.ndarray, fill_lab: np.ndarray) -> tuple[fl
     rim = region & ~(cv2.erode(region.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
     if not ring.any() or not rim.any():  # the region is the whole window, i.e. the whole image
         return 0.0, False
-    outside = _lab(rgb[ring][None])[0]
+    outside = to_lab(rgb[ring][None])[0]
     beyond = float(np.percentile(np.linalg.norm(outside - fill_lab, axis=1), 75))
-    within = float(np.median(np.linalg.norm(_lab(rgb[rim][None])[0] - fill_lab, axis=1)))
+    within = float(np.median(np.linalg.norm(to_lab(rgb[rim][None])[0] - fill_lab, axis=1)))
     return beyond - within, float(np.mean(outside[:, 0] < 40.0)) >= 0.25
 
 

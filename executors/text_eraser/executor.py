@@ -9,7 +9,7 @@ from executors.text_eraser.backends import ERASERS
 from executors.text_eraser.learned import TextSegmenterMask
 from transmodal.docs import MediaDoc, TextRegion
 from transmodal.errors import ConfigurationError
-from transmodal.media import DEFAULT_MAX_PIXELS, decode_image, encode_image
+from transmodal.media import DEFAULT_MAX_PIXELS, decode_image, encode_image, to_lab
 from transmodal.processing import fail_invalid_request, for_each_doc, traced
 
 
@@ -302,7 +302,7 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
     wx0, wy0 = max(0, min(xs) - reach - 2), max(0, min(ys) - reach - 2)
     wx1, wy1 = min(width, max(xs) + reach + 2), min(height, max(ys) + reach + 2)
     rgb = pixels[wy0:wy1, wx0:wx1]
-    lab = _lab(rgb)
+    lab = to_lab(rgb)
     inside: np.ndarray = np.zeros(rgb.shape[:2], np.uint8)
     cv2.fillPoly(inside, [polygon - [wx0, wy0]], 1)
     # One pixel in from the outline: a simplified polygon's edges can cut a pixel into the border.
@@ -463,7 +463,7 @@ def _line_text_pixels(
     rx0, ry0, rx1, ry1 = max(0, ax0 - ring), max(0, ay0 - ring), min(width, ax1 + ring), min(height, ay1 + ring)
 
     outer = pixels[ry0:ry1, rx0:rx1]
-    lab = _lab(outer)
+    lab = to_lab(outer)
     inside = np.zeros(outer.shape[:2], bool)
     inside[ay0 - ry0 : ay1 - ry0, ax0 - rx0 : ax1 - rx0] = True
     ring_mask = ~inside
@@ -606,11 +606,6 @@ def _touching_edge(strong: np.ndarray, inside: np.ndarray, text_sides: tuple[boo
             edge[np.unique(line)] = True
     edge[0] = False
     return edge[labels]
-
-
-def _lab(rgb: np.ndarray) -> np.ndarray:
-    """CIE Lab (L 0..100), so that colour distances are in the usual units (a just noticeable step is ~2)."""
-    return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
 
 
 def _crossing_structures(

@@ -12,7 +12,7 @@ from executors.text_renderer.self_check import check_regions
 from transmodal import fonts
 from transmodal.docs import MediaDoc, TextRegion
 from transmodal.errors import ConfigurationError
-from transmodal.media import DEFAULT_MAX_PIXELS, decode_image, encode_image
+from transmodal.media import DEFAULT_MAX_PIXELS, decode_image, encode_image, to_lab
 from transmodal.ocr.tesseract import TesseractEngine
 from transmodal.processing import fail_invalid_request, for_each_doc, traced
 
@@ -138,7 +138,11 @@ class TextRenderer(Executor):
         boxes = [box_polygon(box) for box in separated]
         containers = [container_polygon(region) for region in doc.regions]
         # What the eraser left in a container besides its fill (a sign's arrow, a logo): kept clear of too.
-        marks = [[] if container is None else marks_inside(pixels, container) for container in containers]
+        # (Only for the regions to be drawn: no other asks for its obstacles.)
+        marks = [
+            [] if container is None or plan is None else marks_inside(pixels, container)
+            for container, plan in zip(containers, plans)
+        ]
 
         def obstacles(index: int, drawn: list) -> list[np.ndarray]:
             plan = plans[index]
@@ -601,7 +605,7 @@ def marks_inside(pixels: np.ndarray, container: np.ndarray) -> list[np.ndarray]:
     if not inside.any():
         return []
     rgb = pixels[y0 : y0 + shape.shape[0], x0 : x0 + shape.shape[1]]
-    lab = cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    lab = to_lab(rgb)
     fill = np.median(lab[inside], axis=0)
     standing_out = (np.linalg.norm(lab - fill, axis=2) > MARK_DISTANCE) & inside
     if standing_out.sum() > MAX_MARK_SHARE * inside.sum():
