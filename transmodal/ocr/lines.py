@@ -43,12 +43,14 @@ class Line:
         return len(self.text.strip()) >= 2 and self.height >= 1.5 * self.width
 
 
-def crop_line(pixels: np.ndarray, box: Box, margin: float = 0.15) -> np.ndarray:
-    """The line's pixels with a margin of 15 % of its height: recognisers misread glyphs cut at the edge."""
+def crop_line(pixels: np.ndarray, box: Box, margin: float = 0.15, vertical_margin: float | None = None) -> np.ndarray:
+    """The line's pixels with a margin of 15 % of its height: recognisers misread glyphs cut at the edge.
+    `vertical_margin`, when given, replaces `margin` above and below the line."""
     x0, y0, x1, y1 = box
     pad = margin * min(x1 - x0, y1 - y0)
+    vertical_pad = pad if vertical_margin is None else vertical_margin * min(x1 - x0, y1 - y0)
     height, width = pixels.shape[:2]
-    top, bottom = max(0, int(y0 - pad)), min(height, int(np.ceil(y1 + pad)))
+    top, bottom = max(0, int(y0 - vertical_pad)), min(height, int(np.ceil(y1 + vertical_pad)))
     left, right = max(0, int(x0 - pad)), min(width, int(np.ceil(x1 + pad)))
     return pixels[top : max(bottom, top + 1), left : max(right, left + 1)]
 

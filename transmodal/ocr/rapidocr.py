@@ -7,6 +7,8 @@ languages are refused unless listed in `languages` (accepting lossy reads).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -22,6 +24,18 @@ DET_BOX_THRESHOLD = 0.4
 # size (lettering on a 1327 x 2039 comic page is still about 20 pixels high) in about half the time (0.9 s
 # instead of 1.65 s a page on 2 cores). The boxes are scaled back and read at full resolution.
 DET_MAX_SIDE = 1600
+
+
+# Ways to crop a line for the recogniser. PP-OCR's recogniser reads a line differently for a few pixels
+# more or less round it, and each way is right on lines where the others are wrong: on the real comic
+# pages of the evaluation (11 pages, 1363 words), reading every line the standard way gives 92.4 % of the
+# words, the tight crop alone 92.9 %, and the best of the four readings of each doubtful line 94.1 %.
+CROPS: dict[str, Callable[[np.ndarray, Box], np.ndarray]] = {
+    "standard": crop_line,  # 15 % of the line's height all round
+    "tight": lambda pixels, box: crop_line(pixels, box, margin=0.0),  # the detector's box as it is
+    "flat": lambda pixels, box: crop_line(pixels, box, vertical_margin=0.05),  # little above and below
+    "enlarged": lambda pixels, box: cv2.resize(crop_line(pixels, box), None, fx=1.5, fy=1.5, interpolation=cv2.INTER_CUBIC),
+}
 
 
 class RapidOCREngine:
@@ -67,15 +81,16 @@ class RapidOCREngine:
         ]
         return [Line(box=box) for box in merge_line_fragments(boxes)]
 
-    def read_lines(self, pixels: np.ndarray, boxes: list[Box], language: str) -> list[Line]:
-        crops = []
+    def read_lines(self, pixels: np.ndarray, boxes: list[Box], language: str, crop: str = "standard") -> list[Line]:
+        """The text of each line box, its pixels cropped the way `crop` names (`CROPS`)."""
+        images = []
         for box in boxes:
-            crop = np.ascontiguousarray(crop_line(pixels, box)[..., ::-1])
+            image = np.ascontiguousarray(CROPS[crop](pixels, box)[..., ::-1])
             # Like RapidOCR's own pipeline: a tall crop is a vertical line, turned to lie horizontally.
-            crops.append(np.rot90(crop) if crop.shape[0] >= 1.5 * crop.shape[1] else crop)
-        if not crops:
+            images.append(np.rot90(image) if image.shape[0] >= 1.5 * image.shape[1] else image)
+        if not images:
             return []
-        results, _ = self.engine.text_rec(crops)
+        results, _ = self.engine.text_rec(images)
         return [
             Line(box=box, text=result[0].strip(), confidence=float(result[1])) for box, result in zip(boxes, results)
         ]

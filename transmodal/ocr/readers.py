@@ -59,13 +59,20 @@ def rapidocr_reader(
     return FoundThenRead(engine, engine)
 
 
+# The other crops (transmodal.ocr.rapidocr.CROPS) RapidOCR reads a doubtful line in. On the evaluation's
+# real comic pages (1363 words) this took OCR word accuracy from 92.4 % to 94.1 %, on its real photos
+# (99 words) from 84.8 % to 90.9 %, for about 30 % more recognition time (only doubtful lines are read again).
+SECOND_LOOKS = ("tight", "flat", "enlarged")
+
+
 class RapidOCRTesseractReader:
     """RapidOCR's line boxes, each line read by Tesseract in the document's language.
 
     The DB detector finds text on photos and textures where Tesseract's own layout analysis finds none,
     and Tesseract reads every language it has data for (umlauts, accents) where RapidOCR cannot. In the
-    languages RapidOCR's recogniser covers fully (English, Chinese) RapidOCR reads each line, Tesseract reads
-    again the lines RapidOCR did not read as words, and the reading with more dictionary words wins
+    languages RapidOCR's recogniser covers fully (English, Chinese) RapidOCR reads each line; the lines it did
+    not read as words are read again by Tesseract and by RapidOCR cropped other ways (`second_looks`), and
+    the reading with more dictionary words wins
     (`combine`; RapidOCR alone was the more accurate of the two on generated signs, but drops the spaces of
     real comic lettering and tracked capitals, and misreads some hand-lettered capitals).
     """
@@ -77,10 +84,12 @@ class RapidOCRTesseractReader:
         box_threshold: float = DET_BOX_THRESHOLD,
         timeout: float = 60.0,
         combine: bool = True,
+        second_looks: bool = True,
     ):
         self.tesseract = TesseractEngine(binary=binary, timeout=timeout)
         self.rapidocr = RapidOCREngine(threads=threads, box_threshold=box_threshold)
         self.combine = combine  # in RapidOCR's languages, also read each line with Tesseract; keep the better
+        self.second_looks = second_looks  # ... and with RapidOCR again, cropped other ways (with `combine`)
 
     def check_language(self, language: str) -> None:
         self.tesseract.check_language(language)
@@ -102,13 +111,24 @@ class RapidOCRTesseractReader:
         # against "I a if."). Most of Tesseract's time saved, none of its help lost.
         doubtful = [index for index, line in enumerate(by_rapidocr) if not reads_as_words(line.text, language)]
         by_tesseract = dict(zip(doubtful, self.tesseract.read_lines(pixels, [boxes[i] for i in doubtful], language)))
+        # RapidOCR looks again at a doubtful line cropped other ways (`SECOND_LOOKS`), until a look reads as
+        # words: each is right on some lines where the first look was wrong; the best reading wins.
+        looks_of: dict[int, list[Line]] = {index: [] for index in doubtful}
+        pending = doubtful if self.second_looks else []
+        for crop in SECOND_LOOKS:
+            if not pending:
+                break
+            looks = self.rapidocr.read_lines(pixels, [boxes[i] for i in pending], language, crop=crop)
+            for index, look in zip(pending, looks):
+                looks_of[index].append(look)
+            pending = [index for index, look in zip(pending, looks) if not reads_as_words(look.text, language)]
         # A page lettered in capitals (a comic) has no line in lower case: a lower-case reading of a line
         # RapidOCR read in capitals is a misreading ("were" for a hand-lettered "LUCY?").
         cased = [words.is_all_caps(read.text) for read in by_rapidocr if any(c.isalpha() for c in read.text)]
         capitals_page = len(cased) >= 5 and sum(cased) >= 0.8 * len(cased)
         lines = []
         for index, (line, read) in enumerate(zip(found, by_rapidocr)):
-            candidates = [read]
+            candidates = [read] + looks_of.get(index, [])
             other = by_tesseract.get(index)
             if other is not None and not (capitals_page and words.is_all_caps(read.text) and _lower_case(other.text)):
                 candidates.append(other)
