@@ -11,7 +11,7 @@ PACKAGES=(
   apertium apertium-eng-spa apertium-eng-cat apertium-en-gl apertium-eo-en apertium-eu-en
   apertium-hbs-eng apertium-isl-eng apertium-mkd-eng apertium-fr-es apertium-es-pt
   flite espeak-ng libsndfile1
-  hunspell-en-us hunspell-es hunspell-fr hunspell-de-de  # word lists: transmodal/words.py (split glued OCR words)
+  hunspell-en-us hunspell-en-gb hunspell-es hunspell-fr hunspell-de-de  # word lists: transmodal/words.py (split glued OCR words)
   fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-comic-neue  # Comic Neue: comic lettering
   libfribidi0  # loaded at run time by Pillow's bundled libraqm (bidirectional text)
   pocketsphinx-testdata  # real read speech (LibriVox) with transcripts: tests and benchmarks/speech_real.py

@@ -347,8 +347,8 @@ def test_a_doubtful_line_is_read_again_in_other_crops_until_one_reads_as_words()
     from transmodal.ocr.readers import SECOND_LOOKS, RapidOCRTesseractReader
 
     by_crop = {
-        "standard": ["TO CHANGE THAT,", "WORLD IS LMING ONLKE.", "BLZWABSANDLONG"],
-        "tight": ["TO CHANGE THAT,", "WORLD IS LMING ON,LIKE", "BLZWABS AND LONG"],
+        "box": ["TO CHANGE THAT,", "WORLD IS LMING ONLKE.", "BLZWABSANDLONG"],
+        "padded": ["TO CHANGE THAT,", "WORLD IS LMING ON,LIKE", "BLZWABS AND LONG"],
         "flat": ["TO CHANGE THAT,", "WORLD IS LIVING ON, LIKE.", "BLZWABS AND LONG"],
         "enlarged": ["TO CHANGE THAT,", "WORLD IS LMING ON, LIKE.", "BLZWABS AND LONG"],
     }
@@ -360,7 +360,7 @@ def test_a_doubtful_line_is_read_again_in_other_crops_until_one_reads_as_words()
         def find_lines(self, pixels, language):
             return [Line(box=(0, 10 * i, 100, 10 * i + 9)) for i in range(3)]
 
-        def read_lines(self, pixels, boxes, language, crop="standard"):
+        def read_lines(self, pixels, boxes, language, crop="box"):
             asked.append((crop, [int(box[1]) // 10 for box in boxes]))
             return [Line(box=box, text=by_crop[crop][int(box[1]) // 10], confidence=0.9) for box in boxes]
 
@@ -374,12 +374,12 @@ def test_a_doubtful_line_is_read_again_in_other_crops_until_one_reads_as_words()
     # the line read as words is kept and never read again; the second is read again until a crop reads it
     # as words ("flat"), the third (a made-up word) in every crop, and the reading that kept its gaps wins
     assert [line.text for line in lines] == ["TO CHANGE THAT,", "WORLD IS LIVING ON, LIKE.", "BLZWABS AND LONG"]
-    assert asked == [("standard", [0, 1, 2]), (SECOND_LOOKS[0], [1, 2]), (SECOND_LOOKS[1], [1, 2]), (SECOND_LOOKS[2], [2])]
+    assert asked == [("box", [0, 1, 2]), (SECOND_LOOKS[0], [1, 2]), (SECOND_LOOKS[1], [1, 2]), (SECOND_LOOKS[2], [2])]
     # without second looks only the first reading and Tesseract's are weighed
     asked.clear()
     reader.second_looks = False
     assert reader.read(np.zeros((30, 100, 3), np.uint8), "en")[1].text == "WORLD IS LMING ONLKE."
-    assert asked == [("standard", [0, 1, 2])]
+    assert asked == [("box", [0, 1, 2])]
 
 
 def test_a_line_set_off_by_a_larger_gap_than_the_paragraph_spacing_starts_a_new_block():

@@ -83,6 +83,16 @@ PREFERRED_DICTIONARIES: dict[str, tuple[str, ...]] = {
     "nl": ("nl_NL", "nl"),
 }
 
+# Regional word lists a language's text may mix in, read beside its first list (`vocabulary`): English
+# comics and signs are written in British spelling as often as in American ("ARMOUR", "TOTALLING",
+# "CENTRE", "ARSE"), and a word the list lacks is cut into pieces ("ARM OUR").
+ALSO_DICTIONARIES: dict[str, tuple[str, ...]] = {"en": ("en_GB",)}
+# Of such a list only words in use are taken: written in lower case, of four letters or more, counted this
+# often in the language's word counts (`word_frequencies`; "totalling" 0.7 million times, "armour" 2.8),
+# and not two of its most common words glued: Debian's en_GB also lists "nota", "ng", "i5", which would
+# keep "NOTA PROBLEM" and "PARK I NG" from being mended.
+VARIANT_MIN_COUNT = 100_000
+
 # The most frequent words per language: the only pieces of fewer than three letters a split may use
 # (hunspell lists hold many short abbreviations and letter names, "d", "t", "ab", "bk"), and slightly
 # cheaper pieces than other words, a stand-in for word frequencies ("IT WAS", not "I TWAS"). Languages not
@@ -216,6 +226,9 @@ class Vocabulary:
     def __init__(self, dic_path: str, aff_path: str, language: str = ""):
         self.language = language
         self.path = dic_path
+        # Word lists of the language's other regional spellings, asked for words this list does not know,
+        # each with which of its spellings to take.
+        self.variants: list[tuple[Vocabulary, Callable[[str], bool]]] = []
         self._flag_mode = "char"
         self._aliases: list[frozenset] = []
         self._cross: dict[tuple[str, str], bool] = {}
@@ -376,6 +389,9 @@ class Vocabulary:
                 if not stems and self._compounds:
                     stems = self._compound(key)
             found = (_spelling_for(key, stems) if stems else None, tuple(dict.fromkeys(stems)))
+            for variant, accepted in self.variants:  # the language's other spellings ("ARMOUR" beside "armor")
+                if found[0] is None and accepted(variant._lookup(key)[0] or ""):
+                    found = variant._lookup(key)
             if len(self._cache) > 200_000:
                 self._cache.clear()
             self._cache[key] = found
@@ -558,9 +574,32 @@ def _load_vocabulary(code: str) -> Optional[Vocabulary]:
     if paths is None:
         return None
     try:
-        return Vocabulary(*paths, language=code)
+        words = Vocabulary(*paths, language=code)
     except (OSError, UnicodeError, ValueError, IndexError):
         return None
+    counts = word_frequencies(code)
+    if counts is None:
+        return words
+
+    most_common = COMMON_WORDS.get(code, frozenset())
+
+    def in_use(spelling: str) -> bool:
+        if len(spelling) < 4 or not spelling.isalpha() or not spelling.islower():
+            return False
+        if any(spelling[:i] in most_common and spelling[i:] in most_common for i in range(1, len(spelling))):
+            return False
+        return counts.count(spelling) >= VARIANT_MIN_COUNT
+
+    for name in ALSO_DICTIONARIES.get(code, ()):
+        for directory in DICTIONARY_DIRS:
+            dic, aff = os.path.join(directory, name + ".dic"), os.path.join(directory, name + ".aff")
+            if os.path.isfile(dic) and os.path.isfile(aff) and dic != paths[0]:
+                try:
+                    words.variants.append((Vocabulary(dic, aff, language=code), in_use))
+                except (OSError, UnicodeError, ValueError, IndexError):
+                    pass  # the first list alone still serves
+                break
+    return words
 
 
 def clear_vocabularies() -> None:
@@ -1288,7 +1327,7 @@ def names_in(texts: Iterable[str], language: str) -> set[str]:
     return names
 
 
-def recurring_words(texts: Iterable[str], language: str, min_count: int = 2) -> set[str]:
+def recurring_words(texts: Iterable[str], language: str, min_count: int = 2, names: Iterable[str] = ()) -> set[str]:
     """Words (lower case) the word list does not know that occur at least `min_count` times as tokens of
     their own in `texts` (all the text of a page, or of a whole comic): names and slang ("anda",
     "noobs", "gamespace"), to pass as `keep` to `split_words` so they are not cut into pieces.
@@ -1297,8 +1336,10 @@ def recurring_words(texts: Iterable[str], language: str, min_count: int = 2) -> 
     in the same texts: "ANDA" (15 times) is a name, not "AND A" (3 times); "KILLTHEM" (3 times, glued
     by OCR) is not kept when "KILL THEM" occurs 10 times, nor "ALLTHE" glued twice by OCR. A sign glued
     the same way on every photo stays glued. Words a look-alike letter makes known ("gane", "tne": see
-    `correct_misreads`) are misreads, however often read.
+    `correct_misreads`) or makes one of `names` (lower case: names read on the page, "LLCY" where "LUCY"
+    was read) are misreads, however often read.
     """
+    names = set(names)
     reader = _reader(language)
     if reader is None:
         return set()
@@ -1308,9 +1349,10 @@ def recurring_words(texts: Iterable[str], language: str, min_count: int = 2) -> 
     lines = []  # the texts as lower-case words between spaces, to count the splits as phrases
     for text in texts:
         cores = []
-        for match in _TOKEN.finditer(text or ""):
-            parts = _CORE.match(match.group())
-            core = normalize_apostrophes(parts.group(2)).lower() if parts else match.group().lower()
+        # words glued by punctuation count as read apart ("ANDA,WHERE" is a reading of ANDA)
+        for token in " ".join(_space_after_punctuation(token) for token in (text or "").split()).split():
+            parts = _CORE.match(token)
+            core = normalize_apostrophes(parts.group(2)).lower() if parts else token.lower()
             cores.append(core)
             if parts and len(core) >= 3 and not reader.known(core):
                 counts[core] += 1
@@ -1318,7 +1360,7 @@ def recurring_words(texts: Iterable[str], language: str, min_count: int = 2) -> 
         lines.append(" " + " ".join(cores) + " ")
     kept = set()
     for word, count in counts.items():
-        if count < min_count or correct_misreads(as_read[word], language) != as_read[word]:
+        if count < min_count or correct_misreads(as_read[word], language, names) != as_read[word]:
             continue  # ... and a word misread the same way twice ("gane" for "game") is still a misread
         pieces = reader.segment(word)[1]
         phrase = " " + " ".join(pieces).lower() + " "
@@ -1340,7 +1382,8 @@ def word_score(text: str, language: str, keep: Iterable[str] = ()) -> tuple[int,
         if (
             reader is not None
             and (len(word) > 2 or word.lower() in reader.common)
-            and (reader.known(word) or reader.listed_whole(word))
+            # kept whole by the counts only in one case: "SportsCentre" is two words glued by OCR
+            and (reader.known(word) or (_one_case(word) and reader.listed_whole(word)))
         ):
             known += letters
         else:

@@ -189,7 +189,8 @@ def restore_word_spaces(
     misread that makes another word is corrected by the words round it ("KILL THEN," -> "KILL THEM,").
     `names`: lower-case words known to be the job's names and terms (its glossary's), kept whole too."""
     texts = [region.text for region in regions]
-    keep = words.recurring_words(texts, language) | words.names_in(texts, language) | set(names)
+    names_read = words.names_in(texts, language)
+    keep = words.recurring_words(texts, language, names=names_read) | names_read | set(names)
     for region in regions:
         text = words.split_words(words.correct_misreads(region.text, language, keep), language, keep=keep)
         text = words.drop_stray_quote(text)
