@@ -369,7 +369,12 @@ def test_a_doubtful_line_is_read_again_in_other_crops_until_one_reads_as_words()
             return [Line(box=box) for box in boxes]
 
     reader = RapidOCRTesseractReader.__new__(RapidOCRTesseractReader)
-    reader.rapidocr, reader.tesseract, reader.combine, reader.second_looks = ScriptedRapidOCR(), NoTesseract(), True, True
+    reader.rapidocr, reader.tesseract, reader.combine, reader.second_looks = (
+        ScriptedRapidOCR(),
+        NoTesseract(),
+        True,
+        True,
+    )
     lines = reader.read(np.zeros((30, 100, 3), np.uint8), "en")
     # the line read as words is kept and never read again; the second is read again until a crop reads it
     # as words ("flat"), the third (a made-up word) in every crop, and the reading that kept its gaps wins

@@ -387,6 +387,10 @@ def test_best_reading():
     # the same letters read as well: the reading that kept the gap (a model number on a generator)
     assert best_reading(["GM125", "GM 125"], "en") == "GM 125"
     assert best_reading(["GM 125", "GM125"], "en") == "GM 125"
+    # of readings all in words, the one whose words are far likelier together (a real comic's lettering)
+    readings = ["CONSTANT COW PAN ION IN HER LIFE", "CONSTANT COMPANION IN HER LIFE"]
+    assert best_reading(readings, "en") == "CONSTANT COMPANION IN HER LIFE"
+    assert best_reading(["THE DOG RAN", "THE DOG SAT"], "en") == "THE DOG RAN"  # as likely: the first
     # words glued in mixed case are not one word, however often the web writes them so (a real sign)
     assert best_reading(["SportsCentre", "Sports Centre’"], "en") == "Sports Centre’"
     assert best_reading([], "en") == ""
@@ -700,3 +704,5 @@ def test_english_knows_british_and_american_spellings():
     assert all(words.is_word(word, "en") for word in ("armour", "armor", "centre", "center", "TOTALLING", "ARSE"))
     assert not words.is_word("armourr", "en")
     assert split_words("BIKINI-ARMOUR. TOTALLING", "en") == "BIKINI-ARMOUR. TOTALLING"
+    # en_US lists "Armour" only as a name, which a misread is never corrected into
+    assert correct_misreads("BIKINI-ARMCUR.", "en") == "BIKINI-ARMOUR."

@@ -389,8 +389,10 @@ class Vocabulary:
                 if not stems and self._compounds:
                     stems = self._compound(key)
             found = (_spelling_for(key, stems) if stems else None, tuple(dict.fromkeys(stems)))
-            for variant, accepted in self.variants:  # the language's other spellings ("ARMOUR" beside "armor")
-                if found[0] is None and accepted(variant._lookup(key)[0] or ""):
+            # The language's other spellings ("ARMOUR" beside "armor"), also where this list has the word
+            # only as a name (en_US: "Armour").
+            for variant, accepted in self.variants:
+                if (found[0] is None or found[0][:1].isupper()) and accepted(variant._lookup(key)[0] or ""):
                     found = variant._lookup(key)
             if len(self._cache) > 200_000:
                 self._cache.clear()
@@ -1275,10 +1277,10 @@ _SLASHED = re.compile(r"([A-Z]+)/([A-Z]+)")
 _GLUED_NUMBER = re.compile(r"^(\W*?)(?:([^\W\d_]{3,})(\d[\d,.]*\d|\d)|(\d[\d,.]*\d|\d)([^\W\d_]{3,}))(\W*)$")
 
 
-# a word, punctuation, and a word with no space after it: "GIRL,YOU", "PROBLEM.MY", "Doctorow:Two"
+# a word or number, punctuation, and a word with no space after it: "GIRL,YOU", "PROBLEM.MY", "12.AND"
 # ... or a contraction ("SHIT!T'M"), or the one-letter words I and A (and T, I misread) ending the token
 # ("YEAH,I", "SARGE.I", "WELL,T"; not "E.G.", one letter before).
-_INNER_PUNCTUATION = re.compile(r"(?<=[^\W\d_]{2})([,;:!?*]+|\.)(?=([^\W\d_]{2,}|[^\W\d_]['’ʼ][^\W\d_]|[IAT]$))")
+_INNER_PUNCTUATION = re.compile(r"(?<=[^\W_]{2})([,;:!?*]+|\.)(?=([^\W\d_]{2,}|[^\W\d_]['’ʼ][^\W\d_]|[IAT]$))")
 # after a full stop, these are the end of a web or file name rather than a new sentence
 _NAME_ENDINGS = frozenset(
     "com org net edu gov info biz io co uk us de es fr it eu html htm php jpg png gif pdf txt doc zip exe".split()
@@ -1412,13 +1414,23 @@ def best_reading(candidates: Iterable[str], language: str, keep: Iterable[str] =
         for known, unknown in (word_score(r, language, keep) for r in readings)
     ]
     best = max(scores)
-    letters = "".join(readings[scores.index(best)].split())
+    tied = [reading for reading, score in zip(readings, scores) if score == best]
+    chosen = tied[0]
+    # Of readings as good, one whose words are far likelier together (the word counts, by `CONTEXT_MARGIN`):
+    # "CONSTANT COMPANION IN HER LIFE" over "CONSTANT COW PAN ION IN HER LIFE", a misread split into words.
+    frequencies = word_frequencies(_base(language))
+    if len(tied) > 1 and frequencies is not None:
+
+        def likelihood(reading: str) -> float:
+            return frequencies.phrase_log_probability([frequency_key(word) for word in _LETTER_RUN.findall(reading)])
+
+        likeliest = max(tied, key=likelihood)
+        if likelihood(likeliest) > likelihood(chosen) + CONTEXT_MARGIN:
+            chosen = likeliest
     # Of readings as good, the same letters with more spaces (the first such reading among equals):
     # RapidOCR drops the gap between a model's letters and its number ("GM125"), Tesseract keeps it.
-    same = [
-        reading for reading, score in zip(readings, scores) if score == best and "".join(reading.split()) == letters
-    ]
-    return max(same, key=lambda reading: len(reading.split()))
+    letters = "".join(chosen.split())
+    return max((reading for reading in tied if "".join(reading.split()) == letters), key=lambda r: len(r.split()))
 
 
 # --- hyphens at line ends ----------------------------------------------------------------------------

@@ -35,7 +35,9 @@ CROPS: dict[str, Callable[[np.ndarray, Box], np.ndarray]] = {
     "box": lambda pixels, box: crop_line(pixels, box, margin=0.0),
     "padded": crop_line,  # 15 % of the line's height all round
     "flat": lambda pixels, box: crop_line(pixels, box, vertical_margin=0.05),  # padded at the sides only
-    "enlarged": lambda pixels, box: cv2.resize(crop_line(pixels, box), None, fx=1.5, fy=1.5, interpolation=cv2.INTER_CUBIC),
+    "enlarged": lambda pixels, box: cv2.resize(
+        crop_line(pixels, box), None, fx=1.5, fy=1.5, interpolation=cv2.INTER_CUBIC
+    ),
 }
 
 
