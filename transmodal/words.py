@@ -898,6 +898,22 @@ def segment(word: str, language: str, keep: Iterable[str] = ()) -> Optional[list
     return reader.segment(word)[1] or None
 
 
+def has_odd_split(text: str, language: str) -> bool:
+    """Whether a word of the text splits only into words none of which is common ("COWPANION" -> "COW PAN
+    ION", a misread of "COMPANION"): such a line reads as words, but as likely misread as glued."""
+    reader = _reader(language)
+    if reader is None:
+        return False
+    for word in _LETTER_RUN.findall(text):
+        if reader.known(word) or reader.listed_whole(word):
+            continue  # ("GAMEWORLD": the word counts know it whole)
+        pieces = reader.segment(word)[1]
+        common = reader.common | _ENGLISH_CONTRACTIONS
+        if len(pieces) > 1 and not any(normalize_apostrophes(piece).lower() in common for piece in pieces):
+            return True
+    return False
+
+
 def split_words(text: str, language: str, keep: Iterable[str] = ()) -> str:
     """Put back the spaces OCR dropped between words: "NOPARKING!" -> "NO PARKING!", "IJUST WROTE" ->
     "I JUST WROTE", "DIDNT" -> "DIDN'T".

@@ -142,9 +142,11 @@ def _lower_case(text: str) -> bool:
 
 
 def reads_as_words(text: str, language: str) -> bool:
-    """Every letter of the text (misread letters corrected, lost spaces put back) is in known words."""
-    known, unknown = words.word_score(words.split_words(words.correct_misreads(text, language), language), language)
-    return known > 0 and unknown == 0
+    """Every letter of the text (misread letters corrected, lost spaces put back) is in known words, and
+    no word had to be cut into uncommon words only to be so ("COWPANION": "COW PAN ION")."""
+    corrected = words.correct_misreads(text, language)
+    known, unknown = words.word_score(words.split_words(corrected, language), language)
+    return known > 0 and unknown == 0 and not words.has_odd_split(corrected, language)
 
 
 def best_line(found: Line, candidates: list[Line], language: str) -> Line:
