@@ -192,6 +192,7 @@ def test_unknown_language_code_is_not_an_error():
         ("Itwasadarkandstormynight", "It was a dark and stormy night"),
         ("JOHN'SCAR", "JOHN'S CAR"),
         ("DIDNT YOU SEE?", "DIDN'T YOU SEE?"),  # a lost apostrophe is put back
+        ("THATSMY", "THAT'S MY"),  # ... also of a 's whose bare form is no word (a real comic page)
         ("IM HERE", "I'M HERE"),
         ("HEWASNTHERE", "HE WASN'T HERE"),
         ("PARKI NG", "PARKING"),  # a space inserted inside a word

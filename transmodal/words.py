@@ -156,7 +156,11 @@ ENGLISH_CONTRACTIONS: tuple[str, ...] = tuple(
 BARE_CONTRACTIONS: dict[str, str] = {
     word.replace("'", ""): word
     for word in ENGLISH_CONTRACTIONS
-    if word.endswith("n't") or word.split("'")[1] in ("m", "re", "ve", "ll")
+    if word.endswith("n't")
+    or word.split("'")[1] in ("m", "re", "ve", "ll")
+    # ... and the 's of the words whose bare form is no word ("THATS MY" read for "THAT'S MY"; not "lets",
+    # "its", "hes")
+    or word in ("that's", "what's", "there's", "here's", "where's", "who's", "how's")
 }
 
 # Words that never end a phrase (before a comma or full stop), so never the last piece of a split that
