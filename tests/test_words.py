@@ -434,6 +434,22 @@ def test_its_is_it_is_where_no_noun_follows(read, meant):
     assert words.correct_in_context(read, "es") == read  # English only
 
 
+@pytest.mark.parametrize(
+    "read, meant",
+    [
+        ("WELL, I'VE GOT A BACKLOG OF MISSIONS, SO LETS GO.", "WELL, I'VE GOT A BACKLOG OF MISSIONS, SO LET'S GO."),
+        ("LETS SEE", "LET'S SEE"),
+        ("OK, lets play!", "OK, let's play!"),
+        ("SHE LETS ME IN", "SHE LETS ME IN"),  # a subject's verb
+        ("He lets go of the rope", "He lets go of the rope"),
+        ("LETS ME", "LETS ME"),  # before an object
+        ("LETS", "LETS"),
+    ],
+)
+def test_lets_is_let_us_where_it_opens_a_phrase(read, meant):
+    assert words.restore_lets(read) == meant
+
+
 def needs_word_counts(test):
     from transmodal.word_frequencies import word_frequencies
 

@@ -1062,6 +1062,32 @@ def restore_its(text: str) -> str:
     return _ITS.sub(apostrophe, text)
 
 
+# Words after which "LETS" opens a phrase, so is "let's" (let us) rather than the verb of a subject
+# ("SO LETS GO." but "SHE LETS ME").
+OPEN_LETS_AFTER = frozenset("so ok okay now then well and but yes yeah right oh come on alright please".split())
+# Objects after which "lets" is the verb ("LETS ME IN").
+NOT_AFTER_LET_US = frozenset("me him her it us them you one".split())
+
+
+def restore_lets(text: str) -> str:
+    """English "LETS" read without its apostrophe put back where it opens a phrase: "SO LETS GO." -> "SO
+    LET'S GO.", "lets see" -> "let's see"; "SHE LETS ME IN", "LETS ME" stay."""
+    tokens = text.split(" ")
+    for index, token in enumerate(tokens):
+        parts = _CORE.match(token)
+        if not parts or parts.group(2).lower() != "lets" or parts.group(3) or index + 1 >= len(tokens):
+            continue
+        following = _CORE.match(tokens[index + 1])
+        if not following or following.group(1) or following.group(2).lower() in NOT_AFTER_LET_US:
+            continue
+        previous = _CORE.match(tokens[index - 1]) if index > 0 else None
+        opens = index == 0 or parts.group(1) or previous is None or previous.group(3)
+        if opens or previous.group(2).lower() in OPEN_LETS_AFTER:
+            core = parts.group(2)
+            tokens[index] = parts.group(1) + core[:3] + "'" + core[3:] + parts.group(3)
+    return " ".join(tokens)
+
+
 def correct_in_context(text: str, language: str, keep: Iterable[str] = ()) -> str:
     """Misreads that make another real word, and spaces put one letter off, corrected by the words round
     them, with the language's word-pair counts (`word_frequencies`): "KILL THEN," -> "KILL THEM,", "THE
@@ -1070,11 +1096,12 @@ def correct_in_context(text: str, language: str, keep: Iterable[str] = ()) -> st
     (a letter moved across a space). A change is made only where it makes the phrase round it (a word
     either side, within one phrase: punctuation ends it) more likely by `CONTEXT_MARGIN`; "AND THEN A"
     stays. Names and words in `keep`, mixed case and tokens with digits are never changed. In English,
-    "ITS" before a word no noun is gets its apostrophe back first (`restore_its`). Without word counts
+    "ITS" before a word no noun is and "LETS" opening a phrase get their apostrophes back first
+    (`restore_its`, `restore_lets`). Without word counts
     (languages other than English) or a word list the text comes back otherwise unchanged. Run after
     `split_words`."""
     if _base(language) == "en":
-        text = restore_its(text)
+        text = restore_lets(restore_its(text))
     reader = _reader(language, keep)
     if reader is None or reader.frequencies is None or not text:
         return text
