@@ -7,6 +7,7 @@ from PIL import Image, ImageDraw
 from transmodal import fonts
 
 SANS = fonts.font_path(fonts.SANS)
+BOLD = fonts.font_path(fonts.SANS_BOLD)
 
 
 def busy(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -72,3 +73,14 @@ def sign_with_arrow():
     panel = [[10, 10], [450, 10], [450, 190], [10, 190]]
     line_box = (ink[0] - 2, ink[1] - 2, ink[2] + 12, ink[3] + 2)  # the arrow's tail taken in
     return image, panel, line_box, arrow > 0
+
+
+def outlined_word(image: np.ndarray, word: str, position, size: int, fill, edge) -> tuple[int, int, int, int]:
+    """Draws `word` in bold, filled with one colour and edged with another (a sound effect's lettering)."""
+    font = fonts.load_font(BOLD, size)
+    picture = Image.fromarray(image)
+    draw = ImageDraw.Draw(picture)
+    draw.text(position, word, font=font, fill=fill, stroke_width=max(2, size // 14), stroke_fill=edge)
+    box = draw.textbbox(position, word, font=font, stroke_width=max(2, size // 14))
+    image[:] = np.asarray(picture)
+    return tuple(int(v) for v in box)

@@ -11,8 +11,8 @@ import xml.etree.ElementTree as ElementTree
 import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
-from scenes import busy, draw_lines, plate_in_frame
+from PIL import Image
+from scenes import busy, draw_lines, outlined_word, plate_in_frame
 
 from executors.text_detector.containers import (
     Container,
@@ -177,16 +177,6 @@ def test_text_is_text_like_and_small_drawings_are_not():
     assert is_text_like(image, caps)
     assert not is_text_like(image, icon)
     assert not is_text_like(image, blob)
-
-
-def outlined_word(image: np.ndarray, word: str, position, size: int, fill, edge) -> tuple[int, int, int, int]:
-    font = fonts.load_font(BOLD, size)
-    picture = Image.fromarray(image)
-    draw = ImageDraw.Draw(picture)
-    draw.text(position, word, font=font, fill=fill, stroke_width=max(2, size // 14), stroke_fill=edge)
-    box = draw.textbbox(position, word, font=font, stroke_width=max(2, size // 14))
-    image[:] = np.asarray(picture)
-    return tuple(int(v) for v in box)
 
 
 def test_sound_effects_are_told_from_lettering():

@@ -477,3 +477,35 @@ def test_a_block_read_back_joins_a_word_hyphenated_at_a_line_end():
     image = np.full((120, 400, 3), 255, np.uint8)
     draw_lines(image, ["NINGÚN APARCA-", "MIENTO"], (200, 60), size=30, color=(20, 20, 20))
     assert TesseractEngine().read_blocks(image, [(0, 0, 400, 120)], "es") == ["NINGÚN APARCAMIENTO"]
+
+
+def test_a_sound_effect_on_a_flat_patch_no_ink_outlines_is_no_balloons_text(detectors):
+    # The subject is the choice of kind for a block and the containers found round it (the finder's own
+    # tests are in test_containers.py): "CLAP CLAP" on a real comic's flat wall came out as a balloon's
+    # text and was translated ("APLAUSO DE APLAUSO") over the art.
+    from scenes import outlined_word
+
+    from executors.text_detector.containers import Container
+
+    page = np.full((300, 600, 3), (125, 172, 179), np.uint8)  # a flat wall
+    box = outlined_word(page, "CLAP", (60, 100), 48, fill=(220, 220, 250), edge=(60, 60, 160))
+    patch = [[20.0, 40.0], [320.0, 40.0], [320.0, 260.0], [20.0, 260.0]]
+    balloon = [[400.0, 40.0], [580.0, 40.0], [580.0, 200.0], [400.0, 200.0]]  # the page is drawn: it has one
+
+    def container(polygon, outlined):
+        return Container(polygon, "balloon", [179, 172, 125], False, True, outlined, 66000.0)
+
+    def described(patch_outlined: bool) -> TextRegion:
+        x0, y0, x1, y1 = box
+        region = TextRegion(
+            text="CLAP", polygon=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]], lines=[[x0, y0, x1, y1]], confidence=0.9
+        )
+        found = [container(patch, patch_outlined), container(balloon, True)]
+        assert detectors["rapidocr+tesseract"]._describe(page, region, found)
+        return region
+
+    region = described(patch_outlined=False)
+    assert region.kind == "sfx" and "untouched" in region.flags and not region.container
+    # inside an outline of ink the same lettering is a balloon's (shouting), translated
+    region = described(patch_outlined=True)
+    assert region.kind == "balloon" and "untouched" not in region.flags

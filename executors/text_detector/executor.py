@@ -86,6 +86,15 @@ class TextDetector(Executor):
             # and rather no container than one the text sticks out of (erasure and rendering trust it).
             again = containers.find_container(pixels, region.box, lines, drawn=True if drawn_page else None)
             holder = again if again is not None and _covered(region.box, again.box) >= _held_share(again) else None
+        # A flat patch of wall or sky round lettering drawn on the picture passes for a container; no ink
+        # outlines it, and the lettering looks like a sound effect ("CLAP CLAP" on a real comic's wall).
+        if (
+            holder is not None
+            and drawn_page
+            and not holder.outlined
+            and containers.looks_like_sfx(pixels, region.box, lines)
+        ):
+            holder = None
         if holder is not None:
             region.container = [[float(x), float(y)] for x, y in holder.polygon]
             region.fills_container = holder.filled_by_text
