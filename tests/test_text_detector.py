@@ -501,7 +501,7 @@ def test_a_sound_effect_on_a_flat_patch_no_ink_outlines_is_no_balloons_text(dete
             text="CLAP", polygon=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]], lines=[[x0, y0, x1, y1]], confidence=0.9
         )
         found = [container(patch, patch_outlined), container(balloon, True)]
-        assert detectors["rapidocr+tesseract"]._describe(page, region, found)
+        assert detectors["rapidocr+tesseract"]._describe(page, region, found, "en")
         return region
 
     region = described(patch_outlined=False)
@@ -509,3 +509,21 @@ def test_a_sound_effect_on_a_flat_patch_no_ink_outlines_is_no_balloons_text(dete
     # inside an outline of ink the same lettering is a balloon's (shouting), translated
     region = described(patch_outlined=True)
     assert region.kind == "balloon" and "untouched" not in region.flags
+
+
+def test_a_short_lower_case_reading_that_is_no_word_is_dropped_as_artwork(detectors):
+    # A real comic's game screen: chevron stripes read as "iva". Short words stay (text-like letters).
+    from scenes import draw_lines
+
+    page = np.full((120, 400, 3), 240, np.uint8)
+    [stripes] = draw_lines(page, ["iva"], (40, 40), size=28, color=(20, 20, 20))
+    [word] = draw_lines(page, ["off"], (240, 40), size=28, color=(20, 20, 20))
+
+    def kept(text: str, box) -> bool:
+        x0, y0, x1, y1 = box
+        region = TextRegion(text=text, polygon=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]], lines=[list(box)])
+        return detectors["rapidocr+tesseract"]._describe(page, region, [], "en")
+
+    assert not kept("iva", stripes)
+    assert kept("off", word)
+    assert kept("ANDA", stripes)  # in capitals: a name is read so

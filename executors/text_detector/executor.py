@@ -1,4 +1,5 @@
 import dataclasses
+import re
 
 import cv2
 import numpy as np
@@ -74,7 +75,9 @@ class TextDetector(Executor):
         known, unknown = words.word_score(words.split_words(region.text, language), language)
         return known >= 4 and known >= 4 * -unknown
 
-    def _describe(self, pixels: np.ndarray, region: TextRegion, found: list[containers.Container]) -> bool:
+    def _describe(
+        self, pixels: np.ndarray, region: TextRegion, found: list[containers.Container], language: str
+    ) -> bool:
         """Sets the region's container and kind; False for marks that are not text (drawings read as text)."""
         x0, y0, x1, y1 = region.box
         lines = [(line[0], line[1], line[2], line[3]) for line in region.lines]
@@ -108,8 +111,14 @@ class TextDetector(Executor):
             if not self.translate_sfx:
                 region.flags.append("untouched")
             return True
-        # A short "word" on the picture itself may be a small drawing the OCR read as text (an icon).
+        # A short "word" on the picture itself may be a small drawing the OCR read as text (an icon), or
+        # stripes read as lower-case letters that make no word ("iva" for a game screen's chevrons).
         short = sum(char.isalnum() for char in region.text) <= 4
+        listed = words.vocabulary(language)
+        if short and listed is not None and region.text.islower() and not any(c.isdigit() for c in region.text):
+            spellings = [listed.spelling(word) for word in re.findall(r"[^\W\d_]+", region.text)]
+            if not all(spelling and spelling.islower() for spelling in spellings):  # ("Iva" is a name)
+                return False
         return not short or containers.is_text_like(pixels, region.box)
 
     @requests
@@ -145,7 +154,7 @@ class TextDetector(Executor):
                 for region in regions_from_lines(lines, language)
                 if has_words(region.text) and self._confident(region, language)
             ]
-            regions = [region for region in regions if self._describe(pixels, region, found)]
+            regions = [region for region in regions if self._describe(pixels, region, found, language)]
             restore_word_spaces(regions, language, glossary_words)
             regions = [scaled_region(region, 1 / scale) for region in regions]
             for region in regions:
