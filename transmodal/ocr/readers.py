@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Callable
 
 import numpy as np
@@ -94,6 +95,22 @@ class RapidOCRTesseractReader:
     def check_language(self, language: str) -> None:
         self.tesseract.check_language(language)
 
+    def _second_looks(
+        self, pixels: np.ndarray, boxes: list, doubtful: list[int], language: str
+    ) -> dict[int, list[Line]]:
+        """RapidOCR's readings of the doubtful lines cropped other ways (`SECOND_LOOKS`), each line until a look
+        reads as words: each crop is right on some lines where the first look was wrong."""
+        looks_of: dict[int, list[Line]] = {index: [] for index in doubtful}
+        pending = doubtful if self.second_looks else []
+        for crop in SECOND_LOOKS:
+            if not pending:
+                break
+            looks = self.rapidocr.read_lines(pixels, [boxes[i] for i in pending], language, crop=crop)
+            for index, look in zip(pending, looks):
+                looks_of[index].append(look)
+            pending = [index for index, look in zip(pending, looks) if not reads_as_words(look.text, language)]
+        return looks_of
+
     def read(self, pixels: np.ndarray, language: str) -> list[Line]:
         if language not in self.rapidocr.languages:
             return FoundThenRead(self.rapidocr, self.tesseract).read(pixels, language)
@@ -110,18 +127,11 @@ class RapidOCRTesseractReader:
         # 65 of 226 lines, and where RapidOCR's reading was all words Tesseract's never read better ("I AM."
         # against "I a if."). Most of Tesseract's time saved, none of its help lost.
         doubtful = [index for index, line in enumerate(by_rapidocr) if not reads_as_words(line.text, language)]
-        by_tesseract = dict(zip(doubtful, self.tesseract.read_lines(pixels, [boxes[i] for i in doubtful], language)))
-        # RapidOCR looks again at a doubtful line cropped other ways (`SECOND_LOOKS`), until a look reads as
-        # words: each is right on some lines where the first look was wrong; the best reading wins.
-        looks_of: dict[int, list[Line]] = {index: [] for index in doubtful}
-        pending = doubtful if self.second_looks else []
-        for crop in SECOND_LOOKS:
-            if not pending:
-                break
-            looks = self.rapidocr.read_lines(pixels, [boxes[i] for i in pending], language, crop=crop)
-            for index, look in zip(pending, looks):
-                looks_of[index].append(look)
-            pending = [index for index, look in zip(pending, looks) if not reads_as_words(look.text, language)]
+        # Tesseract (one single-threaded process) reads while RapidOCR looks again: both cores stay busy.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            tesseract_reading = pool.submit(self.tesseract.read_lines, pixels, [boxes[i] for i in doubtful], language)
+            looks_of = self._second_looks(pixels, boxes, doubtful, language)
+            by_tesseract = dict(zip(doubtful, tesseract_reading.result()))
         # A page lettered in capitals (a comic) has no line in lower case: a lower-case reading of a line
         # RapidOCR read in capitals is a misreading ("were" for a hand-lettered "LUCY?").
         cased = [words.is_all_caps(read.text) for read in by_rapidocr if any(c.isalpha() for c in read.text)]
