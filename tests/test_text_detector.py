@@ -380,6 +380,11 @@ def test_a_doubtful_line_is_read_again_in_other_crops_until_one_reads_as_words()
     # as words ("flat"), the third (a made-up word) in every crop, and the reading that kept its gaps wins
     assert [line.text for line in lines] == ["TO CHANGE THAT,", "WORLD IS LIVING ON, LIKE.", "BLZWABS AND LONG"]
     assert asked == [("box", [0, 1, 2]), (SECOND_LOOKS[0], [1, 2]), (SECOND_LOOKS[1], [1, 2]), (SECOND_LOOKS[2], [2])]
+    # without a word list to tell a better reading (Chinese) the line is not looked at again
+    asked.clear()
+    reader.rapidocr.languages = {"en", "zh"}
+    reader.read(np.zeros((30, 100, 3), np.uint8), "zh")
+    assert asked == [("box", [0, 1, 2])]
     # without second looks only the first reading and Tesseract's are weighed
     asked.clear()
     reader.second_looks = False

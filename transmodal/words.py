@@ -396,8 +396,10 @@ class Vocabulary:
             # The language's other spellings ("ARMOUR" beside "armor"), also where this list has the word
             # only as a name (en_US: "Armour").
             for variant, accepted in self.variants:
-                if (found[0] is None or found[0][:1].isupper()) and accepted(variant._lookup(key)[0] or ""):
-                    found = variant._lookup(key)
+                if found[0] is None or found[0][:1].isupper():
+                    other = variant._lookup(key)
+                    if accepted(other[0] or ""):
+                        found = other
             if len(self._cache) > 200_000:
                 self._cache.clear()
             self._cache[key] = found
@@ -583,10 +585,6 @@ def _load_vocabulary(code: str) -> Optional[Vocabulary]:
         words = Vocabulary(*paths, language=code)
     except (OSError, UnicodeError, ValueError, IndexError):
         return None
-    counts = word_frequencies(code)
-    if counts is None:
-        return words
-
     most_common = COMMON_WORDS.get(code, frozenset())
 
     def in_use(spelling: str) -> bool:
@@ -594,7 +592,8 @@ def _load_vocabulary(code: str) -> Optional[Vocabulary]:
             return False
         if any(spelling[:i] in most_common and spelling[i:] in most_common for i in range(1, len(spelling))):
             return False
-        return counts.count(spelling) >= VARIANT_MIN_COUNT
+        counts = word_frequencies(code)  # loaded on the first word this list is asked for, then cached
+        return counts is not None and counts.count(spelling) >= VARIANT_MIN_COUNT
 
     for name in ALSO_DICTIONARIES.get(code, ()):
         for directory in DICTIONARY_DIRS:

@@ -101,7 +101,8 @@ class RapidOCRTesseractReader:
         """RapidOCR's readings of the doubtful lines cropped other ways (`SECOND_LOOKS`), each line until a look
         reads as words: each crop is right on some lines where the first look was wrong."""
         looks_of: dict[int, list[Line]] = {index: [] for index in doubtful}
-        pending = doubtful if self.second_looks else []
+        # Without a word list (Chinese) no reading can be told better than the first: no second looks.
+        pending = doubtful if self.second_looks and words.vocabulary(language) is not None else []
         for crop in SECOND_LOOKS:
             if not pending:
                 break
