@@ -1080,8 +1080,8 @@ def restore_lets(text: str) -> str:
         if not following or following.group(1) or following.group(2).lower() in NOT_AFTER_LET_US:
             continue
         previous = _CORE.match(tokens[index - 1]) if index > 0 else None
-        opens = index == 0 or parts.group(1) or previous is None or previous.group(3)
-        if opens or previous.group(2).lower() in OPEN_LETS_AFTER:
+        # first in its phrase: at the start, after punctuation, or after a token that is no word
+        if previous is None or parts.group(1) or previous.group(3) or previous.group(2).lower() in OPEN_LETS_AFTER:
             core = parts.group(2)
             tokens[index] = parts.group(1) + core[:3] + "'" + core[3:] + parts.group(3)
     return " ".join(tokens)
