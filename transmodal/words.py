@@ -907,11 +907,11 @@ def has_odd_split(text: str, language: str) -> bool:
     reader = _reader(language)
     if reader is None:
         return False
+    common = reader.common | _ENGLISH_CONTRACTIONS
     for word in _LETTER_RUN.findall(text):
         if reader.known(word) or reader.listed_whole(word):
             continue  # ("GAMEWORLD": the word counts know it whole)
         pieces = reader.segment(word)[1]
-        common = reader.common | _ENGLISH_CONTRACTIONS
         if len(pieces) > 1 and not any(normalize_apostrophes(piece).lower() in common for piece in pieces):
             return True
     return False
@@ -1096,9 +1096,8 @@ def correct_in_context(text: str, language: str, keep: Iterable[str] = ()) -> st
     either side, within one phrase: punctuation ends it) more likely by `CONTEXT_MARGIN`; "AND THEN A"
     stays. Names and words in `keep`, mixed case and tokens with digits are never changed. In English,
     "ITS" before a word no noun is and "LETS" opening a phrase get their apostrophes back first
-    (`restore_its`, `restore_lets`). Without word counts
-    (languages other than English) or a word list the text comes back otherwise unchanged. Run after
-    `split_words`."""
+    (`restore_its`, `restore_lets`). Without word counts (languages other than English) or a word list the
+    text comes back otherwise unchanged. Run after `split_words`."""
     if _base(language) == "en":
         text = restore_lets(restore_its(text))
     reader = _reader(language, keep)
