@@ -9,7 +9,7 @@ import zlib
 import numpy as np
 import pytest
 from docarray import DocList
-from PIL import Image
+from PIL import Image, ImageDraw
 from tiny_models import build_tiny_trocr
 
 from executors.text_detector.executor import TextDetector
@@ -500,11 +500,12 @@ def test_a_sound_effect_on_a_flat_patch_no_ink_outlines_is_no_balloons_text(dete
     def container(polygon, outlined):
         return Container(polygon, "balloon", [179, 172, 125], False, True, outlined, 66000.0)
 
-    def described(patch_outlined: bool) -> TextRegion:
+    def described(patch_outlined: bool, angle: float = 0.0) -> TextRegion:
         x0, y0, x1, y1 = box
         region = TextRegion(
             text="CLAP", polygon=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]], lines=[[x0, y0, x1, y1]], confidence=0.9
         )
+        region.style.angle = angle
         found = [container(patch, patch_outlined), container(balloon, True)]
         assert detectors["rapidocr+tesseract"]._describe(page, region, found, "en")
         return region
@@ -514,6 +515,27 @@ def test_a_sound_effect_on_a_flat_patch_no_ink_outlines_is_no_balloons_text(dete
     # inside an outline of ink the same lettering is a balloon's (shouting), translated
     region = described(patch_outlined=True)
     assert region.kind == "balloon" and "untouched" not in region.flags
+    # ... unless its line slants as a sound effect's does (a "CLAP" drawn over a character's hair)
+    region = described(patch_outlined=True, angle=-19.6)
+    assert region.kind == "sfx" and "untouched" in region.flags
+
+
+def test_rapidocr_finds_how_a_line_slants():
+    from transmodal.ocr.rapidocr import RapidOCREngine
+
+    canvas = Image.new("RGB", (900, 500), "white")
+    line = Image.new("RGBA", (560, 90), (255, 255, 255, 0))
+    ImageDraw.Draw(line).text(
+        (10, 10), "CLAP CLAP", font=fonts.load_font(fonts.font_path(fonts.SANS_BOLD), 64), fill="black"
+    )
+    canvas.paste(line.rotate(25, expand=True, resample=Image.BICUBIC), (150, 100), line.rotate(25, expand=True))
+    ImageDraw.Draw(canvas).text(
+        (150, 420), "LEVEL TEXT", font=fonts.load_font(fonts.font_path(fonts.SANS_BOLD), 48), fill="black"
+    )
+    found = sorted(RapidOCREngine().find_lines(np.asarray(canvas), "en"), key=lambda line: line.box[1])
+    assert len(found) == 2
+    assert 15 < abs(found[0].angle) < 35  # rotated 25 degrees
+    assert abs(found[1].angle) < 5
 
 
 def test_a_short_lower_case_reading_that_is_no_word_is_dropped_as_artwork(detectors):

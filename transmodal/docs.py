@@ -35,6 +35,7 @@ class TextStyle(BaseDoc):
     font_size: Optional[float] = None  # pixel height of one line of text (ascender to descender)
     direction: str = "horizontal"  # or "vertical" (top-to-bottom columns, as in manga)
     alignment: str = "left"  # left, center or right
+    angle: float = 0.0  # degrees the lines slant as found (a sound effect is often lettered slanted)
 
 
 class TextRegion(BaseDoc):

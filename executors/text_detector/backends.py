@@ -8,6 +8,8 @@ recogniser, a transformers model, the SEE network): see transmodal.stages for th
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from PIL import Image
 
@@ -111,7 +113,7 @@ class TransformersReader:
         lines = self.line_finder.find_lines(pixels, language)  # any text it reads is replaced by the model's
         results = self.recognize([crop_line(pixels, line.box) for line in lines])
         return [
-            Line(box=line.box, text=text, confidence=confidence, block=line.block)
+            dataclasses.replace(line, text=text, confidence=confidence)
             for line, (text, confidence) in zip(lines, results)
         ]
 

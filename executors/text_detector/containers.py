@@ -342,6 +342,10 @@ def is_text_like(pixels: np.ndarray, box: Box) -> bool:
     return float(np.std(widths_along) / max(1e-6, float(np.mean(widths_along)))) <= 0.75
 
 
+# Lines slanting more than this many degrees are lettering drawn onto the picture: dialogue is level.
+SFX_MIN_ANGLE = 15.0
+
+
 def looks_like_sfx(
     pixels: np.ndarray,
     text_box: Box,
@@ -359,7 +363,7 @@ def looks_like_sfx(
     container (in a balloon it is shouting). Check this before `is_text_like`, which rejects outlined
     letters (a shape around another)."""
     height, width = pixels.shape[:2]
-    if abs(angle) > 15.0:
+    if abs(angle) > SFX_MIN_ANGLE:
         return True
     lines = line_boxes or [text_box]
     size = float(np.median([min(x1 - x0, y1 - y0) for x0, y0, x1, y1 in lines]))

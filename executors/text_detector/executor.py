@@ -89,13 +89,18 @@ class TextDetector(Executor):
             # and rather no container than one the text sticks out of (erasure and rendering trust it).
             again = containers.find_container(pixels, region.box, lines, drawn=True if drawn_page else None)
             holder = again if again is not None and _covered(region.box, again.box) >= _held_share(again) else None
-        # A flat patch of wall or sky round lettering drawn on the picture passes for a container; no ink
-        # outlines it, and the lettering looks like a sound effect ("CLAP CLAP" on a real comic's wall).
+        # A flat patch of wall or sky round lettering drawn on the picture passes for a container: no ink
+        # outlines it, and the lettering looks like a sound effect ("CLAP CLAP" on a real comic's wall);
+        # lines slanting like a sound effect's are one even where a shape outlined in ink holds them (a
+        # "CLAP" over a character's hair). Dialogue is lettered level.
+        angle = region.style.angle
         if (
             holder is not None
             and drawn_page
-            and not holder.outlined
-            and containers.looks_like_sfx(pixels, region.box, lines)
+            and (
+                abs(angle) > containers.SFX_MIN_ANGLE
+                or (not holder.outlined and containers.looks_like_sfx(pixels, region.box, lines))
+            )
         ):
             holder = None
         if holder is not None:
@@ -106,7 +111,7 @@ class TextDetector(Executor):
         if not self.find_containers:
             return True
         # Sound effects are drawn: only on a drawn page, never on a photo's sign.
-        if drawn_page and containers.looks_like_sfx(pixels, region.box, lines):
+        if drawn_page and containers.looks_like_sfx(pixels, region.box, lines, angle=angle):
             region.kind = "sfx"
             if not self.translate_sfx:
                 region.flags.append("untouched")

@@ -28,6 +28,7 @@ class Line:
     text: str = ""
     confidence: float = 0.0  # 0..1
     block: Optional[Hashable] = None  # the engine's own paragraph id, when its layout analysis gives one
+    angle: float = 0.0  # degrees the line slants as its finder saw it (0: level, or a finder of level boxes)
 
     @property
     def width(self) -> float:
@@ -210,6 +211,7 @@ def region_from_block(lines: list[Line], alignment: str | None = None, language:
     x0, y0, x1, y1 = union([line.box for line in lines])
     texts = [line.text for line in lines]
     font_size = statistics.median(line.width if vertical else line.height for line in lines)
+    angle = statistics.median(line.angle for line in lines)
     return TextRegion(
         polygon=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]],
         lines=[[float(v) for v in line.box] for line in lines],
@@ -219,6 +221,7 @@ def region_from_block(lines: list[Line], alignment: str | None = None, language:
             font_size=float(font_size),
             direction="vertical" if vertical else "horizontal",
             alignment=alignment or block_alignment(lines),
+            angle=float(angle),
         ),
     )
 

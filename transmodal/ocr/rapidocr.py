@@ -14,7 +14,7 @@ import numpy as np
 
 from transmodal import languages as language_names
 from transmodal.errors import ModelNotFoundError, UnsupportedLanguageError
-from transmodal.ocr.lines import Box, Line, crop_line, merge_line_fragments
+from transmodal.ocr.lines import Box, Line, crop_line, merge_line_fragments, union
 
 # The DB detector's threshold on a box's mean text probability. RapidOCR's 0.5 drops faint or tightly
 # leaded lines: on a real photographed book page (scikit-image's page.png) 2 of its 7 lines; 0.4 finds all
@@ -78,11 +78,18 @@ class RapidOCREngine:
             pixels = cv2.resize(pixels, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         bgr = np.ascontiguousarray(pixels[..., ::-1])  # RapidOCR takes arrays as OpenCV's BGR
         quads, _ = self.engine(bgr, use_cls=False, use_rec=False)
-        boxes = [
-            tuple(float(v) / scale for v in (np.min(q[:, 0]), np.min(q[:, 1]), np.max(q[:, 0]), np.max(q[:, 1])))
-            for q in (np.asarray(quad) for quad in (quads or []))
-        ]
-        return [Line(box=box) for box in merge_line_fragments(boxes)]
+        boxes, angles = [], []
+        for quad in quads or []:
+            q = np.asarray(quad, dtype=float)  # corners clockwise from the top left
+            boxes.append(tuple(float(v) / scale for v in (q[:, 0].min(), q[:, 1].min(), q[:, 0].max(), q[:, 1].max())))
+            angles.append(float(np.degrees(np.arctan2(q[1, 1] - q[0, 1], q[1, 0] - q[0, 0]))))
+        lines = []
+        for merged in merge_line_fragments(boxes):
+            # a line pieced together slants as its widest piece
+            pieces = [i for i, box in enumerate(boxes) if union([box, merged]) == merged]
+            widest = max(pieces, key=lambda i: boxes[i][2] - boxes[i][0], default=None)
+            lines.append(Line(box=merged, angle=angles[widest] if widest is not None else 0.0))
+        return lines
 
     def read_lines(self, pixels: np.ndarray, boxes: list[Box], language: str, crop: str = "box") -> list[Line]:
         """The text of each line box, its pixels cropped the way `crop` names (`CROPS`)."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -47,8 +48,7 @@ class FoundThenRead:
             return []
         read = self.reader.read_lines(pixels, [line.box for line in found], language)
         return [
-            Line(box=line.box, text=text.text, confidence=text.confidence, block=line.block)
-            for line, text in zip(found, read)
+            dataclasses.replace(line, text=text.text, confidence=text.confidence) for line, text in zip(found, read)
         ]
 
 
@@ -121,9 +121,7 @@ class RapidOCRTesseractReader:
         boxes = [line.box for line in found]
         by_rapidocr = self.rapidocr.read_lines(pixels, boxes, language)
         if not self.combine:
-            return [
-                Line(box=f.box, text=r.text, confidence=r.confidence, block=f.block) for f, r in zip(found, by_rapidocr)
-            ]
+            return [dataclasses.replace(f, text=r.text, confidence=r.confidence) for f, r in zip(found, by_rapidocr)]
         # Tesseract reads only the lines RapidOCR did not read as words alone: on 3 real comic pages that is
         # 65 of 226 lines, and where RapidOCR's reading was all words Tesseract's never read better ("I AM."
         # against "I a if."). Most of Tesseract's time saved, none of its help lost.
@@ -167,7 +165,7 @@ def best_line(found: Line, candidates: list[Line], language: str) -> Line:
     # Scored as the detector will pass them on: misread letters corrected, lost spaces put back.
     texts = [words.split_words(words.correct_misreads(candidate.text, language), language) for candidate in candidates]
     chosen = candidates[texts.index(words.best_reading(texts, language))]
-    return Line(box=found.box, text=chosen.text, confidence=chosen.confidence, block=found.block)
+    return dataclasses.replace(found, text=chosen.text, confidence=chosen.confidence)
 
 
 OCR_READERS: dict[str, Callable[..., TextReader]] = {
