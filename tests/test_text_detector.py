@@ -554,3 +554,25 @@ def test_a_short_lower_case_reading_that_is_no_word_is_dropped_as_artwork(detect
     assert not kept("iva", stripes)
     assert kept("off", word)
     assert kept("ANDA", stripes)  # in capitals: a name is read so
+
+
+def test_a_short_slanted_reading_of_shapes_unlike_letters_is_dropped_on_a_drawn_page(detectors):
+    # A drawn shop sign's slanted stripes read "PEAR" on a real comic page: noise, not a sound effect.
+    import cv2
+
+    from executors.text_detector.containers import Container
+
+    page = np.full((200, 500, 3), 200, np.uint8)
+    cv2.rectangle(page, (40, 60), (240, 150), (30, 30, 30), 6)  # a frame round a round mark
+    cv2.circle(page, (140, 105), 30, (30, 30, 30), -1)
+    box = (40, 60, 240, 150)
+    balloon = Container(
+        [[300.0, 20.0], [480.0, 20.0], [480.0, 180.0], [300.0, 180.0]], "balloon", [250] * 3, False, True, True, 28000.0
+    )
+    x0, y0, x1, y1 = box
+    region = TextRegion(text="PEAR", polygon=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]], lines=[list(box)])
+    region.style.angle = -16.0
+    assert not detectors["rapidocr+tesseract"]._describe(page, region, [balloon], "en")
+    # level, the same reading is dropped as well; only letters slanting make a sound effect
+    region.style.angle = 0.0
+    assert not detectors["rapidocr+tesseract"]._describe(page, region, [balloon], "en")

@@ -110,15 +110,18 @@ class TextDetector(Executor):
             return True
         if not self.find_containers:
             return True
-        # Sound effects are drawn: only on a drawn page, never on a photo's sign.
-        if drawn_page and containers.looks_like_sfx(pixels, region.box, lines, angle=angle):
+        # Sound effects are drawn: only on a drawn page, never on a photo's sign. Lettering outlined or big
+        # is one; so is slanted lettering, but a short reading that only slants, in shapes unlike letters,
+        # is the art misread (a drawn shop sign read "PEAR") and goes to the check below.
+        short = sum(char.isalnum() for char in region.text) <= 4
+        slanted = abs(angle) > containers.SFX_MIN_ANGLE and (not short or containers.is_text_like(pixels, region.box))
+        if drawn_page and (slanted or containers.looks_like_sfx(pixels, region.box, lines)):
             region.kind = "sfx"
             if not self.translate_sfx:
                 region.flags.append("untouched")
             return True
         # A short "word" on the picture itself may be a small drawing the OCR read as text (an icon), or
         # stripes read as lower-case letters that make no word ("iva" for a game screen's chevrons).
-        short = sum(char.isalnum() for char in region.text) <= 4
         listed = words.vocabulary(language)
         if short and listed is not None and region.text.islower() and not any(c.isdigit() for c in region.text):
             spellings = [listed.spelling(word) for word in re.findall(r"[^\W\d_]+", region.text)]
