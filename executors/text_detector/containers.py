@@ -416,8 +416,12 @@ def _outlined_letters(pixels: np.ndarray, box: tuple[int, int, int, int]) -> boo
         return False
     samples = lab[letters].astype(np.float32)
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
-    # cv2 stubs: bestLabels=None (let kmeans allocate them) is not in the overloads
-    _, assignment, centers = cv2.kmeans(samples, 2, None, criteria, 3, cv2.KMEANS_PP_CENTERS)  # type: ignore[call-overload]
+    # Two colours started from the darker and the lighter half: k-means++ would draw its first centres from
+    # OpenCV's global random generator, and the same letters were judged differently after other code had
+    # drawn from it (RapidOCR's, in the same process).
+    lightness = samples[:, 0]
+    start = (lightness > np.median(lightness)).astype(np.int32).reshape(-1, 1)
+    _, assignment, centers = cv2.kmeans(samples, 2, start, criteria, 1, cv2.KMEANS_USE_INITIAL_LABELS)
     if min((assignment == 0).sum(), (assignment == 1).sum()) < 0.15 * len(assignment):
         return False  # one colour only
     return min(_off_line(centers[0], background, centers[1]), _off_line(centers[1], background, centers[0])) > 20.0
