@@ -352,19 +352,17 @@ def looks_like_sfx(
     line_boxes: list[Box] | None = None,
     container: Container | None = None,
     body_size: float | None = None,
-    angle: float = 0.0,
 ) -> bool:
-    """Whether a block is a sound effect: lettering drawn onto the picture rather than lettered in a balloon.
+    """Whether a block's letters look like a sound effect's: lettering drawn onto the picture rather than
+    lettered in a balloon.
 
-    Outlined letters (filled with one colour and edged with another) and slanted lines (`angle`, the
-    detected line's tilt in degrees, over 15) are sound effects wherever they are: dialogue is lettered
-    level and in one ink, and the flat patch of wall or sky around a sound effect can pass for a container.
-    Big lettering (at least 1.8 times `body_size`, the page's usual line height) is one only outside a
-    container (in a balloon it is shouting). Check this before `is_text_like`, which rejects outlined
-    letters (a shape around another)."""
+    Outlined letters (filled with one colour and edged with another) are sound effects wherever they are:
+    dialogue is lettered in one ink, and the flat patch of wall or sky around a sound effect can pass for a
+    container. Big lettering (at least 1.8 times `body_size`, the page's usual line height) is one only
+    outside a container (in a balloon it is shouting). Slanted lines (over `SFX_MIN_ANGLE`) are the caller's
+    to judge, from the detector's angle of each line. Check this before `is_text_like`, which rejects
+    outlined letters (a shape around another)."""
     height, width = pixels.shape[:2]
-    if abs(angle) > SFX_MIN_ANGLE:
-        return True
     lines = line_boxes or [text_box]
     size = float(np.median([min(x1 - x0, y1 - y0) for x0, y0, x1, y1 in lines]))
     if container is None and body_size and size >= 1.8 * body_size:

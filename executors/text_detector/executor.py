@@ -114,8 +114,12 @@ class TextDetector(Executor):
         # is one; so is slanted lettering, but a short reading that only slants, in shapes unlike letters,
         # is the art misread (a drawn shop sign read "PEAR") and goes to the check below.
         short = sum(char.isalnum() for char in region.text) <= 4
-        slanted = abs(angle) > containers.SFX_MIN_ANGLE and (not short or containers.is_text_like(pixels, region.box))
-        if drawn_page and (slanted or containers.looks_like_sfx(pixels, region.box, lines)):
+        slanted_lettering = (
+            drawn_page
+            and abs(angle) > containers.SFX_MIN_ANGLE
+            and (not short or containers.is_text_like(pixels, region.box))
+        )
+        if slanted_lettering or (drawn_page and containers.looks_like_sfx(pixels, region.box, lines)):
             region.kind = "sfx"
             if not self.translate_sfx:
                 region.flags.append("untouched")
