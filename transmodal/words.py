@@ -936,7 +936,7 @@ def split_words(text: str, language: str, keep: Iterable[str] = ()) -> str:
     reader = _reader(language, keep)
     if reader is None or not text:
         return text
-    text = _TOKEN.sub(lambda match: _space_after_punctuation(match.group()), text)
+    text = _spaced_punctuation(text)
     text = _TOKEN.sub(lambda match: _split_hyphenated(match.group(), reader), text)
     tokens = list(_TOKEN.finditer(text))
     starts = [True] + [_ends_sentence(match.group()) for match in tokens[:-1]]
@@ -1312,7 +1312,7 @@ def correct_misreads(text: str, language: str, keep: Iterable[str] = ()) -> str:
     # A slash read for an I, punctuation glued between two words ("SHIT!T'M" -> "SHIT! T'M") and words
     # glued to numbers first, so each word is judged alone.
     text = _TOKEN.sub(slash_as_i, text)
-    text = _TOKEN.sub(lambda match: _space_after_punctuation(match.group()), text)
+    text = _spaced_punctuation(text)
     return _TOKEN.sub(fix_token, _TOKEN.sub(number_apart, text))
 
 
@@ -1350,6 +1350,11 @@ def _space_after_punctuation(token: str) -> str:
         return match.group(1) + " "
 
     return _INNER_PUNCTUATION.sub(space, token)
+
+
+def _spaced_punctuation(text: str) -> str:
+    """`_space_after_punctuation` applied to every token of a text, its other spacing kept."""
+    return _TOKEN.sub(lambda match: _space_after_punctuation(match.group()), text)
 
 
 def names_in(texts: Iterable[str], language: str) -> set[str]:
@@ -1397,7 +1402,7 @@ def recurring_words(texts: Iterable[str], language: str, min_count: int = 2, nam
     for text in texts:
         cores = []
         # words glued by punctuation count as read apart ("ANDA,WHERE" is a reading of ANDA)
-        for token in " ".join(_space_after_punctuation(token) for token in (text or "").split()).split():
+        for token in _spaced_punctuation(text or "").split():
             parts = _CORE.match(token)
             core = normalize_apostrophes(parts.group(2)).lower() if parts else token.lower()
             cores.append(core)
@@ -1469,9 +1474,10 @@ def best_reading(candidates: Iterable[str], language: str, keep: Iterable[str] =
         def likelihood(reading: str) -> float:
             return frequencies.phrase_log_probability([frequency_key(word) for word in _LETTER_RUN.findall(reading)])
 
-        likeliest = max(tied, key=likelihood)
-        if likelihood(likeliest) > likelihood(chosen) + CONTEXT_MARGIN:
-            chosen = likeliest
+        likelihoods = [likelihood(reading) for reading in tied]
+        likeliest = max(range(len(tied)), key=likelihoods.__getitem__)
+        if likelihoods[likeliest] > likelihoods[0] + CONTEXT_MARGIN:
+            chosen = tied[likeliest]
     # Of readings as good, the same letters with more spaces (the first such reading among equals):
     # RapidOCR drops the gap between a model's letters and its number ("GM125"), Tesseract keeps it.
     letters = "".join(chosen.split())

@@ -126,8 +126,8 @@ class TextDetector(Executor):
             return True
         # A short "word" on the picture itself may be a small drawing the OCR read as text (an icon), or
         # stripes read as lower-case letters that make no word ("iva" for a game screen's chevrons).
-        listed = words.vocabulary(language)
-        if short and listed is not None and region.text.islower() and not any(c.isdigit() for c in region.text):
+        listed = words.vocabulary(language) if short and region.text.islower() else None
+        if listed is not None and not any(char.isdigit() for char in region.text):
             spellings = [listed.spelling(word) for word in re.findall(r"[^\W\d_]+", region.text)]
             if not all(spelling and spelling.islower() for spelling in spellings):  # ("Iva" is a name)
                 return False
