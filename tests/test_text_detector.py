@@ -484,6 +484,21 @@ def test_a_block_read_back_joins_a_word_hyphenated_at_a_line_end():
     assert TesseractEngine().read_blocks(image, [(0, 0, 400, 120)], "es") == ["NINGÚN APARCAMIENTO"]
 
 
+def test_blocks_shared_out_among_tesseract_processes_read_as_in_one():
+    from scenes import draw_lines
+
+    from transmodal.ocr.tesseract import TesseractEngine
+
+    image = np.full((300, 400, 3), 255, np.uint8)
+    texts = ["SALIDA", "ENTRADA", "NINGÚN APARCAMIENTO", "ABIERTO"]
+    for index, text in enumerate(texts):
+        draw_lines(image, [text], (200, 35 + 70 * index), size=30, color=(20, 20, 20))
+    boxes = [(0.0, 70.0 * index, 400.0, 70.0 * index + 70) for index in range(4)] + [(0.0, 0.0, 2.0, 2.0)]
+    engine = TesseractEngine()
+    assert engine.read_blocks(image, boxes, "es", processes=3) == texts + [""]
+    assert engine.read_blocks(image, boxes, "es", processes=3) == engine.read_blocks(image, boxes, "es")
+
+
 def test_a_sound_effect_on_a_flat_patch_no_ink_outlines_is_no_balloons_text(detectors):
     # The subject is the choice of kind for a block and the containers found round it (the finder's own
     # tests are in test_containers.py): "CLAP CLAP" on a real comic's flat wall came out as a balloon's

@@ -10,6 +10,7 @@ from tiny_models import build_tiny_inpainting_pipeline, sign_and_background
 from executors.text_eraser.executor import TextEraser, region_text_mask
 from transmodal import fonts, synthetic
 from transmodal.docs import MediaDoc, TextRegion, TextStyle
+from transmodal.errors import ConfigurationError
 from transmodal.media import decode_image, encode_image
 
 SANS = fonts.font_path(fonts.SANS)
@@ -130,6 +131,17 @@ def test_documents_without_regions_pass_through(eraser):
     doc = MediaDoc(image=image)
     eraser.erase(DocList[MediaDoc]([doc]))
     assert doc.error is None and doc.image == image
+
+
+def test_the_erased_image_is_handed_on_uncompressed_when_the_flow_asks():
+    sign, _ = sign_and_background(["Open every day"], font_file=SANS, background="flat", seed=3)
+    as_png, as_bmp = doc_of(sign), doc_of(sign)
+    TextEraser().erase(DocList[MediaDoc]([as_png]))
+    TextEraser(image_format="bmp").erase(DocList[MediaDoc]([as_bmp]))
+    assert bytes(as_png.image).startswith(b"\x89PNG") and bytes(as_bmp.image).startswith(b"BM")
+    assert np.array_equal(decode_image(as_bmp.image), decode_image(as_png.image))
+    with pytest.raises(ConfigurationError, match="image_format"):
+        TextEraser(image_format="gif")
 
 
 def test_corrupt_image_fails_only_its_document(eraser):

@@ -372,6 +372,17 @@ def test_an_untouched_region_stays_pixel_identical(renderer):
     assert np.array_equal(render(renderer, photo, code.model_copy(deep=True)), photo)
 
 
+def test_the_erasers_uncompressed_hand_over_leaves_as_png_drawn_into_or_not(renderer):
+    photo = np.random.default_rng(0).integers(0, 256, (120, 300, 3), dtype=np.uint8)
+    code = TextRegion(polygon=[[10, 10], [140, 10], [140, 50], [10, 50]], text="A-1234", flags=["untouched"])
+    word = TextRegion(polygon=[[160, 60], [290, 60], [290, 100], [160, 100]], text="Exit", translation="Salida")
+    for regions in ([code], [code, word]):
+        doc = MediaDoc(image=encode_image(photo, "BMP"), regions=regions)
+        renderer.render(DocList[MediaDoc]([doc]))
+        assert doc.error is None and bytes(doc.image).startswith(b"\x89PNG")
+        assert np.array_equal(decode_image(doc.image)[:60, :150], photo[:60, :150])
+
+
 def test_capitals_are_restored_when_the_source_was_lettered_in_capitals(renderer):
     container = ellipse((150, 90), (120, 70))
     page = balloon_page(300, 180, container)
@@ -489,7 +500,8 @@ def test_self_check_flags_source_left_and_illegible_blocks_only():
     from transmodal.ocr.tesseract import TesseractEngine
 
     # Block 1: source erased, translation drawn large. Block 2: source still there (erasing missed it),
-    # translation drawn at 5 pixels, which no reader can read.
+    # translation drawn at 5 pixels, which no reader can read. The source is looked for in the erased image.
+    erased = _lettered([("DOUBLE PARKING", (20, 130), 36)])
     image = _lettered(
         [("PROHIBIDO APARCAR", (20, 20), 36), ("DOUBLE PARKING", (20, 130), 36), ("TOTALMENTE", (400, 200), 5)]
     )
@@ -502,7 +514,7 @@ def test_self_check_flags_source_left_and_illegible_blocks_only():
     untouched = TextRegion(
         text="GM 125", translation="GM 125", polygon=_box_polygon(500, 20, 600, 60), flags=["untouched"]
     )
-    check_regions(TesseractEngine(), image, [clean, missed, untouched], "en", "es")
+    check_regions(TesseractEngine(), image, erased, [clean, missed, untouched], "en", "es")
     assert clean.flags == []
     assert set(missed.flags) == {"source_left", "illegible"}
     assert untouched.flags == ["untouched"]
@@ -554,12 +566,12 @@ class FirstReadingFails:
         self.engine = TesseractEngine()
         self.target_readings = 0
 
-    def read_blocks(self, pixels, boxes, language):
+    def read_blocks(self, pixels, boxes, language, processes=1):
         if language == "es":
             self.target_readings += 1
             if self.target_readings == 1:
                 return [""] * len(boxes)
-        return self.engine.read_blocks(pixels, boxes, language)
+        return self.engine.read_blocks(pixels, boxes, language, processes)
 
 
 def rendered_with_checker(checker) -> tuple[np.ndarray, TextRegion]:
@@ -589,8 +601,10 @@ def test_a_block_the_self_check_cannot_read_is_drawn_again_with_a_strong_outline
 
 def test_a_retry_that_reads_no_better_is_dropped_and_the_block_stays_flagged():
     class NeverReads(FirstReadingFails):
-        def read_blocks(self, pixels, boxes, language):
-            return [""] * len(boxes) if language == "es" else self.engine.read_blocks(pixels, boxes, language)
+        def read_blocks(self, pixels, boxes, language, processes=1):
+            if language == "es":
+                return [""] * len(boxes)
+            return self.engine.read_blocks(pixels, boxes, language, processes)
 
     rendered, region = rendered_with_checker(NeverReads())
     assert "illegible" in region.flags

@@ -107,6 +107,18 @@ def _pixels(image: Image.Image, size: tuple[int, int] | None = None) -> np.ndarr
         raise BadInputError(f"cannot decode image ({size_bytes} bytes, truncated or corrupt): {error}") from error
 
 
+# The format an executor hands a finished image to the next stage in, where a Flow asks for it (the eraser's
+# `image_format`): uncompressed, so it costs no time to write or read. A 1327 x 2039 comic page: BMP 3 ms
+# for 7.9 MB, PNG 190 ms for 3.4 MB, and the next stage decodes BMP in a fraction of PNG's 76 ms.
+HANDOVER_FORMAT = "BMP"
+IMAGE_FORMATS = ("PNG", HANDOVER_FORMAT)
+
+
+def is_handover(data: bytes | None) -> bool:
+    """Whether `data` is an image in the hand-over format, which should not leave a Flow."""
+    return data is not None and bytes(data[:2]) == b"BM"
+
+
 def encode_image(pixels: np.ndarray, format: str = "PNG") -> bytes:
     """RGB uint8 array -> encoded bytes."""
     buffer = io.BytesIO()

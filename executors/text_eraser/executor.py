@@ -9,7 +9,7 @@ from executors.text_eraser.backends import ERASERS
 from executors.text_eraser.learned import TextSegmenterMask
 from transmodal.docs import MediaDoc, TextRegion
 from transmodal.errors import ConfigurationError
-from transmodal.media import DEFAULT_MAX_PIXELS, decode_image, encode_image, to_lab
+from transmodal.media import DEFAULT_MAX_PIXELS, IMAGE_FORMATS, decode_image, encode_image, to_lab
 from transmodal.processing import fail_invalid_request, for_each_doc, traced
 
 
@@ -46,11 +46,15 @@ class TextEraser(Executor):
         mask_dilation: int = 0,
         mask: str = "heuristic",
         mask_options: dict | None = None,
+        image_format: str = "PNG",
         **kwargs,
     ):
         super().__init__(**kwargs)
         if mask not in self.MASKS:
             raise ConfigurationError(f"unknown mask {mask!r}: one of {', '.join(self.MASKS)}")
+        if image_format.upper() not in IMAGE_FORMATS:
+            raise ConfigurationError(f"unknown image_format {image_format!r}: one of {', '.join(IMAGE_FORMATS)}")
+        self.image_format = image_format.upper()
         self.inpainter = ERASERS.create(backend, **(backend_options or {}))
         self.max_pixels = max_pixels
         self.mask_dilation = mask_dilation
@@ -112,7 +116,7 @@ class TextEraser(Executor):
                 mask[area][own[area] > 0] = 0
         if not mask.any() and not any(found.paint is not None for found in found_all):
             return  # nothing found to erase: the image stays as it came, bytes and all
-        doc.image = encode_image(self.inpainter.inpaint(pixels, mask))  # type: ignore[assignment]  # docarray validates the bytes into ImageBytes
+        doc.image = encode_image(self.inpainter.inpaint(pixels, mask), self.image_format)  # type: ignore[assignment]  # docarray validates the bytes into ImageBytes
 
     def _with_network(self, pixels: np.ndarray, region: TextRegion, found: "TextPixels") -> "TextPixels":
         """The region's text pixels as the `mask` option wants them: the heuristic's (colours are always

@@ -1,3 +1,4 @@
+import concurrent.futures
 import dataclasses
 from typing import cast
 
@@ -8,11 +9,11 @@ from jina import Executor, requests
 from PIL import Image
 
 from executors.text_renderer.backends import LAYOUTS, Layout, hyphenation_points
-from executors.text_renderer.self_check import check_regions
+from executors.text_renderer.self_check import flag_illegible, flag_source_left, read_sources
 from transmodal import fonts
 from transmodal.docs import MediaDoc, TextRegion
 from transmodal.errors import ConfigurationError
-from transmodal.media import DEFAULT_MAX_PIXELS, decode_image, encode_image, to_lab
+from transmodal.media import DEFAULT_MAX_PIXELS, decode_image, encode_image, is_handover, to_lab
 from transmodal.ocr.tesseract import TesseractEngine
 from transmodal.processing import fail_invalid_request, for_each_doc, traced
 
@@ -126,6 +127,22 @@ class TextRenderer(Executor):
         if not doc.regions:
             return
         pixels = decode_image(doc.image, self.max_pixels)
+        handed_over = is_handover(doc.image)  # the eraser's uncompressed hand-over leaves as PNG, drawn or not
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            # The self-check's reading of the erased source areas (a Tesseract process) runs while we draw.
+            sources = (
+                pool.submit(read_sources, self.checker, pixels, list(doc.regions), doc.source_lang)
+                if self.checker is not None
+                else None
+            )
+            rendered = self._draw_regions(doc, pixels)
+            if sources is not None:
+                flag_source_left(list(doc.regions), sources.result())
+        if rendered is not None or handed_over:
+            doc.image = encode_image(rendered if rendered is not None else pixels)  # type: ignore[assignment]  # docarray validates the bytes into ImageBytes
+
+    def _draw_regions(self, doc: MediaDoc, pixels: np.ndarray) -> np.ndarray | None:
+        """The image with every translation drawn (and self-checked), or None when none was drawn."""
         image = pixels.copy()  # drawn into; `pixels` stays the erased original the decisions are made on
         edges = edge_strength(pixels)
         plans = [self._plan(region, pixels) for region in doc.regions]
@@ -187,10 +204,11 @@ class TextRenderer(Executor):
             if drawn_box is not None:
                 plan.region.drawn_box = drawn_box
                 drawn.append(box_polygon(drawn_box))
-        if drawn:
-            if self.checker is not None:
-                self._check_and_retry(doc, plans, pixels, image, edges, caps, obstacles)
-            doc.image = encode_image(image)  # type: ignore[assignment]  # docarray validates the bytes into ImageBytes
+        if not drawn:
+            return None
+        if self.checker is not None:
+            self._check_and_retry(doc, plans, pixels, image, edges, caps, obstacles)
+        return image
 
     def _check_and_retry(self, doc: MediaDoc, plans: list, pixels, image, edges, caps: dict, obstacles) -> None:
         """The self-check (self_check.py), and one more try for each block it found illegible though it was
@@ -200,7 +218,7 @@ class TextRenderer(Executor):
         assert self.checker is not None
         regions = list(doc.regions)
         before = {index: "illegible" in region.flags for index, region in enumerate(regions)}
-        check_regions(self.checker, image, regions, doc.source_lang, doc.target_lang)
+        flag_illegible(self.checker, image, regions, doc.target_lang)
         for index, plan in enumerate(plans):
             region = regions[index]
             if plan is None or before[index] or "illegible" not in region.flags or len(region.drawn_box) != 4:
@@ -225,7 +243,7 @@ class TextRenderer(Executor):
             check.flags = [flag for flag in check.flags if flag != "illegible"]
             check.drawn_box = drawn_box or []
             if drawn_box is not None:
-                check_regions(self.checker, attempt, [check], doc.source_lang, doc.target_lang)
+                flag_illegible(self.checker, attempt, [check], doc.target_lang)
             if drawn_box is not None and "illegible" not in check.flags:
                 image[:] = attempt
                 region.flags = check.flags

@@ -8,12 +8,14 @@ languages are refused unless listed in `languages` (accepting lossy reads).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from transmodal import languages as language_names
 from transmodal.errors import ModelNotFoundError, UnsupportedLanguageError
+from transmodal.ocr.graph import fused_model
 from transmodal.ocr.lines import Box, Line, crop_line, merge_line_fragments, union
 
 # The DB detector's threshold on a box's mean text probability. RapidOCR's 0.5 drops faint or tightly
@@ -48,17 +50,30 @@ class RapidOCREngine:
         threads: int = -1,
         box_threshold: float = DET_BOX_THRESHOLD,
         det_max_side: int = DET_MAX_SIDE,
+        fused: bool = True,
     ):
         try:
+            import rapidocr_onnxruntime
             from rapidocr_onnxruntime import RapidOCR
         except ImportError as error:
             raise ModelNotFoundError(
-                f"RapidOCR is not installed ({error}): pip install onnxruntime pyclipper shapely six && "
+                f"RapidOCR is not installed ({error}): pip install onnx onnxruntime pyclipper shapely six && "
                 "pip install --no-deps rapidocr-onnxruntime (the `ocr` extra of transmodal)"
             ) from error
+        # fused: the shipped models with their activations fused (`graph`), the same readings in 60 % of the time
+        models = Path(rapidocr_onnxruntime.__file__).parent / "models"
+        paths = {
+            f"{stage}_model_path": fused_model(models / f"ch_PP-OCRv4_{stage}_infer.onnx")
+            for stage in ("det", "rec")
+            if fused
+        }
         # threads: onnxruntime's intra-op threads; -1 lets it use every core.
         self.engine = RapidOCR(
-            intra_op_num_threads=threads, inter_op_num_threads=1, det_box_thresh=box_threshold, print_verbose=False
+            intra_op_num_threads=threads,
+            inter_op_num_threads=1,
+            det_box_thresh=box_threshold,
+            print_verbose=False,
+            **{key: str(value) for key, value in paths.items()},
         )
         self.languages = set(languages or ["en", "zh"])
         self.det_max_side = det_max_side

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import os
 import subprocess
@@ -131,10 +132,11 @@ class TesseractEngine:
                     lines[index] = Line(box=boxes[index], text=read.text, confidence=read.confidence)
         return lines
 
-    def read_blocks(self, pixels: np.ndarray, boxes: list[Box], language: str) -> list[str]:
+    def read_blocks(self, pixels: np.ndarray, boxes: list[Box], language: str, processes: int = 1) -> list[str]:
         """The text of each box of an RGB image read as a block of lines (psm 6), the box padded by a few
         pixels (by 15 % of its height, 4 at least) so that letters touching its edge are whole; "" for a
-        box too small to read. One process for all boxes."""
+        box too small to read. The boxes are shared out among up to `processes` processes run at once
+        (Tesseract is single-threaded here)."""
         height, width = pixels.shape[:2]
         crops, where = [], []
         for index, (x0, y0, x1, y1) in enumerate(boxes):
@@ -148,8 +150,13 @@ class TesseractEngine:
         if crops:
             # Adaptive thresholding (Leptonica's Otsu per tile): a block on an unevenly lit photo (a page
             # darkening towards its gutter) loses the words on its darker side to one global threshold.
-            for index, words in zip(where, self._words(crops, language, 6, ("-c", "thresholding_method=1"))):
-                texts[index] = block_text(words, language)
+            options = ("-c", "thresholding_method=1")
+            shares = [share for share in np.array_split(np.arange(len(crops)), max(1, processes)) if len(share)]
+            with concurrent.futures.ThreadPoolExecutor(max_workers=len(shares)) as pool:
+                read = pool.map(lambda share: self._words([crops[i] for i in share], language, 6, options), shares)
+                for share, share_words in zip(shares, list(read)):
+                    for i, words in zip(share, share_words):
+                        texts[where[i]] = block_text(words, language)
         return texts
 
 

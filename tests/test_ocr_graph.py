@@ -1,0 +1,133 @@
+"""PP-OCR's graphs with their activations fused (transmodal/ocr/graph.py): the same outputs, fewer ops."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime
+from onnx import TensorProto, helper, numpy_helper
+from PIL import Image, ImageDraw, ImageFont
+
+from transmodal import fonts
+from transmodal.ocr.graph import fuse_activations, fused_model
+
+
+def _constant(name: str, value) -> onnx.NodeProto:
+    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(value, np.float32), name))
+
+
+def lcnet_block(opset: int = 12) -> onnx.ModelProto:
+    """One PP-LCNetV3 block as PaddleOCR exports it: a padded 3x3 conv, an affine block, hard-swish in four
+    ops, an affine block, then a 1x1 conv (no padding) and a Squeeze with `axes` as an attribute."""
+    rng = np.random.default_rng(1)
+    nodes = [
+        _constant("w0", rng.normal(size=(4, 3, 3, 3))),
+        _constant("b0", rng.normal(size=4)),
+        helper.make_node("Conv", ["x", "w0", "b0"], ["c0"], pads=[1, 1, 1, 1]),
+        _constant("a", 1.7),
+        helper.make_node("Mul", ["a", "c0"], ["m0"]),
+        _constant("b", 0.3),
+        helper.make_node("Add", ["m0", "b"], ["t"]),
+        _constant("three", 3.0),
+        helper.make_node("Add", ["t", "three"], ["t3"]),
+        _constant("zero", 0.0),
+        _constant("six", 6.0),
+        helper.make_node("Clip", ["t3", "zero", "six"], ["clipped"]),
+        helper.make_node("Mul", ["t", "clipped"], ["product"]),
+        helper.make_node("Div", ["product", "six"], ["swished"]),
+        _constant("c", 0.4),
+        helper.make_node("Mul", ["c", "swished"], ["m1"]),
+        _constant("d", -0.2),
+        helper.make_node("Add", ["m1", "d"], ["affine"]),
+        _constant("w1", rng.normal(size=(5, 4, 1, 1))),
+        _constant("b1", rng.normal(size=5)),
+        helper.make_node("Conv", ["affine", "w1", "b1"], ["c1"]),
+        helper.make_node("ReduceMean", ["c1"], ["pooled"], axes=[2], keepdims=1),
+        helper.make_node("Squeeze", ["pooled"], ["y"], axes=[2]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "lcnet_block",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3, 8, None])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return model
+
+
+def run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {"x": x})[0]
+
+
+def test_an_lcnet_block_is_fused_into_two_convolutions_and_a_hardswish_with_the_same_output():
+    original = lcnet_block()
+    fused = lcnet_block()
+    assert fuse_activations(fused) == 3  # affine after the first conv, hard-swish, affine before the second
+    assert [node.op_type for node in fused.graph.node] == ["Conv", "HardSwish", "Conv", "ReduceMean", "Squeeze"]
+    assert fused.opset_import[0].version == 14
+    x = np.random.default_rng(2).normal(size=(2, 3, 8, 11)).astype(np.float32)
+    np.testing.assert_allclose(run(fused, x), run(original, x), rtol=1e-5, atol=1e-5)
+
+
+def test_an_affine_block_before_a_padded_convolution_is_left_alone():
+    # conv(x * c + d) with zero padding sees 0 at the border where the fold would see d: not the same.
+    model = lcnet_block()
+    second = next(node for node in model.graph.node if node.output[0] == "c1")
+    second.attribute.append(helper.make_attribute("pads", [1, 1, 1, 1]))
+    original = onnx.ModelProto()
+    original.CopyFrom(model)
+    assert fuse_activations(model) == 2
+    assert "Add" in [node.op_type for node in model.graph.node]
+    x = np.random.default_rng(3).normal(size=(1, 3, 8, 9)).astype(np.float32)
+    np.testing.assert_allclose(run(model, x), run(original, x), rtol=1e-5, atol=1e-5)
+
+
+def test_an_op_whose_meaning_changed_after_opset_12_keeps_the_graph_at_its_opset():
+    # Softmax without an axis took the last dimensions flattened before opset 13, the last one after:
+    # such a graph keeps its opset, so its hard-swish stays spelled out (the affine blocks still fold).
+    model = lcnet_block()
+    model.graph.node.append(helper.make_node("Softmax", ["y"], ["probabilities"]))
+    model.graph.output[0].name = "probabilities"
+    assert fuse_activations(model) == 2
+    assert model.opset_import[0].version == 12
+    assert "HardSwish" not in [node.op_type for node in model.graph.node]
+
+
+def test_a_fused_copy_is_made_once_and_a_model_with_nothing_to_fuse_is_used_as_it_is(tmp_path):
+    source = tmp_path / "block.onnx"
+    onnx.save(lcnet_block(), source)
+    first = fused_model(source, cache_dir=tmp_path / "fused")
+    assert first != source and first.parent == tmp_path / "fused"
+    assert fused_model(source, cache_dir=tmp_path / "fused") == first
+    x = np.random.default_rng(4).normal(size=(1, 3, 8, 6)).astype(np.float32)
+    np.testing.assert_allclose(run(onnx.load(first), x), run(lcnet_block(), x), rtol=1e-5, atol=1e-5)
+
+    plain = lcnet_block()
+    keep = {"w1", "b1", "c1", "pooled", "y"}
+    kept = [n for n in plain.graph.node if n.output[0] in keep]
+    del plain.graph.node[:]
+    plain.graph.node.extend(kept)
+    plain.graph.input[0].CopyFrom(helper.make_tensor_value_info("affine", TensorProto.FLOAT, [None, 4, 8, None]))
+    onnx.save(plain, tmp_path / "plain.onnx")
+    assert fused_model(tmp_path / "plain.onnx", cache_dir=tmp_path / "fused") == tmp_path / "plain.onnx"
+
+
+def test_rapidocr_reads_the_same_with_its_fused_models():
+    from transmodal.ocr.rapidocr import RapidOCREngine
+
+    font = fonts.font_path(fonts.SANS)
+    image = Image.new("RGB", (900, 160), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((20, 20), "Fresh bread and coffee", fill="black", font=ImageFont.truetype(font, 44))
+    draw.text((20, 90), "OPEN EVERY DAY 7-19", fill=(30, 60, 120), font=ImageFont.truetype(font, 40))
+    pixels = np.asarray(image)
+    fused, plain = RapidOCREngine(), RapidOCREngine(fused=False)
+    assert "fused" in fused.engine.text_rec.session.session._model_path
+    lines = fused.find_lines(pixels, "en")
+    assert [line.box for line in lines] == [line.box for line in plain.find_lines(pixels, "en")]
+    boxes = [line.box for line in lines]
+    read = [(line.text, round(line.confidence, 3)) for line in fused.read_lines(pixels, boxes, "en")]
+    assert read == [(line.text, round(line.confidence, 3)) for line in plain.read_lines(pixels, boxes, "en")]
+    assert [text.replace(" ", "") for text, _ in read] == ["Freshbreadandcoffee", "OPENEVERYDAY7-19"]

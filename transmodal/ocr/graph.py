@@ -1,0 +1,216 @@
+"""PP-OCR's ONNX graphs with their activations fused: the same arithmetic in about 60 % of the time.
+
+PaddleOCR's exporter writes PP-LCNetV3 (the backbone of PP-OCRv4's detector and recogniser) op by op: each
+convolution is followed by a "learnable affine block" (Mul and Add by a scalar), hard-swish spelled as four
+element-wise ops (Add 3, Clip 0..6, Mul, Div 6) and a second affine block. ONNX Runtime fuses none of it, so
+on 2 cores half of the recogniser's time went to passes over memory that compute nothing a convolution could
+not (profiled on real comic lines: Conv 31 %, Mul 20 %, Add 17 %, Clip 8 %, Div 6 %). Here
+
+- an affine block after a convolution is folded into its weights and bias;
+- hard-swish becomes the one `HardSwish` op (opset 14), which ONNX Runtime then fuses into the convolution;
+- an affine block before a convolution without padding is folded into that convolution too (with padding
+  it is not the same arithmetic: the border would see the affine's offset where the original sees zeros).
+
+Measured on 156 real comic lines: the recogniser 2.59 -> 1.59 s, every reading identical; the detector
+0.36 -> 0.27 s an image on 8 real pages and photos, every box identical. The rewritten graph is checked
+against the original on a random input before it is used, so a model this does not fit is never changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+# The opset of ONNX's HardSwish; the ops PP-OCR's graphs use are the same from their opset 12 up, except
+# Squeeze (axes became an input in 13), which `fuse_activations` rewrites.
+HARDSWISH_OPSET = 14
+# Ops whose meaning does not change from opset 11 to 14 once Squeeze is rewritten: a graph with any other
+# op keeps its opset and its hard-swish spelled out (Softmax without an axis, for one, changed in 13).
+SAME_UP_TO_OPSET_14 = {
+    "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Conv", "ConvTranspose", "Div",
+    "GlobalAveragePool", "HardSigmoid", "MatMul", "Mul", "Pow", "ReduceMean", "Relu", "Reshape", "Resize",
+    "Shape", "Sigmoid", "Slice", "Sqrt", "Squeeze", "Sub", "Transpose",
+}  # fmt: skip
+# How far the fused graph's outputs may drift from the original's (float rounding of the folded weights).
+TOLERANCE = 1e-3
+
+
+def fuse_activations(model) -> int:
+    """Fuse the onnx.ModelProto `model` in place; the number of rewrites made."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    values = {tensor.name: numpy_helper.to_array(tensor) for tensor in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            values[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    nodes = [node for node in graph.node if not (node.op_type == "Constant" and node.output[0] in values)]
+
+    def consumers(name):
+        return [node for node in nodes if name in node.input]
+
+    def producer(name):
+        return next((node for node in nodes if name in node.output), None)
+
+    def sole_consumer(name, op_type):
+        found = consumers(name)
+        return found[0] if len(found) == 1 and found[0].op_type == op_type else None
+
+    def scalar_operand(node):
+        """(the scalar, the other input) of a binary op with one scalar constant operand, else (None, None)."""
+        if node is None or len(node.input) != 2:
+            return None, None
+        for constant, other in (node.input, reversed(node.input)):
+            if constant in values and values[constant].size == 1 and other not in values:
+                return float(values[constant].ravel()[0]), other
+        return None, None
+
+    def affine_after(name):
+        """The Mul-by-a-scalar then Add-a-scalar that is the only use of `name`: (scale, offset, nodes)."""
+        mul = sole_consumer(name, "Mul")
+        scale, _ = scalar_operand(mul)
+        add = sole_consumer(mul.output[0], "Add") if scale is not None else None
+        offset, _ = scalar_operand(add)
+        return (scale, offset, (mul, add)) if offset is not None else None
+
+    def replace_uses(old, new):
+        for node in nodes:
+            for index, name in enumerate(node.input):
+                if name == old:
+                    node.input[index] = new
+        for output in graph.output:
+            if output.name == old:
+                output.name = new
+
+    def set_weights(conv, weights, bias):
+        values[conv.output[0] + ".fused_w"] = weights.astype(np.float32)
+        values[conv.output[0] + ".fused_b"] = bias.astype(np.float32)
+        del conv.input[1:]
+        conv.input.extend([conv.output[0] + ".fused_w", conv.output[0] + ".fused_b"])
+
+    def weights_and_bias(conv):
+        weights = values[conv.input[1]]
+        bias = values[conv.input[2]] if len(conv.input) > 2 else np.zeros(weights.shape[0], np.float32)
+        return weights, bias
+
+    rewrites = 0
+    convs = [node for node in nodes if node.op_type == "Conv" and all(name in values for name in node.input[1:])]
+    for conv in convs:  # conv -> (x * a + b)  ==  conv with weights * a, bias * a + b
+        found = affine_after(conv.output[0])
+        if found:
+            scale, offset, (mul, add) = found
+            weights, bias = weights_and_bias(conv)
+            set_weights(conv, weights * scale, bias * scale + offset)
+            replace_uses(add.output[0], conv.output[0])
+            nodes.remove(mul)
+            nodes.remove(add)
+            rewrites += 1
+
+    opset = next(entry for entry in model.opset_import if entry.domain in ("", "ai.onnx"))
+    if opset.version >= HARDSWISH_OPSET or {node.op_type for node in nodes} <= SAME_UP_TO_OPSET_14:
+        for add in [node for node in nodes if node.op_type == "Add"]:  # x * clip(x + 3, 0, 6) / 6
+            three, x = scalar_operand(add)
+            clip = sole_consumer(add.output[0], "Clip") if three == 3.0 else None
+            if clip is None or len(clip.input) != 3 or any(name not in values for name in clip.input[1:]):
+                continue
+            mul = sole_consumer(clip.output[0], "Mul")
+            if (float(values[clip.input[1]]), float(values[clip.input[2]])) != (0.0, 6.0) or mul is None:
+                continue
+            div = sole_consumer(mul.output[0], "Div") if set(mul.input) == {x, clip.output[0]} else None
+            if div is None or scalar_operand(div)[0] != 6.0:
+                continue
+            nodes[nodes.index(add)] = helper.make_node("HardSwish", [x], [div.output[0]], name=div.output[0])
+            for node in (clip, mul, div):
+                nodes.remove(node)
+            rewrites += 1
+        if opset.version < HARDSWISH_OPSET:
+            for node in nodes:
+                axes = next((attribute for attribute in node.attribute if attribute.name == "axes"), None)
+                if node.op_type == "Squeeze" and axes is not None:
+                    values[node.output[0] + ".axes"] = np.array(axes.ints, np.int64)
+                    node.input.append(node.output[0] + ".axes")
+                    node.attribute.remove(axes)
+            opset.version = HARDSWISH_OPSET
+
+    for conv in convs:  # conv(x * c + d) == conv with weights * c, bias + d * sum(weights), without padding
+        padding = next((list(attribute.ints) for attribute in conv.attribute if attribute.name == "pads"), [])
+        add = producer(conv.input[0])
+        offset, scaled = scalar_operand(add) if add is not None and add.op_type == "Add" else (None, None)
+        mul = producer(scaled) if offset is not None else None
+        scale, x = scalar_operand(mul) if mul is not None and mul.op_type == "Mul" else (None, None)
+        if any(padding) or scale is None or len(consumers(add.output[0])) > 1 or len(consumers(scaled)) > 1:
+            continue
+        weights, bias = weights_and_bias(conv)
+        set_weights(conv, weights * scale, bias + offset * weights.sum(axis=(1, 2, 3)))
+        conv.input[0] = x
+        nodes.remove(mul)
+        nodes.remove(add)
+        rewrites += 1
+
+    used = {name for node in nodes for name in node.input}
+    del graph.node[:]
+    graph.node.extend(nodes)
+    del graph.initializer[:]
+    graph.initializer.extend(numpy_helper.from_array(value, name) for name, value in values.items() if name in used)
+    return rewrites
+
+
+def _outputs(model_bytes: bytes, feed: np.ndarray) -> list[np.ndarray]:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: feed})
+
+
+def _probe(model) -> np.ndarray:
+    """A random input of the model's shape: batch 1, 64 for any other free dimension (a multiple of 32)."""
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    shape = [dim.dim_value if dim.dim_value > 0 else (1 if index == 0 else 64) for index, dim in enumerate(dims)]
+    return np.random.default_rng(0).uniform(-1.0, 1.0, shape).astype(np.float32)
+
+
+def fused_model(path: str | Path, cache_dir: str | Path | None = None) -> Path:
+    """A fused copy of the ONNX model at `path` (made once, kept beside the project's models), or `path`
+    itself when fusing changed nothing or changed what the model computes."""
+    import onnx
+
+    from transmodal.model_store import models_dir
+
+    path = Path(path)
+    name = f"{path.stem}.{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}.fused.onnx"
+    # beside the models; in the temporary folder where that is read-only (a mounted models volume)
+    folders = [Path(cache_dir) if cache_dir else models_dir() / "fused-onnx", Path(tempfile.gettempdir())]
+    for folder in folders:
+        if (folder / name).is_file():
+            return folder / name
+    original, fused = onnx.load(str(path)), onnx.load(str(path))
+    if not fuse_activations(fused):
+        return path
+    fused_bytes = fused.SerializeToString()
+    feed = _probe(original)
+    drift = max(
+        float(np.max(np.abs(a - b)))
+        for a, b in zip(_outputs(original.SerializeToString(), feed), _outputs(fused_bytes, feed))
+    )
+    if drift > TOLERANCE:
+        logger.warning("%s: fused graph drifts by %.3g from the original; using the original", path, drift)
+        return path
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            partial = folder / f"{name}.{os.getpid()}.partial"
+            partial.write_bytes(fused_bytes)
+            os.replace(partial, folder / name)  # atomic: processes starting together never read half a file
+            return folder / name
+        except OSError as error:
+            logger.info("cannot keep the fused model in %s (%s)", folder, error)
+    return path
