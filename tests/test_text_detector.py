@@ -392,42 +392,6 @@ def test_a_doubtful_line_is_read_again_in_other_crops_until_one_reads_as_words()
     assert asked == [("box", [0, 1, 2])]
 
 
-def test_a_line_read_without_letters_is_not_read_again():
-    # "[13]" (a page number) or nothing (a patch of artwork): no word list tells a better reading, and
-    # Tesseract made letters up from the artwork ("[13]" -> "(eel"). The engines answer from a script.
-    from transmodal.ocr.readers import RapidOCRTesseractReader
-
-    first = ["[13]", "", "BLZWABSANDLONG"]
-    asked: dict[str, list] = {"rapidocr": [], "tesseract": []}
-
-    class ScriptedRapidOCR:
-        languages = {"en"}
-
-        def find_lines(self, pixels, language):
-            return [Line(box=(0, 10 * i, 100, 10 * i + 9)) for i in range(3)]
-
-        def read_lines(self, pixels, boxes, language, crop="box"):
-            asked["rapidocr"] += [(crop, int(box[1]) // 10) for box in boxes]
-            return [Line(box=box, text=first[int(box[1]) // 10], confidence=0.9) for box in boxes]
-
-    class ScriptedTesseract:
-        def read_lines(self, pixels, boxes, language):
-            asked["tesseract"] += [int(box[1]) // 10 for box in boxes]
-            return [Line(box=box, text="(eel", confidence=0.5) for box in boxes]
-
-    reader = RapidOCRTesseractReader.__new__(RapidOCRTesseractReader)
-    reader.rapidocr, reader.tesseract, reader.combine, reader.second_looks = (
-        ScriptedRapidOCR(),
-        ScriptedTesseract(),
-        True,
-        True,
-    )
-    lines = reader.read(np.zeros((30, 100, 3), np.uint8), "en")
-    assert [line.text for line in lines[:2]] == ["[13]", ""]
-    assert asked["tesseract"] == [2]
-    assert {index for crop, index in asked["rapidocr"] if crop != "box"} == {2}
-
-
 def test_a_line_set_off_by_a_larger_gap_than_the_paragraph_spacing_starts_a_new_block():
     # The lines of a photographed book page (skimage's page.png, as RapidOCR boxes them: tilted lines'
     # boxes overlap), then a code sample set off below by a gap under a line's height (moved up a little

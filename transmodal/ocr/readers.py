@@ -125,14 +125,7 @@ class RapidOCRTesseractReader:
         # Tesseract reads only the lines RapidOCR did not read as words alone: on 3 real comic pages that is
         # 65 of 226 lines, and where RapidOCR's reading was all words Tesseract's never read better ("I AM."
         # against "I a if."). Most of Tesseract's time saved, none of its help lost.
-        # A reading without letters ("[13]", "50", or nothing on a patch of artwork) is no doubtful line:
-        # no word list can tell a better one, and Tesseract's readings of such lines were letters made up
-        # from the artwork ("[13]" -> "(eel").
-        doubtful = [
-            index
-            for index, line in enumerate(by_rapidocr)
-            if any(char.isalpha() for char in line.text) and not reads_as_words(line.text, language)
-        ]
+        doubtful = [index for index, line in enumerate(by_rapidocr) if not reads_as_words(line.text, language)]
         # Tesseract (one single-threaded process) reads while RapidOCR looks again: both cores stay busy.
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             tesseract_reading = pool.submit(self.tesseract.read_lines, pixels, [boxes[i] for i in doubtful], language)
