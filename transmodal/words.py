@@ -611,6 +611,7 @@ def clear_vocabularies() -> None:
     """Forget the loaded word lists (after installing a dictionary, or in tests)."""
     _load_vocabulary.cache_clear()
     mt_short_words.cache_clear()
+    corrected_and_split.cache_clear()
 
 
 def is_word(word: str, language: str) -> bool:
@@ -1419,6 +1420,15 @@ def recurring_words(texts: Iterable[str], language: str, min_count: int = 2, nam
         if not pieces or (count > min_count and count > sum(line.count(phrase) for line in lines)):
             kept.add(word)
     return kept
+
+
+@functools.lru_cache(maxsize=8192)
+def corrected_and_split(text: str, language: str) -> tuple[str, str]:
+    """(`correct_misreads`, then `split_words` of that) of a text with no words to keep: a line as an OCR
+    reader passes it on. Cached: a line's crops and engines often read it alike, and it is scored more
+    than once (whether it reads as words, then which reading is best)."""
+    corrected = correct_misreads(text, language)
+    return corrected, split_words(corrected, language)
 
 
 def word_score(text: str, language: str, keep: Iterable[str] = ()) -> tuple[int, int]:

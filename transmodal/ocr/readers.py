@@ -153,8 +153,8 @@ def _lower_case(text: str) -> bool:
 def reads_as_words(text: str, language: str) -> bool:
     """Every letter of the text (misread letters corrected, lost spaces put back) is in known words, and
     no word had to be cut into uncommon words only to be so ("COWPANION": "COW PAN ION")."""
-    corrected = words.correct_misreads(text, language)
-    known, unknown = words.word_score(words.split_words(corrected, language), language)
+    corrected, split = words.corrected_and_split(text, language)
+    known, unknown = words.word_score(split, language)
     return known > 0 and unknown == 0 and not words.has_odd_split(corrected, language)
 
 
@@ -163,7 +163,7 @@ def best_line(found: Line, candidates: list[Line], language: str) -> Line:
     spaces of widely tracked capitals, Tesseract misreads stylised letters: each is right where the other
     fails); ties go to the first reader."""
     # Scored as the detector will pass them on: misread letters corrected, lost spaces put back.
-    texts = [words.split_words(words.correct_misreads(candidate.text, language), language) for candidate in candidates]
+    texts = [words.corrected_and_split(candidate.text, language)[1] for candidate in candidates]
     chosen = candidates[texts.index(words.best_reading(texts, language))]
     return dataclasses.replace(found, text=chosen.text, confidence=chosen.confidence)
 
