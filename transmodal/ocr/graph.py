@@ -7,7 +7,8 @@ on 2 cores half of the recogniser's time went to passes over memory that compute
 not (profiled on real comic lines: Conv 31 %, Mul 20 %, Add 17 %, Clip 8 %, Div 6 %). Here
 
 - an affine block after a convolution is folded into its weights and bias;
-- hard-swish becomes the one `HardSwish` op (opset 14), which ONNX Runtime then fuses into the convolution;
+- hard-swish becomes the one `HardSwish` op (opset 14), which ONNX Runtime then runs inside the
+  convolution (its profile shows no activation op left);
 - an affine block before a convolution without padding is folded into that convolution too (with padding
   it is not the same arithmetic: the border would see the affine's offset where the original sees zeros).
 
@@ -32,7 +33,9 @@ logger = logging.getLogger(__name__)
 # Squeeze (axes became an input in 13), which `fuse_activations` rewrites.
 HARDSWISH_OPSET = 14
 # Ops whose meaning does not change from opset 11 to 14 once Squeeze is rewritten: a graph with any other
-# op keeps its opset and its hard-swish spelled out (Softmax without an axis, for one, changed in 13).
+# op keeps its opset and its hard-swish spelled out. Softmax counts only with its axis given: it used to
+# flatten every dimension from that axis on, and takes that one axis alone from 13 (the same for the last
+# axis, which is what the recogniser uses; the check against the original catches any other).
 SAME_UP_TO_OPSET_14 = {
     "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Conv", "ConvTranspose", "Div",
     "GlobalAveragePool", "HardSigmoid", "MatMul", "Mul", "Pow", "ReduceMean", "Relu", "Reshape", "Resize",
@@ -40,6 +43,9 @@ SAME_UP_TO_OPSET_14 = {
 }  # fmt: skip
 # How far the fused graph's outputs may drift from the original's (float rounding of the folded weights).
 TOLERANCE = 1e-3
+# In the kept copies' names: raise it when `fuse_activations` changes, so that copies made by an earlier
+# version are made again rather than used.
+VERSION = 2
 
 
 def fuse_activations(model) -> int:
@@ -114,7 +120,10 @@ def fuse_activations(model) -> int:
             rewrites += 1
 
     opset = next(entry for entry in model.opset_import if entry.domain in ("", "ai.onnx"))
-    if opset.version >= HARDSWISH_OPSET or {node.op_type for node in nodes} <= SAME_UP_TO_OPSET_14:
+    same_meaning = SAME_UP_TO_OPSET_14 | {"Softmax"}
+    if any(node.op_type == "Softmax" and not any(a.name == "axis" for a in node.attribute) for node in nodes):
+        same_meaning = SAME_UP_TO_OPSET_14
+    if opset.version >= HARDSWISH_OPSET or {node.op_type for node in nodes} <= same_meaning:
         for add in [node for node in nodes if node.op_type == "Add"]:  # x * clip(x + 3, 0, 6) / 6
             three, x = scalar_operand(add)
             clip = sole_consumer(add.output[0], "Clip") if three == 3.0 else None
@@ -186,7 +195,7 @@ def fused_model(path: str | Path, cache_dir: str | Path | None = None) -> Path:
     from transmodal.model_store import models_dir
 
     path = Path(path)
-    name = f"{path.stem}.{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}.fused.onnx"
+    name = f"{path.stem}.{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}.fused-v{VERSION}.onnx"
     # beside the models; in the temporary folder where that is read-only (a mounted models volume)
     folders = [Path(cache_dir) if cache_dir else models_dir() / "fused-onnx", Path(tempfile.gettempdir())]
     for folder in folders:
@@ -210,6 +219,9 @@ def fused_model(path: str | Path, cache_dir: str | Path | None = None) -> Path:
             partial = folder / f"{name}.{os.getpid()}.partial"
             partial.write_bytes(fused_bytes)
             os.replace(partial, folder / name)  # atomic: processes starting together never read half a file
+            for stale in folder.glob(f"{path.stem}.*.fused*.onnx"):  # copies by other versions of this module
+                if stale.name != name:
+                    stale.unlink(missing_ok=True)
             return folder / name
         except OSError as error:
             logger.info("cannot keep the fused model in %s (%s)", folder, error)
