@@ -120,10 +120,13 @@ def fuse_activations(model) -> int:
             rewrites += 1
 
     opset = next(entry for entry in model.opset_import if entry.domain in ("", "ai.onnx"))
-    same_meaning = SAME_UP_TO_OPSET_14 | {"Softmax"}
-    if any(node.op_type == "Softmax" and not any(a.name == "axis" for a in node.attribute) for node in nodes):
-        same_meaning = SAME_UP_TO_OPSET_14
-    if opset.version >= HARDSWISH_OPSET or {node.op_type for node in nodes} <= same_meaning:
+    # (a Softmax with its axis given is left out of the check: see SAME_UP_TO_OPSET_14)
+    to_check = {
+        node.op_type
+        for node in nodes
+        if not (node.op_type == "Softmax" and any(attribute.name == "axis" for attribute in node.attribute))
+    }
+    if opset.version >= HARDSWISH_OPSET or to_check <= SAME_UP_TO_OPSET_14:
         for add in [node for node in nodes if node.op_type == "Add"]:  # x * clip(x + 3, 0, 6) / 6
             three, x = scalar_operand(add)
             clip = sole_consumer(add.output[0], "Clip") if three == 3.0 else None
