@@ -93,14 +93,11 @@ class TextDetector(Executor):
         # outlines it, and the lettering looks like a sound effect ("CLAP CLAP" on a real comic's wall);
         # lines slanting like a sound effect's are one even where a shape outlined in ink holds them (a
         # "CLAP" over a character's hair). Dialogue is lettered level.
-        angle = region.style.angle
+        slanted = abs(region.style.angle) > containers.SFX_MIN_ANGLE
         if (
             holder is not None
             and drawn_page
-            and (
-                abs(angle) > containers.SFX_MIN_ANGLE
-                or (not holder.outlined and containers.looks_like_sfx(pixels, region.box, lines))
-            )
+            and (slanted or (not holder.outlined and containers.looks_like_sfx(pixels, region.box, lines)))
         ):
             holder = None
         if holder is not None:
@@ -114,11 +111,7 @@ class TextDetector(Executor):
         # is one; so is slanted lettering, but a short reading that only slants, in shapes unlike letters,
         # is the art misread (a drawn shop sign read "PEAR") and goes to the check below.
         short = sum(char.isalnum() for char in region.text) <= 4
-        slanted_lettering = (
-            drawn_page
-            and abs(angle) > containers.SFX_MIN_ANGLE
-            and (not short or containers.is_text_like(pixels, region.box))
-        )
+        slanted_lettering = drawn_page and slanted and (not short or containers.is_text_like(pixels, region.box))
         if slanted_lettering or (drawn_page and containers.looks_like_sfx(pixels, region.box, lines)):
             region.kind = "sfx"
             if not self.translate_sfx:

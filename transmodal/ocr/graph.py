@@ -174,12 +174,13 @@ def fuse_activations(model) -> int:
     return rewrites
 
 
-def _outputs(model_bytes: bytes, feed: np.ndarray) -> list[np.ndarray]:
+def _outputs(model: str | bytes, feed: np.ndarray) -> list[np.ndarray]:
+    """The outputs of the model (a path, or its serialised bytes) for `feed`."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     return session.run(None, {session.get_inputs()[0].name: feed})
 
 
@@ -204,15 +205,12 @@ def fused_model(path: str | Path, cache_dir: str | Path | None = None) -> Path:
     for folder in folders:
         if (folder / name).is_file():
             return folder / name
-    original, fused = onnx.load(str(path)), onnx.load(str(path))
+    fused = onnx.load(str(path))
+    feed = _probe(fused)  # (the input's shape is the original's)
     if not fuse_activations(fused):
         return path
     fused_bytes = fused.SerializeToString()
-    feed = _probe(original)
-    drift = max(
-        float(np.max(np.abs(a - b)))
-        for a, b in zip(_outputs(original.SerializeToString(), feed), _outputs(fused_bytes, feed))
-    )
+    drift = max(float(np.max(np.abs(a - b))) for a, b in zip(_outputs(str(path), feed), _outputs(fused_bytes, feed)))
     if drift > TOLERANCE:
         logger.warning("%s: fused graph drifts by %.3g from the original; using the original", path, drift)
         return path
