@@ -55,6 +55,9 @@ class RapidOCREngine:
         try:
             import rapidocr_onnxruntime
             from rapidocr_onnxruntime import RapidOCR
+
+            if fused:
+                import onnx  # noqa: F401  # (`graph` rewrites the models with it)
         except ImportError as error:
             raise ModelNotFoundError(
                 f"RapidOCR is not installed ({error}): pip install onnx onnxruntime pyclipper shapely six && "
@@ -62,11 +65,11 @@ class RapidOCREngine:
             ) from error
         # fused: the shipped models with their activations fused (`graph`), the same readings in 60 % of the time
         models = Path(rapidocr_onnxruntime.__file__).parent / "models"
-        paths = {
-            f"{stage}_model_path": fused_model(models / f"ch_PP-OCRv4_{stage}_infer.onnx")
-            for stage in ("det", "rec")
+        paths = (
+            {f"{stage}_model_path": fused_model(models / f"ch_PP-OCRv4_{stage}_infer.onnx") for stage in ("det", "rec")}
             if fused
-        }
+            else {}
+        )
         # threads: onnxruntime's intra-op threads; -1 lets it use every core.
         self.engine = RapidOCR(
             intra_op_num_threads=threads,
