@@ -346,14 +346,29 @@ def generate(count: int, seed: int, size: int = 128, background: str | None = No
     return [sample(rng, size, background) for _ in range(count)]
 
 
-def to_tensors(samples: list[Sample]):
-    """(images, clean images, masks) as float tensors: (N, 3, H, W) in [0, 1] and (N, 1, H, W) in {0, 1}."""
+def stack(samples: list[Sample]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(images, clean images, masks) as uint8 arrays (N, H, W, 3), (N, H, W, 3), (N, H, W): a quarter of
+    the float tensors' size, for handing batches between processes."""
+    return np.stack([s.image for s in samples]), np.stack([s.clean for s in samples]), np.stack([s.mask for s in samples])
+
+
+def image_tensor(pixels: np.ndarray):
+    """uint8 images (N, H, W, 3) as a float tensor (N, 3, H, W) in [0, 1]."""
     import torch
 
-    images = torch.from_numpy(np.stack([s.image for s in samples])).permute(0, 3, 1, 2).float() / 255.0
-    clean = torch.from_numpy(np.stack([s.clean for s in samples])).permute(0, 3, 1, 2).float() / 255.0
-    masks = torch.from_numpy(np.stack([s.mask for s in samples]) > 0).float()[:, None]
-    return images, clean, masks
+    return torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255.0
+
+
+def as_tensors(images: np.ndarray, clean: np.ndarray, masks: np.ndarray):
+    """`stack`'s arrays as float tensors: images (N, 3, H, W) in [0, 1] and masks (N, 1, H, W) in {0, 1}."""
+    import torch
+
+    return image_tensor(images), image_tensor(clean), torch.from_numpy(masks > 0).float()[:, None]
+
+
+def to_tensors(samples: list[Sample]):
+    """(images, clean images, masks) of `samples` as float tensors (`as_tensors`)."""
+    return as_tensors(*stack(samples))
 
 
 def preview(samples: list[Sample], path: str, columns: int = 8) -> None:

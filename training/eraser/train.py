@@ -19,7 +19,9 @@ and .png (loss curve).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -33,6 +35,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from training.batches import Producers  # noqa: E402
 from training.eraser import data  # noqa: E402
 from transmodal.nets import checkpoint  # noqa: E402
 from transmodal.nets.pconv import PartialUNet  # noqa: E402
@@ -56,6 +59,7 @@ class TrainConfig:
     device: str = "cpu"
     threads: int = 2
     log_every: int = 25
+    workers: int = 0  # processes making the batches (0: made between steps, in this process)
     # Backgrounds drawn for training, with repeats as weights. The inpainter trains mostly on the textured
     # ones it exists for: on flat and gradient fills OpenCV is exact already.
     backgrounds: tuple[str, ...] = data.BACKGROUNDS
@@ -86,6 +90,7 @@ CONFIGS = {
         image_size=256,
         learning_rate=1e-3,
         device="cuda",
+        workers=6,
         backgrounds=INPAINTER_BACKGROUNDS,
     ),
 }
@@ -98,32 +103,40 @@ def build(config: TrainConfig) -> torch.nn.Module:
     return PartialUNet(**config.arguments)
 
 
-def segmenter_loss(model: torch.nn.Module, images, clean, masks) -> torch.Tensor:
-    return F.binary_cross_entropy_with_logits(model(images), masks)
-
-
-def first_fill(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """OpenCV Telea's fill of the holes (what a residual inpainter corrects), as a tensor like `images`."""
+def telea_fill(pixels: np.ndarray, holes: np.ndarray) -> np.ndarray:
+    """OpenCV Telea's fill (what a residual inpainter corrects) of uint8 images (N, H, W, 3) where the
+    masks (N, H, W) are non-zero."""
     from executors.text_eraser.backends import TeleaInpainter
 
     telea = TeleaInpainter(grain=False)
+    return np.stack([telea.inpaint(image.copy(), (hole > 0).astype(np.uint8) * 255) for image, hole in zip(pixels, holes)])
+
+
+def first_fill(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """`telea_fill` of float tensors, as a tensor like `images`."""
     pixels = (images.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
-    holes = (masks[:, 0].cpu().numpy() > 0).astype(np.uint8) * 255
-    filled = np.stack([telea.inpaint(image.copy(), hole) for image, hole in zip(pixels, holes)])
+    filled = telea_fill(pixels, masks[:, 0].cpu().numpy())
     return torch.from_numpy(filled).permute(0, 3, 1, 2).float().div(255.0).to(images.device)
 
 
-def run_inpainter(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """The network's image for images whose `masks` (1 on holes) are to be filled."""
+def run_inpainter(
+    model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, filled: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The network's image for images whose `masks` (1 on holes) are to be filled; a residual network
+    corrects Telea's fill (`filled`, made here when not given)."""
     known = 1.0 - masks
     if getattr(model, "residual", False):
-        return model(images, known, first_fill(images, masks))
+        return model(images, known, first_fill(images, masks) if filled is None else filled)
     return model(images, known)
 
 
-def inpainter_loss(model: torch.nn.Module, images, clean, masks) -> torch.Tensor:
+def segmenter_loss(model: torch.nn.Module, images, clean, masks, filled=None) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(model(images), masks)
+
+
+def inpainter_loss(model: torch.nn.Module, images, clean, masks, filled=None) -> torch.Tensor:
     known = 1.0 - masks
-    output = run_inpainter(model, images, masks)
+    output = run_inpainter(model, images, masks, filled)
     composite = PartialUNet.composite(images, known, output)
     valid = torch.mean(torch.abs(known * (output - clean)))
     hole = torch.mean(torch.abs(masks * (output - clean)))
@@ -175,13 +188,26 @@ def validate(model: torch.nn.Module, config: TrainConfig, samples: list[data.Sam
     return result
 
 
+def training_batch(
+    rng: np.random.Generator, size: int, count: int, backgrounds: tuple[str, ...], telea: bool
+) -> tuple[np.ndarray, ...]:
+    """One batch as uint8 arrays: images, clean images, masks, and with `telea` Telea's fill of the masks
+    (the residual inpainter's input; made here, so that worker processes take it off the trainer)."""
+    kinds = rng.choice(backgrounds, count)
+    images, clean, masks = data.stack([data.sample(rng, size, str(kind)) for kind in kinds])
+    return (images, clean, masks) + ((telea_fill(images, masks),) if telea else ())
+
+
 def train(config: TrainConfig, out_dir: str, name: str, log=print) -> dict:
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
     model = build(config).to(config.device)
+    telea = bool(getattr(model, "residual", False))
+    make_batch = functools.partial(
+        training_batch, size=config.image_size, count=config.batch_size, backgrounds=config.backgrounds, telea=telea
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    loss_of = segmenter_loss if config.model == "segmenter" else inpainter_loss
     # The inpainter is validated on the textured backgrounds it exists for (flat ones are exact anyway).
     validation = (
         data.generate(config.validation_count, config.seed + 1_000_001, config.image_size)
@@ -191,9 +217,22 @@ def train(config: TrainConfig, out_dir: str, name: str, log=print) -> dict:
     )
     validation = [item for item in validation if item.mask.any()]  # a PSNR needs holes
     started = time.monotonic()
-    budget = config.minutes * 60
     history: list[dict] = []
     checks: list[dict] = []
+    with contextlib.ExitStack() as stack:
+        producers = stack.enter_context(Producers(make_batch, config.seed, config.workers)) if config.workers else None
+        iteration = _train_loop(model, optimizer, config, rng, make_batch, producers, validation, history, checks, log)
+    seconds = time.monotonic() - started
+    result = validate(model, config, validation)
+    log(f"trained {iteration} iterations in {seconds / 60:.1f} min; validation {result}")
+    return save(model, config, out_dir, name, history, checks, result, seconds)
+
+
+def _train_loop(model, optimizer, config, rng, make_batch, producers, validation, history, checks, log) -> int:
+    """Steps until the time budget is spent; returns the number of iterations."""
+    loss_of = segmenter_loss if config.model == "segmenter" else inpainter_loss
+    started = time.monotonic()
+    budget = config.minutes * 60
     decayed = False
     moving = None
     iteration = 0
@@ -203,10 +242,10 @@ def train(config: TrainConfig, out_dir: str, name: str, log=print) -> dict:
             for group in optimizer.param_groups:
                 group["lr"] = config.learning_rate * 0.1
             decayed = True
-        kinds = rng.choice(config.backgrounds, config.batch_size)
-        batch = [data.sample(rng, config.image_size, str(kind)) for kind in kinds]
-        images, clean, masks = (tensor.to(config.device) for tensor in data.to_tensors(batch))
-        loss = loss_of(model, images, clean, masks)
+        arrays = producers.next() if producers else make_batch(rng)
+        images, clean, masks = (tensor.to(config.device) for tensor in data.as_tensors(*arrays[:3]))
+        filled = data.image_tensor(arrays[3]).to(config.device) if len(arrays) > 3 else None
+        loss = loss_of(model, images, clean, masks, filled)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -220,10 +259,7 @@ def train(config: TrainConfig, out_dir: str, name: str, log=print) -> dict:
             checks.append({"iteration": iteration, **validate(model, config, validation[:40])})
             log(f"  check {checks[-1]}")
             next_check += budget / 4
-    seconds = time.monotonic() - started
-    result = validate(model, config, validation)
-    log(f"trained {iteration} iterations in {seconds / 60:.1f} min; validation {result}")
-    return save(model, config, out_dir, name, history, checks, result, seconds)
+    return iteration
 
 
 def save(model, config: TrainConfig, out_dir: str, name: str, history, checks, result: dict, seconds: float) -> dict:

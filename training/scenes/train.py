@@ -105,7 +105,10 @@ def configs(model: str, name: str) -> TrainConfig:
         return TrainConfig(model, arguments, minutes=12.0, batch_size=64 if model != "speech-encoder" else 32)
     if name == "gpu":
         bigger = dict(arguments, width=64) if "width" in arguments else dict(arguments, hidden=256)
-        return TrainConfig(model, bigger, minutes=30.0, batch_size=128, scenes=40000, device="cuda", threads=8)
+        gpu = TrainConfig(model, bigger, minutes=30.0, batch_size=128, scenes=40000, device="cuda", threads=8)
+        if model == "text-to-image":  # the CPU run's losses (what made the caption decide the colour)
+            return dataclasses.replace(gpu, learning_rate=1e-3, kl=1.0, semantic=200.0)
+        return gpu
     raise SystemExit(f"unknown config {name!r}: cpu or gpu")
 
 
@@ -138,7 +141,7 @@ class Trainer:
         self.device = config.device
         self.rng = random.Random(config.seed)
         torch.manual_seed(config.seed)
-        self.pool = data.scene_pool(config.seed, config.scenes)
+        self.pool = data.scene_pool(config.seed, config.scenes, processes=config.threads)
         self.held_out = data.scene_pool(data.VALIDATION_SEED, config.validation)
         self.teacher: DualEncoder | None = None
         self.started = time.perf_counter()
