@@ -119,6 +119,22 @@ def test_the_training_loop_writes_a_checkpoint_the_executor_loads(tmp_path):
     PartialConvInpainter(checkpoint=summary["checkpoint"], device="cpu")
 
 
+def test_batches_made_by_worker_processes_train_the_same_way(tmp_path):
+    # a worker's batch carries Telea's fill for the residual inpainter; an L2 loss on the holes is an option
+    config = dataclasses.replace(
+        train.CONFIGS[("inpainter", "cpu")],
+        arguments={"levels": 2, "width": 8, "residual": True},
+        minutes=0.05,
+        batch_size=2,
+        image_size=64,
+        validation_count=4,
+        workers=1,
+        hole_loss="l2",
+    )
+    summary = train.train(config, str(tmp_path), "workers", log=lambda line: None)
+    assert summary["iterations"] >= 1 and "psnr_telea" in summary["validation"]
+
+
 # The shipped checkpoints ----------------------------------------------------------------------------
 
 

@@ -58,7 +58,9 @@ class Producers:
 
         for process in self.processes:
             if process.exitcode is not None:
-                raise RuntimeError(f"a batch-making worker ended with exit code {process.exitcode} (its error is above)")
+                raise RuntimeError(
+                    f"a batch-making worker ended with exit code {process.exitcode} (its error is above)"
+                )
         try:
             return self.queue.get(timeout=timeout)
         except queues.Empty:

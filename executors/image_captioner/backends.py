@@ -131,7 +131,7 @@ class SceneCaptioner:
         from transmodal.nets import checkpoint as checkpoints
 
         self.device = torch_device(device)
-        shipped = os.path.join(CHECKPOINTS, "image-to-text-cpu.pt")
+        shipped = os.path.join(CHECKPOINTS, "image-to-text-gpu.pt")
         option = "backend_options: {checkpoint: PATH}"
         self.model = checkpoints.load_configured(
             checkpoint, self.ENV_VAR, shipped, "scene-captioner", self.device, option, "image-to-text"

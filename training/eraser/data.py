@@ -349,7 +349,11 @@ def generate(count: int, seed: int, size: int = 128, background: str | None = No
 def stack(samples: list[Sample]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(images, clean images, masks) as uint8 arrays (N, H, W, 3), (N, H, W, 3), (N, H, W): a quarter of
     the float tensors' size, for handing batches between processes."""
-    return np.stack([s.image for s in samples]), np.stack([s.clean for s in samples]), np.stack([s.mask for s in samples])
+    return (
+        np.stack([s.image for s in samples]),
+        np.stack([s.clean for s in samples]),
+        np.stack([s.mask for s in samples]),
+    )
 
 
 def image_tensor(pixels: np.ndarray):

@@ -36,24 +36,26 @@ def _render_large(scenes: list[world.Scene]) -> np.ndarray:
     return np.stack([world.render(scene, 128) for scene in scenes])
 
 
-def scene_pool(seed: int, count: int, cache: bool = True, processes: int = 1) -> ScenePool:
-    """The scenes of `seed` rendered (by `processes` processes: 40,000 scenes take four minutes in one)."""
+def scene_pool(seed: int, count: int, cache: bool = True, processes: int = 1, canonical: bool = False) -> ScenePool:
+    """The scenes of `seed` rendered (by `processes` processes: 40,000 scenes take four minutes in one);
+    with `canonical`, each scene's `world.canonical` picture instead (the layout way's targets)."""
     import cv2
 
     scenes = world.scenes(seed, count)
-    path = os.path.join(CACHE, f"pool-{seed}-{count}.npz")
+    path = os.path.join(CACHE, f"{'canonical' if canonical else 'pool'}-{seed}-{count}.npz")
     if cache and os.path.isfile(path):
         stored = np.load(path)
         return ScenePool(scenes, stored["small"], stored["large"])
+    drawn = [world.canonical(scene) for scene in scenes] if canonical else scenes
     if processes > 1 and count >= 1000:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        parts = [scenes[start : start + 500] for start in range(0, count, 500)]
+        parts = [drawn[start : start + 500] for start in range(0, count, 500)]
         with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
             large = np.concatenate(list(pool.map(_render_large, parts)))
     else:
-        large = _render_large(scenes)
+        large = _render_large(drawn)
     small = np.stack([cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA) for image in large])
     if cache:
         os.makedirs(CACHE, exist_ok=True)

@@ -84,7 +84,9 @@ class TrainConfig:
     kl: float = 2.0  # text-to-image: weight of the conditioning augmentation's KL term
     utterances: int = 4000  # speech-encoder: spoken captions of the first scenes of the pool
     stage_one_share: float = 0.5  # text-to-image: the first half of the time trains the 64 x 64 stage alone
-    method: str = "vae"  # text-to-image: "vae" (conditional VAE, the CPU default: see README) or "gan" (StackGAN)
+    # text-to-image: "vae" (conditional VAE, the CPU default: see README), "gan" (StackGAN) or "layout" (regression
+    # to each scene's canonical picture, world.canonical)
+    method: str = "vae"
     semantic: float = 0.0  # text-to-image: weight of the teacher's contrastive loss on drawings from the prior
 
 
@@ -143,6 +145,9 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.pool = data.scene_pool(config.seed, config.scenes, processes=config.threads)
         self.held_out = data.scene_pool(data.VALIDATION_SEED, config.validation)
+        if config.model == "text-to-image" and config.method == "layout":  # what the generator learns to draw
+            self.targets = data.scene_pool(config.seed, config.scenes, processes=config.threads, canonical=True)
+            self.held_out_targets = data.scene_pool(data.VALIDATION_SEED, config.validation, canonical=True)
         self.teacher: DualEncoder | None = None
         self.started = time.perf_counter()
         if config.model in ("text-to-image", "speech-encoder"):
@@ -163,6 +168,8 @@ class Trainer:
             self.model = SceneCaptioner(**arguments)
         elif model == "speech-encoder":
             self.model = SpeechEncoder(**arguments)
+        elif self.config.method == "layout":
+            self.model = SceneGenerator(**arguments)
         elif self.config.method == "vae":
             self.model = SceneGenerator(**arguments)
             self.posterior = NoiseEncoder(arguments["dimension"], arguments["noise"], arguments["width"]).to(
@@ -224,7 +231,30 @@ class Trainer:
         stages = 1 if elapsed < config.minutes * 60 * config.stage_one_share else 2
         if config.method == "vae":
             return self._vae_step(indices, captions, stages)
+        if config.method == "layout":
+            return self._layout_step(indices, captions, stages)
         return self._gan_step(indices, captions, stages)
+
+    def _layout_step(self, indices: list[int], captions: list[str], stages: int) -> dict:
+        """The layout way: the caption fixes a picture (world.canonical: the things said, where the relation
+        puts them, on grey), so the generator learns it by regression — L1 summed over pixels of both stages,
+        as the VAE way, with noise from the prior that it learns to ignore — plus the KL of the conditioning
+        augmentation and, with `semantic`, the teacher's loss."""
+        with torch.no_grad():
+            embedding = self.taught_by.text.encode(captions)
+        small, large, mu, log_variance = self.model(embedding, stages=stages)
+        reconstruction = (small - (image_batch(self.targets.small[indices], self.device) * 2 - 1)).abs().sum((1, 2, 3))
+        if large is not None:
+            large_target = image_batch(self.targets.large[indices], self.device) * 2 - 1
+            reconstruction = reconstruction + 0.25 * (large - large_target).abs().sum((1, 2, 3))
+        loss = reconstruction.mean() + self.config.kl * kl_to_standard_normal(mu, log_variance)
+        losses = {"loss": loss.item() / 1000}
+        if self.config.semantic:
+            semantic = self._semantic(embedding, stages)
+            loss = loss + self.config.semantic * semantic
+            losses["semantic"] = semantic.item()
+        self._update(loss)
+        return losses
 
     def _vae_step(self, indices: list[int], captions: list[str], stages: int) -> dict:
         """The conditional VAE way: the noise that redraws this very scene comes from the posterior, so the
@@ -341,6 +371,8 @@ class Trainer:
                 return evaluate.speech_retrieval(
                     self.model, self.teacher, self.held_out, self.held_out_speech, self.device
                 )
+            if self.config.method == "layout":  # measured against what it learns to draw
+                return evaluate.generation_l1(self.model, self.teacher, self.held_out_targets, self.device)
             return evaluate.generation_l1(self.model, self.teacher, self.held_out, self.device)
         finally:
             self.model.train()
@@ -382,14 +414,16 @@ class Trainer:
 
     @torch.no_grad()
     def save_samples(self, path: str, count: int = 8) -> None:
-        """Held-out captions, their real scenes (top row) and the generator's 128 x 128 images (below)."""
+        """Held-out captions, their scenes (top row: as rendered, or as the layout way draws them) and the
+        generator's 128 x 128 images (below)."""
         from PIL import Image
 
         self.model.eval()
         captions = [world.caption(scene) for scene in self.held_out.scenes[:count]]
         _small, large, _mu, _log_variance = self.model(self.taught_by.text.encode(captions))
         drawn = ((large.clamp(-1, 1) + 1) * 127.5).byte().permute(0, 2, 3, 1).cpu().numpy()
-        grid = np.concatenate([np.concatenate(list(self.held_out.large[:count]), 1), np.concatenate(list(drawn), 1)], 0)
+        shown = self.held_out_targets if self.config.method == "layout" else self.held_out  # what it learns to draw
+        grid = np.concatenate([np.concatenate(list(shown.large[:count]), 1), np.concatenate(list(drawn), 1)], 0)
         Image.fromarray(grid).save(path)
         with open(path[:-4] + ".txt", "w") as file:
             file.write("\n".join(captions) + "\n")
@@ -414,7 +448,9 @@ def main(model: str, argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--teacher", help="scene-encoder checkpoint (text-to-image, speech-encoder; default: the shipped one)"
     )
-    parser.add_argument("--method", choices=["vae", "gan"], help="text-to-image: how to train (default: vae)")
+    parser.add_argument(
+        "--method", choices=["vae", "gan", "layout"], help="text-to-image: how to train (default: the config's)"
+    )
     parser.add_argument(
         "--semantic", type=float, help="text-to-image: weight of the teacher's loss (default: the config's)"
     )

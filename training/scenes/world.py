@@ -139,6 +139,29 @@ def scenes(seed: int, count: int, max_things: int = 3) -> list[Scene]:
     return [random_scene(rng, max_things) for _ in range(count)]
 
 
+# Where `canonical` puts things: the first two as the relation says, a third beside them.
+CANONICAL_PLACES = {
+    None: ((0.5, 0.5),),
+    "above": ((0.34, 0.26), (0.34, 0.74), (0.78, 0.5)),
+    "below": ((0.34, 0.74), (0.34, 0.26), (0.78, 0.5)),
+    "to the left of": ((0.26, 0.34), (0.74, 0.34), (0.5, 0.78)),
+    "to the right of": ((0.74, 0.34), (0.26, 0.34), (0.5, 0.78)),
+}
+
+
+def canonical(scene: Scene) -> Scene:
+    """The scene as a caption of it pictures it, and no more: the same things (shape, colour, size), each
+    upright at its size's middle scale, placed where the relation puts them (`CANONICAL_PLACES`), on one grey
+    background. A caption fixes this picture (bar an unsaid size), so a generator can learn to draw it by
+    plain regression — the `layout` way of training the text-to-image model."""
+    places = CANONICAL_PLACES[scene.relation]
+    things = tuple(
+        Thing(thing.shape, thing.colour, thing.size, x, y, sum(SIZE_FRACTION[thing.size]) / 2, 0.0)
+        for thing, (x, y) in zip(scene.things, places)
+    )
+    return Scene(things, scene.relation, "grey", 0)
+
+
 # --- drawing --------------------------------------------------------------------------------------------
 
 
