@@ -53,6 +53,16 @@ def test_outputs_are_written_by_type_and_pass_through_inputs_are_not(tmp_path):
     assert sorted(p.split("/")[-1] for p in written) == ["request-1.png", "request.png"]
 
 
+def test_png_encoding_is_lossless_and_keeps_the_colour_order():
+    from transmodal.media import decode_image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    pixels[:, :10] = (250, 10, 10)  # red stays red (OpenCV writes BGR)
+    png = encode_image(pixels)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and np.array_equal(decode_image(png), pixels)
+    assert encode_image(pixels) == png  # the same pixels, the same bytes
+
+
 def test_base64_text_from_json_clients_decodes_like_the_file_itself():
     import base64
 

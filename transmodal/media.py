@@ -121,11 +121,18 @@ def is_handover(data: bytes | None) -> bool:
 
 def encode_image(pixels: np.ndarray, format: str = "PNG") -> bytes:
     """RGB uint8 array -> encoded bytes."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    if format.upper() == "PNG":
+        # zlib level 1 with run-length matching (libpng through OpenCV): a finished page is written at every
+        # Flow's end. On 6 real comic pages (1327 x 2039): 152 ms and 3.9 MB a page, where Pillow's level 1
+        # took 211 ms for 3.6 MB and its level 6 (the default) three times as long.
+        options = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+        written, encoded = cv2.imencode(".png", cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR), options)
+        if not written:
+            raise BadInputError(f"cannot encode a {pixels.shape} image as PNG")
+        return encoded.tobytes()
     buffer = io.BytesIO()
-    # PNG level 1: between stages an image is encoded and decoded again at every hop; level 6 (Pillow's
-    # default) took 3x as long on a comic page (1.0 s vs 0.33 s) for a file 1.4 % smaller.
-    options = {"compress_level": 1} if format.upper() == "PNG" else {}
-    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).save(buffer, format=format, **options)
+    Image.fromarray(pixels).save(buffer, format=format)
     return buffer.getvalue()
 
 

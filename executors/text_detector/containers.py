@@ -460,6 +460,11 @@ def _clip_box(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
     )
 
 
+# Pixels a fill colour is measured on (every k-th of the lines' or panel's): the commonest colour and its
+# median are as steady on 5,000 as on 20,000, in a quarter of the time (about 30 searches a comic page).
+COLOUR_SAMPLES = 5000
+
+
 def _ink(rgb: np.ndarray, inside: np.ndarray) -> np.ndarray:
     """The ink of a small crop, either polarity: Otsu's split of its grey levels, the class that is the
     minority inside the line's box (`inside`): lettering inks well under half of its line."""
@@ -478,8 +483,7 @@ def _dominant_color(lab: np.ndarray, rgb: np.ndarray):
         + np.clip((lab[:, 1] + 128) // 12, 0, 31).astype(np.int32) * 32
         + np.clip((lab[:, 2] + 128) // 12, 0, 31).astype(np.int32)
     )
-    values, counts = np.unique(keys, return_counts=True)
-    center = np.median(lab[keys == values[np.argmax(counts)]], axis=0)
+    center = np.median(lab[keys == np.argmax(np.bincount(keys))], axis=0)  # (ties: the lowest key, as before)
     near = np.linalg.norm(lab - center, axis=1) < 12.0
     center, center_rgb = np.median(lab[near], axis=0), np.median(rgb[near].astype(np.float32), axis=0)
     spread = float(np.percentile(np.linalg.norm(rgb[near] - center_rgb, axis=1), 90))
@@ -506,7 +510,7 @@ def _fill_color(rgb: np.ndarray, detected: np.ndarray, ring: np.ndarray):
     colour, at most about half of the boxes (the ink of bold letters on a picture leaves the picture)."""
 
     def sample(mask):
-        pixels = rgb[mask][:: max(1, int(mask.sum()) // 20000)]
+        pixels = rgb[mask][:: max(1, int(mask.sum()) // COLOUR_SAMPLES)]
         return to_lab(pixels[None])[0], pixels
 
     inside_lab, inside_rgb = sample(detected)
@@ -547,7 +551,7 @@ def _panel_color(rgb: np.ndarray, inside: np.ndarray):
     background = within & ((light > 0) if light[edge].mean() >= 0.5 else (light == 0))
     if background.sum() < 20:
         return None
-    pixels = crop[background][:: max(1, int(background.sum()) // 20000)]
+    pixels = crop[background][:: max(1, int(background.sum()) // COLOUR_SAMPLES)]
     center, center_rgb, spread, share = _dominant_color(to_lab(pixels[None])[0], pixels)
     return (center, center_rgb, spread) if share >= 0.4 else None
 

@@ -43,6 +43,22 @@ CROPS: dict[str, Callable[[np.ndarray, Box], np.ndarray]] = {
 }
 
 
+def _normalise_in_float32(detector) -> None:
+    """RapidOCR's detector normalises the page with float64 mean and std, so the whole page is computed in
+    float64 and then cast to the float32 the model takes: 75 ms of a comic page's detection. With float32
+    constants the same arithmetic stays in float32 (the boxes found on the real comic pages are the same)."""
+    make = detector.get_preprocess
+
+    def float32_preprocess(longest_side: int):
+        preprocess = make(longest_side)
+        preprocess.mean = preprocess.mean.astype(np.float32)
+        preprocess.std = preprocess.std.astype(np.float32)
+        preprocess.scale = np.float32(preprocess.scale)
+        return preprocess
+
+    detector.get_preprocess = float32_preprocess
+
+
 class RapidOCREngine:
     def __init__(
         self,
@@ -80,6 +96,7 @@ class RapidOCREngine:
         )
         self.languages = set(languages or ["en", "zh"])
         self.det_max_side = det_max_side
+        _normalise_in_float32(self.engine.text_det)
 
     def check_language(self, language: str) -> None:
         if language not in self.languages:
