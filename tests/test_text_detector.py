@@ -591,3 +591,24 @@ def test_a_short_slanted_reading_of_shapes_unlike_letters_is_dropped_on_a_drawn_
     # level, the same reading is dropped as well; only letters slanting make a sound effect
     region.style.angle = 0.0
     assert not detectors["rapidocr+tesseract"]._describe(page, region, [balloon], "en")
+
+
+def test_a_scrap_far_smaller_than_a_balloons_lettering_is_dropped_but_not_from_a_caption():
+    from types import SimpleNamespace
+
+    from executors.text_detector.executor import without_stray_marks
+
+    found = [SimpleNamespace(kind="balloon"), SimpleNamespace(kind="caption")]
+    balloon, caption = ("container", 0), ("container", 1)
+    lines = [
+        Line(box=(100, 100, 300, 138), block=balloon),  # "OFF", 38 pixels high
+        Line(box=(100, 150, 280, 186), block=balloon),
+        Line(box=(70, 80, 85, 89), block=balloon),  # a 9-pixel scrap of the sound effect beside it
+        Line(box=(400, 100, 430, 300), block=balloon),  # a vertical column: its width is its lettering
+        Line(box=(440, 100, 470, 140), block=balloon),  # a short column, as wide: kept
+        Line(box=(500, 500, 700, 523), block=caption),
+        Line(box=(500, 530, 510, 537), block=caption),  # a caption's small line ("at"): kept
+        Line(box=(0, 0, 5, 5)),  # in no container: kept
+    ]
+    kept = without_stray_marks(lines, found)  # type: ignore[arg-type]  # only the kind is read
+    assert [line.box for line in kept] == [line.box for n, line in enumerate(lines) if n != 2]

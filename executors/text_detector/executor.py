@@ -154,6 +154,7 @@ class TextDetector(Executor):
                 return
             lines = [line for line in self.reader.read(pixels, language) if has_words(line.text)]
             found = group_by_container(pixels, lines) if self.find_containers else []
+            lines = without_stray_marks(lines, found)
             regions = [
                 region
                 for region in regions_from_lines(lines, language)
@@ -306,6 +307,35 @@ def group_by_container(pixels: np.ndarray, lines: list[Line]) -> list[containers
         for index in indices:
             lines[index].block = ("container", number)
     return found
+
+
+# A balloon is lettered in one size: a line under this share of its tallest line's height is no line of
+# its lettering but a scrap of what is drawn beside it (a sound effect's letter read as 'of"' and joined to
+# a switch's "OFF" label: a 9-pixel line beside a 38-pixel one). On the real comic pages that was the only
+# such line in a balloon; on the photos a caption's small line ("at" under a gallery's name) is real text,
+# so only balloons are cleaned.
+STRAY_MARK_SHARE = 0.5
+
+
+def without_stray_marks(lines: list[Line], found: list[containers.Container]) -> list[Line]:
+    """The lines less those far smaller than the other lines of their balloon (`STRAY_MARK_SHARE`)."""
+
+    def lettering(line: Line) -> float:  # a row's height, a vertical column's width
+        x0, y0, x1, y1 = line.box
+        return min(x1 - x0, y1 - y0)
+
+    def balloon(line: Line):
+        block = line.block
+        in_balloon = isinstance(block, tuple) and block[0] == "container" and found[block[1]].kind == "balloon"
+        return block if in_balloon else None
+
+    largest: dict = {}
+    for line in lines:
+        if balloon(line) is not None:
+            largest[line.block] = max(largest.get(line.block, 0.0), lettering(line))
+    return [
+        line for line in lines if balloon(line) is None or lettering(line) >= STRAY_MARK_SHARE * largest[line.block]
+    ]
 
 
 def _touching_lines(candidates, boxes) -> list[int]:
