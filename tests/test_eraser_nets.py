@@ -2,6 +2,8 @@
 mask update against hand-computed values, the U-Net's shapes, a tiny one fitting one batch; the text segmenter
 (transmodal.nets.text_segmenter): shapes, size, output stride, a tiny one learning a mask on one batch."""
 
+import os
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -131,3 +133,21 @@ def test_text_segmenter_learns_a_text_mask_on_one_batch():
     true_positive = (predicted & (mask > 0)).sum().item()
     f1 = 2 * true_positive / (predicted.sum().item() + mask.sum().item())
     assert f1 > 0.7
+
+
+def test_an_int8_checkpoint_is_a_quarter_of_float32_and_draws_nearly_the_same(tmp_path):
+    from transmodal.nets import checkpoint
+
+    torch.manual_seed(0)
+    model = PartialUNet(levels=2, width=16).eval()
+    half, small = str(tmp_path / "half.pt"), str(tmp_path / "int8.pt")
+    checkpoint.save(model, "partial-unet", {"levels": 2, "width": 16}, half)
+    checkpoint.save(model, "partial-unet", {"levels": 2, "width": 16}, small, precision="int8")
+    assert os.path.getsize(small) < 0.7 * os.path.getsize(half)
+    image, mask = torch.rand(1, 3, 32, 32), torch.ones(1, 1, 32, 32)
+    with torch.no_grad():
+        expected = model(image, mask)
+        got = checkpoint.load(small, "partial-unet")(image, mask)
+    assert (got - expected).abs().max() < 0.05 * expected.abs().max()
+    with pytest.raises(ValueError, match="int8"):
+        checkpoint.save(model, "partial-unet", {}, small, precision="int4")
