@@ -165,3 +165,14 @@ def test_shipped_inpainter_is_no_worse_than_telea_on_generated_photos(photo_set)
         [train.psnr_inside(network.inpaint(s.image.copy(), s.mask), s.clean, s.mask) for s in photo_set]
     )
     assert network_psnr >= telea_psnr - 0.2, (network_psnr, telea_psnr)
+
+
+def test_a_gpu_lease_carries_the_generators_fonts_cut_down_to_what_it_draws(tmp_path):
+    from training.gpu.prepare import prepare
+    from transmodal import fonts
+
+    written = prepare(str(tmp_path))
+    cjk = tmp_path / "fonts" / "NotoSansCJK-Regular.ttc"
+    assert written < 10_000_000 and cjk.stat().st_size < 200_000  # the collection itself is 19 MB
+    assert fonts.covers(str(cjk), data.CJK_CHARACTERS)
+    assert any((tmp_path / "photos").iterdir())
