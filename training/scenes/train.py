@@ -249,10 +249,7 @@ class Trainer:
             reconstruction = reconstruction + 0.25 * (large - large_target).abs().sum((1, 2, 3))
         loss = reconstruction.mean() + self.config.kl * kl_to_standard_normal(mu, log_variance)
         losses = {"loss": loss.item() / 1000}
-        if self.config.semantic:
-            semantic = self._semantic(embedding, stages)
-            loss = loss + self.config.semantic * semantic
-            losses["semantic"] = semantic.item()
+        loss = self._with_semantic(loss, losses, embedding, stages)
         self._update(loss)
         return losses
 
@@ -275,15 +272,20 @@ class Trainer:
         kl_condition = kl_to_standard_normal(mu, log_variance)
         loss = reconstruction + self.config.kl * (kl_noise + kl_condition)
         losses = {"loss": loss.item() / 1000, "kl": kl_noise.item() / 100}
-        if self.config.semantic:
-            semantic = self._semantic(embedding, stages)
-            loss = loss + self.config.semantic * semantic
-            losses["semantic"] = semantic.item()
+        loss = self._with_semantic(loss, losses, embedding, stages)
         self.optimiser.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.optimiser.param_groups[0]["params"], 5.0)
         self.optimiser.step()
         return losses
+
+    def _with_semantic(self, loss: torch.Tensor, losses: dict, embedding: torch.Tensor, stages: int) -> torch.Tensor:
+        """`loss` plus the teacher's loss (`_semantic`) at its weight, when it has one (logged in `losses`)."""
+        if not self.config.semantic:
+            return loss
+        semantic = self._semantic(embedding, stages)
+        losses["semantic"] = semantic.item()
+        return loss + self.config.semantic * semantic
 
     def _semantic(self, embedding: torch.Tensor, stages: int) -> torch.Tensor:
         """AttnGAN's DAMSM idea with this world's teacher: a drawing from noise of the prior must be the
