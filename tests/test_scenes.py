@@ -205,7 +205,8 @@ def test_training_writes_checkpoints_the_backends_load(tmp_path, monkeypatch):
     monkeypatch.setattr(train, "configs", _small_configs(train.configs))
     assert train.main("scene-encoder", common) == 0
     assert train.main("image-to-text", common) == 0
-    assert train.main("text-to-image", common + ["--teacher", f"{out}/scene-encoder-cpu.pt"]) == 0
+    vae = ["--method", "vae"]  # the conditional VAE way (the cpu config's default is the layout way, below)
+    assert train.main("text-to-image", common + ["--teacher", f"{out}/scene-encoder-cpu.pt"] + vae) == 0
     gan = ["--method", "gan", "--out", f"{out}/gan"]  # the StackGAN way of training, kept beside the VAE way
     assert train.main("text-to-image", common + ["--teacher", f"{out}/scene-encoder-cpu.pt"] + gan) == 0
     assert (tmp_path / "runs" / "gan" / "text-to-image-cpu-samples.png").exists()

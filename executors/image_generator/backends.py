@@ -170,7 +170,7 @@ class SceneTextToImage:
         self.generator = _scene_network(
             generator,
             "TRANSMODAL_SCENE_GENERATOR",
-            "text-to-image-gpu-layout.pt",
+            "text-to-image-cpu-layout.pt",
             "scene-generator",
             "generator",
             "text-to-image",

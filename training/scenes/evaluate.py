@@ -320,7 +320,7 @@ def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpo
 
     paths = {
         "encoder": os.path.join(GENERATOR_CHECKPOINTS, "scene-encoder-cpu.pt"),
-        "generator": os.path.join(GENERATOR_CHECKPOINTS, "text-to-image-gpu-layout.pt"),
+        "generator": os.path.join(GENERATOR_CHECKPOINTS, "text-to-image-cpu-layout.pt"),
         "speech": os.path.join(GENERATOR_CHECKPOINTS, "speech-encoder-cpu.pt"),
         "captioner": os.path.join(CAPTIONER_CHECKPOINTS, "image-to-text-gpu.pt"),
         "gan": os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs", "gan", "text-to-image-cpu-gan.pt"),

@@ -162,6 +162,11 @@ def canonical(scene: Scene) -> Scene:
     return Scene(things, scene.relation, "grey", 0)
 
 
+def canonical_background() -> Scene:
+    """The canonical pictures' background, with nothing on it."""
+    return Scene((), None, "grey", 0)
+
+
 # --- drawing --------------------------------------------------------------------------------------------
 
 
