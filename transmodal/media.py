@@ -179,3 +179,18 @@ def to_lab(rgb: np.ndarray) -> np.ndarray:
     """RGB uint8 pixels (any shape ending in 3) -> CIE Lab float32, L in 0..100 and a, b in about -128..127,
     so that colour distances are in the usual units (a just noticeable step is about 2)."""
     return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+
+
+def commonest_colour(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The commonest colour of Lab samples (N, 3), e.g. the fill between letters, which covers more of a
+    line than the letters do: the peak of a coarse histogram (L by 8, a and b by 12, so that JPEG noise and
+    gentle shading fall into one bin; ties go to the lowest bin), refined to the median of the samples within
+    12 of that bin's median. Returns that colour and the mask of the samples near it."""
+    keys = (
+        np.clip(lab[:, 0] // 8, 0, 12).astype(np.int32) * 32 * 32
+        + np.clip((lab[:, 1] + 128) // 12, 0, 31).astype(np.int32) * 32
+        + np.clip((lab[:, 2] + 128) // 12, 0, 31).astype(np.int32)
+    )
+    peak = np.median(lab[keys == np.argmax(np.bincount(keys))], axis=0)
+    near = np.linalg.norm(lab - peak, axis=1) < 12.0
+    return np.median(lab[near], axis=0), near

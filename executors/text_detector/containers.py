@@ -25,7 +25,7 @@ import dataclasses
 import cv2
 import numpy as np
 
-from transmodal.media import to_lab
+from transmodal.media import commonest_colour, to_lab
 
 Box = tuple[float, float, float, float]
 
@@ -474,18 +474,11 @@ def _ink(rgb: np.ndarray, inside: np.ndarray) -> np.ndarray:
 
 
 def _dominant_color(lab: np.ndarray, rgb: np.ndarray):
-    """The most common colour among the samples (N, 3): the fill between the letters, which covers more of
-    a line than the letters do. Returns its Lab and RGB (medians of the samples near it), how far those
-    samples stray from it (90th percentile RGB distance) and which share of the samples are near it."""
-    # Coarse bins (L by 8, a and b by 12) so JPEG noise and gentle shading fall into one bin.
-    keys = (
-        np.clip(lab[:, 0] // 8, 0, 12).astype(np.int32) * 32 * 32
-        + np.clip((lab[:, 1] + 128) // 12, 0, 31).astype(np.int32) * 32
-        + np.clip((lab[:, 2] + 128) // 12, 0, 31).astype(np.int32)
-    )
-    center = np.median(lab[keys == np.argmax(np.bincount(keys))], axis=0)  # (ties: the lowest key, as before)
-    near = np.linalg.norm(lab - center, axis=1) < 12.0
-    center, center_rgb = np.median(lab[near], axis=0), np.median(rgb[near].astype(np.float32), axis=0)
+    """The most common colour among the samples (N, 3) (`commonest_colour`). Returns its Lab and RGB (medians
+    of the samples near it), how far those samples stray from it (90th percentile RGB distance) and which
+    share of the samples are near it."""
+    center, near = commonest_colour(lab)
+    center_rgb = np.median(rgb[near].astype(np.float32), axis=0)
     spread = float(np.percentile(np.linalg.norm(rgb[near] - center_rgb, axis=1), 90))
     return center, center_rgb, spread, float(near.mean())
 

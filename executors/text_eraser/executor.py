@@ -9,7 +9,7 @@ from executors.text_eraser.backends import ERASERS
 from executors.text_eraser.learned import TextSegmenterMask
 from transmodal.docs import MediaDoc, TextRegion
 from transmodal.errors import ConfigurationError
-from transmodal.media import DEFAULT_MAX_PIXELS, IMAGE_FORMATS, decode_image, encode_image, to_lab
+from transmodal.media import DEFAULT_MAX_PIXELS, IMAGE_FORMATS, commonest_colour, decode_image, encode_image, to_lab
 from transmodal.processing import fail_invalid_request, for_each_doc, traced
 
 
@@ -331,7 +331,7 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
     # The fill: the commonest colour around the lines, then a smooth model of it (gentle shading and
     # gradients are followed; the letters, being far from it, are left out as outliers).
     support = inside & near
-    fill_lab = _dominant_lab(lab[support])
+    fill_lab = commonest_colour(lab[support])[0]
     candidates = support & (np.linalg.norm(lab - fill_lab, axis=2) < 15.0)
     if candidates.sum() < 6:
         return TextPixels((0, 0), NOTHING, None, None)
@@ -402,20 +402,6 @@ def container_text_mask(pixels: np.ndarray, region: TextRegion, dilation: int = 
         band = (grown | (around & ~weak)) & paintable & ~left_out
         return TextPixels((wx0, wy0), NOTHING, text_color, background_color, paint=((wx0, wy0), values, band))
     return TextPixels((wx0, wy0), grown.astype(np.uint8) * 255, text_color, background_color)
-
-
-def _dominant_lab(samples: np.ndarray) -> np.ndarray:
-    """The commonest colour of a set of Lab samples: the peak of a coarse histogram (so JPEG noise and
-    gentle shading fall into one bin), refined to the median of the samples near it."""
-    keys = (
-        np.clip(samples[:, 0] // 8, 0, 12).astype(np.int32) * 1024
-        + np.clip((samples[:, 1] + 128) // 12, 0, 31).astype(np.int32) * 32
-        + np.clip((samples[:, 2] + 128) // 12, 0, 31).astype(np.int32)
-    )
-    values, counts = np.unique(keys, return_counts=True)
-    center = np.median(samples[keys == values[np.argmax(counts)]], axis=0)
-    near = np.linalg.norm(samples - center, axis=1) < 12.0
-    return np.median(samples[near], axis=0)
 
 
 def _median_color(samples: list[np.ndarray]) -> list[int] | None:
@@ -494,7 +480,7 @@ def _line_text_pixels(
     in_box = np.zeros_like(inside)
     in_box[local_box[1] : local_box[3], local_box[0] : local_box[2]] = True
     own_model, own_inliers = _fit_background(
-        lab, xs, ys, inside & (np.linalg.norm(lab - _dominant_lab(lab[in_box]), axis=2) < 15.0)
+        lab, xs, ys, inside & (np.linalg.norm(lab - commonest_colour(lab[in_box])[0], axis=2) < 15.0)
     )
     own_share = own_inliers[in_box].mean()
     disagreement = float(np.median(np.linalg.norm(model - own_model, axis=2)[inside]))
