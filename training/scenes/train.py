@@ -84,8 +84,8 @@ class TrainConfig:
     kl: float = 2.0  # text-to-image: weight of the conditioning augmentation's KL term
     utterances: int = 4000  # speech-encoder: spoken captions of the first scenes of the pool
     stage_one_share: float = 0.5  # text-to-image: the first half of the time trains the 64 x 64 stage alone
-    # text-to-image: "vae" (conditional VAE, the CPU default: see README), "gan" (StackGAN) or "layout" (regression
-    # to each scene's canonical picture, world.canonical)
+    # text-to-image: "vae" (conditional VAE), "gan" (StackGAN) or "layout" (regression to each scene's canonical
+    # picture, world.canonical: the cpu and gpu configs' way; see README)
     method: str = "vae"
     semantic: float = 0.0  # text-to-image: weight of the teacher's contrastive loss on drawings from the prior
     # text-to-image, the layout way: extra weight of the L1 on the things' pixels (the grey around them is
@@ -161,6 +161,8 @@ class Trainer:
         if config.model == "text-to-image" and config.method == "layout":  # what the generator learns to draw
             self.targets = data.scene_pool(config.seed, config.scenes, processes=config.threads, canonical=True)
             self.held_out_targets = data.scene_pool(data.VALIDATION_SEED, config.validation, canonical=True)
+            # the canonical grey (a flat field: the same at every size), what the things' pixels differ from
+            self.canonical_grey = torch.from_numpy(world.render(world.canonical_background(), 64)[0, 0])
         self.teacher: DualEncoder | None = None
         self.started = time.perf_counter()
         if config.model in ("text-to-image", "speech-encoder"):
@@ -298,8 +300,8 @@ class Trainer:
         the things' pixels (unlike the canonical grey) weigh 1 + `foreground`."""
         weight: float | torch.Tensor = 1.0
         if self.config.foreground:
-            grey = torch.from_numpy(world.render(world.canonical_background(), target.shape[-1])[0, 0]).to(target)
-            things = ((target * 255 - grey.view(1, 3, 1, 1)).abs().amax(1, keepdim=True) > 12).float()
+            grey = self.canonical_grey.to(target).view(1, 3, 1, 1)
+            things = ((target * 255 - grey).abs().amax(1, keepdim=True) > 12).float()
             weight = 1.0 + self.config.foreground * things
         return (weight * (drawn - (target * 2 - 1)).abs()).sum((1, 2, 3))
 
