@@ -321,8 +321,7 @@ def without_stray_marks(lines: list[Line], found: list[containers.Container]) ->
     """The lines less those far smaller than the other lines of their balloon (`STRAY_MARK_SHARE`)."""
 
     def lettering(line: Line) -> float:  # a row's height, a vertical column's width
-        x0, y0, x1, y1 = line.box
-        return min(x1 - x0, y1 - y0)
+        return min(line.width, line.height)
 
     def balloon(line: Line):
         block = line.block
