@@ -131,6 +131,10 @@ def test_rapidocr_reads_the_same_with_its_fused_models():
     for session in (fused.engine.text_det.infer.session, fused.engine.text_rec.session.session):
         ops = {node.op_type for node in onnx.load(session._model_path).graph.node}
         assert "HardSwish" in ops and "Clip" not in ops, session._model_path
+    for session in (plain.engine.text_det.infer.session, plain.engine.text_rec.session.session):
+        options = session.get_session_options()  # (the options RapidOCR does not set: `rapidocr._session`)
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+        assert options.enable_cpu_mem_arena
     lines = fused.find_lines(pixels, "en")
     assert [line.box for line in lines] == [line.box for line in plain.find_lines(pixels, "en")]
     boxes = [line.box for line in lines]
