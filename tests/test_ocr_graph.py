@@ -1,4 +1,5 @@
-"""PP-OCR's graphs with their activations fused (transmodal/ocr/graph.py): the same outputs, fewer ops."""
+"""PP-OCR's graphs with their activations fused (transmodal/ocr/graph.py): the same outputs, fewer ops;
+their widest pointwise convolutions in 8 bits."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image, ImageDraw, ImageFont
 
 from transmodal import fonts
-from transmodal.ocr.graph import fuse_activations, fused_model
+from transmodal.ocr.graph import fuse_activations, fused_model, quantized_model
 
 
 def _constant(name: str, value) -> onnx.NodeProto:
@@ -118,7 +119,7 @@ def test_a_fused_copy_is_made_once_and_a_model_with_nothing_to_fuse_is_used_as_i
     assert fused_model(tmp_path / "plain.onnx", cache_dir=tmp_path / "fused") == tmp_path / "plain.onnx"
 
 
-def test_rapidocr_reads_the_same_with_its_fused_models():
+def test_rapidocr_reads_the_same_with_its_fused_models_and_its_8_bit_recogniser():
     from transmodal.ocr.rapidocr import RapidOCREngine
 
     font = fonts.font_path(fonts.SANS)
@@ -127,7 +128,7 @@ def test_rapidocr_reads_the_same_with_its_fused_models():
     draw.text((20, 20), "Fresh bread and coffee", fill="black", font=ImageFont.truetype(font, 44))
     draw.text((20, 90), "OPEN EVERY DAY 7-19", fill=(30, 60, 120), font=ImageFont.truetype(font, 40))
     pixels = np.asarray(image)
-    fused, plain = RapidOCREngine(), RapidOCREngine(fused=False)
+    fused, plain = RapidOCREngine(quantized=False), RapidOCREngine(fused=False, quantized=False)
     for session in (fused.engine.text_det.infer.session, fused.engine.text_rec.session.session):
         ops = {node.op_type for node in onnx.load(session._model_path).graph.node}
         assert "HardSwish" in ops and "Clip" not in ops, session._model_path
@@ -141,3 +142,79 @@ def test_rapidocr_reads_the_same_with_its_fused_models():
     read = [(line.text, round(line.confidence, 3)) for line in fused.read_lines(pixels, boxes, "en")]
     assert read == [(line.text, round(line.confidence, 3)) for line in plain.read_lines(pixels, boxes, "en")]
     assert [text.replace(" ", "") for text, _ in read] == ["Freshbreadandcoffee", "OPENEVERYDAY7-19"]
+
+    quantized = RapidOCREngine()  # (the default)
+    ops = {node.op_type for node in onnx.load(quantized.engine.text_rec.session.session._model_path).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    in_8_bits = quantized.read_lines(pixels, boxes, "en")
+    assert [line.text for line in in_8_bits] == [text for text, _ in read]
+    assert all(abs(line.confidence - confidence) < 0.02 for line, (_, confidence) in zip(in_8_bits, read))
+
+
+def pointwise_head() -> onnx.ModelProto:
+    """A recogniser's end in miniature: a 1x1 conv from 8 channels to 16, one from 16 to 6 classes, then the
+    classes' probabilities per position."""
+    rng = np.random.default_rng(5)
+    weights = {
+        "w_from_8": rng.normal(size=(16, 8, 1, 1)),
+        "b_from_8": rng.normal(size=16),
+        "w_from_16": rng.normal(size=(6, 16, 1, 1)),
+        "b_from_16": rng.normal(size=6),
+    }
+    nodes = [
+        helper.make_node("Conv", ["x", "w_from_8", "b_from_8"], ["from_8"], name="from_8"),
+        helper.make_node("Relu", ["from_8"], ["relu"]),
+        helper.make_node("Conv", ["relu", "w_from_16", "b_from_16"], ["from_16"], name="from_16"),
+        helper.make_node("ReduceMean", ["from_16"], ["pooled"], axes=[2], keepdims=0),  # (batch, classes, width)
+        helper.make_node("Transpose", ["pooled"], ["per_position"], perm=[0, 2, 1]),
+        helper.make_node("Softmax", ["per_position"], ["y"], axis=-1),
+    ]
+    initializers = [numpy_helper.from_array(np.asarray(value, np.float32), name) for name, value in weights.items()]
+    graph = helper.make_graph(
+        nodes,
+        "pointwise_head",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 8, 4, None])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    return model
+
+
+def _head_inputs(count: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=(1, 8, 4, 12)).astype(np.float32) for _ in range(count)]
+
+
+def test_only_the_wide_pointwise_convolutions_go_to_8_bits_and_the_copy_is_made_once(tmp_path):
+    source = tmp_path / "head.onnx"
+    onnx.save(pointwise_head(), source)
+    inputs = _head_inputs(8, seed=6)
+    calibrations = []
+
+    def calibration():
+        calibrations.append(1)
+        return inputs
+
+    copy = quantized_model(source, calibration, cache_dir=tmp_path / "int8", min_channels=16, agreement=0.5)
+    assert copy != source and copy.parent == tmp_path / "int8"
+    model = onnx.load(copy)
+    dequantized = {node.input[0] for node in model.graph.node if node.op_type == "DequantizeLinear"}
+    assert any(name.startswith("w_from_16") for name in dequantized)  # 16 channels in: 8 bits
+    assert not any(name.startswith("w_from_8") for name in dequantized)  # 8 channels in: float
+    assert quantized_model(source, calibration, cache_dir=tmp_path / "int8", min_channels=16, agreement=0.5) == copy
+    assert len(calibrations) == 1  # the second call found the kept copy
+    x = inputs[0]
+    assert np.mean(run(model, x).argmax(-1) == run(pointwise_head(), x).argmax(-1)) >= 0.5
+
+
+def test_a_model_without_wide_pointwise_convolutions_or_whose_8_bit_copy_reads_otherwise_is_kept(tmp_path):
+    source = tmp_path / "head.onnx"
+    onnx.save(pointwise_head(), source)
+    inputs = _head_inputs(1, seed=7)
+    cache = tmp_path / "int8"
+    assert quantized_model(source, lambda: inputs, cache_dir=cache, min_channels=32) == source
+    # no copy agrees with the float model on more than all of its positions
+    assert quantized_model(source, lambda: inputs, cache_dir=cache, min_channels=16, agreement=1.01) == source
+    assert not list(cache.glob("*.onnx"))

@@ -53,10 +53,13 @@ class FoundThenRead:
 
 
 def rapidocr_reader(
-    languages: list[str] | None = None, threads: int = -1, box_threshold: float = DET_BOX_THRESHOLD
+    languages: list[str] | None = None,
+    threads: int = -1,
+    box_threshold: float = DET_BOX_THRESHOLD,
+    quantized: bool = True,
 ) -> TextReader:
     """RapidOCR's detector and recogniser (English and Chinese characters only)."""
-    engine = RapidOCREngine(languages=languages, threads=threads, box_threshold=box_threshold)
+    engine = RapidOCREngine(languages=languages, threads=threads, box_threshold=box_threshold, quantized=quantized)
     return FoundThenRead(engine, engine)
 
 
@@ -86,9 +89,10 @@ class RapidOCRTesseractReader:
         timeout: float = 60.0,
         combine: bool = True,
         second_looks: bool = True,
+        quantized: bool = True,
     ):
         self.tesseract = TesseractEngine(binary=binary, timeout=timeout)
-        self.rapidocr = RapidOCREngine(threads=threads, box_threshold=box_threshold)
+        self.rapidocr = RapidOCREngine(threads=threads, box_threshold=box_threshold, quantized=quantized)
         self.combine = combine  # in RapidOCR's languages, also read each line with Tesseract; keep the better
         self.second_looks = second_looks  # ... and with RapidOCR again, cropped other ways (with `combine`)
 
