@@ -1,5 +1,8 @@
 """TextTranslator: every text of a request translated in one batch; bad languages fail only their document."""
 
+import os
+import signal
+
 import pytest
 from docarray import DocList
 from tiny_models import build_tiny_marian
@@ -11,7 +14,9 @@ from transmodal.docs import MediaDoc, TextRegion
 
 @pytest.fixture(scope="module")
 def apertium_translator():
-    return TextTranslator(backend="apertium")
+    translator = TextTranslator(backend="apertium")
+    yield translator
+    translator.close()
 
 
 def test_translates_document_text_and_every_region(apertium_translator):
@@ -47,6 +52,42 @@ def test_whole_request_goes_to_apertium_in_one_process_call(apertium_translator,
     result = apertium_translator.translate(docs)
     assert len(calls) == 1
     assert [doc.translation for doc in result] == ["Sopa caliente", "Bebidas frías", "Lonja de pez", "Sopa caliente"]
+
+
+def _running(process_group: int) -> bool:
+    try:
+        os.killpg(process_group, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def test_apertiums_programs_are_kept_running_translate_as_apertium_does_and_stop_on_close():
+    texts = [
+        "Hello, how are you? I am fine.",
+        "NO PARKING\n\nDouble parking is forbidden.\n\nI'm sorry, Anda.",
+        "Brackets [like these] ^and$ / back\\slash @at <angle> {braces}.",
+        "Hell, no.",
+    ]
+    kept, once = ApertiumTranslator(), ApertiumTranslator(keep_running=False)
+    try:
+        assert kept.translate(texts, "en", "es") == once.translate(texts, "en", "es")
+        pipeline = kept.pipelines["eng-spa"]
+        assert pipeline is not None and pipeline.process.poll() is None
+        group = pipeline.process.pid
+        assert kept.translate(["Hot soup"], "en", "es") == ["Sopa caliente"]
+        assert kept.pipelines["eng-spa"] is pipeline  # the same programs, not started again
+
+        os.killpg(group, signal.SIGKILL)  # a pipeline that died: the text is still translated, and the next
+        pipeline.process.wait()  # one starts it again
+        assert kept.translate(["Cold drinks"], "en", "es") == ["Bebidas frías"]
+        assert kept.translate(["Hot soup"], "en", "es") == ["Sopa caliente"]
+        restarted = kept.pipelines["eng-spa"]
+        assert restarted is not None and restarted is not pipeline
+    finally:
+        kept.close()
+    assert not _running(restarted.process.pid)  # every program of its process group
+    assert kept.pipelines == {}
 
 
 def test_unknown_language_and_missing_pair_fail_only_their_document(apertium_translator):

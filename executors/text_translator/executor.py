@@ -64,6 +64,14 @@ class TextTranslator(Executor):
         self.job_contexts: OrderedDict[str, JobContext] = OrderedDict()  # least recently used first
         self.max_jobs = max_jobs
 
+    def close(self) -> None:
+        """Stops what the backends keep running (Apertium's kept pipelines)."""
+        for backend in (self.translator, self.fallback):
+            stop = getattr(backend, "close", None)
+            if stop is not None:
+                stop()
+        super().close()
+
     @requests
     def translate(self, docs: DocList[MediaDoc], parameters: dict | None = None, **kwargs) -> DocList[MediaDoc]:
         if fail_invalid_request(docs, self.metas.name, parameters):
