@@ -1,4 +1,5 @@
-"""Debian's Tesseract 5 (LSTM) as a line finder and a line reader, run as a subprocess."""
+"""Debian's Tesseract 5 (LSTM) as a line finder and a line reader: through its library in kept worker
+processes (`tesseract_api`), or by running the `tesseract` program for each call."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from transmodal import languages
 from transmodal.binaries import require_binary
 from transmodal.errors import UnsupportedLanguageError
 from transmodal.ocr.lines import Box, Line, crop_line, union, weighted_confidence
+from transmodal.ocr.tesseract_api import TesseractWorkers
 from transmodal.words import join_hyphenated
 
 # ISO 639-1 -> Tesseract traineddata names where they differ from ISO 639-2/T (languages.iso3).
@@ -35,11 +37,14 @@ class TesseractEngine:
     well as 11 (sparse text), which splits every line into its own block (README: measurements).
     """
 
-    def __init__(self, binary: str = "tesseract", psm: int = 3, timeout: float = 60.0):
+    def __init__(self, binary: str = "tesseract", psm: int = 3, timeout: float = 60.0, kept_workers: bool = True):
         self.binary = require_binary(binary, "apt-get install tesseract-ocr tesseract-ocr-eng")
         self.psm = psm
         self.timeout = timeout
         self.installed = installed_tesseract_languages(binary)
+        # kept_workers: Tesseract's library in kept worker processes (`tesseract_api`), where the program is
+        # Debian's (whose library that is); otherwise the program is run for each call
+        self.workers = TesseractWorkers() if kept_workers and binary == "tesseract" else None
 
     def tesseract_language(self, language: str) -> str:
         name = TESSERACT_NAMES.get(language, languages.iso3(language))
@@ -57,14 +62,24 @@ class TesseractEngine:
     def check_language(self, language: str) -> None:
         self.tesseract_language(language)
 
+    def close(self) -> None:
+        """Stops the kept workers (the process's exit stops them too)."""
+        if self.workers is not None:
+            self.workers.close()
+
     def _words(
         self, images: list[np.ndarray], language: str, psm: int, options: tuple[str, ...] = ()
     ) -> list[list[dict]]:
-        """Tesseract's TSV word rows (text, conf, box, block/par/line numbers) of each RGB or grey image.
+        """Tesseract's TSV word rows (text, conf, box, block/par/line numbers) of each RGB or grey image;
+        `options` as the program takes them (`-c name=value`).
 
-        All images go to one process, listed in a file, so Tesseract loads its model once instead of once
-        per line (4 lines: 0.27 s instead of 0.76 s).
+        Run as a program, all images go to one process, listed in a file, so Tesseract loads its model once
+        instead of once per line (4 lines: 0.27 s instead of 0.76 s).
         """
+        if self.workers is not None:
+            variables = tuple((name, value) for name, value in (option.split("=", 1) for option in options[1::2]))
+            read = self.workers.rows(images, self.tesseract_language(language), psm, variables, self.timeout)
+            return [[word for word in image_rows if _is_word(word)] for image_rows in read]
         with tempfile.TemporaryDirectory(prefix="transmodal-ocr-") as folder:
             paths = []
             for index, image in enumerate(images):
@@ -98,8 +113,7 @@ class TesseractEngine:
         header = rows[0].split("\t") if rows else []
         for row in rows[1:]:
             word = dict(zip(header, row.split("\t")))
-            # Level 5 rows are words; a negative confidence marks a layout row, not recognised text.
-            if word.get("level") == "5" and float(word["conf"]) >= 0 and word.get("text", "").strip():
+            if _is_word(word):
                 words[int(word["page_num"]) - 1].append(word)  # one page per listed image
         return words
 
@@ -158,6 +172,11 @@ class TesseractEngine:
                     for i, words in zip(share, share_words):
                         texts[where[i]] = block_text(words, language)
         return texts
+
+
+def _is_word(row: dict) -> bool:
+    """Level 5 rows are words; a negative confidence marks a layout row, not recognised text."""
+    return row.get("level") == "5" and float(row["conf"]) >= 0 and bool(row.get("text", "").strip())
 
 
 def block_text(words: list[dict], language: str) -> str:
