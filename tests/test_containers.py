@@ -14,8 +14,10 @@ import pytest
 from PIL import Image
 from scenes import busy, draw_lines, outlined_word, plate_in_frame
 
+from executors.text_detector import containers
 from executors.text_detector.containers import (
     Container,
+    Searches,
     find_container,
     find_panel_filled_by_text,
     group_lines_by_container,
@@ -54,6 +56,23 @@ def balloon_scene(seed: int = 0):
     draw_balloon(image, center, axes)
     lines = draw_lines(image, ["WHERE DID YOU", "PUT THE KEYS?", "I NEED THEM."], center)
     return image, lines, center, axes
+
+
+def test_an_images_searches_are_each_made_once_and_handed_out_as_copies(monkeypatch):
+    image, lines, _, _ = balloon_scene()
+    made = []
+    search = containers._search
+    monkeypatch.setattr(containers, "_search", lambda *args: made.append(args[1:]) or search(*args))
+    searches = Searches(image)
+    first = searches.find(block_box(lines), lines)
+    assert first is not None and first.kind == "balloon"
+    first.kind = "caption"  # a caller's change stays its own
+    again = searches.find(block_box(lines), lines)
+    assert again is not None and again.kind == "balloon" and again.polygon == first.polygon
+    assert len(made) == 1
+    searches.find(block_box(lines), lines, drawn=True)  # another search: made
+    assert len(made) == 2
+    assert searches.group_lines(lines) == searches.group_lines(lines) and len(made) == 3  # the first line's search
 
 
 def test_a_balloon_is_found_around_its_text():

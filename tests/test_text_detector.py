@@ -12,6 +12,7 @@ from docarray import DocList
 from PIL import Image, ImageDraw
 from tiny_models import build_tiny_trocr
 
+from executors.text_detector.containers import Searches
 from executors.text_detector.executor import TextDetector
 from transmodal import fonts, synthetic
 from transmodal.docs import MediaDoc, TextRegion
@@ -234,6 +235,15 @@ def test_transformers_backend_reads_detected_lines(tiny_trocr_dir, line_detector
     assert re.fullmatch(r"[a-z]{6} [a-z]{6}", region.text)  # the random model's letters, one word a line
     assert 0.0 < region.confidence < 1.0
     assert docs[0].text == region.text
+
+
+def test_the_lines_found_are_handed_on_before_they_are_read(detectors):
+    sign = synthetic.make_sign(["Fresh bread", "and coffee"], background="flat", seed=3)
+    handed: list = []
+    read = detectors["rapidocr+tesseract"].reader.read(sign.image, "en", on_lines=lambda found: handed.append(found))
+    assert len(handed) == 1 and all(line.text == "" for line in handed[0])
+    assert [line.box for line in handed[0]] == [line.box for line in read]
+    assert [line.text for line in read] == ["Fresh bread", "and coffee"]
 
 
 def test_rapidocr_box_threshold_reaches_its_detector():
@@ -522,7 +532,7 @@ def test_a_sound_effect_on_a_flat_patch_no_ink_outlines_is_no_balloons_text(dete
         )
         region.style.angle = angle
         found = [container(patch, patch_outlined), container(balloon, True)]
-        assert detectors["rapidocr+tesseract"]._describe(page, region, found, "en")
+        assert detectors["rapidocr+tesseract"]._describe(Searches(page), region, found, "en")
         return region
 
     region = described(patch_outlined=False)
@@ -564,7 +574,7 @@ def test_a_short_lower_case_reading_that_is_no_word_is_dropped_as_artwork(detect
     def kept(text: str, box) -> bool:
         x0, y0, x1, y1 = box
         region = TextRegion(text=text, polygon=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]], lines=[list(box)])
-        return detectors["rapidocr+tesseract"]._describe(page, region, [], "en")
+        return detectors["rapidocr+tesseract"]._describe(Searches(page), region, [], "en")
 
     assert not kept("iva", stripes)
     assert kept("off", word)
@@ -587,10 +597,10 @@ def test_a_short_slanted_reading_of_shapes_unlike_letters_is_dropped_on_a_drawn_
     x0, y0, x1, y1 = box
     region = TextRegion(text="PEAR", polygon=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]], lines=[list(box)])
     region.style.angle = -16.0
-    assert not detectors["rapidocr+tesseract"]._describe(page, region, [balloon], "en")
+    assert not detectors["rapidocr+tesseract"]._describe(Searches(page), region, [balloon], "en")
     # level, the same reading is dropped as well; only letters slanting make a sound effect
     region.style.angle = 0.0
-    assert not detectors["rapidocr+tesseract"]._describe(page, region, [balloon], "en")
+    assert not detectors["rapidocr+tesseract"]._describe(Searches(page), region, [balloon], "en")
 
 
 def test_a_scrap_far_smaller_than_a_balloons_lettering_is_dropped_but_not_from_a_caption():

@@ -37,9 +37,14 @@ class LineReader(LanguageChecked, Protocol):
 
 
 class TextReader(LanguageChecked, Protocol):
-    """A TextDetector backend: the lines of a page, read. The executor groups them into regions."""
+    """A TextDetector backend: the lines of a page, read. The executor groups them into regions.
 
-    def read(self, pixels: np.ndarray, language: str) -> list[Line]: ...
+    `on_lines`, when given, is called with the lines (boxes, no text yet) as soon as they are found, where
+    reading them takes more time still: the executor looks for their containers meanwhile."""
+
+    def read(
+        self, pixels: np.ndarray, language: str, on_lines: Callable[[list[Line]], None] | None = None
+    ) -> list[Line]: ...
 
 
 class Inpainter(Protocol):

@@ -9,6 +9,7 @@ recogniser, a transformers model, the SEE network): see transmodal.stages for th
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
@@ -109,8 +110,12 @@ class TransformersReader:
         length = int(ends[0]) + 1 if len(ends) else len(tokens)
         return float(np.exp(np.mean(scores[:length]))) if length else 0.0
 
-    def read(self, pixels: np.ndarray, language: str) -> list[Line]:
+    def read(
+        self, pixels: np.ndarray, language: str, on_lines: Callable[[list[Line]], None] | None = None
+    ) -> list[Line]:
         lines = self.line_finder.find_lines(pixels, language)  # any text it reads is replaced by the model's
+        if on_lines is not None:
+            on_lines(lines)
         results = self.recognize([crop_line(pixels, line.box) for line in lines])
         return [
             dataclasses.replace(line, text=text, confidence=confidence)

@@ -11,6 +11,7 @@ The other helpers answer questions the detector has on comic pages and photos:
 
 - `group_lines_by_container`: lines in one balloon belong together; lines in different balloons must never
   be merged into one block, however close.
+- `Searches`: the searches on one image, each made once (the detector searches while it reads).
 - `is_text_like`: False for a small drawing the OCR read as text (an icon, a doodle).
 - `looks_like_sfx`: a sound effect (big, outlined or slanted lettering drawn on the picture itself), to be
   left untouched by default.
@@ -20,7 +21,9 @@ Every function takes RGB uint8 pixels (height, width, 3) and boxes (x0, y0, x1, 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import threading
 
 import cv2
 import numpy as np
@@ -158,8 +161,9 @@ def find_container(
     photo, for naming the container: on a photo it is a "sign"; in a drawing a "caption" (a box) or a
     "balloon" (any other shape). None decides per container: one outlined in ink is drawn.
     `max_area_ratio`: the largest container accepted, in multiples of the text box's area.
+    (One search; `Searches` keeps the searches made on an image.)
     """
-    return _search(pixels, text_box, line_boxes, drawn, max_area_ratio)
+    return Searches(pixels).find(text_box, line_boxes, drawn, max_area_ratio)
 
 
 def find_panel_filled_by_text(pixels: np.ndarray, text_box: Box, line_boxes: list[Box]) -> Container | None:
@@ -168,12 +172,93 @@ def find_panel_filled_by_text(pixels: np.ndarray, text_box: Box, line_boxes: lis
     round and its growth runs out into the street. Here the letters are let through only well inside the
     lines, the panel is grown at full size and taken as its convex hull, letters included; it is marked
     `filled_by_text`. Not for drawings: comic lettering has margins, and a balloon is found without this."""
-    if not line_boxes:
-        return None
-    panel = _search(pixels, text_box, line_boxes, False, MAX_AREA_RATIO, fills_panel=True)
-    if panel is not None:
-        panel.outlined = False  # a photo's sign: whatever dark lies round it is no ink outline of a drawing
-    return panel
+    return Searches(pixels).panel_filled_by_text(text_box, line_boxes)
+
+
+def group_lines_by_container(
+    pixels: np.ndarray, line_boxes: list[Box], drawn: bool | None = None
+) -> list[tuple[list[int], Container | None]]:
+    """Lines grouped by the container they sit in (`Searches.group_lines`)."""
+    return Searches(pixels).group_lines(line_boxes, drawn)
+
+
+class Searches:
+    """The container searches made on one image, each made once and its result kept (and handed out as a
+    copy, so that a caller changing a container changes no other's): the detector searches from every line
+    found while the lines are still being read, and then again from the lines read as words, which finds
+    most of its searches made. Safe to use from several threads."""
+
+    def __init__(self, pixels: np.ndarray):
+        self.pixels = pixels
+        self._found: dict[tuple, Container | None] = {}
+        self._lock = threading.Lock()
+
+    def find(
+        self,
+        text_box: Box,
+        line_boxes: list[Box] | None = None,
+        drawn: bool | None = None,
+        max_area_ratio: float = MAX_AREA_RATIO,
+    ) -> Container | None:
+        """`find_container` on this image."""
+        return self._search(text_box, line_boxes, drawn, max_area_ratio, False)
+
+    def panel_filled_by_text(self, text_box: Box, line_boxes: list[Box]) -> Container | None:
+        """`find_panel_filled_by_text` on this image."""
+        if not line_boxes:
+            return None
+        panel = self._search(text_box, line_boxes, False, MAX_AREA_RATIO, True)
+        if panel is not None:
+            panel.outlined = False  # a photo's sign: whatever dark lies round it is no ink outline of a drawing
+        return panel
+
+    def group_lines(self, line_boxes: list[Box], drawn: bool | None = None) -> list[tuple[list[int], Container | None]]:
+        """Lines grouped by the container they sit in: [(line indices, container)], one group per
+        container, in the order of their first line (top to bottom); each line in no container is a group
+        of its own with None (group those by geometry). Lines in different balloons are never in one group,
+        however close."""
+        groups: list[tuple[list[int], Container | None]] = []
+        order = sorted(range(len(line_boxes)), key=lambda index: (line_boxes[index][1], line_boxes[index][0]))
+        for index in order:
+            x0, y0, x1, y1 = line_boxes[index]
+            center = ((x0 + x1) / 2, (y0 + y1) / 2)
+            owner = next((group for group in groups if group[1] is not None and group[1].contains(*center)), None)
+            if owner is None:
+                # One line is a small part of its balloon: allow a container many times its area (the image
+                # fraction limit still keeps out the page itself).
+                container = self.find(
+                    line_boxes[index], [line_boxes[index]], drawn=drawn, max_area_ratio=12 * MAX_AREA_RATIO
+                )
+                # Found from another line of the same balloon, a container can come out a little different
+                # (a line near the tail, a line the first one's outline passed close to): the same balloon
+                # if most of either box lies in the other.
+                owner = next(
+                    (
+                        group
+                        for group in groups
+                        if container is not None
+                        and group[1] is not None
+                        and _box_overlap(group[1].box, container.box) > 0.6
+                    ),
+                    None,
+                )
+                if owner is None:
+                    groups.append(([index], container))
+                    continue
+            owner[0].append(index)
+        return groups
+
+    def _search(
+        self, text_box: Box, line_boxes: list[Box] | None, drawn: bool | None, max_area_ratio: float, fills_panel: bool
+    ) -> Container | None:
+        key = (tuple(text_box), tuple(map(tuple, line_boxes or [])), drawn, max_area_ratio, fills_panel)
+        with self._lock:
+            if key in self._found:
+                return copy.deepcopy(self._found[key])
+        found = _search(self.pixels, text_box, line_boxes, drawn, max_area_ratio, fills_panel)
+        with self._lock:
+            self._found[key] = copy.deepcopy(found)
+        return found
 
 
 def _search(
@@ -228,44 +313,6 @@ def _search(
     container = _describe(region, (wx0, wy0), fill_rgb, outlined, outlined if drawn is None else drawn)
     container.filled_by_text = fills_panel
     return container
-
-
-def group_lines_by_container(
-    pixels: np.ndarray, line_boxes: list[Box], drawn: bool | None = None
-) -> list[tuple[list[int], Container | None]]:
-    """Lines grouped by the container they sit in: [(line indices, container)], one group per container,
-    in the order of their first line (top to bottom); each line in no container is a group of its own with
-    None (group those by geometry). Lines in different balloons are never in one group, however close."""
-    groups: list[tuple[list[int], Container | None]] = []
-    order = sorted(range(len(line_boxes)), key=lambda index: (line_boxes[index][1], line_boxes[index][0]))
-    for index in order:
-        x0, y0, x1, y1 = line_boxes[index]
-        center = ((x0 + x1) / 2, (y0 + y1) / 2)
-        owner = next((group for group in groups if group[1] is not None and group[1].contains(*center)), None)
-        if owner is None:
-            # One line is a small part of its balloon: allow a container many times its area (the image
-            # fraction limit still keeps out the page itself).
-            container = find_container(
-                pixels, line_boxes[index], [line_boxes[index]], drawn=drawn, max_area_ratio=12 * MAX_AREA_RATIO
-            )
-            # Found from another line of the same balloon, a container can come out a little different
-            # (a line near the tail, a line the first one's outline passed close to): the same balloon
-            # if most of either box lies in the other.
-            owner = next(
-                (
-                    group
-                    for group in groups
-                    if container is not None
-                    and group[1] is not None
-                    and _box_overlap(group[1].box, container.box) > 0.6
-                ),
-                None,
-            )
-            if owner is None:
-                groups.append(([index], container))
-                continue
-        owner[0].append(index)
-    return groups
 
 
 def _box_overlap(first, second) -> float:

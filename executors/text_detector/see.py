@@ -11,6 +11,7 @@ The model reads digits and unaccented Latin letters, at most `max_length` (T) of
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -76,7 +77,9 @@ class SeeReader:
             )
 
     @torch.inference_mode()
-    def read(self, pixels: np.ndarray, language: str) -> list[Line]:
+    def read(
+        self, pixels: np.ndarray, language: str, on_lines: Callable[[list[Line]], None] | None = None
+    ) -> list[Line]:  # (one pass finds and reads: nothing for `on_lines`)
         self.check_language(language)
         height, width = pixels.shape[:2]
         output = self.model(to_tensor([np.ascontiguousarray(pixels)]).to(self.device))

@@ -28,8 +28,10 @@ class TesseractReader:
     def check_language(self, language: str) -> None:
         self.engine.check_language(language)
 
-    def read(self, pixels: np.ndarray, language: str) -> list[Line]:
-        return self.engine.find_lines(pixels, language)
+    def read(
+        self, pixels: np.ndarray, language: str, on_lines: Callable[[list[Line]], None] | None = None
+    ) -> list[Line]:
+        return self.engine.find_lines(pixels, language)  # (found and read at once: nothing for `on_lines`)
 
 
 class FoundThenRead:
@@ -42,10 +44,14 @@ class FoundThenRead:
     def check_language(self, language: str) -> None:
         self.reader.check_language(language)
 
-    def read(self, pixels: np.ndarray, language: str) -> list[Line]:
+    def read(
+        self, pixels: np.ndarray, language: str, on_lines: Callable[[list[Line]], None] | None = None
+    ) -> list[Line]:
         found = self.finder.find_lines(pixels, language)
         if not found:
             return []
+        if on_lines is not None:
+            on_lines(found)
         read = self.reader.read_lines(pixels, [line.box for line in found], language)
         return [
             dataclasses.replace(line, text=text.text, confidence=text.confidence) for line, text in zip(found, read)
@@ -116,12 +122,16 @@ class RapidOCRTesseractReader:
             pending = [index for index, look in zip(pending, looks) if not reads_as_words(look.text, language)]
         return looks_of
 
-    def read(self, pixels: np.ndarray, language: str) -> list[Line]:
+    def read(
+        self, pixels: np.ndarray, language: str, on_lines: Callable[[list[Line]], None] | None = None
+    ) -> list[Line]:
         if language not in self.rapidocr.languages:
-            return FoundThenRead(self.rapidocr, self.tesseract).read(pixels, language)
+            return FoundThenRead(self.rapidocr, self.tesseract).read(pixels, language, on_lines)
         found = self.rapidocr.find_lines(pixels, language)
         if not found:
             return []
+        if on_lines is not None:
+            on_lines(found)
         boxes = [line.box for line in found]
         by_rapidocr = self.rapidocr.read_lines(pixels, boxes, language)
         if not self.combine:
