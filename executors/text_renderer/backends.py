@@ -8,6 +8,7 @@ the area, picks the colours, clips and checks; a backend only measures, wraps an
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 
@@ -82,6 +83,10 @@ def hyphenation_points(word: str) -> list[int]:
     return sorted(points)
 
 
+# How many fonts at a size keep their measures (`_measure`), and how many lines each keeps.
+MEASURES_KEPT, MEASURED_LINES_KEPT = 64, 20000
+
+
 class _Measure:
     """Lengths and ink extents of lines at one font size, cached: wrapping measures the same prefixes many
     times. Wrapping goes by advance widths, which are ten times quicker to get than ink boxes; the lines
@@ -99,6 +104,9 @@ class _Measure:
     def advance(self, line: str) -> float:
         """The line's advance width (height, for vertical text), outline included: its ink length but for
         side bearings, which are small and mostly inside it."""
+        if len(self._advances) > MEASURED_LINES_KEPT:  # (kept across pages: bounded)
+            self._advances.clear()
+            self._cache.clear()
         if line not in self._advances:
             direction = "ttb" if self.vertical else None
             self._advances[line] = self.font.getlength(line, direction=direction) + 2 * self.stroke_width
@@ -127,6 +135,13 @@ class _Measure:
     def length(self, line: str) -> float:
         start, end = self.along(line)
         return end - start
+
+
+@functools.lru_cache(maxsize=MEASURES_KEPT)
+def _measure(font_path: str, size: int, vertical: bool, stroke_width: int) -> _Measure:
+    """The measures of a font at a size, kept across layouts: a page's blocks are laid out at the same few
+    sizes, each twice (once to settle the page's size, once to draw), and so measure the same lines."""
+    return _Measure(fonts.load_font(font_path, size), vertical, stroke_width)
 
 
 class _Space:
@@ -296,9 +311,8 @@ class PillowLayout:
         pieces = tokens(text)
         if not pieces or space.empty:
             return None
-        font = fonts.load_font(font_path, size)
-        stroke_width = int(round(size * stroke_ratio))
-        measure = _Measure(font, space.vertical, stroke_width)
+        measure = _measure(font_path, size, space.vertical, int(round(size * stroke_ratio)))
+        font, stroke_width = measure.font, measure.stroke_width
         pitch = spacing * size
         # Every line's ink lies within this band around its anchor: the extent of all the text's characters.
         whole = " ".join(piece for piece, _ in pieces)
