@@ -45,8 +45,9 @@ SAME_UP_TO_OPSET_14 = {
 }  # fmt: skip
 # How far the fused graph's outputs may drift from the original's (float rounding of the folded weights).
 TOLERANCE = 1e-3
-# In the kept copies' names: raise it when `fuse_activations` or `quantized_model` changes, so that copies
-# made by an earlier version are made again rather than used.
+# In the kept copies' names: raise it when `fuse_activations` or `quantized_model` changes (or the lines the
+# recogniser is calibrated on, `rapidocr.calibration_lines`), so that copies made by an earlier version are
+# made again rather than used.
 VERSION = 2
 # `quantized_model`: the pointwise convolutions in 8 bits are those with at least this many input channels,
 # and the 8-bit copy is used only when its most likely class is the original's at this share of positions.
