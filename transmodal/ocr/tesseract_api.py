@@ -13,7 +13,6 @@ reads one request at a time; `TesseractWorkers` starts as many as threads read a
 
 from __future__ import annotations
 
-import atexit
 import ctypes
 import os
 import pickle
@@ -23,6 +22,7 @@ import subprocess
 import sys
 import threading
 import typing
+import weakref
 from typing import BinaryIO
 
 import numpy as np
@@ -209,7 +209,8 @@ class TesseractWorkers:
         self.idle: list[_Worker] = []
         self.busy: set[_Worker] = set()
         self.lock = threading.Lock()
-        atexit.register(self.close)
+        # Closed when the engine goes (or at this process's exit), without the finalizer keeping it alive.
+        weakref.finalize(self, _close_workers, self.idle, self.busy, self.lock)
 
     def rows(
         self,
@@ -249,11 +250,16 @@ class TesseractWorkers:
                 worker.close()
 
     def close(self) -> None:
-        with self.lock:
-            workers = self.idle + list(self.busy)
-            self.idle, self.busy = [], set()
-        for worker in workers:
-            worker.close()
+        _close_workers(self.idle, self.busy, self.lock)
+
+
+def _close_workers(idle: list[_Worker], busy: set[_Worker], lock: threading.Lock) -> None:
+    with lock:
+        workers = idle + list(busy)
+        idle.clear()
+        busy.clear()
+    for worker in workers:
+        worker.close()
 
 
 if __name__ == "__main__":
