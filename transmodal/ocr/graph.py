@@ -52,10 +52,10 @@ VERSION = 2
 # `quantized_model`: the pointwise convolutions in 8 bits are those with at least this many input channels,
 # and the 8-bit copy is used only when its most likely class is the original's at this share of positions.
 INT8_MIN_CHANNELS = 240
+INT8_AGREEMENT = 0.98
 # Weights quantized per output channel need DequantizeLinear's `axis`, from opset 13 (PP-OCR's graphs are
 # at 11 until `fuse_activations` lifts them to 14).
 PER_CHANNEL_OPSET = 13
-INT8_AGREEMENT = 0.98
 
 
 def fuse_activations(model) -> int:
@@ -184,14 +184,15 @@ def fuse_activations(model) -> int:
     return rewrites
 
 
-def _outputs(model: str | bytes, feed: np.ndarray) -> list[np.ndarray]:
-    """The outputs of the model (a path, or its serialised bytes) for `feed`."""
+def _outputs(model: str | bytes, feeds: list[np.ndarray]) -> list[list[np.ndarray]]:
+    """The outputs of the model (a path, or its serialised bytes) for each of `feeds` (one session)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    return session.run(None, {session.get_inputs()[0].name: feed})
+    name = session.get_inputs()[0].name
+    return [session.run(None, {name: feed}) for feed in feeds]
 
 
 def _probe(model) -> np.ndarray:
@@ -214,7 +215,7 @@ def fused_model(path: str | Path, cache_dir: str | Path | None = None) -> Path:
         if not fuse_activations(fused):
             return None
         fused_bytes = fused.SerializeToString()
-        outputs = zip(_outputs(str(path), feed), _outputs(fused_bytes, feed))
+        outputs = zip(_outputs(str(path), [feed])[0], _outputs(fused_bytes, [feed])[0])
         drift = max(float(np.max(np.abs(a - b))) for a, b in outputs)
         if drift > TOLERANCE:
             logger.warning("%s: fused graph drifts by %.3g from the original; using the original", path, drift)
@@ -296,8 +297,8 @@ def quantized_model(
             quantized = target.read_bytes()
         agree = [
             float(np.mean(np.argmax(a, axis=-1) == np.argmax(b, axis=-1)))
-            for feed in inputs
-            for a, b in zip(_outputs(str(path), feed), _outputs(quantized, feed))
+            for float_outputs, int8_outputs in zip(_outputs(str(path), inputs), _outputs(quantized, inputs))
+            for a, b in zip(float_outputs, int8_outputs)
         ]
         if float(np.mean(agree)) < agreement:
             logger.warning("%s: 8-bit copy agrees on %.3f of its outputs; using the original", path, np.mean(agree))
