@@ -10,7 +10,6 @@ import logging
 import os
 import re
 import select
-import signal
 import subprocess
 import threading
 import time
@@ -23,6 +22,7 @@ from transmodal.backends import Registry
 from transmodal.binaries import require_binary
 from transmodal.errors import UnsupportedLanguageError
 from transmodal.models import load_pretrained, model_reference, torch_device
+from transmodal.signals import end_process
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class ApertiumPipeline:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env={**os.environ, "LC_CTYPE": os.environ.get("LC_CTYPE") or "C.UTF-8"},
-            start_new_session=True,  # its own process group: closing it stops every program of the pipe
+            start_new_session=True,  # its own process group, for `end_process`
         )
         return cls(process)
 
@@ -189,22 +189,9 @@ class ApertiumPipeline:
         return _txt_format("apertium-retxt", bytes(output[:-1]), timeout).decode()
 
     def close(self) -> None:
-        """Stops every program of the pipeline. Its input closed, each program ends when the one before it
-        has, and bash reaps them all; a pipeline that has not ended 5 s later is killed (its process group)."""
-        for stream in (self.process.stdin, self.process.stdout):
-            if stream is not None:
-                try:
-                    stream.close()
-                except OSError:  # (a text still buffered for a pipeline that died)
-                    pass
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.process.wait()
+        """Stops every program of the pipeline: its input closed, each ends when the one before it has
+        (`end_process`)."""
+        end_process(self.process)
 
 
 def _txt_format(program: str, data: bytes, timeout: float) -> bytes:

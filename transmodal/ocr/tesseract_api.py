@@ -6,9 +6,9 @@ detector's doubtful lines, the renderer's reading of the erased source areas and
 Why worker processes rather than the library in the executor's own process: Tesseract's LSTM runs OpenMP
 threads, which make it about 4 times slower on small images unless `OMP_THREAD_LIMIT=1` is set when the
 OpenMP runtime loads, and in an executor that runtime is already loaded, by torch (docarray imports it), and
-shared by the library. A worker (`python -m transmodal.ocr.tesseract_api`) imports NumPy only and starts with
-the limit set; it keeps a Tesseract instance per language, page segmentation mode and variables. A worker
-reads one request at a time; `TesseractWorkers` starts as many as threads read at once.
+shared by the library. A worker (`python -m transmodal.ocr.tesseract_api`) imports NumPy and the standard
+library only and starts with the limit set; it keeps a Tesseract instance per language, page segmentation
+mode and variables. A worker reads one request at a time; `TesseractWorkers` starts as many as threads read at once.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ import weakref
 from typing import BinaryIO
 
 import numpy as np
+
+from transmodal.signals import end_process
 
 LIBRARY = "libtesseract.so.5"
 # The columns of Tesseract's TSV output (the program prints them as a header line, the API does not).
@@ -167,6 +169,7 @@ class _Worker:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,  # (Tesseract's notes on each image: "Estimating resolution as ...")
             env={**os.environ, "OMP_THREAD_LIMIT": "1"},
+            start_new_session=True,  # its own process group, for `end_process`
         )
         assert self.process.stdout is not None
         if not select.select([self.process.stdout], [], [], START_TIMEOUT)[0] or _receive(self.process.stdout) is None:
@@ -187,17 +190,7 @@ class _Worker:
         return content
 
     def close(self) -> None:
-        for stream in (self.process.stdin, self.process.stdout):
-            if stream is not None:
-                try:
-                    stream.close()
-                except OSError:
-                    pass
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        end_process(self.process)
 
 
 class TesseractWorkers:
