@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -97,23 +96,6 @@ def kill_tree(pids: list[int], wait: float = 2.0) -> list[int]:
         time.sleep(0.02)
     _reap()
     return killed
-
-
-def end_process(process: subprocess.Popen, grace: float = 5.0) -> None:
-    """Ends a helper program this process keeps running, started in a session of its own
-    (`start_new_session=True`): its pipes are closed, so a program reading its input ends there (and a shell
-    reaps the pipeline it runs); one that has not exited `grace` seconds later is killed with its whole
-    process group."""
-    for stream in (process.stdin, process.stdout):
-        if stream is not None:
-            with contextlib.suppress(OSError):  # (input still buffered for a program that died)
-                stream.close()
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def _reap() -> None:

@@ -19,10 +19,9 @@ from typing import Any
 from executors.text_translator.llm import LLMTranslator
 from transmodal import languages
 from transmodal.backends import Registry
-from transmodal.binaries import require_binary
+from transmodal.binaries import end_process, require_binary
 from transmodal.errors import UnsupportedLanguageError
 from transmodal.models import load_pretrained, model_reference, torch_device
-from transmodal.signals import end_process
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ detector's doubtful lines, the renderer's reading of the erased source areas and
 Why worker processes rather than the library in the executor's own process: Tesseract's LSTM runs OpenMP
 threads, which make it about 4 times slower on small images unless `OMP_THREAD_LIMIT=1` is set when the
 OpenMP runtime loads, and in an executor that runtime is already loaded, by torch (docarray imports it), and
-shared by the library. A worker (`python -m transmodal.ocr.tesseract_api`) imports NumPy and the standard
-library only and starts with the limit set; it keeps a Tesseract instance per language, page segmentation
+shared by the library. A worker (`python -m transmodal.ocr.tesseract_api`) imports nothing heavier than
+NumPy (not torch) and starts with the limit set; it keeps a Tesseract instance per language, page segmentation
 mode and variables. A worker reads one request at a time; `TesseractWorkers` starts as many as threads read at once.
 """
 
@@ -27,7 +27,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from transmodal.signals import end_process
+from transmodal.binaries import end_process
 
 LIBRARY = "libtesseract.so.5"
 # The columns of Tesseract's TSV output (the program prints them as a header line, the API does not).
