@@ -312,6 +312,21 @@ def test_a_translation_keeps_clear_of_a_signs_arrow(renderer):
     assert not ink[ay0 : ay1 + 1, ax0 : ax1 + 1].any()  # not one drawn pixel on the arrow or in its box
 
 
+def test_a_label_on_a_larger_panel_is_drawn_where_it_was(renderer):
+    """A switch's "OFF" on its plate (a real comic page has one): the translation goes where the label was,
+    at about its size, not to the middle of the plate, where the switch is."""
+    plate = [[40, 20], [280, 20], [280, 300], [40, 300]]
+    page = balloon_page(320, 320, plate)
+    cv2.rectangle(page, (110, 40), (210, 150), (40, 40, 40), -1)  # the switch, above the label
+    label = balloon(plate, "OFF", "FUERA", box=[130, 200, 190, 230])
+    label.style = TextStyle(font_size=30, color=[0, 0, 0], alignment="center")
+    rendered = render(renderer, page, label)
+    x0, y0, x1, y1 = label.drawn_box
+    assert abs((y0 + y1) / 2 - 215) <= 12 and abs((x0 + x1) / 2 - 160) <= 30  # where "OFF" was
+    assert y1 - y0 >= 18  # about the label's size
+    assert not (ink_of(page, rendered) & ~mask_of(plate, page.shape)).any()
+
+
 def test_neighbouring_blocks_never_overlap(renderer):
     # Two captions on open background, close together: each translation may grow, but never onto the other.
     page = np.full((200, 420, 3), 250, np.uint8)

@@ -21,6 +21,11 @@ OUTLINE_MODES = ("auto", "always", "never")
 # Comic lettering: one size across the page, and a comic face where the source was lettered in capitals.
 COMIC_KINDS = ("balloon", "caption")
 GAP = 3  # pixels kept clear between a translation and any other block
+# A text whose box covers less than this share of its container is a label on a panel, not the panel's
+# text: drawn near where it was. Balloons' and captions' texts cover 0.25-0.6 of them on the real comic pages;
+# a switch's "OFF" 0.08, one line of a signboard's list 0.08-0.17.
+LABEL_SHARE = 0.2
+LABEL_MAX_GROW = 1.5  # a label's lines may grow to 2.5 times its length (a text on the picture: `max_grow`)
 STROKE_RATIO = 1 / 15  # the outline's width, in em
 RETRY_STROKE_RATIO = 1 / 8  # the stronger outline of the self-check's second try
 
@@ -155,7 +160,7 @@ class TextRenderer(Executor):
         # that overlap shared out at the middle) and its container.
         separated = separate_boxes([region_box(region) for region in doc.regions])
         for index, plan in enumerate(plans):
-            if plan is not None and plan.container is None and separated[index] is not None:
+            if plan is not None and plan.window is None and separated[index] is not None:
                 plans[index] = dataclasses.replace(plan, box=separated[index])
         boxes = [box_polygon(box) for box in separated]
         containers = [container_polygon(region) for region in doc.regions]
@@ -189,7 +194,7 @@ class TextRenderer(Executor):
         if self.same_size:
             sizes = []
             for index, plan in enumerate(plans):
-                if plan is not None and plan.region.kind in COMIC_KINDS:
+                if plan is not None and _is_lettering(plan):
                     placement = self._place(plan, edges, obstacles(index, []), plan.max_size)
                     if placement is not None:
                         sizes.append(placement.layout.size)
@@ -202,7 +207,7 @@ class TextRenderer(Executor):
             if plan is None:
                 continue
             cap = plan.max_size
-            if page_size is not None and plan.region.kind in COMIC_KINDS:
+            if page_size is not None and _is_lettering(plan):
                 cap = min(cap, page_size)
             caps[index] = cap
             drawn_box = self._render_region(plan, image, edges, obstacles(index, drawn), cap)
@@ -294,7 +299,11 @@ class TextRenderer(Executor):
         y0: float
         if container is not None:
             x0, y0, shape = container_window(container, pixels.shape)
-            window = (x0, y0, shape, inner(shape, self.container_margin))
+            # A label on a larger panel (a switch's "OFF", one line of a signboard's list) is placed as a
+            # text on the picture is, at its own box (grown into free space if need be: the panel's edge
+            # stops the growth), not in the middle of the panel.
+            label = region_box(region) is not None and _share_of(box, shape) < LABEL_SHARE
+            window = None if label else (x0, y0, shape, inner(shape, self.container_margin))
             behind = pixels[y0 : y0 + shape.shape[0], x0 : x0 + shape.shape[1]][shape]
         else:
             x0, y0, x1, y1 = box
@@ -359,11 +368,13 @@ class TextRenderer(Executor):
         x0, y0, x1, y1 = plan.box
         width, height = x1 - x0, y1 - y0
         others = [polygon_box(obstacle) for obstacle in obstacles]
+        # A label may grow further: the panel's edge round it bounds the growth.
+        max_grow = self.max_grow if plan.container is None else max(self.max_grow, LABEL_MAX_GROW)
         grown = grown_boxes(
             plan.box,
             plan.alignment,
             plan.vertical,
-            self.max_grow,
+            max_grow,
             plan.spacing * plan.target,
             edges,
             0.3 * plan.target,
@@ -648,6 +659,16 @@ def marks_inside(pixels: np.ndarray, container: np.ndarray) -> list[np.ndarray]:
             box = (x0 + left - 2, y0 + top - 2, x0 + left + width + 2, y0 + top + height + 2)
             boxes.append(cast(np.ndarray, box_polygon(box)))
     return boxes
+
+
+def _is_lettering(plan: Plan) -> bool:
+    """A balloon's or caption's text, which takes the page's one size; a label on a panel keeps its own."""
+    return plan.region.kind in COMIC_KINDS and plan.window is not None
+
+
+def _share_of(box, shape: np.ndarray) -> float:
+    """The share of a container's area (its mask `shape`) that a text's box covers."""
+    return (box[2] - box[0]) * (box[3] - box[1]) / max(1, int(shape.sum()))
 
 
 def box_area(box, image_shape, obstacles: list) -> tuple[int, int, np.ndarray]:
