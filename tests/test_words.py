@@ -544,6 +544,17 @@ def test_is_all_caps_and_title_case():
     assert not is_title_case("DOUBLE PARKING")
 
 
+def test_a_page_in_capitals_and_its_stray_lower_case_letters():
+    page = ["LUCY!", "WHAT, NOW? SHIT. JuST HANG-", "I'M ALMOST BACK.", "OK.", "GIRLS IN MEXICO."]
+    assert words.lettered_in_capitals(page)
+    assert not words.lettered_in_capitals(["Open every day", "NO PARKING", "Fresh bread", "Exit", "Car Parks"])
+    assert not words.lettered_in_capitals(["NO", "PARKING", "123"])  # too few texts to tell
+    assert words.capitals_throughout("WHAT, NOW? SHIT. JuST HANG-") == "WHAT, NOW? SHIT. JUST HANG-"
+    assert words.capitals_throughout("LuCY, DON'T. LUCy? I'm") == "LUCY, DON'T. LUCY? I'M"
+    # Words mostly in lower case, and one-letter words, are no stray letters among capitals.
+    assert words.capitals_throughout("pRioRy Hello a iPhone") == "pRioRy Hello a iPhone"
+
+
 @needs("en")
 @pytest.mark.parametrize(
     "capitals, sentence",

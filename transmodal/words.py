@@ -17,7 +17,8 @@ then leaves the glued words untranslated; Apertium also mistranslates text in ca
   with English word-pair counts (`transmodal.word_frequencies`): "KILL THEN," -> "KILL THEM,".
 - `join_hyphenated(lines, language)`: "PARK-" + "ING" -> "PARKING", "WELL-" + "KNOWN" -> "WELL-KNOWN".
 - `is_all_caps(text)`, `to_sentence_case(text, language)`, `restore_case(source, translation)`: translate
-  capitals as sentence case, then put the capitals back.
+  capitals as sentence case, then put the capitals back. `lettered_in_capitals(texts)` tells a comic page
+  lettered in capitals, where `capitals_throughout(text)` mends "JuST" -> "JUST".
 
 Measured with Apertium 3.8 eng-spa (`apertium -u eng-spa`): OCR text as read, and the same after
 `split_words` -> `to_sentence_case` -> Apertium -> `restore_case`:
@@ -1575,6 +1576,26 @@ def is_all_caps(text: str) -> bool:
     ("NO PARKING", "STRAßE", "B-52 OK"); False for "A", "Hello", "123"."""
     letters = _cased_letters(text)
     return len(letters) >= 2 and all(char.isupper() for char in letters)
+
+
+def lettered_in_capitals(texts: Iterable[str]) -> bool:
+    """Whether a page's texts (its lines or blocks) are lettered in capitals, as comics are: at least five
+    with letters, and four in five of those all capitals."""
+    cased = [is_all_caps(text) for text in texts if any(char.isalpha() for char in text)]
+    return len(cased) >= 5 and sum(cased) >= 0.8 * len(cased)
+
+
+def capitals_throughout(text: str) -> str:
+    """Words read with a few lower-case letters among capitals ("JuST", "LuCY", "LUCy") in capitals: on a
+    page lettered in capitals (`lettered_in_capitals`) the lower-case ones are misreadings of letters that
+    look alike in both cases ("I'm" too). Words mostly in lower case are left as they are."""
+
+    def word(match: re.Match) -> str:
+        letters = _cased_letters(match.group(0))
+        upper = sum(char.isupper() for char in letters)
+        return match.group(0).upper() if len(letters) >= 2 and 1 <= upper >= len(letters) - upper else match.group(0)
+
+    return _WORD.sub(word, text)
 
 
 def is_title_case(text: str) -> bool:

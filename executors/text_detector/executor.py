@@ -226,7 +226,10 @@ def restore_word_spaces(
     that recur on the page are kept whole even when unknown: they are the page's names ("ANDA" must not
     become "AND A"); a misread is corrected into a name read elsewhere on the page ("LLCY" -> "LUCY"); a
     misread that makes another word is corrected by the words round it ("KILL THEN," -> "KILL THEM,").
-    `names`: lower-case words known to be the job's names and terms (its glossary's), kept whole too."""
+    `names`: lower-case words known to be the job's names and terms (its glossary's), kept whole too.
+    On a page lettered in capitals, a word still read with a stray lower-case letter ("JuST") is then put
+    in capitals (after the corrections, which tell "Hl" is "Hi" by its look-alike lower-case "l"), so that
+    its block is translated and drawn as capitals."""
     texts = [region.text for region in regions]
     names_read = words.names_in(texts, language)
     keep = words.recurring_words(texts, language, names=names_read) | names_read | set(names)
@@ -234,6 +237,9 @@ def restore_word_spaces(
         text = words.split_words(words.correct_misreads(region.text, language, keep), language, keep=keep)
         text = words.drop_stray_quote(text)
         region.text = words.correct_in_context(text, language, keep)
+    if words.lettered_in_capitals(region.text for region in regions):
+        for region in regions:
+            region.text = words.capitals_throughout(region.text)
 
 
 def group_by_container(searches: containers.Searches, lines: list[Line]) -> list[containers.Container]:

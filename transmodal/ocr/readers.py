@@ -147,8 +147,7 @@ class RapidOCRTesseractReader:
             by_tesseract = dict(zip(doubtful, tesseract_reading.result()))
         # A page lettered in capitals (a comic) has no line in lower case: a lower-case reading of a line
         # RapidOCR read in capitals is a misreading ("were" for a hand-lettered "LUCY?").
-        cased = [words.is_all_caps(read.text) for read in by_rapidocr if any(c.isalpha() for c in read.text)]
-        capitals_page = len(cased) >= 5 and sum(cased) >= 0.8 * len(cased)
+        capitals_page = words.lettered_in_capitals(read.text for read in by_rapidocr)
         lines = []
         for index, (line, read) in enumerate(zip(found, by_rapidocr)):
             candidates = [read] + looks_of.get(index, [])
