@@ -7,7 +7,7 @@ import pytest
 from docarray import DocList
 from tiny_models import build_tiny_marian
 
-from executors.text_translator.backends import ApertiumTranslator
+from executors.text_translator.backends import ApertiumTranslator, tidied
 from executors.text_translator.executor import TextTranslator
 from transmodal.docs import MediaDoc, TextRegion
 
@@ -137,6 +137,19 @@ def test_capitals_are_translated_in_sentence_case_and_written_back_in_capitals(a
     (parking,) = translate_regions(apertium_translator, ["DOUBLE PARKING IS NOT ALLOWED"])
     # Apertium given the capitals as they are: "El APARCAMIENTO doble NO ES DEJADO" (mixed case).
     assert parking.translation == parking.translation.upper() and "APARCAMIENTO DOBLE" in parking.translation
+
+
+def test_spanish_questions_and_exclamations_are_opened_and_dropped_words_leave_no_gaps(apertium_translator):
+    # Apertium alone: "Lucy,   sabes quién es en el cotta?", "Naw, yo  no." (balloons of a real comic page).
+    question, answer, both = translate_regions(
+        apertium_translator,
+        ["LUCY, DO YOU KNOW WHO IS IN THE COTTA?", "Naw, I don't.", "Hello! How are you?"],
+    )
+    assert question.translation == "¿LUCY, SABES QUIÉN ES EN EL COTTA?"
+    assert answer.translation == "Naw, yo no."
+    assert both.translation.startswith("¡Hola! ¿")
+    assert tidied("Ya?", "es") == "¿Ya?" and tidied("¿Ya?", "es") == "¿Ya?" and tidied('"Ven!" dijo.', "es")
+    assert tidied("Well?  Yes.", "en") == "Well? Yes."  # English opens nothing
 
 
 def test_a_block_whose_translation_repeats_it_is_flagged_untouched(apertium_translator):

@@ -114,7 +114,7 @@ class ApertiumTranslator:
     def translate(self, texts: list[str], source: str, target: str) -> list[str]:
         for mode in self.route(source, target):
             texts = self._translate_with(mode, texts)
-        return texts
+        return [tidied(text, target) for text in texts]
 
     def _translate_with(self, mode: str, texts: list[str]) -> list[str]:
         # One process for the whole batch: apertium keeps blank-line-separated paragraphs apart.
@@ -129,6 +129,33 @@ class ApertiumTranslator:
                 for source, text in zip(paragraphs, translations)
             ]
         return translations
+
+
+# Languages that open a question with "¿" and an exclamation with "¡", which Apertium does not write.
+OPENING_MARKS = {"es", "gl", "ast"}
+_SPACES = re.compile(r"[ \t]{2,}")
+_SENTENCES = re.compile(r"((?<=[.!?…])\s+|\n)")  # between sentences (the separators kept by re.split)
+_SENTENCE_END = re.compile(r"([!?¡¿]+)[\"'”’»)\]]*$")
+_SENTENCE_START = re.compile(r"^[\"'“‘«(\[\-–—…. ]*")
+
+
+def tidied(text: str, target: str) -> str:
+    """Apertium's output as a reader expects it: one space where it left a blank for each word it dropped
+    ("Lucy,   sabes" -> "Lucy, sabes", "yo  no" -> "yo no"), and in `OPENING_MARKS` languages each question
+    and exclamation opened ("Piensas que es cierto?" -> "¿Piensas que es cierto?")."""
+    text = "\n".join(_SPACES.sub(" ", line) for line in text.split("\n"))
+    if target not in OPENING_MARKS:
+        return text
+    pieces = _SENTENCES.split(text)
+    for index in range(0, len(pieces), 2):  # the sentences (odd indices hold the separators)
+        sentence = pieces[index]
+        end = _SENTENCE_END.search(sentence)
+        if end is None or not any(char.isalpha() for char in sentence) or "¿" in sentence or "¡" in sentence:
+            continue
+        mark = "¿" if "?" in end.group(1) else "¡"
+        start = _SENTENCE_START.match(sentence).end()  # type: ignore[union-attr]  # (matches the empty string)
+        pieces[index] = sentence[:start] + mark + sentence[start:]
+    return "".join(pieces)
 
 
 class ApertiumPipeline:
