@@ -544,6 +544,16 @@ def test_is_all_caps_and_title_case():
     assert not is_title_case("DOUBLE PARKING")
 
 
+@needs("en")
+def test_capitals_inside_lower_case_words_are_mended_where_that_makes_a_word():
+    # A real shop sign lettered with capital R's: "priory galleries at the ship".
+    assert words.mend_inner_capitals("pRioRy galleRies", "en") == "priory galleries"
+    assert words.mend_inner_capitals("GalleRies tHe", "en") == "Galleries the"
+    # Spelt so (no lower-case word), mostly capitals, or no inner capital: as read.
+    assert words.mend_inner_capitals("iPhone McDonald YouTube eBay", "en") == "iPhone McDonald YouTube eBay"
+    assert words.mend_inner_capitals("JuST NO PARKING Hello xtraxX", "en") == "JuST NO PARKING Hello xtraxX"
+
+
 def test_a_page_in_capitals_and_its_stray_lower_case_letters():
     page = ["LUCY!", "WHAT, NOW? SHIT. JuST HANG-", "I'M ALMOST BACK.", "OK.", "GIRLS IN MEXICO."]
     assert words.lettered_in_capitals(page)

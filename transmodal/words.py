@@ -1578,6 +1578,29 @@ def is_all_caps(text: str) -> bool:
     return len(letters) >= 2 and all(char.isupper() for char in letters)
 
 
+def mend_inner_capitals(text: str, language: str) -> str:
+    """Words read with capitals inside them in lower case where that makes a known word: some lettering
+    draws a letter as its capital ("pRioRy galleRies", a real shop sign), and OCR reads what it sees. The
+    first letter keeps its case; words mostly in capitals, and names and brands spelt with inner capitals
+    ("iPhone", "McDonald", "YouTube": no lower-case word of the dictionary) stay as they are."""
+    reader = _reader(language)
+    if reader is None:
+        return text
+
+    def word(match: re.Match) -> str:
+        core = match.group(0)
+        letters = _cased_letters(core)
+        upper = sum(char.isupper() for char in letters)
+        # (mostly capitals, "JuST", is the other misreading: `capitals_throughout`)
+        if not any(char.isupper() for char in core[1:]) or upper >= len(letters) - upper:
+            return core
+        mended = core[0] + core[1:].lower()
+        spelling = reader.words.spelling(normalize_apostrophes(mended).lower())
+        return mended if spelling is not None and spelling == spelling.lower() else core
+
+    return _WORD.sub(word, text)
+
+
 def lettered_in_capitals(texts: Iterable[str]) -> bool:
     """Whether a page's texts (its lines or blocks) are lettered in capitals, as comics are: at least five
     with letters, and four in five of those all capitals."""

@@ -234,7 +234,8 @@ def restore_word_spaces(
     names_read = words.names_in(texts, language)
     keep = words.recurring_words(texts, language, names=names_read) | names_read | set(names)
     for region in regions:
-        text = words.split_words(words.correct_misreads(region.text, language, keep), language, keep=keep)
+        text = words.mend_inner_capitals(region.text, language)
+        text = words.split_words(words.correct_misreads(text, language, keep), language, keep=keep)
         text = words.drop_stray_quote(text)
         region.text = words.correct_in_context(text, language, keep)
     if words.lettered_in_capitals(region.text for region in regions):
