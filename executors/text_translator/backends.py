@@ -144,8 +144,9 @@ _SPACE_BEFORE_ANY = re.compile(r"(?<=\w) +([.,!?;:]+)(?=\s|$)")
 
 def tidied(text: str, target: str) -> str:
     """Apertium's output as a reader expects it: one space where it left a blank for each word it dropped
-    ("Lucy,   sabes" -> "Lucy, sabes", "yo  no" -> "yo no"), none before a full stop ("mi chica ."), and in `OPENING_MARKS` languages each question
-    and exclamation opened ("Piensas que es cierto?" -> "¿Piensas que es cierto?")."""
+    ("Lucy,   sabes" -> "Lucy, sabes", "yo  no" -> "yo no"), none before a full stop ("mi chica ."), and
+    in `OPENING_MARKS` languages each question and exclamation opened ("Piensas que es cierto?" ->
+    "¿Piensas que es cierto?")."""
     text = "\n".join(_SPACES.sub(" ", line) for line in text.split("\n"))
     text = _SPACE_BEFORE.get(target, _SPACE_BEFORE_ANY).sub(r"\1", text)
     if target not in OPENING_MARKS:
