@@ -150,6 +150,7 @@ def test_spanish_questions_and_exclamations_are_opened_and_dropped_words_leave_n
     assert both.translation.startswith("¡Hola! ¿")
     assert tidied("Ya?", "es") == "¿Ya?" and tidied("¿Ya?", "es") == "¿Ya?" and tidied('"Ven!" dijo.', "es")
     assert tidied("Well?  Yes.", "en") == "Well? Yes."  # English opens nothing
+    assert tidied(">Puta! >qué tal?", "es") == ">¡Puta! >¿qué tal?"  # after a chat line's prompt
     assert tidied("Aquello es mi chica .", "es") == "Aquello es mi chica."  # Apertium's "THAT'S MY GIRL."
     assert tidied("Bonjour ! Ça va .", "fr") == "Bonjour ! Ça va."  # French sets a space before "!"
 

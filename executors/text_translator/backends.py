@@ -136,7 +136,7 @@ OPENING_MARKS = {"es", "gl", "ast"}
 _SPACES = re.compile(r"[ \t]{2,}")
 _SENTENCES = re.compile(r"((?<=[.!?…])\s+|\n)")  # between sentences (the separators kept by re.split)
 _SENTENCE_END = re.compile(r"([!?¡¿]+)[\"'”’»)\]]*$")
-_SENTENCE_START = re.compile(r"^[\"'“‘«(\[\-–—…. ]*")
+_SENTENCE_START = re.compile(r"^[\"'“‘«(\[\-–—…. >]*")  # (">": a chat line's prompt)
 # A space Apertium leaves before the punctuation after a word ("mi chica ."); French sets one before ! ? ; :
 _SPACE_BEFORE = {"fr": re.compile(r"(?<=\w) +([.,]+)(?=\s|$)")}
 _SPACE_BEFORE_ANY = re.compile(r"(?<=\w) +([.,!?;:]+)(?=\s|$)")
