@@ -151,6 +151,8 @@ def test_spanish_questions_and_exclamations_are_opened_and_dropped_words_leave_n
     assert tidied("Ya?", "es") == "¿Ya?" and tidied("¿Ya?", "es") == "¿Ya?" and tidied('"Ven!" dijo.', "es")
     assert tidied("Well?  Yes.", "en") == "Well? Yes."  # English opens nothing
     assert tidied(">Puta! >qué tal?", "es") == ">¡Puta! >¿qué tal?"  # after a chat line's prompt
+    (sorry,) = translate_regions(apertium_translator, ["I'M SORRY, ANDA."])
+    assert sorry.translation == "LO SIENTO, ANDA."  # Apertium alone: "Losiento , Anda."
     assert tidied("Aquello es mi chica .", "es") == "Aquello es mi chica."  # Apertium's "THAT'S MY GIRL."
     assert tidied("Bonjour ! Ça va .", "fr") == "Bonjour ! Ça va."  # French sets a space before "!"
 

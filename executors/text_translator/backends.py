@@ -137,6 +137,8 @@ _SPACES = re.compile(r"[ \t]{2,}")
 _SENTENCES = re.compile(r"((?<=[.!?…])\s+|\n)")  # between sentences (the separators kept by re.split)
 _SENTENCE_END = re.compile(r"([!?¡¿]+)[\"'”’»)\]]*$")
 _SENTENCE_START = re.compile(r"^[\"'“‘«(\[\-–—…. >]*")  # (">": a chat line's prompt)
+# Apertium eng-spa writes its "lo siento" (I'm sorry) as one word: "Losiento", "Losentimos".
+_JOINED_LO_SIENTO = re.compile(r"\b([Ll]o)(siento|sientes|siente|sentimos|sentís|sienten)\b")
 # A space Apertium leaves before the punctuation after a word ("mi chica ."); French sets one before ! ? ; :
 _SPACE_BEFORE = {"fr": re.compile(r"(?<=\w) +([.,]+)(?=\s|$)")}
 _SPACE_BEFORE_ANY = re.compile(r"(?<=\w) +([.,!?;:]+)(?=\s|$)")
@@ -144,11 +146,13 @@ _SPACE_BEFORE_ANY = re.compile(r"(?<=\w) +([.,!?;:]+)(?=\s|$)")
 
 def tidied(text: str, target: str) -> str:
     """Apertium's output as a reader expects it: one space where it left a blank for each word it dropped
-    ("Lucy,   sabes" -> "Lucy, sabes", "yo  no" -> "yo no"), none before a full stop ("mi chica ."), and
-    in `OPENING_MARKS` languages each question and exclamation opened ("Piensas que es cierto?" ->
-    "¿Piensas que es cierto?")."""
+    ("Lucy,   sabes" -> "Lucy, sabes", "yo  no" -> "yo no"), none before a full stop ("mi chica ."), "lo
+    siento" in two words, and in `OPENING_MARKS` languages each question and exclamation opened
+    ("Piensas que es cierto?" -> "¿Piensas que es cierto?")."""
     text = "\n".join(_SPACES.sub(" ", line) for line in text.split("\n"))
     text = _SPACE_BEFORE.get(target, _SPACE_BEFORE_ANY).sub(r"\1", text)
+    if target == "es":
+        text = _JOINED_LO_SIENTO.sub(r"\1 \2", text)
     if target not in OPENING_MARKS:
         return text
     pieces = _SENTENCES.split(text)
