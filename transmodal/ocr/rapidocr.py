@@ -161,6 +161,10 @@ class RapidOCREngine:
         if quantized:
             paths["rec"] = quantized_model(paths["rec"], self._calibration_inputs)
         self.engine.text_rec.session.session = _session(paths["rec"], threads)
+        # Each line read on its own: in a batch every line is padded to the widest line's shape, and PP-OCR's
+        # recogniser reads a line a little differently for the padding, so a line's reading depended on the
+        # lines read with it (and the 8-bit recogniser is calibrated on lines read alone).
+        self.engine.text_rec.rec_batch_num = 1
 
     def _calibration_inputs(self) -> list[np.ndarray]:
         """The recogniser's inputs for the lines of `calibration_lines`, prepared as `read_lines` prepares a
