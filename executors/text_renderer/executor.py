@@ -277,7 +277,8 @@ class TextRenderer(Executor):
         if not text or not text.strip():
             return None
         container = container_polygon(region)
-        box = region_box(region)
+        own_box = region_box(region)  # (None: the region has no geometry of its own; its container's box stands in)
+        box = own_box
         if box is None and container is not None:
             x, y, w, h = cv2.boundingRect(container)
             box = (float(x), float(y), float(x + w), float(y + h))
@@ -302,7 +303,7 @@ class TextRenderer(Executor):
             # A label on a larger panel (a switch's "OFF", one line of a signboard's list) is placed as a
             # text on the picture is, at its own box (grown into free space if need be: the panel's edge
             # stops the growth), not in the middle of the panel.
-            label = region_box(region) is not None and _share_of(box, shape) < LABEL_SHARE
+            label = own_box is not None and _share_of(own_box, shape) < LABEL_SHARE
             window = None if label else (x0, y0, shape, inner(shape, self.container_margin))
             behind = pixels[y0 : y0 + shape.shape[0], x0 : x0 + shape.shape[1]][shape]
         else:
