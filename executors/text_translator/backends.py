@@ -22,6 +22,7 @@ from transmodal.backends import Registry
 from transmodal.binaries import end_process, require_binary
 from transmodal.errors import UnsupportedLanguageError
 from transmodal.models import load_pretrained, model_reference, torch_device
+from transmodal.words import SENTENCE_END
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,8 @@ class ApertiumTranslator:
 # Languages that open a question with "¿" and an exclamation with "¡", which Apertium does not write.
 OPENING_MARKS = {"es", "gl", "ast"}
 _SPACES = re.compile(r"[ \t]{2,}")
-_SENTENCES = re.compile(r"((?<=[.!?…])\s+|\n)")  # between sentences (the separators kept by re.split)
+# Between sentences (the separators kept by re.split): after words.SENTENCE_END's marks, or a line's end.
+_SENTENCES = re.compile(rf"((?<=[{re.escape(SENTENCE_END)}])\s+|\n)")
 _SENTENCE_END = re.compile(r"([!?¡¿]+)[\"'”’»)\]]*$")
 _SENTENCE_START = re.compile(r"^[\"'“‘«(\[\-–—…. >]*")  # (">": a chat line's prompt)
 # Apertium eng-spa writes its "lo siento" (I'm sorry) as one word: "Losiento", "Losentimos".
