@@ -678,6 +678,8 @@ def test_capitals_and_splitting_help_apertium(ocr, as_is, fixed):
         ("TM SORRY", "IM SORRY"),  # which split_words reads as I'M
         ("SO OBNOXIOUS", "SO OBNOXIOUS"),
         ("SO QBNOXIOUS", "SO OBNOXIOUS"),  # O read as Q
+        ("YOU GAN COMPLETE", "YOU CAN COMPLETE"),  # C read as G, in a short reading
+        ("GUESS THAT, GIRL", "GUESS THAT, GIRL"),  # ... but never split a longer word ("C ESS", "CIR")
         ("YEAH 'COLRSE IT IS.", "YEAH 'COURSE IT IS."),  # the elision's apostrophe is not part of the word
         ("BIKINI-ARMCR FLLL-FLEDGED", "BIKINI-ARMOR FULL-FLEDGED"),  # each part of a hyphenated word
         # the small lower-case type of in-game chat: m read as n, h as n, t as c, w as u, g as q, ...

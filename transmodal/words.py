@@ -1199,6 +1199,9 @@ MISREADS = {
 }
 LOWER_CASE_MISREADS = {"n": "mh", "c": "td", "l": "i", "u": "w", "q": "g", "e": "o", "a": "d", "1": "l", "0": "o"}
 CAPITALISED_MISREADS = {"L": "T", "T": "F"}  # the first letter of a word otherwise in lower case
+# Misreads seen often enough to correct only where they make a short reading a common word ("GAN" -> "CAN"):
+# in longer tokens they would make splits of words ("GUESS" -> "C ESS", "GIRL" -> "CIR").
+SHORT_WORD_MISREADS = {"G": "C"}
 MAX_MISREADS = 2  # per token: more substitutions would turn noise into words
 # a token in capitals, lower case or capitalised (the case `_one_case` accepts), digits and | among its letters
 _MISREAD_TOKEN = re.compile(r"^(\W*?)([A-Za-z0-9|]*[A-Za-z|](?:[A-Za-z0-9|]|['’](?=[A-Za-z]))*)(\W*)$")
@@ -1265,6 +1268,8 @@ def correct_misreads(text: str, language: str, keep: Iterable[str] = ()) -> str:
         key = normalize_apostrophes(core).lower()
         if len(key.replace("'", "")) <= 3 and not common(key) and key not in reader.keep:
             for index, alternatives in enumerate(look_alikes):
+                if core.isupper():
+                    alternatives += SHORT_WORD_MISREADS.get(core[index], "")
                 for char in alternatives:
                     variant = core[:index] + char + core[index + 1 :]
                     if common(variant):
