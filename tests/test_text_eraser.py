@@ -433,6 +433,25 @@ def test_an_arrow_beside_a_line_is_no_letter_of_it(eraser):
     assert np.array_equal(erased[arrow], image[arrow])
 
 
+def test_a_logo_disc_holding_a_word_keeps_its_colour_when_the_word_is_erased(eraser):
+    """A shop sign whose first word sits on a coloured disc (opencv-doc's scenetext03: "the" on a teal
+    logo, then "copy centre"), the line's box taking in most of the disc: the words go, the disc stays
+    teal (it is far thicker than any stroke: artwork, not a letter)."""
+    teal = (90, 200, 170)
+    image = np.full((160, 560, 3), 245, np.uint8)
+    cv2.circle(image, (70, 80), 46, teal, -1)
+    words = draw_lines(image, ["copy centre"], (320, 80), size=56, color=(20, 20, 20))
+    the = draw_lines(image, ["the"], (70, 88), size=30, color=(20, 20, 20))
+    disc = np.zeros(image.shape[:2], np.uint8)
+    cv2.circle(disc, (70, 80), 40, 1, -1)  # inside the disc, away from its anti-aliased edge
+    line = (28, words[0][1] - 6, words[0][2], words[0][3] + 6)  # one line: "the copy centre"
+    erased = erase(image, [region_for([line])], eraser)
+    assert luminance(image)[the[0][1] : the[0][3], the[0][0] : the[0][2]].min() < 60
+    assert luminance(erased)[line[1] : line[3], line[0] : line[2]].min() > 100  # every letter gone
+    teal_still = np.abs(erased.astype(int) - teal).max(axis=2) <= 25
+    assert teal_still[disc > 0].mean() > 0.93  # the disc, where "the" was too, is teal (was a third)
+
+
 def test_a_document_with_only_untouched_regions_comes_back_as_it_was(eraser):
     sign = synthetic.make_sign(["A12"], font_file=SANS, seed=3)
     region = region_of(sign)
