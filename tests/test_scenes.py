@@ -203,7 +203,7 @@ def test_training_writes_checkpoints_the_backends_load(tmp_path, monkeypatch):
     out = str(tmp_path / "runs")
     common = ["--minutes", "0.02", "--scenes", "64", "--out", out, "--threads", "1"]
     monkeypatch.setattr(train, "configs", _small_configs(train.configs))
-    assert train.main("scene-encoder", common) == 0
+    assert train.main("scene-encoder", common + ["--attributes", "1"]) == 0  # with the attribute head
     assert train.main("image-to-text", common) == 0
     vae = ["--method", "vae"]  # the conditional VAE way (the cpu config's default is the layout way, below)
     assert train.main("text-to-image", common + ["--teacher", f"{out}/scene-encoder-cpu.pt"] + vae) == 0
@@ -224,6 +224,105 @@ def test_training_writes_checkpoints_the_backends_load(tmp_path, monkeypatch):
     )
     for name in ("scene-encoder", "image-to-text", "text-to-image"):
         assert (tmp_path / "runs" / f"{name}-cpu.json").exists()
+
+
+def test_the_slot_stage_draws_each_thing_where_its_centre_is_and_fits_one_batch():
+    torch.manual_seed(0)
+    generator = SceneGenerator(dimension=16, condition=8, noise=4, width=4, stage_one="slots")
+    small, large, _mu, _log_variance = generator(torch.randn(2, 16))
+    assert small.shape == (2, 3, 64, 64) and large.shape == (2, 3, 128, 128)
+    # the canonical pictures of four one-thing scenes: drawn by the slot stage after some steps
+    scenes = world.scenes(5, 4)
+    targets = torch.from_numpy(np.stack([world.render(world.canonical(scene), 64) for scene in scenes]))
+    targets = targets.permute(0, 3, 1, 2).float() / 127.5 - 1
+    embeddings = torch.nn.functional.one_hot(torch.arange(4), 16).float()
+    optimiser = torch.optim.Adam(generator.parameters(), lr=3e-3)
+    generator.eval()  # no sampling of the conditioning: one fixed picture a caption
+    first = None
+    for _ in range(150):
+        drawn = generator(embeddings, torch.zeros(4, 4), stages=1)[0]
+        loss = (drawn - targets).abs().mean()
+        first = first if first is not None else loss.item()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    assert loss.item() < first / 3, (first, loss.item())
+    with pytest.raises(ValueError, match="stage_one"):
+        SceneGenerator(stage_one="pixels")
+
+
+def test_attribute_labels_follow_the_caption_and_ignore_what_a_scene_lacks():
+    from training.scenes import train
+
+    star, circle = (
+        world.Thing("star", "red", "big", 0.3, 0.3, 0.3, 0.0),
+        world.Thing("circle", "blue", "small", 0.3, 0.7, 0.2, 0.0),
+    )
+    scene = world.Scene((star, circle), "above", "grey", 0)
+    (labels,) = train.attribute_labels([scene]).tolist()
+    colours = list(world.COLOURS)
+    assert labels[:6] == [colours.index("red"), 4, 1, colours.index("blue"), 0, 0]
+    assert labels[6:9] == [-100, -100, -100] and labels[9] == world.RELATIONS.index("above")
+    logits = torch.zeros(1, train.ATTRIBUTE_OUTPUTS, requires_grad=True)
+    loss = train.attribute_loss(logits, torch.tensor([labels]))
+    # uniform logits: log(7) + log(5) + log(2) for each of the two things, log(4) for the relation
+    assert loss.item() == pytest.approx(2 * float(np.log(7 * 5 * 2)) + float(np.log(4)), rel=1e-5)
+
+
+def _flickr8k_folder(root, pictures: int = 6) -> list[str]:
+    """A tiny dataset in Flickr8k's layout (training/scenes/datasets.py): pictures of the world saved as
+    JPEG at 4:3, two captions each, and one spoken caption each said by flite."""
+    import soundfile
+
+    scenes = world.scenes(3, pictures)
+    names = [f"{index}_picture.jpg" for index in range(pictures)]
+    (root / "Flicker8k_Dataset").mkdir()
+    (root / "flickr_audio" / "wavs").mkdir(parents=True)
+    tokens, spoken = [], []
+    for index, (scene, name) in enumerate(zip(scenes, names)):
+        Image.fromarray(world.render(scene, 128)).resize((160, 120)).save(root / "Flicker8k_Dataset" / name)
+        said = [world.caption(scene), f"a photo of {world.caption(scene)} ."]
+        tokens += [f"{name}#{number}\t{text}" for number, text in enumerate(said)]
+        samples, rate = data.speak(said[0], "flite", "awb")
+        soundfile.write(root / "flickr_audio" / "wavs" / f"{index}_0.wav", samples, rate)
+        spoken.append(f"{index}_0.wav {name} #0")
+    (root / "Flickr8k.token.txt").write_text("\n".join(tokens) + "\n")
+    (root / "Flickr_8k.trainImages.txt").write_text("\n".join(names[:4]) + "\n")
+    (root / "Flickr_8k.devImages.txt").write_text("\n".join(names[4:]) + "\n")
+    (root / "flickr_audio" / "wav2capt.txt").write_text("\n".join(spoken) + "\n")
+    return names
+
+
+def test_training_reads_a_real_dataset_in_flickr8ks_layout(tmp_path, monkeypatch):
+    from training.scenes import datasets, train
+
+    monkeypatch.setattr(data, "CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "flickr8k"
+    folder.mkdir()
+    names = _flickr8k_folder(folder)
+    pool = datasets.flickr8k(str(folder), "train")
+    assert pool.names == names[:4] and pool.small.shape == (4, 64, 64, 3) and pool.large.shape == (4, 128, 128, 3)
+    assert pool.caption(0) == pool.captions[0][0] and pool.caption(0, random.Random(1)) in pool.captions[0]
+    assert "photo" in datasets.vocabulary(pool)  # the dataset's own words, not only the world's
+
+    out = str(tmp_path / "runs")
+    common = ["--minutes", "0.02", "--out", out, "--threads", "1", "--data", str(folder)]
+    monkeypatch.setattr(train, "configs", _small_configs(train.configs))
+    assert train.main("scene-encoder", common) == 0
+    teacher = ["--teacher", f"{out}/scene-encoder-cpu.pt"]
+    assert train.main("image-to-text", common) == 0
+    assert train.main("speech-encoder", common + teacher) == 0
+    assert train.main("text-to-image", common + teacher + ["--method", "vae"]) == 0
+    encoder = checkpoint.load(f"{out}/scene-encoder-cpu.pt", "dual-encoder")
+    assert "photo" in encoder.text.vocabulary.words
+    captioner = SceneCaptionerBackend(checkpoint=f"{out}/image-to-text-cpu.pt")
+    assert isinstance(captioner.caption([world.render(world.scenes(1, 1)[0])])[0], str)
+    with pytest.raises(SystemExit, match="layout"):
+        train.main("text-to-image", common + teacher + ["--method", "layout"])
+    with pytest.raises(SystemExit, match="--teacher"):
+        train.main("speech-encoder", common)
+    with pytest.raises(SystemExit, match="Flickr8k"):
+        datasets.flickr8k(str(tmp_path), "train")
 
 
 def _small_configs(configs):

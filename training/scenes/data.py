@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from typing import Protocol
 
 import numpy as np
 
@@ -25,11 +26,30 @@ def image_batch(pixels: np.ndarray, device: str = "cpu"):
     return torch.from_numpy(pixels).to(device).permute(0, 3, 1, 2).float() / 255
 
 
+class Pictures(Protocol):
+    """What training and validation take from a pool: the pictures at two sizes and their captions (the
+    world's `ScenePool`, a real dataset's `datasets.CaptionedPool`)."""
+
+    small: np.ndarray  # (n, 64, 64, 3) uint8
+    large: np.ndarray  # (n, 128, 128, 3) uint8
+
+    def __len__(self) -> int: ...
+
+    def caption(self, index: int, rng=None) -> str: ...
+
+
 @dataclasses.dataclass
 class ScenePool:
     scenes: list[world.Scene]
     small: np.ndarray  # (n, 64, 64, 3) uint8
     large: np.ndarray  # (n, 128, 128, 3) uint8
+
+    def __len__(self) -> int:
+        return len(self.scenes)
+
+    def caption(self, index: int, rng=None) -> str:
+        """The scene said in a phrasing drawn by `rng` (training), or in the plain one (measuring)."""
+        return world.caption(self.scenes[index], rng)
 
 
 def _render_large(scenes: list[world.Scene]) -> np.ndarray:

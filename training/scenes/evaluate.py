@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from training.batches import chunks
 from training.scenes import world
-from training.scenes.data import ScenePool, image_batch
+from training.scenes.data import Pictures, ScenePool, image_batch
 from transmodal.metrics import bleu4, token_error_rate
 from transmodal.nets.scenes import DualEncoder, SceneCaptioner
 
@@ -26,10 +26,10 @@ BATCH = 128  # scenes a network call during evaluation
 
 
 @torch.no_grad()
-def retrieval(model, pool: ScenePool, device: str = "cpu") -> dict:
+def retrieval(model, pool: Pictures, device: str = "cpu") -> dict:
     """Recall@1 both ways over the whole held-out set (plain captions): the R-precision of the papers with
     one relevant caption per image."""
-    captions = [world.caption(scene) for scene in pool.scenes]
+    captions = [pool.caption(index) for index in range(len(pool))]
     images = torch.cat([model.image(image_batch(pool.small[part], device)) for part in chunks(len(captions), BATCH)])
     texts = torch.cat([model.text.encode(captions[part]) for part in chunks(len(captions), BATCH)])
     similarity = images @ texts.T
@@ -42,8 +42,8 @@ def retrieval(model, pool: ScenePool, device: str = "cpu") -> dict:
 
 
 @torch.no_grad()
-def captioning(model, pool: ScenePool, device: str = "cpu") -> dict:
-    references = [world.caption(scene).split() for scene in pool.scenes]
+def captioning(model, pool: Pictures, device: str = "cpu") -> dict:
+    references = [pool.caption(index).split() for index in range(len(pool))]
     hypotheses = []
     for part in chunks(len(references), BATCH):
         hypotheses += [caption.split() for caption in model.generate(image_batch(pool.small[part], device))]
@@ -56,8 +56,8 @@ def captioning(model, pool: ScenePool, device: str = "cpu") -> dict:
 
 
 @torch.no_grad()
-def generation_l1(generator, teacher, pool: ScenePool, device: str = "cpu") -> dict:
-    captions = [world.caption(scene) for scene in pool.scenes]
+def generation_l1(generator, teacher, pool: Pictures, device: str = "cpu") -> dict:
+    captions = [pool.caption(index) for index in range(len(pool))]
     errors = []
     for part in chunks(len(captions), BATCH):
         _small, large, _mu, _log_variance = generator(teacher.text.encode(captions[part]))
@@ -66,7 +66,7 @@ def generation_l1(generator, teacher, pool: ScenePool, device: str = "cpu") -> d
 
 
 @torch.no_grad()
-def speech_retrieval(speech_encoder, teacher, pool: ScenePool, speech, device: str = "cpu") -> dict:
+def speech_retrieval(speech_encoder, teacher, pool: Pictures, speech, device: str = "cpu") -> dict:
     """Spoken caption -> image recall@1 among the held-out scenes (through the teacher's image embedder),
     and the mean cosine between the speech and the teacher's text embedding of what was said."""
     spoken = []

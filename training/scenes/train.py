@@ -8,7 +8,9 @@
 Order: the scene encoder first; the generator and the speech encoder learn from its text embeddings.
 
 - scene-encoder: symmetric InfoNCE over a batch of (image, caption) pairs (CLIP's loss); captions drawn in
-  varied phrasings each time a scene is seen.
+  varied phrasings each time a scene is seen; `--attributes W` adds a linear head that must read each
+  thing's colour, shape and size and the relation from both embeddings (what the generator and the
+  speech encoder learn from must carry them).
 - image-to-text: cross-entropy of the plain caption's words, teacher forcing.
 - text-to-image: StackGAN, stage I (64 x 64) alone for the first half of the time, then both:
   matching-aware conditional loss (real image with a mismatched caption counts as fake) plus the
@@ -19,6 +21,8 @@ Order: the scene encoder first; the generator and the speech encoder learn from 
   from the prior (the cpu config: 200), which is what makes the caption decide the colour (README).
 - speech-encoder: cosine distance to the teacher's embedding of the spoken caption, plus InfoNCE against
   the scene images' embeddings; no transcripts.
+
+`--data DIR` trains on a real dataset in Flickr8k's layout instead of the generated world (datasets.py).
 
 Everything random comes from the seed; validation scenes come from a seed the training stream never uses.
 Writes to --out: <model>-<config>.pt, .json (config, validation, time) and .png (loss curve).
@@ -42,7 +46,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from training.curves import plot_losses  # noqa: E402
-from training.scenes import data, world  # noqa: E402
+from training.scenes import data, datasets, world  # noqa: E402
 from training.scenes.data import image_batch  # noqa: E402
 from transmodal.nets import checkpoint  # noqa: E402
 from transmodal.nets.scenes import (  # noqa: E402
@@ -91,6 +95,12 @@ class TrainConfig:
     # text-to-image, the layout way: extra weight of the L1 on the things' pixels (the grey around them is
     # most of a picture, and alone the regression draws grey first)
     foreground: float = 0.0
+    # a real dataset's folder (training/scenes/datasets.py: Flickr8k with its spoken captions) instead of
+    # the generated world; `scenes` and `validation` then cap its train and dev splits
+    data: str = ""
+    # scene-encoder: weight of the auxiliary loss that makes both embeddings tell each thing's colour, shape
+    # and size and the relation (a linear head, training only; the generated world only, which has labels)
+    attributes: float = 0.0
 
 
 def configs(model: str, name: str) -> TrainConfig:
@@ -127,6 +137,35 @@ def configs(model: str, name: str) -> TrainConfig:
     raise SystemExit(f"unknown config {name!r}: cpu or gpu")
 
 
+# the scene encoder's auxiliary head: for each of three things its colour, shape and size, then the relation
+_ATTRIBUTE_GROUPS = (len(world.COLOURS), len(world.SHAPES), len(world.SIZES)) * 3 + (len(world.RELATIONS),)
+ATTRIBUTE_OUTPUTS = sum(_ATTRIBUTE_GROUPS)
+
+
+def attribute_labels(scenes: list[world.Scene]) -> torch.Tensor:
+    """(scenes, 10) class ids: each thing's colour, shape and size in the caption's order, then the
+    relation; -100 where the scene has no such thing or no relation."""
+    labels = torch.full((len(scenes), len(_ATTRIBUTE_GROUPS)), -100, dtype=torch.long)
+    colours = list(world.COLOURS)
+    for row, scene in enumerate(scenes):
+        for position, thing in enumerate(scene.things[:3]):
+            labels[row, position * 3 : position * 3 + 3] = torch.tensor(
+                [colours.index(thing.colour), world.SHAPES.index(thing.shape), world.SIZES.index(thing.size)]
+            )
+        if scene.relation is not None:
+            labels[row, -1] = world.RELATIONS.index(scene.relation)
+    return labels
+
+
+def attribute_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each group of the head's outputs against its labels (absent ones ignored), summed."""
+    total = logits.new_zeros(())
+    for group, part in enumerate(logits.split(_ATTRIBUTE_GROUPS, dim=1)):
+        if (labels[:, group] != -100).any():
+            total = total + F.cross_entropy(part, labels[:, group], ignore_index=-100)
+    return total
+
+
 def _learning_rate(config: TrainConfig, elapsed: float) -> float:
     return config.learning_rate * (0.1 if elapsed > config.minutes * 60 * (1 - config.final_decay) else 1.0)
 
@@ -156,8 +195,12 @@ class Trainer:
         self.device = config.device
         self.rng = random.Random(config.seed)
         torch.manual_seed(config.seed)
-        self.pool = data.scene_pool(config.seed, config.scenes, processes=config.threads)
-        self.held_out = data.scene_pool(data.VALIDATION_SEED, config.validation)
+        self.pool: data.Pictures
+        self.held_out: data.Pictures
+        if config.data:
+            self._use_dataset(config, teacher_path)
+        else:
+            self._use_world(config)
         if config.model == "text-to-image" and config.method == "layout":  # what the generator learns to draw
             self.targets = data.scene_pool(config.seed, config.scenes, processes=config.threads, canonical=True)
             self.held_out_targets = data.scene_pool(data.VALIDATION_SEED, config.validation, canonical=True)
@@ -169,9 +212,32 @@ class Trainer:
             self.teacher = load_teacher(teacher_path, self.device)
             for parameter in self.teacher.parameters():
                 parameter.requires_grad_(False)
+
+    def _use_world(self, config: TrainConfig) -> None:
+        """Pools of the generated world's scenes; their captions said by the training and held-out voices."""
+        pool = data.scene_pool(config.seed, config.scenes, processes=config.threads)
+        held_out = data.scene_pool(data.VALIDATION_SEED, config.validation)
+        self.pool, self.held_out = pool, held_out
         if config.model == "speech-encoder":
-            self.speech = data.speech_pool(config.seed, self.pool.scenes, data.TRAIN_VOICES, config.utterances)
-            self.held_out_speech = data.speech_pool(data.VALIDATION_SEED, self.held_out.scenes, data.HELD_OUT_VOICES)
+            self.speech = data.speech_pool(config.seed, pool.scenes, data.TRAIN_VOICES, config.utterances)
+            self.held_out_speech = data.speech_pool(data.VALIDATION_SEED, held_out.scenes, data.HELD_OUT_VOICES)
+
+    def _use_dataset(self, config: TrainConfig, teacher_path: str | None) -> None:
+        """A real dataset's train and dev splits as the pools, its own words as the vocabulary, its
+        recordings as the speech."""
+        if config.model == "text-to-image" and config.method == "layout":
+            raise SystemExit(
+                "the layout way draws the generated world's canonical pictures: with --data, use --method vae or gan"
+            )
+        if config.model in ("text-to-image", "speech-encoder") and teacher_path is None:
+            raise SystemExit("with --data, give --teacher: the scene encoder trained on the same data")
+        self.pool = datasets.flickr8k(config.data, "train", config.scenes)
+        self.held_out = datasets.flickr8k(config.data, "dev", config.validation)
+        if "words" in config.arguments:  # a network argument: the vocabulary travels in the checkpoint
+            config.arguments = dict(config.arguments, words=datasets.vocabulary(self.pool))
+        if config.model == "speech-encoder":
+            self.speech = datasets.spoken(config.data, self.pool, config.utterances)
+            self.held_out_speech = datasets.spoken(config.data, self.held_out)
 
     # --- models ---------------------------------------------------------------------------------------
 
@@ -179,6 +245,7 @@ class Trainer:
         arguments, model = self.config.arguments, self.config.model
         if model == "scene-encoder":
             self.model = DualEncoder(**arguments)
+            self.attribute_head = torch.nn.Linear(arguments["dimension"], ATTRIBUTE_OUTPUTS).to(self.device)
         elif model == "image-to-text":
             self.model = SceneCaptioner(**arguments)
         elif model == "speech-encoder":
@@ -207,24 +274,34 @@ class Trainer:
         parameters = list(self.model.parameters())
         if model == "text-to-image" and self.config.method == "vae":
             parameters += list(self.posterior.parameters())
+        if model == "scene-encoder":
+            parameters += list(self.attribute_head.parameters())
         self.optimiser = torch.optim.Adam(parameters, lr=rate, betas=betas)
 
-    def _batch(self, pool: data.ScenePool, size: int) -> tuple[list[int], list[str]]:
-        indices = [self.rng.randrange(len(pool.scenes)) for _ in range(size)]
-        return indices, [world.caption(pool.scenes[index], self.rng) for index in indices]
+    def _batch(self, pool: data.Pictures, size: int) -> tuple[list[int], list[str]]:
+        indices = [self.rng.randrange(len(pool)) for _ in range(size)]
+        return indices, [pool.caption(index, self.rng) for index in indices]
 
     def step(self) -> dict:
         model, config = self.config.model, self.config
         indices, captions = self._batch(self.pool, config.batch_size)
         if model == "scene-encoder":
             images = image_batch(self.pool.small[indices], self.device)
-            similarity = self.model.similarity(self.model.image(images), self.model.text.encode(captions))
-            loss = contrastive(similarity)
+            image_embeddings, text_embeddings = self.model.image(images), self.model.text.encode(captions)
+            loss = contrastive(self.model.similarity(image_embeddings, text_embeddings))
+            losses = {"loss": loss.item()}
+            if config.attributes and isinstance(self.pool, data.ScenePool):
+                labels = attribute_labels([self.pool.scenes[index] for index in indices]).to(self.device)
+                told = attribute_loss(self.attribute_head(image_embeddings), labels) + attribute_loss(
+                    self.attribute_head(text_embeddings), labels
+                )
+                losses["attributes"] = told.item()
+                loss = loss + config.attributes * told
             self._update(loss)
-            return {"loss": loss.item()}
+            return losses
         if model == "image-to-text":
             images = image_batch(self.pool.small[indices], self.device)
-            plain = [world.caption(self.pool.scenes[index]) for index in indices]
+            plain = [self.pool.caption(index) for index in indices]
             targets, _ = self.model.vocabulary.batch(plain, add_end=True)
             targets = targets.to(self.device)
             logits = self.model(images, targets)
@@ -265,7 +342,8 @@ class Trainer:
             )
         loss = reconstruction.mean() + self.config.kl * kl_to_standard_normal(mu, log_variance)
         losses = {"loss": loss.item() / 1000}
-        loss = self._with_semantic(loss, losses, embedding, stages)
+        # these drawings are already from the prior's noise: the teacher judges them, not a second set
+        loss = self._with_semantic(loss, losses, embedding, stages, drawn=(small, large))
         self._update(loss)
         return losses
 
@@ -305,24 +383,27 @@ class Trainer:
             weight = 1.0 + self.config.foreground * things
         return (weight * (drawn - (target * 2 - 1)).abs()).sum((1, 2, 3))
 
-    def _with_semantic(self, loss: torch.Tensor, losses: dict, embedding: torch.Tensor, stages: int) -> torch.Tensor:
+    def _with_semantic(
+        self, loss: torch.Tensor, losses: dict, embedding: torch.Tensor, stages: int, drawn: tuple | None = None
+    ) -> torch.Tensor:
         """`loss` plus the teacher's loss (`_semantic`) at its weight, when it has one (logged in `losses`)."""
         if not self.config.semantic:
             return loss
-        semantic = self._semantic(embedding, stages)
+        semantic = self._semantic(embedding, stages, drawn)
         losses["semantic"] = semantic.item()
         return loss + self.config.semantic * semantic
 
-    def _semantic(self, embedding: torch.Tensor, stages: int) -> torch.Tensor:
+    def _semantic(self, embedding: torch.Tensor, stages: int, drawn: tuple | None = None) -> torch.Tensor:
         """AttnGAN's DAMSM idea with this world's teacher: a drawing from noise of the prior must be the
         image, among the batch's, that the teacher matches to its own caption (both stages' drawings, the
         128 x 128 one at the teacher's 64 x 64). The reconstruction alone lets the posterior's noise carry
-        the colours (the prior's drawings were grey); this term makes the condition decide what is drawn."""
-        small, large, _mu, _log_variance = self.model(embedding, stages=stages)
+        the colours (the prior's drawings were grey); this term makes the condition decide what is drawn.
+        `drawn`: the step's own (64, 128) drawings, where they are already from the prior (the layout way)."""
+        small, large = drawn if drawn is not None else self.model(embedding, stages=stages)[:2]
         drawings = [small] if large is None else [small, F.avg_pool2d(large, 2)]
         losses = [
-            contrastive(self.taught_by.similarity(self.taught_by.image(self._jitter((drawn + 1) / 2)), embedding))
-            for drawn in drawings
+            contrastive(self.taught_by.similarity(self.taught_by.image(self._jitter((image + 1) / 2)), embedding))
+            for image in drawings
         ]
         return torch.stack(losses).mean()
 
@@ -447,7 +528,7 @@ class Trainer:
         from PIL import Image
 
         self.model.eval()
-        captions = [world.caption(scene) for scene in self.held_out.scenes[:count]]
+        captions = [self.held_out.caption(index) for index in range(min(count, len(self.held_out)))]
         _small, large, _mu, _log_variance = self.model(self.taught_by.text.encode(captions))
         drawn = ((large.clamp(-1, 1) + 1) * 127.5).byte().permute(0, 2, 3, 1).cpu().numpy()
         shown = self.held_out_targets if self.config.method == "layout" else self.held_out  # what it learns to draw
@@ -483,12 +564,25 @@ def main(model: str, argv: list[str] | None = None) -> int:
         "--semantic", type=float, help="text-to-image: weight of the teacher's loss (default: the config's)"
     )
     parser.add_argument("--foreground", type=float, help="text-to-image, layout: extra weight of the things' pixels")
+    parser.add_argument(
+        "--attributes", type=float, help="scene-encoder: weight of the loss that its embeddings tell the attributes"
+    )
+    parser.add_argument(
+        "--stage-one", choices=["stack", "slots"], help="text-to-image: the 64 x 64 stage (default: the config's)"
+    )
+    parser.add_argument(
+        "--data",
+        help="a real dataset's folder instead of the generated world (the layout: training/scenes/datasets.py)",
+    )
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"where to write (default: {DEFAULT_OUT})")
     args = parser.parse_args(argv)
     config = configs(model, args.config)
-    for field in ("minutes", "threads", "seed", "device", "scenes", "method", "semantic", "foreground"):
+    overridable = ("minutes", "threads", "seed", "device", "scenes", "method", "semantic", "foreground", "data")
+    for field in overridable + ("attributes",):
         if getattr(args, field) is not None:
             setattr(config, field, getattr(args, field))
+    if args.stage_one is not None:  # a network argument: recorded in the checkpoint
+        config.arguments = dict(config.arguments, stage_one=args.stage_one)
     report = Trainer(config, args.teacher).run(args.out)
     print(json.dumps(report["validation"]))
     return 0

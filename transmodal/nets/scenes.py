@@ -22,6 +22,11 @@ from torch import nn
 PAD, UNKNOWN, START, END = "<pad>", "<unk>", "<s>", "</s>"
 
 
+def words_of(text: str) -> list[str]:
+    """A text's words as the models read them: lower case, punctuation dropped."""
+    return "".join(char if char.isalnum() or char in "' " else " " for char in text.lower()).split()
+
+
 class Vocabulary:
     """Word <-> id, the specials first (pad = 0)."""
 
@@ -33,9 +38,8 @@ class Vocabulary:
         return len(self.words)
 
     def encode(self, text: str) -> list[int]:
-        """Lower-case words, punctuation dropped; unknown words become <unk>."""
-        cleaned = "".join(char if char.isalnum() or char in "' " else " " for char in text.lower())
-        return [self.ids.get(word, 1) for word in cleaned.split()]
+        """`words_of(text)` as ids; unknown words become <unk>."""
+        return [self.ids.get(word, 1) for word in words_of(text)]
 
     def decode(self, ids: list[int]) -> str:
         words = []
@@ -224,28 +228,87 @@ class ConditioningAugmentation(nn.Module):
         return sample, mu, log_variance
 
 
+class SlotCanvas(nn.Module):
+    """A vector -> a 64 x 64 image in [-1, 1] drawn as a few things on a background (object-centric
+    spatial broadcast): the vector gives each of `slots` things a centre, a size, a presence and a code; one
+    small network, shared by the things, paints each from the pixel's position relative to that thing's
+    centre in units of its size, so a shape is learned once wherever it stands and at whatever size; a
+    softmax over the things' and the background's opacities composes them.
+
+    Why: the convolutional stage I (4 x 4 upsampled to 64 x 64) must learn each shape at each position and
+    drew blobs in 24 CPU minutes (training/scenes/README.md)."""
+
+    grid: torch.Tensor  # (size, size, 2) pixel positions in [-1, 1], a buffer
+
+    def __init__(self, inputs: int, slots: int = 3, code: int = 32, hidden: int = 48, size: int = 64):
+        super().__init__()
+        self.slots, self.code, self.size = slots, code, size
+        self.layout = nn.Sequential(nn.Linear(inputs, 256), nn.ReLU(True), nn.Linear(256, slots * (4 + code)))
+        self.background = nn.Linear(inputs, 4)  # its colour and opacity: a flat field behind the things
+        # the painter's first layer, split so that the code's part is computed once per thing, not per pixel
+        self.position_in = nn.Linear(2, hidden)
+        self.code_in = nn.Linear(code, hidden)
+        self.paint = nn.Sequential(nn.ReLU(True), nn.Linear(hidden, hidden), nn.ReLU(True), nn.Linear(hidden, 4))
+        axis = torch.linspace(-1, 1, size)
+        self.register_buffer("grid", torch.stack(torch.meshgrid(axis, axis, indexing="xy"), -1), persistent=False)
+
+    def forward(self, vector: torch.Tensor) -> torch.Tensor:
+        batch = vector.shape[0]
+        things = self.layout(vector).view(batch, self.slots, 4 + self.code)
+        centre = torch.tanh(things[..., :2])
+        scale = torch.sigmoid(things[..., 2:3]) * 0.6 + 0.1
+        presence = things[..., 3]
+        # (batch, slots, size, size, 2): where each pixel lies in each thing's own frame
+        relative = (self.grid[None, None] - centre[:, :, None, None]) / scale[:, :, None, None]
+        hidden = self.position_in(relative) + self.code_in(things[..., 4:])[:, :, None, None]
+        painted = self.paint(hidden)
+        # far from its centre a thing fades: the opacity falls with the squared distance in its own frame
+        opacity = painted[..., 3] - relative.pow(2).sum(-1) + presence[:, :, None, None]
+        back = self.background(vector)
+        colours = torch.cat([painted[..., :3], back[:, None, None, None, :3].expand(-1, 1, self.size, self.size, 3)], 1)
+        opacities = torch.cat([opacity, back[:, None, None, None, 3].expand(-1, 1, self.size, self.size)], 1)
+        image = (torch.softmax(opacities, 1)[..., None] * torch.tanh(colours)).sum(1)
+        return image.permute(0, 3, 1, 2)
+
+
 class SceneGenerator(nn.Module):
     """StackGAN's two stages: (embedding, noise) -> 64 x 64 -> 128 x 128, images in [-1, 1].
 
     `forward` returns both stages' images and the conditioning's mu and log variance (for its KL term).
+    `stage_one`: "stack" (StackGAN's upsampling convolutions) or "slots" (`SlotCanvas`).
     """
 
-    def __init__(self, dimension: int = 128, condition: int = 64, noise: int = 32, width: int = 32):
+    def __init__(
+        self,
+        dimension: int = 128,
+        condition: int = 64,
+        noise: int = 32,
+        width: int = 32,
+        stage_one: str = "stack",
+        slots: int = 3,  # things the "slots" stage I can draw: the world's scenes have one to three
+    ):
         super().__init__()
         self.noise = noise
         self.augment = ConditioningAugmentation(dimension, condition)
-        base = width * 8
-        self.start = nn.Sequential(
-            nn.Linear(condition + noise, base * 16, bias=False), nn.BatchNorm1d(base * 16), nn.ReLU(True)
-        )
-        self.base = base
-        self.stage1 = nn.Sequential(
-            _Upsample(base, width * 8),  # 8
-            _Upsample(width * 8, width * 4),  # 16
-            _Upsample(width * 4, width * 2),  # 32
-            _Upsample(width * 2, width),  # 64
-        )
-        self.to_image1 = nn.Sequential(nn.Conv2d(width, 3, 3, 1, 1), nn.Tanh())
+        self.stage_one = stage_one
+        if stage_one == "slots":
+            # painted at 32 x 32 and upsampled: a quarter of the per-pixel work, and stage II draws the detail
+            self.canvas = SlotCanvas(condition + noise, slots, size=32)
+        elif stage_one == "stack":
+            base = width * 8
+            self.start = nn.Sequential(
+                nn.Linear(condition + noise, base * 16, bias=False), nn.BatchNorm1d(base * 16), nn.ReLU(True)
+            )
+            self.base = base
+            self.stage1 = nn.Sequential(
+                _Upsample(base, width * 8),  # 8
+                _Upsample(width * 8, width * 4),  # 16
+                _Upsample(width * 4, width * 2),  # 32
+                _Upsample(width * 2, width),  # 64
+            )
+            self.to_image1 = nn.Sequential(nn.Conv2d(width, 3, 3, 1, 1), nn.Tanh())
+        else:
+            raise ValueError(f"stage_one must be 'stack' or 'slots', not {stage_one!r}")
         # stage 2: the 64 x 64 image, encoded to 16 x 16, joined with the condition, refined, drawn at 128
         self.encode2 = nn.Sequential(
             nn.Conv2d(3, width, 3, 1, 1),
@@ -266,8 +329,11 @@ class SceneGenerator(nn.Module):
         condition, mu, log_variance = self.augment(embedding)
         if noise is None:
             noise = torch.randn(embedding.shape[0], self.noise, device=embedding.device)
-        hidden = self.start(torch.cat([condition, noise], dim=1)).view(-1, self.base, 4, 4)
-        small = self.to_image1(self.stage1(hidden))
+        joined = torch.cat([condition, noise], dim=1)
+        if self.stage_one == "slots":
+            small = F.interpolate(self.canvas(joined), size=64, mode="bilinear", align_corners=False)
+        else:
+            small = self.to_image1(self.stage1(self.start(joined).view(-1, self.base, 4, 4)))
         if stages == 1:
             return small, None, mu, log_variance
         encoded = self.encode2(small)
