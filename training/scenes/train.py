@@ -101,6 +101,9 @@ class TrainConfig:
     # scene-encoder: weight of the auxiliary loss that makes both embeddings tell each thing's colour, shape
     # and size and the relation (a linear head, training only; the generated world only, which has labels)
     attributes: float = 0.0
+    # text-to-image: the scene encoder whose matching of drawings to their captions is the teacher's loss
+    # (default: the teacher itself); see README: a teacher trained to expose attributes judges colours worse
+    semantic_teacher: str = ""
 
 
 def configs(model: str, name: str) -> TrainConfig:
@@ -212,6 +215,11 @@ class Trainer:
             self.teacher = load_teacher(teacher_path, self.device)
             for parameter in self.teacher.parameters():
                 parameter.requires_grad_(False)
+        self.critic_teacher = self.teacher
+        if config.model == "text-to-image" and config.semantic_teacher:
+            critic = load_teacher(config.semantic_teacher, self.device)
+            critic.requires_grad_(False)
+            self.critic_teacher = critic
 
     def _use_world(self, config: TrainConfig) -> None:
         """Pools of the generated world's scenes; their captions said by the training and held-out voices."""
@@ -343,7 +351,7 @@ class Trainer:
         loss = reconstruction.mean() + self.config.kl * kl_to_standard_normal(mu, log_variance)
         losses = {"loss": loss.item() / 1000}
         # these drawings are already from the prior's noise: the teacher judges them, not a second set
-        loss = self._with_semantic(loss, losses, embedding, stages, drawn=(small, large))
+        loss = self._with_semantic(loss, losses, embedding, captions, stages, drawn=(small, large))
         self._update(loss)
         return losses
 
@@ -366,7 +374,7 @@ class Trainer:
         kl_condition = kl_to_standard_normal(mu, log_variance)
         loss = reconstruction + self.config.kl * (kl_noise + kl_condition)
         losses = {"loss": loss.item() / 1000, "kl": kl_noise.item() / 100}
-        loss = self._with_semantic(loss, losses, embedding, stages)
+        loss = self._with_semantic(loss, losses, embedding, captions, stages)
         self.optimiser.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.optimiser.param_groups[0]["params"], 5.0)
@@ -384,26 +392,36 @@ class Trainer:
         return (weight * (drawn - (target * 2 - 1)).abs()).sum((1, 2, 3))
 
     def _with_semantic(
-        self, loss: torch.Tensor, losses: dict, embedding: torch.Tensor, stages: int, drawn: tuple | None = None
+        self,
+        loss: torch.Tensor,
+        losses: dict,
+        embedding: torch.Tensor,
+        captions: list[str],
+        stages: int,
+        drawn: tuple | None = None,
     ) -> torch.Tensor:
         """`loss` plus the teacher's loss (`_semantic`) at its weight, when it has one (logged in `losses`)."""
         if not self.config.semantic:
             return loss
-        semantic = self._semantic(embedding, stages, drawn)
+        semantic = self._semantic(embedding, captions, stages, drawn)
         losses["semantic"] = semantic.item()
         return loss + self.config.semantic * semantic
 
-    def _semantic(self, embedding: torch.Tensor, stages: int, drawn: tuple | None = None) -> torch.Tensor:
+    def _semantic(
+        self, embedding: torch.Tensor, captions: list[str], stages: int, drawn: tuple | None = None
+    ) -> torch.Tensor:
         """AttnGAN's DAMSM idea with this world's teacher: a drawing from noise of the prior must be the
         image, among the batch's, that the teacher matches to its own caption (both stages' drawings, the
         128 x 128 one at the teacher's 64 x 64). The reconstruction alone lets the posterior's noise carry
         the colours (the prior's drawings were grey); this term makes the condition decide what is drawn.
-        `drawn`: the step's own (64, 128) drawings, where they are already from the prior (the layout way)."""
+        `drawn`: the step's own (64, 128) drawings, where they are already from the prior (the layout way).
+        With a `semantic_teacher`, that encoder matches the drawings to its own embeddings of the captions."""
         small, large = drawn if drawn is not None else self.model(embedding, stages=stages)[:2]
         drawings = [small] if large is None else [small, F.avg_pool2d(large, 2)]
+        critic = cast(DualEncoder, self.critic_teacher)
+        said = embedding if critic is self.teacher else critic.text.encode(captions)
         losses = [
-            contrastive(self.taught_by.similarity(self.taught_by.image(self._jitter((image + 1) / 2)), embedding))
-            for image in drawings
+            contrastive(critic.similarity(critic.image(self._jitter((image + 1) / 2)), said)) for image in drawings
         ]
         return torch.stack(losses).mean()
 
@@ -574,11 +592,14 @@ def main(model: str, argv: list[str] | None = None) -> int:
         "--data",
         help="a real dataset's folder instead of the generated world (the layout: training/scenes/datasets.py)",
     )
+    parser.add_argument(
+        "--semantic-teacher", help="text-to-image: the scene encoder that judges drawings (default: the teacher)"
+    )
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"where to write (default: {DEFAULT_OUT})")
     args = parser.parse_args(argv)
     config = configs(model, args.config)
     overridable = ("minutes", "threads", "seed", "device", "scenes", "method", "semantic", "foreground", "data")
-    for field in overridable + ("attributes",):
+    for field in overridable + ("attributes", "semantic_teacher"):
         if getattr(args, field) is not None:
             setattr(config, field, getattr(args, field))
     if args.stage_one is not None:  # a network argument: recorded in the checkpoint
