@@ -446,11 +446,12 @@ def test_the_judges_measure_ranks_so_saying_yes_to_everything_sees_no_more():
     assert evaluate.judge_images(_KnownAnswers(scenes), images, scenes) == {
         "colour": 1.0,
         "shape": 1.0,
+        "colour_and_shape": 1.0,
         "relation": 1.0,
     }
     # every logit equal: the k likeliest are the first k classes, right only by chance
     blind = evaluate.judge_images(_KnownAnswers(scenes, everything=True), images, scenes)
-    assert blind["colour"] < 0.6 and blind["shape"] < 0.6
+    assert blind["colour"] < 0.6 and blind["shape"] < 0.6 and blind["colour_and_shape"] <= blind["shape"]
 
 
 def test_the_judges_outputs_on_a_tiny_configuration():

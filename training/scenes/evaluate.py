@@ -195,7 +195,7 @@ def judge_images(judge: AttributeJudge, images: torch.Tensor, scenes: list[world
 
     A thing's colour is seen when it is among the judge's k likeliest colours, k the number of colours
     the scene has (shapes alike): a ranking, so a judge that says yes to everything sees no more."""
-    colours_seen = shapes_seen = things = relations_seen = relations = 0
+    colours_seen = shapes_seen = both_seen = things = relations_seen = relations = 0
     for part in chunks(len(scenes), BATCH):
         chunk = scenes[part]
         _colours, _shapes, first, second, relation = _labels(chunk, [False] * len(chunk))
@@ -206,8 +206,10 @@ def judge_images(judge: AttributeJudge, images: torch.Tensor, scenes: list[world
             likeliest_colours = colour_logits[row].topk(len({thing.colour for thing in scene.things})).indices
             likeliest_shapes = shape_logits[row].topk(len({thing.shape for thing in scene.things})).indices
             for thing in scene.things:
-                colours_seen += int(_COLOUR_IDS[thing.colour] in likeliest_colours.tolist())
-                shapes_seen += int(_SHAPE_IDS[thing.shape] in likeliest_shapes.tolist())
+                colour_seen = _COLOUR_IDS[thing.colour] in likeliest_colours.tolist()
+                shape_seen = _SHAPE_IDS[thing.shape] in likeliest_shapes.tolist()
+                colours_seen, shapes_seen = colours_seen + colour_seen, shapes_seen + shape_seen
+                both_seen += colour_seen and shape_seen
                 things += 1
             if scene.relation is not None:
                 relations += 1
@@ -215,6 +217,7 @@ def judge_images(judge: AttributeJudge, images: torch.Tensor, scenes: list[world
     return {
         "colour": round(colours_seen / things, 4),
         "shape": round(shapes_seen / things, 4),
+        "colour_and_shape": round(both_seen / things, 4),  # the issue's measure: both right
         "relation": round(relations_seen / max(1, relations), 4),
     }
 
@@ -306,7 +309,8 @@ def spanish_cascade(generator, encoder, judge, held_out: ScenePool, count: int) 
 
 
 def _row(name: str, judged: dict, precision: float) -> str:
-    return f"| {name} | {judged['colour']:.1%} | {judged['shape']:.1%} | {judged['relation']:.1%} | {precision:.1%} |"
+    seen = f"{judged['colour']:.1%} | {judged['shape']:.1%} | {judged['colour_and_shape']:.1%}"
+    return f"| {name} | {seen} | {judged['relation']:.1%} | {precision:.1%} |"
 
 
 @torch.no_grad()
@@ -414,8 +418,8 @@ def markdown(results: dict) -> str:
         f"Speech -> image on {results['scenes']} held-out scenes ({results['utterances']} spoken by the held-out "
         "voices flite slt and espeak-ng en-gb-x-rp), judged by an attribute classifier trained apart on real renders:",
         "",
-        "| images | colour right | shape right | relation right | R-precision (1 of 100) |",
-        "|---|---|---|---|---|",
+        "| images | colour right | shape right | both right | relation right | R-precision (1 of 100) |",
+        "|---|---|---|---|---|---|",
     ]
     for name, row in results["speech_to_image"].items():
         lines.append(_row(name, row, row["r_precision"]))
