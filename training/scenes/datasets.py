@@ -126,6 +126,8 @@ def spoken(root: str, pool: CaptionedPool, limit: int | None = None) -> data.Spe
             if len(parts) != 3 or parts[1] not in index_of:
                 continue
             wav, name, number = parts[0], parts[1], int(parts[2].lstrip("#"))
+            if number >= len(captions[name]):  # a recording of a caption the token file lacks
+                continue
             with open(_require(os.path.join(audio, "wavs", wav), "recording"), "rb") as recording:
                 samples, rate = decode_audio(recording.read())
             picture_indices.append(index_of[name])
