@@ -227,7 +227,7 @@ def test_training_writes_checkpoints_the_backends_load(tmp_path, monkeypatch):
         assert (tmp_path / "runs" / f"{name}-cpu.json").exists()
 
 
-def test_the_slot_stage_draws_each_thing_where_its_centre_is_and_fits_one_batch():
+def test_the_slot_stage_gives_both_stages_their_shapes_and_fits_one_batch():
     torch.manual_seed(0)
     generator = SceneGenerator(dimension=16, condition=8, noise=4, width=4, stage_one="slots")
     small, large, _mu, _log_variance = generator(torch.randn(2, 16))
@@ -322,6 +322,8 @@ def test_training_reads_a_real_dataset_in_flickr8ks_layout(tmp_path, monkeypatch
         train.main("text-to-image", common + teacher + ["--method", "layout"])
     with pytest.raises(SystemExit, match="--teacher"):
         train.main("speech-encoder", common)
+    with pytest.raises(SystemExit, match="--attributes"):
+        train.main("scene-encoder", common + ["--attributes", "1"])
     with pytest.raises(SystemExit, match="Flickr8k"):
         datasets.flickr8k(str(tmp_path), "train")
 

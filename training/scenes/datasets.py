@@ -118,20 +118,19 @@ def spoken(root: str, pool: CaptionedPool, limit: int | None = None) -> data.Spe
 
     audio = os.path.join(root, "flickr_audio")
     index_of = {name: index for index, name in enumerate(pool.names)}
-    captions = _read_captions(root)
     picture_indices, said, features = [], [], []
     with open(_require(os.path.join(audio, "wav2capt.txt"), "spoken-caption index"), encoding="utf-8") as file:
         for line in file:
             parts = line.split()
             if len(parts) != 3 or parts[1] not in index_of:
                 continue
-            wav, name, number = parts[0], parts[1], int(parts[2].lstrip("#"))
-            if number >= len(captions[name]):  # a recording of a caption the token file lacks
+            wav, index, number = parts[0], index_of[parts[1]], int(parts[2].lstrip("#"))
+            if number >= len(pool.captions[index]):  # a recording of a caption the token file lacks
                 continue
             with open(_require(os.path.join(audio, "wavs", wav), "recording"), "rb") as recording:
                 samples, rate = decode_audio(recording.read())
-            picture_indices.append(index_of[name])
-            said.append(captions[name][number])
+            picture_indices.append(index)
+            said.append(pool.captions[index][number])
             features.append(speech_features(samples, rate))
             if limit is not None and len(features) >= limit:
                 break

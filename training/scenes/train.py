@@ -237,6 +237,8 @@ class Trainer:
             raise SystemExit(
                 "the layout way draws the generated world's canonical pictures: with --data, use --method vae or gan"
             )
+        if config.attributes:
+            raise SystemExit("--attributes needs the generated world's labels: a real dataset has none")
         if config.model in ("text-to-image", "speech-encoder") and teacher_path is None:
             raise SystemExit("with --data, give --teacher: the scene encoder trained on the same data")
         self.pool = datasets.flickr8k(config.data, "train", config.scenes)
@@ -298,7 +300,7 @@ class Trainer:
             image_embeddings, text_embeddings = self.model.image(images), self.model.text.encode(captions)
             loss = contrastive(self.model.similarity(image_embeddings, text_embeddings))
             losses = {"loss": loss.item()}
-            if config.attributes and isinstance(self.pool, data.ScenePool):
+            if config.attributes and isinstance(self.pool, data.ScenePool):  # (never with --data: refused)
                 labels = attribute_labels([self.pool.scenes[index] for index in indices]).to(self.device)
                 told = attribute_loss(self.attribute_head(image_embeddings), labels) + attribute_loss(
                     self.attribute_head(text_embeddings), labels

@@ -229,7 +229,7 @@ class ConditioningAugmentation(nn.Module):
 
 
 class SlotCanvas(nn.Module):
-    """A vector -> a 64 x 64 image in [-1, 1] drawn as a few things on a background (object-centric
+    """A vector -> a `size` x `size` image in [-1, 1] drawn as a few things on a background (object-centric
     spatial broadcast): the vector gives each of `slots` things a centre, a size, a presence and a code; one
     small network, shared by the things, paints each from the pixel's position relative to that thing's
     centre in units of its size, so a shape is learned once wherever it stands and at whatever size; a
