@@ -190,8 +190,9 @@ def speech_pool(
     cache = cache and not keep_audio
     if cache and os.path.isfile(path):
         stored = np.load(path)
-        offsets = stored["offsets"]
-        features = [stored["features"][:, offsets[i] : offsets[i + 1]] for i in range(count)]
+        # read once: each `stored["features"]` reads the whole array again, and a slice keeps its copy alive
+        everything, offsets = stored["features"], stored["offsets"]
+        features = [everything[:, offsets[i] : offsets[i + 1]] for i in range(count)]
         return SpeechPool([plan[0] for plan in plans], [plan[1] for plan in plans], features)
 
     def make(plan) -> tuple[np.ndarray, int]:
