@@ -22,6 +22,7 @@ from transmodal.audio import speech_features
 from transmodal.errors import BadInputError, ModelNotFoundError
 from transmodal.nets import checkpoint
 from transmodal.nets.scenes import (
+    BoxLayoutGenerator,
     DualEncoder,
     SceneCaptioner,
     SceneGenerator,
@@ -68,6 +69,23 @@ def test_the_canonical_picture_keeps_what_a_caption_says_and_no_more():
     one = next(scene for scene in world.scenes(12, 40) if len(scene.things) == 1)
     moved = world.Scene((dataclasses.replace(one.things[0], x=0.2, y=0.8, angle=33.0),), None, "noise", 5)
     assert np.array_equal(world.render(world.canonical(one)), world.render(world.canonical(moved)))
+
+
+def test_true_captions_say_the_picture_in_every_true_order_and_nothing_false():
+    star = world.Thing("star", "red", "big", 0.3, 0.25, 0.3, 0.0)
+    circle = world.Thing("circle", "blue", "small", 0.3, 0.75, 0.2, 0.0)  # straight below the star
+    scene = world.Scene((star, circle), "above", "grey", 0)
+    truths = world.true_captions(scene)
+    assert truths == ["a big red star above a small blue circle", "a small blue circle below a big red star"]
+    square = world.Thing("square", "green", "small", 0.8, 0.75, 0.2, 0.0)  # right of the circle, below the star
+    three = world.true_captions(world.Scene((star, circle, square), "above", "grey", 0))
+    assert three[0] == "a big red star above a small blue circle and a small green square"
+    assert "a small green square to the right of a small blue circle and a big red star" in three
+    assert "a small green square below a big red star and a small blue circle" in three
+    assert not any("left of a small blue circle" in truth or "star below" in truth for truth in three)
+    # the reference of a caption is the true caption fewest edits away; a wrong colour stays wrong
+    said = "a small blue circle below a big green star".split()
+    assert evaluate.nearest_true_captions([scene], [said]) == [truths[1].split()]
 
 
 def test_bleu_and_token_error_rate_on_hand_checked_cases():
@@ -252,6 +270,90 @@ def test_the_slot_stage_gives_both_stages_their_shapes_and_fits_one_batch():
         SceneGenerator(stage_one="pixels")
 
 
+def test_the_box_layout_generator_draws_a_thing_inside_its_box_only():
+    from training.scenes import train
+
+    torch.manual_seed(0)
+    generator = BoxLayoutGenerator(dimension=16, condition=8, noise=4, code=4, width=4)
+    small, large, _mu, _log_variance = generator(torch.randn(2, 16))
+    assert small.shape == (2, 3, 64, 64) and large.shape == (2, 3, 128, 128)
+    # one big thing whose box is the right half's middle: x in [0.3, 0.7] of the canvas's half side
+    thing = world.Thing("square", "red", "big", 0.75, 0.5, 0.2, 0.0)
+    labels = train.attribute_labels([world.Scene((thing,), None, "grey", 0)])
+    box = torch.tensor([[[0.5, 0.0, 0.2], [0, 0, 0], [0, 0, 0]]])
+    with torch.no_grad():
+        drawn = generator.draw(train.labelled_layout(labels, box, 3))[0]
+    background = torch.sigmoid(generator.background) * 2 - 1
+    changed = (drawn - background[:, None, None]).abs().amax(0) > 1e-4  # (128, 128)
+    rows, columns = changed.nonzero(as_tuple=True)
+    # the box spans pixels 83-109 across and 51-77 down (its edge pixels blend); nothing is drawn beyond
+    assert changed[64, 96] and columns.min() >= 82 and columns.max() <= 109 and rows.min() >= 50 and rows.max() <= 77
+
+
+def test_the_box_layout_generator_learns_to_draw_labelled_layouts():
+    from training.scenes import train
+
+    torch.manual_seed(0)
+    generator = BoxLayoutGenerator(dimension=16, condition=8, noise=4, code=4, width=8)
+    scenes = world.scenes(5, 4)
+    targets = torch.from_numpy(np.stack([world.render(world.canonical(scene), 128) for scene in scenes]))
+    targets = targets.permute(0, 3, 1, 2).float() / 127.5 - 1
+    layout = train.labelled_layout(train.attribute_labels(scenes), train.canonical_boxes(scenes, 3), 3)
+    optimiser = torch.optim.Adam(generator.parameters(), lr=1e-2)
+    losses = []
+    for step in range(150):
+        for parameter in [*generator.mask.parameters(), generator.shape_codes]:  # colours first, as training
+            parameter.requires_grad_(step >= 30)
+        loss = (generator.draw(layout) - targets).abs().mean()
+        losses.append(loss.item())
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    assert losses[-1] < losses[0] / 3, (losses[0], losses[-1])
+
+
+def test_the_layout_difference_is_nothing_for_the_same_embedding_and_grows_apart():
+    from training.scenes import train
+
+    torch.manual_seed(0)
+    reader = BoxLayoutGenerator(dimension=16, condition=8, noise=4, code=4, width=4).eval()
+    embedding = torch.randn(4, 16)
+    same = train.layout_difference(reader, embedding, embedding).item()
+    near = train.layout_difference(reader, embedding + 0.1 * torch.randn(4, 16), embedding).item()
+    far = train.layout_difference(reader, torch.randn(4, 16), embedding).item()
+    # (the presence term is a cross-entropy to soft targets: its floor is their entropy, the same for all three)
+    assert same < near < far
+
+
+def test_the_boxes_way_trains_a_generator_and_a_speech_encoder_that_matches_its_reading(tmp_path, monkeypatch):
+    from training.scenes import train
+
+    monkeypatch.setattr(data, "CACHE", str(tmp_path / "cache"))
+    out = str(tmp_path / "runs")
+    common = ["--minutes", "0.02", "--scenes", "64", "--out", out, "--threads", "1"]
+    monkeypatch.setattr(train, "configs", _small_configs(train.configs))
+    monkeypatch.setattr(train.data, "TRAIN_VOICES", (("flite", "awb"),))
+    monkeypatch.setattr(train.data, "HELD_OUT_VOICES", (("flite", "slt"),))
+    assert train.main("scene-encoder", common) == 0
+    teacher = ["--teacher", f"{out}/scene-encoder-cpu.pt"]
+    speech = common + teacher + ["--out", f"{out}/speech"]
+    assert train.main("speech-encoder", speech) == 0
+    boxes = common + teacher + ["--method", "boxes", "--speech-share", "0.5"]
+    assert train.main("text-to-image", boxes + ["--speech-encoder", f"{out}/speech/speech-encoder-cpu.pt"]) == 0
+    generator = f"{out}/text-to-image-cpu.pt"
+    assert torch.load(generator, weights_only=True)["network"] == "box-layout-generator"
+    backend = SceneTextToImage(generator=generator, encoder=f"{out}/scene-encoder-cpu.pt")
+    ((image,),) = backend.generate(["a red circle"], [[1]], GenerationSettings())
+    assert Image.open(io.BytesIO(bytes(image.image))).size == (128, 128)
+    started = f"{out}/speech/speech-encoder-cpu.pt"
+    reading = speech + ["--reader", generator, "--init", started, "--out", f"{out}/read"]
+    assert train.main("speech-encoder", reading) == 0
+    report = (tmp_path / "runs" / "read" / "speech-encoder-cpu.json").read_text()
+    assert '"reader":' in report
+    with pytest.raises(SystemExit, match="boxes way"):
+        train.main("text-to-image", common + teacher + ["--method", "layout", "--speech-share", "0.5"])
+
+
 def test_attribute_labels_follow_the_caption_and_ignore_what_a_scene_lacks():
     from training.scenes import train
 
@@ -329,9 +431,9 @@ def test_training_reads_a_real_dataset_in_flickr8ks_layout(tmp_path, monkeypatch
 
 
 def _small_configs(configs):
-    def small(model, name):
-        config = configs(model, name)
-        config.validation, config.batch_size = 16, 8
+    def small(model, name, method=None):
+        config = configs(model, name, method)
+        config.validation, config.batch_size, config.utterances = 16, 8, 8
         for key in ("width", "hidden"):
             if key in config.arguments:
                 config.arguments[key] = 8 if key == "width" else 32

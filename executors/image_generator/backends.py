@@ -141,7 +141,9 @@ class DiffusersGenerator:
 CHECKPOINTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints")
 
 
-def _scene_network(path: str | None, env_var: str, default: str, network: str, option: str, model: str, device: str):
+def _scene_network(
+    path: str | None, env_var: str, default: str, network: str | tuple[str, ...], option: str, model: str, device: str
+):
     """One of the scene-world networks (training/scenes/README.md): `option` is its `backend_options` key,
     `model` the `transmodal train` model that makes it."""
     from transmodal.nets import checkpoint
@@ -171,7 +173,7 @@ class SceneTextToImage:
             generator,
             "TRANSMODAL_SCENE_GENERATOR",
             "text-to-image-cpu-layout.pt",
-            "scene-generator",
+            ("scene-generator", "box-layout-generator"),
             "generator",
             "text-to-image",
             device,

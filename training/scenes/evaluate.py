@@ -1,7 +1,9 @@
 """Measures of the scene-world models on held-out scenes (training/scenes/README.md has the results).
 
 - dual encoder: R-precision / recall@1 of image -> caption retrieval among the held-out set (and back);
-- captioner: BLEU-4 and token error rate of its captions against the plain reference caption;
+- captioner: BLEU-4 and token error rate of its captions against the plain caption the scene was made
+  from, and against the true caption of the scene nearest to each (`world.true_captions`: a picture does
+  not tell which of its things the caption it came from named first);
 - generator: L1 to the scene the caption came from (a training-time check), and, in `transmodal eval
   scenes`, the attribute accuracy of its images judged by a separately trained attribute classifier and
   R-precision by the dual encoder.
@@ -19,7 +21,7 @@ import torch.nn.functional as F
 from training.batches import chunks
 from training.scenes import world
 from training.scenes.data import Pictures, ScenePool, image_batch
-from transmodal.metrics import bleu4, token_error_rate
+from transmodal.metrics import bleu4, edit_distance, token_error_rate
 from transmodal.nets.scenes import DualEncoder, SceneCaptioner
 
 BATCH = 128  # scenes a network call during evaluation
@@ -41,18 +43,35 @@ def retrieval(model, pool: Pictures, device: str = "cpu") -> dict:
     }
 
 
-@torch.no_grad()
-def captioning(model, pool: Pictures, device: str = "cpu") -> dict:
-    references = [pool.caption(index).split() for index in range(len(pool))]
-    hypotheses = []
-    for part in chunks(len(references), BATCH):
-        hypotheses += [caption.split() for caption in model.generate(image_batch(pool.small[part], device))]
+def caption_scores(references: list[list[str]], hypotheses: list[list[str]]) -> dict:
     return {
         "bleu4": round(bleu4(references, hypotheses), 4),
         "token_error_rate": round(token_error_rate(references, hypotheses), 4),
         "exact": round(sum(r == h for r, h in zip(references, hypotheses)) / len(references), 4),
-        "scenes": len(references),
     }
+
+
+def nearest_true_captions(scenes: list[world.Scene], hypotheses: list[list[str]]) -> list[list[str]]:
+    """For each caption said of a scene, the scene's true caption (`world.true_captions`) fewest word
+    edits away: the reference it is scored against, as BLEU scores against the nearest of several."""
+    return [
+        min((truth.split() for truth in world.true_captions(scene)), key=lambda words: edit_distance(words, said))
+        for scene, said in zip(scenes, hypotheses)
+    ]
+
+
+@torch.no_grad()
+def captioning(model, pool: Pictures, device: str = "cpu") -> dict:
+    """The captioner's scores against each scene's plain caption, and, on the generated world, against its
+    nearest true caption ("against_true_captions")."""
+    references = [pool.caption(index).split() for index in range(len(pool))]
+    hypotheses = []
+    for part in chunks(len(references), BATCH):
+        hypotheses += [caption.split() for caption in model.generate(image_batch(pool.small[part], device))]
+    scores = caption_scores(references, hypotheses) | {"scenes": len(references)}
+    if isinstance(pool, ScenePool):
+        scores["against_true_captions"] = caption_scores(nearest_true_captions(pool.scenes, hypotheses), hypotheses)
+    return scores
 
 
 @torch.no_grad()
@@ -257,7 +276,7 @@ def _generated(generator, embeddings: torch.Tensor, seed: int = 0) -> tuple[torc
     return torch.cat(small).clamp(0, 1), torch.cat(large).clamp(0, 1)
 
 
-def _speech_embeddings(speech_encoder, speech) -> torch.Tensor:
+def speech_embeddings(speech_encoder, speech) -> torch.Tensor:
     spoken = []
     for part in chunks(len(speech.captions), 64):
         features, lengths = speech.batch(list(range(part.start, part.stop)))
@@ -330,7 +349,7 @@ def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpo
         "gan": os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs", "gan", "text-to-image-cpu-gan.pt"),
     } | (checkpoints or {})
     encoder = cast(DualEncoder, checkpoint.load(paths["encoder"], "dual-encoder"))
-    generator = checkpoint.load(paths["generator"], "scene-generator")
+    generator = checkpoint.load(paths["generator"], checkpoint.SCENE_GENERATORS)
     speech_encoder = checkpoint.load(paths["speech"], "speech-encoder")
     captioner = cast(SceneCaptioner, checkpoint.load(paths["captioner"], "scene-captioner"))
     held_out = data.scene_pool(data.VALIDATION_SEED, count)
@@ -357,7 +376,7 @@ def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpo
     text_embeddings = torch.cat([encoder.text.encode(plain[part]) for part in chunks(count, BATCH)])
     generators = {"": generator}
     if paths.get("gan") and os.path.isfile(paths["gan"]):  # the StackGAN way of training, where one was kept
-        generators[", StackGAN training"] = checkpoint.load(paths["gan"], "scene-generator")
+        generators[", StackGAN training"] = checkpoint.load(paths["gan"], checkpoint.SCENE_GENERATORS)
     for way, drawing in generators.items():
         for size, images in zip(("64 x 64", "128 x 128"), _generated(drawing, text_embeddings)):
             rows[f"text -> image{way} ({size})"] = (
@@ -373,7 +392,7 @@ def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpo
             data.VALIDATION_SEED + int(vary), held_out.scenes, data.HELD_OUT_VOICES, spoken, vary=vary, keep_audio=True
         )
         scenes = [held_out.scenes[index] for index in speech.scene_indices]
-        _small, direct = _generated(generator, _speech_embeddings(speech_encoder, speech))
+        _small, direct = _generated(generator, speech_embeddings(speech_encoder, speech))
         rows[f"speech -> image, direct ({label})"] = (
             judge_images(judge, direct, scenes),
             r_precision(encoder, direct, scenes),
@@ -396,18 +415,18 @@ def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpo
     captions = []
     for part in chunks(count, BATCH):
         captions += captioner.generate(real[part])
-    references = [caption.split() for caption in plain]
     hypotheses = [caption.split() for caption in captions]
-    results["image_to_speech"] = {
-        "bleu4": round(bleu4(references, hypotheses), 4),
-        "token_error_rate": round(token_error_rate(references, hypotheses), 4),
-        "exact": round(sum(r == h for r, h in zip(references, hypotheses)) / count, 4),
-    }
+    truths = nearest_true_captions(held_out.scenes, hypotheses)
+    results["image_to_speech"] = caption_scores([caption.split() for caption in plain], hypotheses)
+    results["image_to_speech_true"] = caption_scores(truths, hypotheses)
     # the captions spoken by flite (the SpeechSynthesizer's English voice) and heard by Whisper
     said = [data.speak(caption, "flite", "awb") for caption in captions[:spoken]]
-    heard = _transcribe(said)
+    heard = " ".join(_transcribe(said))
     results["image_to_speech"]["whisper_wer_of_spoken_caption"] = round(
-        word_error_rate(" ".join(plain[:spoken]), " ".join(heard)), 4
+        word_error_rate(" ".join(plain[:spoken]), heard), 4
+    )
+    results["image_to_speech_true"]["whisper_wer_of_spoken_caption"] = round(
+        word_error_rate(" ".join(" ".join(truth) for truth in truths[:spoken]), heard), 4
     )
     results["retrieval"] = retrieval(encoder, held_out)
     return results
@@ -423,13 +442,22 @@ def markdown(results: dict) -> str:
     ]
     for name, row in results["speech_to_image"].items():
         lines.append(_row(name, row, row["r_precision"]))
-    captioning = results["image_to_speech"]
     lines += [
         "",
-        "| image -> speech | BLEU-4 | token error rate | exact captions | Whisper WER of the spoken caption |",
+        "| image -> speech (scene captioner + flite awb), against | BLEU-4 | token error rate | exact captions "
+        "| Whisper WER of the spoken caption |",
         "|---|---|---|---|---|",
-        f"| scene captioner + flite awb | {captioning['bleu4']:.3f} | {captioning['token_error_rate']:.1%} | "
-        f"{captioning['exact']:.1%} | {captioning['whisper_wer_of_spoken_caption']:.1%} |",
+    ]
+    for key, against in (
+        ("image_to_speech", "the caption the scene was made from"),
+        ("image_to_speech_true", "the scene's nearest true caption"),
+    ):
+        captioning = results[key]
+        lines.append(
+            f"| {against} | {captioning['bleu4']:.3f} | {captioning['token_error_rate']:.1%} | "
+            f"{captioning['exact']:.1%} | {captioning['whisper_wer_of_spoken_caption']:.1%} |"
+        )
+    lines += [
         "",
         "Dual encoder retrieval on the held-out scenes: image -> caption R@1 "
         f"{results['retrieval']['image_to_text_r1']:.1%}, caption -> image R@1 "

@@ -50,7 +50,9 @@ from training.scenes import data, datasets, world  # noqa: E402
 from training.scenes.data import image_batch  # noqa: E402
 from transmodal.nets import checkpoint  # noqa: E402
 from transmodal.nets.scenes import (  # noqa: E402
+    BoxLayoutGenerator,
     DualEncoder,
+    Layout,
     NoiseEncoder,
     SceneCaptioner,
     SceneDiscriminator,
@@ -104,9 +106,40 @@ class TrainConfig:
     # text-to-image: the scene encoder whose matching of drawings to their captions is the teacher's loss
     # (default: the teacher itself); see README: a teacher trained to expose attributes judges colours worse
     semantic_teacher: str = ""
+    # text-to-image, the boxes way: the share of each batch whose embedding is the speech encoder's of a
+    # training utterance of the scene (Li et al. train the generator on speech embeddings), not the caption's
+    speech_share: float = 0.0
+    speech_encoder: str = ""  # that speech encoder (default: the shipped one)
+    # speech-encoder: a boxes-way generator whose layout read from the spoken embedding must match the one it
+    # reads from the teacher's embedding of what was said (still the teacher's signal: no transcript, no label)
+    reader: str = ""
+    reader_weight: float = 1.0
+    init: str = ""  # a checkpoint of the same network to start from (default: fresh weights)
 
 
-def configs(model: str, name: str) -> TrainConfig:
+# the boxes way's network (BoxLayoutGenerator): the whole embedding is read, so the condition keeps its size
+BOXES_ARGUMENTS = {"dimension": 128, "condition": 128, "noise": 32, "code": 16, "width": 32}
+
+
+def configs(model: str, name: str, method: str | None = None) -> TrainConfig:
+    """The `name` config (cpu, gpu) of `model`; for text-to-image, of the training `method` (default: the
+    config's way)."""
+    if model == "text-to-image" and method == "boxes":
+        # the things' pixels weigh 11: unweighted, the grey around them won and every mask went transparent
+        boxes = TrainConfig(model, dict(BOXES_ARGUMENTS), minutes=12.0, batch_size=512, learning_rate=2e-3)
+        boxes = dataclasses.replace(boxes, kl=0.002, method="boxes", foreground=10.0)
+        if name == "gpu":
+            return dataclasses.replace(boxes, scenes=40000, device="cuda", threads=8, batch_size=128)
+        if name != "cpu":
+            raise SystemExit(f"unknown config {name!r}: cpu or gpu")
+        return boxes
+    config = _configs(model, name)
+    if method is not None:
+        config.method = method
+    return config
+
+
+def _configs(model: str, name: str) -> TrainConfig:
     words = world.vocabulary()
     every: dict[str, dict] = {
         "scene-encoder": {"words": words, "dimension": 128, "width": 32},
@@ -169,6 +202,53 @@ def attribute_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return total
 
 
+def canonical_boxes(scenes: list[world.Scene], slots: int) -> torch.Tensor:
+    """(scenes, slots, 3): where `world.canonical` draws each thing, as `BoxLayoutGenerator` gives a box
+    (centre x, y in [-1, 1], half the side as a fraction of the canvas's half side); zeros past the things."""
+    boxes = torch.zeros(len(scenes), slots, 3)
+    for row, scene in enumerate(scenes):
+        for slot, thing in enumerate(world.canonical(scene).things[:slots]):
+            boxes[row, slot] = torch.tensor([thing.x * 2 - 1, thing.y * 2 - 1, thing.scale])
+    return boxes
+
+
+DRAWN = 16  # the boxes way: scenes of a batch whose labelled layout is drawn each step
+COLOURS_FIRST = 0.05  # the boxes way: the share of the time that learns the palette alone (`_boxes_step`)
+
+
+def labelled_layout(labels: torch.Tensor, boxes: torch.Tensor, slots: int) -> Layout:
+    """The layout the labels say (`attribute_labels`' rows, `canonical_boxes`), as near-certain logits:
+    what the boxes way's drawing part learns to draw."""
+    certain = 12.0
+    present = labels[:, 0 : 3 * slots : 3] != -100
+    parts = {}
+    for group, (name, classes) in enumerate(
+        (("colour", len(world.COLOURS)), ("shape", len(world.SHAPES)), ("size", len(world.SIZES)))
+    ):
+        ids = labels[:, group : 3 * slots : 3].clamp(min=0)
+        parts[name] = F.one_hot(ids, classes).float() * certain
+    return Layout(presence=(present.float() * 2 - 1) * certain, box=boxes, **parts)
+
+
+def layout_difference(reader: BoxLayoutGenerator, embedding: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """How far the layout `reader` reads from `embedding` is from the one it reads from `target` (the
+    teacher's): KL of the colour, shape and size distributions and of presence, L1 of the boxes, per thing."""
+    read, wanted = (reader.lay_out(reader.augment(vector)[1]) for vector in (embedding, target))
+    total = embedding.new_zeros(())
+    for name in ("colour", "shape", "size"):
+        total = (
+            total
+            + F.kl_div(
+                F.log_softmax(read[name], -1), F.log_softmax(wanted[name], -1), log_target=True, reduction="none"
+            )
+            .sum(-1)
+            .mean()
+        )
+    present = torch.sigmoid(wanted["presence"])
+    total = total + F.binary_cross_entropy_with_logits(read["presence"], present)
+    return total + ((read["box"] - wanted["box"]).abs().sum(-1) * present).mean()
+
+
 def _learning_rate(config: TrainConfig, elapsed: float) -> float:
     return config.learning_rate * (0.1 if elapsed > config.minutes * 60 * (1 - config.final_decay) else 1.0)
 
@@ -204,11 +284,11 @@ class Trainer:
             self._use_dataset(config, teacher_path)
         else:
             self._use_world(config)
-        if config.model == "text-to-image" and config.method == "layout":  # what the generator learns to draw
+        if config.model == "text-to-image" and config.method in ("layout", "boxes"):  # what it learns to draw
             self.targets = data.scene_pool(config.seed, config.scenes, processes=config.threads, canonical=True)
             self.held_out_targets = data.scene_pool(data.VALIDATION_SEED, config.validation, canonical=True)
             # the canonical grey (a flat field: the same at every size), what the things' pixels differ from
-            self.canonical_grey = torch.from_numpy(world.render(world.canonical_background(), 64)[0, 0])
+            self.canonical_grey = torch.from_numpy(world.render(world.canonical_background(), 64)[0, 0].copy())
         self.teacher: DualEncoder | None = None
         self.started = time.perf_counter()
         if config.model in ("text-to-image", "speech-encoder"):
@@ -216,6 +296,10 @@ class Trainer:
             for parameter in self.teacher.parameters():
                 parameter.requires_grad_(False)
         self.critic_teacher = self.teacher
+        if config.model == "text-to-image" and config.method == "boxes":
+            self._use_layouts(config)
+        if config.model == "text-to-image" and config.speech_share:
+            self._use_speech_embeddings(config)
         if config.model == "text-to-image" and config.semantic_teacher:
             critic = load_teacher(config.semantic_teacher, self.device)
             critic.requires_grad_(False)
@@ -230,12 +314,46 @@ class Trainer:
             self.speech = data.speech_pool(config.seed, pool.scenes, data.TRAIN_VOICES, config.utterances)
             self.held_out_speech = data.speech_pool(data.VALIDATION_SEED, held_out.scenes, data.HELD_OUT_VOICES)
 
+    def _use_layouts(self, config: TrainConfig, phrasings: int = 4) -> None:
+        """The boxes way's inputs and labels, computed once (the layout reader is a small network, and encoding
+        captions or labelling scenes anew each step would cost most of a step): the teacher's embeddings of
+        `phrasings` captions of each training scene, and each scene's `attribute_labels` and `canonical_boxes`."""
+        if config.data:
+            raise SystemExit("the boxes way reads the generated world's labels: with --data, use --method vae or gan")
+        captions = [self.pool.caption(index, self.rng) for _ in range(phrasings) for index in range(len(self.pool))]
+        with torch.no_grad():
+            encoded = [
+                self.taught_by.text.encode(captions[start : start + 1000]) for start in range(0, len(captions), 1000)
+            ]
+        self.caption_embeddings = torch.cat(encoded).view(phrasings, len(self.pool), -1)
+        scenes = cast(data.ScenePool, self.pool).scenes
+        self.labels = attribute_labels(scenes)
+        self.boxes = canonical_boxes(scenes, BoxLayoutGenerator().slots)
+
+    def _use_speech_embeddings(self, config: TrainConfig) -> None:
+        """The speech encoder's embeddings of the training voices' utterances of the pool's first scenes,
+        computed once (the encoder is not trained here)."""
+        from training.scenes.evaluate import speech_embeddings
+
+        if config.method != "boxes" or config.data:
+            raise SystemExit("--speech-share trains the boxes way on the generated world (--method boxes)")
+        path = config.speech_encoder or os.path.join(os.path.dirname(SHIPPED_TEACHER), "speech-encoder-cpu.pt")
+        how = "train it first: transmodal train speech-encoder"
+        encoder = checkpoint.load(path, "speech-encoder", self.device, how)
+        speech = data.speech_pool(
+            config.seed, cast(data.ScenePool, self.pool).scenes, data.TRAIN_VOICES, config.utterances
+        )
+        with torch.no_grad():
+            self.spoken_embeddings = speech_embeddings(encoder, speech)
+        self.spoken_scenes = speech.scene_indices
+
     def _use_dataset(self, config: TrainConfig, teacher_path: str | None) -> None:
         """A real dataset's train and dev splits as the pools, its own words as the vocabulary, its
         recordings as the speech."""
-        if config.model == "text-to-image" and config.method == "layout":
+        if config.model == "text-to-image" and config.method in ("layout", "boxes"):
             raise SystemExit(
-                "the layout way draws the generated world's canonical pictures: with --data, use --method vae or gan"
+                f"the {config.method} way draws the generated world's canonical pictures: with --data, use "
+                "--method vae or gan"
             )
         if config.attributes:
             raise SystemExit("--attributes needs the generated world's labels: a real dataset has none")
@@ -260,8 +378,16 @@ class Trainer:
             self.model = SceneCaptioner(**arguments)
         elif model == "speech-encoder":
             self.model = SpeechEncoder(**arguments)
+            if self.config.reader:
+                how = "train it first: transmodal train text-to-image --method boxes"
+                self.reader = cast(
+                    BoxLayoutGenerator, checkpoint.load(self.config.reader, "box-layout-generator", self.device, how)
+                )
+                self.reader.requires_grad_(False)
         elif self.config.method == "layout":
             self.model = SceneGenerator(**arguments)
+        elif self.config.method == "boxes":
+            self.model = BoxLayoutGenerator(**arguments)
         elif self.config.method == "vae":
             self.model = SceneGenerator(**arguments)
             self.posterior = NoiseEncoder(arguments["dimension"], arguments["noise"], arguments["width"]).to(
@@ -277,6 +403,12 @@ class Trainer:
                 ]
             ).to(self.device)
             self.critic_optimiser = torch.optim.Adam(self.critics.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        if self.config.init:  # the weights of the same shapes; a part of another shape (more heads) starts fresh
+            started_from = checkpoint.load(self.config.init, NETWORK_NAMES[model], self.device).state_dict()
+            own = self.model.state_dict()
+            kept = {key: value for key, value in started_from.items() if key in own and own[key].shape == value.shape}
+            self.model.load_state_dict(kept, strict=False)
+            print(json.dumps({"init": self.config.init, "fresh": sorted(set(own) - set(kept))}), flush=True)
         self.model.to(self.device)
         gan = model == "text-to-image" and self.config.method == "gan"
         betas = (0.5, 0.999) if gan else (0.9, 0.999)
@@ -327,14 +459,21 @@ class Trainer:
                 texts = self.taught_by.text.encode([self.speech.captions[index] for index in said])
                 images = self.taught_by.image(image_batch(self.pool.small[scenes], self.device))
             loss = (1 - (spoken * texts).sum(1)).mean() + 0.5 * contrastive(self.taught_by.similarity(images, spoken))
+            losses = {"loss": loss.item()}
+            if self.config.reader:
+                read = layout_difference(self.reader, spoken, texts)
+                losses["read"] = read.item()
+                loss = loss + self.config.reader_weight * read
             self._update(loss)
-            return {"loss": loss.item()}
+            return losses
         elapsed = time.perf_counter() - self.started
         stages = 1 if elapsed < config.minutes * 60 * config.stage_one_share else 2
         if config.method == "vae":
             return self._vae_step(indices, captions, stages)
         if config.method == "layout":
             return self._layout_step(indices, captions, stages)
+        if config.method == "boxes":
+            return self._boxes_step(indices, captions)
         return self._gan_step(indices, captions, stages)
 
     def _layout_step(self, indices: list[int], captions: list[str], stages: int) -> dict:
@@ -356,6 +495,52 @@ class Trainer:
         loss = self._with_semantic(loss, losses, embedding, captions, stages, drawn=(small, large))
         self._update(loss)
         return losses
+
+    def _boxes_step(self, indices: list[int], captions: list[str]) -> dict:
+        """The boxes way (BoxLayoutGenerator), its two parts trained apart on the world's labels: the layout
+        read from the embedding learns each said thing's presence, canonical box, colour, shape and size
+        (cross-entropy, box L1) on the whole batch; the palette, the background and the shape generator's
+        masks learn to draw the labels' own layout as the canonical picture (L1, the things' pixels weighing
+        1 + `foreground`) on `DRAWN` of its scenes — drawing costs far more than reading. With `speech_share`,
+        part of the batch is conditioned on the speech encoder's embedding of a training utterance of its
+        scene (as Li et al. train their generator on speech embeddings)."""
+        model = cast(BoxLayoutGenerator, self.model)
+        # colours before shapes: the palette starts near grey, and a thing drawn in a colour further from its
+        # own than the grey around it is made transparent faster than its colour moves (every mask went
+        # transparent so); the masks are held, each thing a soft square, for the first `COLOURS_FIRST` of the time
+        shaping = time.perf_counter() - self.started > COLOURS_FIRST * self.config.minutes * 60
+        for parameter in [*model.mask.parameters(), model.shape_codes]:
+            parameter.requires_grad_(shaping)
+        spoken = int(round(self.config.speech_share * len(indices)))
+        if spoken:
+            said = [self.rng.randrange(len(self.spoken_scenes)) for _ in range(spoken)]
+            indices = indices[: len(indices) - spoken] + [self.spoken_scenes[index] for index in said]
+        written = indices[: len(indices) - spoken]
+        phrasing = torch.randint(0, self.caption_embeddings.shape[0], (len(written),))
+        embedding = self.caption_embeddings[phrasing, written].to(self.device)
+        if spoken:
+            embedding = torch.cat([embedding, self.spoken_embeddings[said].to(self.device)])
+        condition, mu, log_variance = model.augment(embedding)
+        layout = model.lay_out(condition)
+        labels = self.labels[indices].to(self.device)
+        present = labels[:, 0 : 3 * model.slots : 3] != -100  # (batch, slots)
+        told = layout["presence"].new_zeros(())
+        for slot in range(model.slots):
+            for group, name in enumerate(("colour", "shape", "size")):
+                if present[:, slot].any():
+                    told = told + F.cross_entropy(layout[name][:, slot], labels[:, slot * 3 + group], ignore_index=-100)
+        presence = F.binary_cross_entropy_with_logits(layout["presence"], present.float())
+        boxes = self.boxes[indices].to(self.device)
+        box = ((layout["box"] - boxes).abs().sum(2) * present).sum() / present.sum()
+        drawn = list(range(min(DRAWN, len(indices))))
+        large = model.draw(labelled_layout(labels[drawn], boxes[drawn], model.slots))
+        target = image_batch(self.targets.large[[indices[row] for row in drawn]], self.device)
+        drawing = self._weighted_l1(large, target).mean() / target[0].numel()
+        loss = told + presence + 10 * box + 10 * drawing + self.config.kl * kl_to_standard_normal(mu, log_variance)
+        self.optimiser.zero_grad(set_to_none=True)
+        loss.backward()  # (not clipped: the reader's and the drawing's gradients differ in size, and Adam scales each)
+        self.optimiser.step()
+        return {"loss": loss.item(), "told": told.item(), "box": box.item(), "drawing": drawing.item()}
 
     def _vae_step(self, indices: list[int], captions: list[str], stages: int) -> dict:
         """The conditional VAE way: the noise that redraws this very scene comes from the posterior, so the
@@ -500,7 +685,7 @@ class Trainer:
                 return evaluate.speech_retrieval(
                     self.model, self.teacher, self.held_out, self.held_out_speech, self.device
                 )
-            if self.config.method == "layout":  # measured against what it learns to draw
+            if self.config.method in ("layout", "boxes"):  # measured against what it learns to draw
                 return evaluate.generation_l1(self.model, self.teacher, self.held_out_targets, self.device)
             return evaluate.generation_l1(self.model, self.teacher, self.held_out, self.device)
         finally:
@@ -515,7 +700,7 @@ class Trainer:
         budget = self.config.minutes * 60
         while time.perf_counter() - started < budget:
             rate = _learning_rate(self.config, time.perf_counter() - started)
-            if self.config.model != "text-to-image":
+            if self.config.model != "text-to-image" or self.config.method == "boxes":
                 for group in self.optimiser.param_groups:
                     group["lr"] = rate
             losses = self.step()
@@ -527,6 +712,8 @@ class Trainer:
         name = f"{self.config.model}-{out_config_name(self.config)}"
         os.makedirs(out, exist_ok=True)
         network = NETWORK_NAMES[self.config.model]
+        if self.config.model == "text-to-image" and self.config.method == "boxes":
+            network = "box-layout-generator"
         checkpoint.save(self.model, network, self.config.arguments, os.path.join(out, f"{name}.pt"))
         report = {
             "config": dataclasses.asdict(self.config) | {"arguments": _short(self.config.arguments)},
@@ -551,7 +738,8 @@ class Trainer:
         captions = [self.held_out.caption(index) for index in range(min(count, len(self.held_out)))]
         _small, large, _mu, _log_variance = self.model(self.taught_by.text.encode(captions))
         drawn = ((large.clamp(-1, 1) + 1) * 127.5).byte().permute(0, 2, 3, 1).cpu().numpy()
-        shown = self.held_out_targets if self.config.method == "layout" else self.held_out  # what it learns to draw
+        # what it learns to draw
+        shown = self.held_out_targets if self.config.method in ("layout", "boxes") else self.held_out
         grid = np.concatenate([np.concatenate(list(shown.large[:count]), 1), np.concatenate(list(drawn), 1)], 0)
         Image.fromarray(grid).save(path)
         with open(path[:-4] + ".txt", "w") as file:
@@ -578,8 +766,16 @@ def main(model: str, argv: list[str] | None = None) -> int:
         "--teacher", help="scene-encoder checkpoint (text-to-image, speech-encoder; default: the shipped one)"
     )
     parser.add_argument(
-        "--method", choices=["vae", "gan", "layout"], help="text-to-image: how to train (default: the config's)"
+        "--method",
+        choices=["vae", "gan", "layout", "boxes"],
+        help="text-to-image: how to train (default: the config's)",
     )
+    parser.add_argument(
+        "--speech-share",
+        type=float,
+        help="text-to-image, boxes: share of each batch conditioned on the speech encoder's embeddings",
+    )
+    parser.add_argument("--speech-encoder", help="text-to-image, boxes: that speech encoder (default: the shipped one)")
     parser.add_argument(
         "--semantic", type=float, help="text-to-image: weight of the teacher's loss (default: the config's)"
     )
@@ -597,15 +793,22 @@ def main(model: str, argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--semantic-teacher", help="text-to-image: the scene encoder that judges drawings (default: the teacher)"
     )
+    parser.add_argument("--reader", help="speech-encoder: a boxes-way generator whose layout reading it must match")
+    parser.add_argument("--reader-weight", type=float, help="speech-encoder: that loss's weight (default: 1)")
+    parser.add_argument("--init", help="a checkpoint of the same network to start from (its parts of the same shapes)")
+    parser.add_argument("--heads", type=int, help="speech-encoder: attention heads of its pooling (default: 1)")
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"where to write (default: {DEFAULT_OUT})")
     args = parser.parse_args(argv)
-    config = configs(model, args.config)
-    overridable = ("minutes", "threads", "seed", "device", "scenes", "method", "semantic", "foreground", "data")
-    for field in overridable + ("attributes", "semantic_teacher"):
+    config = configs(model, args.config, args.method)
+    overridable = ("minutes", "threads", "seed", "device", "scenes", "semantic", "foreground", "data")
+    extra = ("attributes", "semantic_teacher", "speech_share", "speech_encoder", "reader", "reader_weight", "init")
+    for field in overridable + extra:
         if getattr(args, field) is not None:
             setattr(config, field, getattr(args, field))
     if args.stage_one is not None:  # a network argument: recorded in the checkpoint
         config.arguments = dict(config.arguments, stage_one=args.stage_one)
+    if args.heads is not None:
+        config.arguments = dict(config.arguments, heads=args.heads)
     report = Trainer(config, args.teacher).run(args.out)
     print(json.dumps(report["validation"]))
     return 0

@@ -13,6 +13,7 @@ Nothing here is committed data: scenes, images and captions are made on demand f
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import random
 
@@ -254,6 +255,23 @@ def caption(scene: Scene, rng: random.Random | None = None) -> str:
         if len(things) == 3:
             text += f" and {phrases[2]}"
     return text
+
+
+def true_captions(scene: Scene) -> list[str]:
+    """Every plain caption the grammar can say of the scene that is true of its picture: the scene's own
+    first, then any two of its things (in either order) in any relation that plainly holds between them
+    (`_relation_holds`), the third named after. What a captioner is scored against: "a blue square below a
+    red circle" describes the picture that "a red circle above a blue square" was made from, and no picture
+    tells which of its things the caption it was made from named first."""
+    said = [caption(scene)]
+    things = scene.things
+    for first, second in itertools.permutations(range(len(things)), 2):
+        others = tuple(thing for index, thing in enumerate(things) if index not in (first, second))
+        for relation in RELATIONS:
+            if _relation_holds([things[first], things[second]], relation):
+                named = (things[first], things[second], *others)
+                said.append(caption(Scene(named, relation, scene.background, scene.background_seed)))
+    return list(dict.fromkeys(said))
 
 
 def vocabulary() -> list[str]:

@@ -15,7 +15,7 @@ from torch import nn
 from transmodal.errors import ModelNotFoundError
 from transmodal.nets.pconv import PartialUNet
 from transmodal.nets.pixels import ConvStripTranslator, PixelTranslator
-from transmodal.nets.scenes import DualEncoder, SceneCaptioner, SceneGenerator, SpeechEncoder
+from transmodal.nets.scenes import BoxLayoutGenerator, DualEncoder, SceneCaptioner, SceneGenerator, SpeechEncoder
 from transmodal.nets.text_segmenter import TextSegmenter
 
 NETWORKS: dict[str, type[nn.Module]] = {
@@ -24,11 +24,14 @@ NETWORKS: dict[str, type[nn.Module]] = {
     "dual-encoder": DualEncoder,
     "scene-captioner": SceneCaptioner,
     "scene-generator": SceneGenerator,
+    "box-layout-generator": BoxLayoutGenerator,
     "speech-encoder": SpeechEncoder,
     "pixel-translator": PixelTranslator,
     "conv-strip-translator": ConvStripTranslator,
 }
 
+# the networks that draw a scene-world picture from an embedding (one forward signature): either loads
+SCENE_GENERATORS = ("scene-generator", "box-layout-generator")
 
 INT8_SCALE = "@int8-scale"  # the key beside an 8-bit weight that holds its scales
 
@@ -67,20 +70,29 @@ def _float_weights(saved: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return weights
 
 
-def load(path: str, network: str, device: str = "cpu", how_to_get: str = "") -> nn.Module:
-    """The `network` saved at `path`, in eval mode on `device`; ModelNotFoundError saying `how_to_get` one."""
+def load(path: str, network: str | tuple[str, ...], device: str = "cpu", how_to_get: str = "") -> nn.Module:
+    """The `network` saved at `path` (or any of a tuple of networks that do one job), in eval mode on
+    `device`; ModelNotFoundError saying `how_to_get` one."""
+    names = (network,) if isinstance(network, str) else network
     if not os.path.isfile(path):
-        raise ModelNotFoundError(f"{network} checkpoint {path!r} not found: {how_to_get}".rstrip(": "))
+        raise ModelNotFoundError(f"{' or '.join(names)} checkpoint {path!r} not found: {how_to_get}".rstrip(": "))
     saved = torch.load(path, map_location="cpu", weights_only=True)
-    if saved.get("network") != network:
-        raise ModelNotFoundError(f"{path!r} holds a {saved.get('network')!r} network, not a {network!r} one")
-    model = NETWORKS[network](**saved["arguments"])
+    if saved.get("network") not in names:
+        wanted = " or ".join(repr(name) for name in names)
+        raise ModelNotFoundError(f"{path!r} holds a {saved.get('network')!r} network, not a {wanted} one")
+    model = NETWORKS[saved["network"]](**saved["arguments"])
     model.load_state_dict(_float_weights(saved["state_dict"]))
     return model.to(device).eval()
 
 
 def load_configured(
-    configured: str | None, env_var: str, shipped: str, network: str, device: str, option: str, train: str
+    configured: str | None,
+    env_var: str,
+    shipped: str,
+    network: str | tuple[str, ...],
+    device: str,
+    option: str,
+    train: str,
 ) -> nn.Module:
     """The checkpoint an executor's `with:` option names, else the one $`env_var` names, else the shipped
     one, loaded by `load`. A missing one fails naming all three ways to get one: `option` as written under
