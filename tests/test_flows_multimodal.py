@@ -196,13 +196,28 @@ def test_direct_speech_to_image_runs_offline_from_the_speech_alone(tmp_path):
     assert [failure.name for failure in report.failures] == ["empty.wav"]
 
 
+def test_speech_to_image_draws_what_was_said_offline_by_default(tmp_path):
+    from training.scenes import world
+
+    wav = flite_wav("A big red circle.", tmp_path)
+    report, results = run_flow("speech-to-image.yml", [MediaDoc(audio=wav, name="red.wav")], {"seed": 3})
+    assert report.ok, report.failures
+    doc = results["red.wav"]
+    assert "red circle" in doc.text.lower() and doc.trace == ["SpeechRecognizer/rep-0", "ImageGenerator/rep-0"]
+    pixels = np.asarray(Image.open(io.BytesIO(bytes(doc.image))).convert("RGB"), float)
+    centre = pixels[54:74, 54:74].reshape(-1, 3).mean(0)  # a lone thing stands in the middle (moved <= 5 %)
+    assert np.abs(centre - world.COLOURS["red"]).max() < 40, centre
+
+
 def test_speech_to_image_generates_images_from_what_was_said(tmp_path, monkeypatch):
     model_dir = str(tmp_path / "tiny-sd")
     build_tiny_stable_diffusion(model_dir)
     monkeypatch.setenv("TRANSMODAL_IMAGE_MODEL", model_dir)  # inherited by the executor processes
     wav = flite_wav("A red house by the sea.", tmp_path)
     report, results = run_flow(
-        "speech-to-image.yml", [MediaDoc(audio=wav, name="request.wav")], {"num_images": 2, "steps": 2, "seed": 3}
+        with_backend(tmp_path, "speech-to-image.yml", "diffusers", instead_of="scenes"),
+        [MediaDoc(audio=wav, name="request.wav")],
+        {"num_images": 2, "steps": 2, "seed": 3},
     )
     assert report.ok, report.failures
     doc = results["request.wav"]

@@ -151,6 +151,8 @@ class GeneratedImage(Doc):
 
     image: ImageBytes
     seed: Optional[int] = None
+    # how sure the generator is that it drew what was asked (0-1), from backends that can tell (`scenes`)
+    confidence: Optional[float] = None
 
 
 class MediaDoc(Doc):

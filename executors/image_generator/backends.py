@@ -153,10 +153,19 @@ def _scene_network(
     return checkpoint.load_configured(path, env_var, shipped, network, torch_device(device), option, model)
 
 
+# what the scene-world generators can draw, said in their errors and flags
+SCENE_WORLD = (
+    "circles, squares, triangles, diamonds and stars, red, green, blue, yellow, purple, orange or white, big or "
+    "small, one to three of them, above, below, left or right of each other"
+)
+
+
 @GENERATORS.register("scenes")
 class SceneTextToImage:
-    """The two-stage conditional GAN trained on the project's generated scene world (training/scenes), from
-    a description: "a big red circle above a small blue square" -> 128 x 128 (64 x 64 when width <= 64).
+    """The generator trained on the project's generated scene world (training/scenes), from a description:
+    "a big red circle above a small blue square" -> 128 x 128 (64 x 64 when width <= 64). The shipped one is
+    the box-layout generator (each thing's box, colour and shape read from the caption's embedding, then
+    drawn); the StackGAN-shaped one (`text-to-image-cpu-layout.pt`) loads alike.
 
     Offline and small, but it draws only its world: one to three circles, squares, triangles, diamonds and
     stars in seven colours, in relations above / below / left / right. Words outside that world are
@@ -172,8 +181,8 @@ class SceneTextToImage:
         self.generator = _scene_network(
             generator,
             "TRANSMODAL_SCENE_GENERATOR",
-            "text-to-image-cpu-layout.pt",
-            ("scene-generator", "box-layout-generator"),
+            "text-to-image-cpu-boxes.pt",
+            ("box-layout-generator", "scene-generator"),
             "generator",
             "text-to-image",
             device,
@@ -193,9 +202,8 @@ class SceneTextToImage:
         for prompt in prompts:
             if not any(token > 1 for token in vocabulary.encode(prompt)):
                 raise BadInputError(
-                    f"the scenes generator knows none of the words of {prompt!r}: it draws circles, squares, "
-                    "triangles, diamonds and stars, red, green, blue, yellow, purple, orange or white, above, "
-                    "below, left or right of each other (use the diffusers backend for other prompts)"
+                    f"the scenes generator knows none of the words of {prompt!r}: it draws {SCENE_WORLD} (use "
+                    "the diffusers backend for other prompts)"
                 )
         return self.encoder.text.encode(prompts)
 
@@ -217,18 +225,29 @@ class SceneTextToImage:
                 small, large, _mu, _log_variance = self.generator(embedding.expand(len(prompt_seeds), -1), noise)
                 drawn = small if (settings.width or 128) <= 64 and (settings.height or 128) <= 64 else large
                 pixels = ((drawn.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-                results.append([self._image(image, seed, settings) for image, seed in zip(pixels, prompt_seeds)])
+                sure = self._confidence(embedding[None])
+                results.append([self._image(image, seed, settings, sure) for image, seed in zip(pixels, prompt_seeds)])
         return results
 
+    def _confidence(self, embedding: torch.Tensor) -> float | None:
+        """How sure the generator is of what it draws (the box-layout generator can tell; the StackGAN-shaped
+        one cannot: None)."""
+        from transmodal.nets.scenes import BoxLayoutGenerator
+
+        if not isinstance(self.generator, BoxLayoutGenerator):
+            return None
+        layout = self.generator.lay_out(self.generator.augment(embedding)[1])
+        return round(float(self.generator.confidence(layout)[0]), 3)
+
     @staticmethod
-    def _image(pixels: np.ndarray, seed: int, settings: GenerationSettings) -> GeneratedImage:
+    def _image(pixels: np.ndarray, seed: int, settings: GenerationSettings, confidence: float | None) -> GeneratedImage:
         if settings.width or settings.height:  # another size asked for: resized (the network draws 64 or 128)
             from PIL import Image
 
             width = settings.width or settings.height or 128
             size = (width, settings.height or width)
             pixels = np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BICUBIC))
-        return GeneratedImage(image=encode_image(pixels), seed=seed)  # type: ignore[arg-type]  # docarray validates the bytes into ImageBytes
+        return GeneratedImage(image=encode_image(pixels), seed=seed, confidence=confidence)  # type: ignore[arg-type]  # docarray validates the bytes into ImageBytes
 
 
 @GENERATORS.register("scenes-from-speech")

@@ -92,10 +92,18 @@ TRAIN_VOICES = (
     ("flite", "awb"),
     ("flite", "rms"),
     ("flite", "kal16"),
+    ("flite", "kal"),
     ("espeak-ng", "en-us"),
     ("espeak-ng", "en-gb"),
     ("espeak-ng", "en-gb-scotland"),
     ("espeak-ng", "en-029"),
+    # women's voices and more accents (espeak-ng's voice variants): with men's voices only, a held-out woman's
+    # voice (flite slt) was heard far worse than the training voices (training/scenes/README.md)
+    ("espeak-ng", "en-us+f2"),
+    ("espeak-ng", "en-gb+f4"),
+    ("espeak-ng", "en-us-nyc+f1"),
+    ("espeak-ng", "en-gb-x-gbclan+f3"),
+    ("espeak-ng", "en-gb-x-gbcwmd+m3"),
 )
 HELD_OUT_VOICES = (("flite", "slt"), ("espeak-ng", "en-gb-x-rp"))
 

@@ -343,7 +343,8 @@ def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpo
 
     paths = {
         "encoder": os.path.join(GENERATOR_CHECKPOINTS, "scene-encoder-cpu.pt"),
-        "generator": os.path.join(GENERATOR_CHECKPOINTS, "text-to-image-cpu-layout.pt"),
+        "generator": os.path.join(GENERATOR_CHECKPOINTS, "text-to-image-cpu-boxes.pt"),
+        "stackgan": os.path.join(GENERATOR_CHECKPOINTS, "text-to-image-cpu-layout.pt"),
         "speech": os.path.join(GENERATOR_CHECKPOINTS, "speech-encoder-cpu.pt"),
         "captioner": os.path.join(CAPTIONER_CHECKPOINTS, "image-to-text-gpu.pt"),
         "gan": os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs", "gan", "text-to-image-cpu-gan.pt"),
@@ -375,8 +376,10 @@ def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpo
     plain = [world.caption(scene) for scene in held_out.scenes]
     text_embeddings = torch.cat([encoder.text.encode(plain[part]) for part in chunks(count, BATCH)])
     generators = {"": generator}
-    if paths.get("gan") and os.path.isfile(paths["gan"]):  # the StackGAN way of training, where one was kept
-        generators[", StackGAN training"] = checkpoint.load(paths["gan"], checkpoint.SCENE_GENERATORS)
+    # the StackGAN-shaped generator (shipped before the box-layout one), and the StackGAN way of training
+    for key, way in (("stackgan", ", StackGAN-shaped generator"), ("gan", ", StackGAN training")):
+        if paths.get(key) and os.path.isfile(paths[key]):
+            generators[way] = checkpoint.load(paths[key], checkpoint.SCENE_GENERATORS)
     for way, drawing in generators.items():
         for size, images in zip(("64 x 64", "128 x 128"), _generated(drawing, text_embeddings)):
             rows[f"text -> image{way} ({size})"] = (

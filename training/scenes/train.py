@@ -161,7 +161,9 @@ def _configs(model: str, name: str) -> TrainConfig:
                 method="layout",
                 foreground=10.0,
             )
-        return TrainConfig(model, arguments, minutes=12.0, batch_size=64 if model != "speech-encoder" else 32)
+        if model == "speech-encoder":  # four attention heads, 6,000 utterances (README: "Hearing it")
+            return TrainConfig(model, dict(arguments, heads=4), minutes=12.0, batch_size=32, utterances=6000)
+        return TrainConfig(model, arguments, minutes=12.0, batch_size=64)
     if name == "gpu":
         bigger = dict(arguments, width=64) if "width" in arguments else dict(arguments, hidden=256)
         gpu = TrainConfig(model, bigger, minutes=30.0, batch_size=128, scenes=40000, device="cuda", threads=8)

@@ -368,14 +368,14 @@ class BoxLayoutGenerator(nn.Module):
     Why: the convolutional StackGAN stages must learn each shape at each position from pixels alone, and drew
     blobs of the right colour or the right shape, seldom both, in 24 CPU minutes (training/scenes/README.md).
     Trained with the world's labels of the things said (training: `--method boxes`), the layout is read from
-    the embedding directly. `forward` has `SceneGenerator`'s signature; the drawing is the caption's, so the
-    noise is accepted and not used (every seed draws the same picture)."""
+    the embedding directly. `forward` has `SceneGenerator`'s signature; what is drawn is the caption's, and
+    noise, where given, only moves the things a little (no noise: the canonical picture)."""
 
     def __init__(
         self,
         dimension: int = 128,
         condition: int = 128,
-        noise: int = 32,
+        noise: int = 32,  # at least 2 x slots: a seed's variation moves each thing
         slots: int = 3,
         colours: int = 7,
         shapes: int = 5,
@@ -455,7 +455,12 @@ class BoxLayoutGenerator(nn.Module):
 
     def forward(self, embedding: torch.Tensor, noise: torch.Tensor | None = None, stages: int = 2):
         condition, mu, log_variance = self.augment(embedding)
-        large = self.draw(self.lay_out(condition))
+        layout = self.lay_out(condition)
+        if noise is not None:  # a seed's variation: each thing moved by up to 5 % of the side, never past its relation
+            batch = embedding.shape[0]
+            moved = 0.1 * torch.tanh(noise[:, : 2 * self.slots]).reshape(batch, self.slots, 2)
+            layout["box"] = torch.cat([layout["box"][..., :2] + moved, layout["box"][..., 2:]], dim=2)
+        large = self.draw(layout)
         small = F.avg_pool2d(large, self.size // 64)
         return small, (large if stages == 2 else None), mu, log_variance
 
