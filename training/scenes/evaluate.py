@@ -424,12 +424,12 @@ def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpo
     results["image_to_speech_true"] = caption_scores(truths, hypotheses)
     # the captions spoken by flite (the SpeechSynthesizer's English voice) and heard by Whisper
     said = [data.speak(caption, "flite", "awb") for caption in captions[:spoken]]
-    heard = " ".join(_transcribe(said))
+    heard_captions = " ".join(_transcribe(said))
     results["image_to_speech"]["whisper_wer_of_spoken_caption"] = round(
-        word_error_rate(" ".join(plain[:spoken]), heard), 4
+        word_error_rate(" ".join(plain[:spoken]), heard_captions), 4
     )
     results["image_to_speech_true"]["whisper_wer_of_spoken_caption"] = round(
-        word_error_rate(" ".join(" ".join(truth) for truth in truths[:spoken]), heard), 4
+        word_error_rate(" ".join(" ".join(truth) for truth in truths[:spoken]), heard_captions), 4
     )
     results["retrieval"] = retrieval(encoder, held_out)
     return results

@@ -401,6 +401,7 @@ class BoxLayoutGenerator(nn.Module):
         self.palette = nn.Parameter(torch.randn(colours, 3) * 0.5)
         self.background = nn.Parameter(torch.zeros(3))
         self.shape_codes = nn.Parameter(torch.randn(shapes, code))
+        last = nn.Conv2d(width, 2, 3, 1, 1)  # the thing's opacity and its outline's shade
         self.mask = nn.Sequential(
             nn.Linear(code, width * 4 * 4),
             nn.Unflatten(1, (width, 4, 4)),
@@ -409,9 +410,10 @@ class BoxLayoutGenerator(nn.Module):
                 for _ in range(4)  # 4 -> 64
                 for layer in (nn.Upsample(scale_factor=2), nn.Conv2d(width, width, 3, 1, 1), nn.ReLU(True))
             ],
-            nn.Conv2d(width, 2, 3, 1, 1),  # the thing's opacity and its outline's shade
+            last,
         )
-        nn.init.constant_(self.mask[-1].bias, 1.0)  # things start mostly opaque: drawn, so their pixels teach
+        assert last.bias is not None
+        nn.init.constant_(last.bias, 1.0)  # things start mostly opaque: drawn, so their pixels teach
 
     def lay_out(self, condition: torch.Tensor) -> Layout:
         parts = self.read(condition).view(condition.shape[0], self.slots, -1).split(self.groups, dim=2)
