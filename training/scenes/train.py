@@ -118,7 +118,7 @@ class TrainConfig:
 
 
 # the boxes way's network (BoxLayoutGenerator): the whole embedding is read, so the condition keeps its size
-BOXES_ARGUMENTS = {"dimension": 128, "condition": 128, "noise": 32, "code": 16, "width": 32}
+BOXES_ARGUMENTS = {"dimension": 128, "condition": 128, "noise": 32, "slots": 3, "code": 16, "width": 32}
 
 
 def configs(model: str, name: str, method: str | None = None) -> TrainConfig:
@@ -320,8 +320,6 @@ class Trainer:
         """The boxes way's inputs and labels, computed once (the layout reader is a small network, and encoding
         captions or labelling scenes anew each step would cost most of a step): the teacher's embeddings of
         `phrasings` captions of each training scene, and each scene's `attribute_labels` and `canonical_boxes`."""
-        if config.data:
-            raise SystemExit("the boxes way reads the generated world's labels: with --data, use --method vae or gan")
         captions = [self.pool.caption(index, self.rng) for _ in range(phrasings) for index in range(len(self.pool))]
         with torch.no_grad():
             encoded = [
@@ -330,14 +328,14 @@ class Trainer:
         self.caption_embeddings = torch.cat(encoded).view(phrasings, len(self.pool), -1)
         scenes = cast(data.ScenePool, self.pool).scenes
         self.labels = attribute_labels(scenes)
-        self.boxes = canonical_boxes(scenes, BoxLayoutGenerator().slots)
+        self.boxes = canonical_boxes(scenes, config.arguments["slots"])
 
     def _use_speech_embeddings(self, config: TrainConfig) -> None:
         """The speech encoder's embeddings of the training voices' utterances of the pool's first scenes,
         computed once (the encoder is not trained here)."""
         from training.scenes.evaluate import speech_embeddings
 
-        if config.method != "boxes" or config.data:
+        if config.method != "boxes":  # (a real dataset is refused the boxes way before: `_use_dataset`)
             raise SystemExit("--speech-share trains the boxes way on the generated world (--method boxes)")
         path = config.speech_encoder or os.path.join(os.path.dirname(SHIPPED_TEACHER), "speech-encoder-cpu.pt")
         how = "train it first: transmodal train speech-encoder"
