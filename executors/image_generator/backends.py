@@ -177,12 +177,14 @@ class SceneTextToImage:
     reads = "text"
 
     def __init__(self, generator: str | None = None, encoder: str | None = None, device: str = "cpu"):
+        from transmodal.nets.checkpoint import SCENE_GENERATORS
+
         self.device = torch_device(device)
         self.generator = _scene_network(
             generator,
             "TRANSMODAL_SCENE_GENERATOR",
             "text-to-image-cpu-boxes.pt",
-            ("box-layout-generator", "scene-generator"),
+            SCENE_GENERATORS,
             "generator",
             "text-to-image",
             device,

@@ -195,7 +195,6 @@ def speech_pool(
         plans.append(
             (index, world.caption(scenes[index], rng), engine, voice, speed, pitch, snr, rng.randrange(1 << 30))
         )
-    cache = cache and not keep_audio
     if cache and os.path.isfile(path):
         stored = np.load(path)
         # read once: each `stored["features"]` reads the whole array again, and a slice keeps its copy alive

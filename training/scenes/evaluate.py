@@ -61,13 +61,19 @@ def nearest_true_captions(scenes: list[world.Scene], hypotheses: list[list[str]]
 
 
 @torch.no_grad()
+def captions_of(model, pool: Pictures, device: str = "cpu") -> list[str]:
+    """The captioner's caption of each picture of the pool (at 64 x 64)."""
+    captions: list[str] = []
+    for part in chunks(len(pool), BATCH):
+        captions += model.generate(image_batch(pool.small[part], device))
+    return captions
+
+
 def captioning(model, pool: Pictures, device: str = "cpu") -> dict:
     """The captioner's scores against each scene's plain caption, and, on the generated world, against its
     nearest true caption ("against_true_captions")."""
     references = [pool.caption(index).split() for index in range(len(pool))]
-    hypotheses = []
-    for part in chunks(len(references), BATCH):
-        hypotheses += [caption.split() for caption in model.generate(image_batch(pool.small[part], device))]
+    hypotheses = [caption.split() for caption in captions_of(model, pool, device)]
     scores = caption_scores(references, hypotheses) | {"scenes": len(references)}
     if isinstance(pool, ScenePool):
         scores["against_true_captions"] = caption_scores(nearest_true_captions(pool.scenes, hypotheses), hypotheses)
@@ -415,9 +421,7 @@ def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpo
         name: {**judged, "r_precision": precision} for name, (judged, precision) in rows.items()
     }
 
-    captions = []
-    for part in chunks(count, BATCH):
-        captions += captioner.generate(real[part])
+    captions = captions_of(captioner, held_out)
     hypotheses = [caption.split() for caption in captions]
     truths = nearest_true_captions(held_out.scenes, hypotheses)
     results["image_to_speech"] = caption_scores([caption.split() for caption in plain], hypotheses)

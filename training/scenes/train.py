@@ -195,10 +195,13 @@ def attribute_labels(scenes: list[world.Scene]) -> torch.Tensor:
     return labels
 
 
-def attribute_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of each group of the head's outputs against its labels (absent ones ignored), summed."""
+def attribute_loss(
+    logits: torch.Tensor, labels: torch.Tensor, groups: tuple[int, ...] = _ATTRIBUTE_GROUPS
+) -> torch.Tensor:
+    """Cross-entropy of each group of the head's outputs against its labels (absent ones ignored), summed;
+    `groups`: the outputs' sizes, as many as the labels' columns (by default all ten: `attribute_labels`)."""
     total = logits.new_zeros(())
-    for group, part in enumerate(logits.split(_ATTRIBUTE_GROUPS, dim=1)):
+    for group, part in enumerate(logits.split(groups, dim=1)):
         if (labels[:, group] != -100).any():
             total = total + F.cross_entropy(part, labels[:, group], ignore_index=-100)
     return total
@@ -426,6 +429,8 @@ class Trainer:
 
     def step(self) -> dict:
         model, config = self.config.model, self.config
+        if model == "text-to-image" and config.method == "boxes":  # its captions' embeddings are made once
+            return self._boxes_step([self.rng.randrange(len(self.pool)) for _ in range(config.batch_size)])
         indices, captions = self._batch(self.pool, config.batch_size)
         if model == "scene-encoder":
             images = image_batch(self.pool.small[indices], self.device)
@@ -472,8 +477,6 @@ class Trainer:
             return self._vae_step(indices, captions, stages)
         if config.method == "layout":
             return self._layout_step(indices, captions, stages)
-        if config.method == "boxes":
-            return self._boxes_step(indices, captions)
         return self._gan_step(indices, captions, stages)
 
     def _layout_step(self, indices: list[int], captions: list[str], stages: int) -> dict:
@@ -496,7 +499,7 @@ class Trainer:
         self._update(loss)
         return losses
 
-    def _boxes_step(self, indices: list[int], captions: list[str]) -> dict:
+    def _boxes_step(self, indices: list[int]) -> dict:
         """The boxes way (BoxLayoutGenerator), its two parts trained apart on the world's labels: the layout
         read from the embedding learns each said thing's presence, canonical box, colour, shape and size
         (cross-entropy, box L1) on the whole batch; the palette, the background and the shape generator's
@@ -524,11 +527,10 @@ class Trainer:
         layout = model.lay_out(condition)
         labels = self.labels[indices].to(self.device)
         present = labels[:, 0 : 3 * model.slots : 3] != -100  # (batch, slots)
-        told = layout["presence"].new_zeros(())
-        for slot in range(model.slots):
-            for group, name in enumerate(("colour", "shape", "size")):
-                if present[:, slot].any():
-                    told = told + F.cross_entropy(layout[name][:, slot], labels[:, slot * 3 + group], ignore_index=-100)
+        # each thing's colour, shape and size logits in `attribute_labels`' order (the relation is not read)
+        logits = [layout[name][:, slot] for slot in range(model.slots) for name in ("colour", "shape", "size")]
+        groups = _ATTRIBUTE_GROUPS[: 3 * model.slots]
+        told = attribute_loss(torch.cat(logits, dim=1), labels[:, : 3 * model.slots], groups)
         presence = F.binary_cross_entropy_with_logits(layout["presence"], present.float())
         boxes = self.boxes[indices].to(self.device)
         box = ((layout["box"] - boxes).abs().sum(2) * present).sum() / present.sum()
