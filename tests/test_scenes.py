@@ -8,6 +8,7 @@ shipped checkpoints are held to bounds on held-out scenes (their full numbers: t
 import dataclasses
 import io
 import random
+from typing import cast
 
 import numpy as np
 import pytest
@@ -28,6 +29,7 @@ from transmodal.nets.scenes import (
     SceneGenerator,
     SpeechEncoder,
     Vocabulary,
+    pad_frames,
 )
 
 
@@ -567,8 +569,89 @@ def test_a_drawing_the_generator_is_unsure_of_is_flagged_for_a_person_to_check(m
     (sure,) = executor.generate(DocList[MediaDoc]([MediaDoc(text="a big red square")]), {"seed": 1})
     assert sure.image is not None and sure.images[0].confidence > 0.5 and not sure.flags
     # the subject is the flag: the generator's own confidence is set low for it
-    monkeypatch.setattr(SceneTextToImage, "_confidence", lambda self, embedding: 0.2)
+    monkeypatch.setattr(SceneTextToImage, "_confidence", lambda self, embedding, in_world: 0.2)
     (doubted,) = executor.generate(DocList[MediaDoc]([MediaDoc(text="a big red square")]), {"seed": 1})
     assert doubted.image is not None and doubted.error is None
     assert len(doubted.flags) == 1 and "unsure what to draw (confidence 0.20)" in doubted.flags[0]
     assert "circles, squares" in doubted.flags[0]
+
+
+def test_the_detector_head_leaves_the_embedding_as_it_was_and_says_a_probability():
+    from training.scenes import detector
+
+    torch.manual_seed(0)
+    encoder = SpeechEncoder(mels=40, dimension=16, hidden=8, heads=2).eval()
+    mels, lengths = torch.randn(3, 40, 30), torch.tensor([30, 20, 9])
+    assert encoder.in_world(mels, lengths)[1] is None  # no head: cannot tell
+    joined = detector.with_head(encoder, torch.nn.Linear(32, 1))
+    embedding, in_world = joined.in_world(mels, lengths)
+    assert torch.allclose(embedding, encoder(mels, lengths)) and torch.allclose(joined(mels, lengths), embedding)
+    assert in_world is not None and in_world.shape == (3,) and bool(((in_world > 0) & (in_world < 1)).all())
+
+
+def test_the_detector_head_separates_what_it_was_fitted_on_from_raw_features():
+    from training.scenes import detector
+
+    generator = torch.Generator().manual_seed(0)
+    # far from standard: the head must fold its standardisation in to read the raw features
+    inside = torch.randn(200, 6, generator=generator) * 50 + 300
+    outside = torch.randn(100, 6, generator=generator) * 50 + 300
+    inside[:, 2] += 150  # one feature tells them apart
+    head = detector.fit_head(inside, outside, steps=400)
+    with torch.no_grad():
+        assert float((head(inside)[:, 0] > 0).float().mean()) > 0.9
+        assert float((head(outside)[:, 0] < 0).float().mean()) > 0.9
+
+
+def test_speech_the_detector_says_is_not_about_the_world_is_flagged(tiny_checkpoints, tmp_path):
+    from training.scenes import detector
+
+    encoder = checkpoint.load(tiny_checkpoints["speech"], "speech-encoder")
+    unsure = torch.nn.Linear(16, 1)
+    torch.nn.init.zeros_(unsure.weight)
+    torch.nn.init.constant_(unsure.bias, -3.0)  # the subject is the flag: a head that says "not the world"
+    path = str(tmp_path / "detecting.pt")
+    joined = detector.with_head(cast(SpeechEncoder, encoder), unsure)
+    checkpoint.save(joined, "speech-encoder", detector.encoder_arguments(joined) | {"detector": True}, path)
+    backend = SceneSpeechToImage(
+        generator=tiny_checkpoints["generator"], encoder=tiny_checkpoints["encoder"], speech_encoder=path
+    )
+    tone = np.sin(np.arange(16000) / 16000 * 2 * np.pi * 440).astype(np.float32) * 0.3
+    ((image,),) = backend.generate([(tone, 16000)], [[7]], GenerationSettings())
+    assert image.confidence == pytest.approx(float(torch.sigmoid(torch.tensor(-3.0))), abs=1e-3)
+
+
+def test_the_out_of_world_sentences_are_common_words_in_likely_order():
+    from training.scenes import detector
+
+    make = detector.sentence_maker(3)
+    sentences = [make() for _ in range(20)]
+    world_words = set(world.vocabulary())
+    assert all(4 <= len(sentence.split()) <= 10 for sentence in sentences)
+    assert len(set(sentences)) == 20
+    assert sum(all(word in world_words for word in sentence.split()) for sentence in sentences) == 0
+    assert detector.sentence_maker(3)() == sentences[0]  # from its seed
+
+
+def test_shipped_speech_encoder_tells_the_worlds_captions_from_other_sentences_and_noise():
+    from executors.image_generator.backends import CHECKPOINTS
+    from training.scenes import detector
+
+    student = cast(SpeechEncoder, checkpoint.load(f"{CHECKPOINTS}/speech-encoder-cpu.pt", "speech-encoder"))
+    captions = [world.caption(scene) for scene in world.scenes(data.VALIDATION_SEED, 12)]
+    # voices it never heard, saying its world and saying other things; and sounds that are not speech
+    sets = {
+        "world": detector.said(captions, data.HELD_OUT_VOICES, 1, vary=False),
+        "other": detector.said(list(detector.OTHER_SENTENCES[:12]), data.HELD_OUT_VOICES, 1, vary=False),
+        "near": detector.said(list(detector.NEAR_SENTENCES[:12]), data.HELD_OUT_VOICES, 1, vary=False),
+        "noise": detector.not_speech(5, 12),
+    }
+    in_world = {}
+    for name, clips in sets.items():
+        _embedding, probability = student.in_world(
+            *pad_frames([speech_features(*clip, student.mels) for clip in clips])
+        )
+        assert probability is not None
+        in_world[name] = float((probability > 0.5).float().mean())
+    assert in_world["world"] >= 0.75 and in_world["other"] <= 0.25 and in_world["noise"] <= 0.25, in_world
+    assert in_world["near"] <= 0.5, in_world  # the world's words about other things: the hardest

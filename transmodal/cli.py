@@ -538,6 +538,7 @@ def main(argv: list[str] | None = None) -> int:
         "train",
         help="train a model on generated data (see: SEE text detector; segmenter, inpainter: the learned eraser; "
         "scene-encoder, image-to-text, text-to-image, speech-encoder: the scene world's speech <-> image models; "
+        "speech-detector: the speech encoder's head that tells speech about the scene world from other sounds; "
         "pixel-translator: in-image translation from pixels to pixels)",
     )
     train_parser.add_argument(
@@ -550,6 +551,7 @@ def main(argv: list[str] | None = None) -> int:
             "image-to-text",
             "text-to-image",
             "speech-encoder",
+            "speech-detector",
             "pixel-translator",
         ],
     )
@@ -570,6 +572,10 @@ def main(argv: list[str] | None = None) -> int:
         from training.scenes import train as train_scenes
 
         return train_scenes.main(args.model, args.options)
+    if args.command == "train" and args.model == "speech-detector":
+        from training.scenes import detector
+
+        return detector.main(args.options)
     if args.command == "train" and args.model == "pixel-translator":
         from training.pixels import train as train_pixels
 

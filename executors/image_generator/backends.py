@@ -199,7 +199,9 @@ class SceneTextToImage:
             device,
         )
 
-    def embed(self, prompts: list) -> torch.Tensor:
+    def embed(self, prompts: list) -> tuple[torch.Tensor, list[float | None]]:
+        """The prompts' embeddings, and for each how likely it is to speak of the scene world (None: a text
+        prompt, checked for the world's words here instead)."""
         vocabulary = self.encoder.text.vocabulary
         for prompt in prompts:
             if not any(token > 1 for token in vocabulary.encode(prompt)):
@@ -207,7 +209,7 @@ class SceneTextToImage:
                     f"the scenes generator knows none of the words of {prompt!r}: it draws {SCENE_WORLD} (use "
                     "the diffusers backend for other prompts)"
                 )
-        return self.encoder.text.encode(prompts)
+        return self.encoder.text.encode(prompts), [None] * len(prompts)
 
     def generate(
         self, prompts: list, seeds: list[list[int]], settings: GenerationSettings
@@ -216,8 +218,8 @@ class SceneTextToImage:
 
         results: list[list[GeneratedImage]] = []
         with torch.inference_mode():
-            embeddings = self.embed(prompts)
-            for embedding, prompt_seeds in zip(embeddings, seeds):
+            embeddings, about_world = self.embed(prompts)
+            for embedding, in_world, prompt_seeds in zip(embeddings, about_world, seeds):
                 noise = torch.stack(
                     [
                         torch.randn(self.generator.noise, generator=torch.Generator("cpu").manual_seed(seed))
@@ -227,19 +229,20 @@ class SceneTextToImage:
                 small, large, _mu, _log_variance = self.generator(embedding.expand(len(prompt_seeds), -1), noise)
                 drawn = small if (settings.width or 128) <= 64 and (settings.height or 128) <= 64 else large
                 pixels = ((drawn.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-                sure = self._confidence(embedding[None])
+                sure = self._confidence(embedding[None], in_world)
                 results.append([self._image(image, seed, settings, sure) for image, seed in zip(pixels, prompt_seeds)])
         return results
 
-    def _confidence(self, embedding: torch.Tensor) -> float | None:
+    def _confidence(self, embedding: torch.Tensor, in_world: float | None) -> float | None:
         """How sure the generator is of what it draws (the box-layout generator can tell; the StackGAN-shaped
-        one cannot: None)."""
+        one cannot), capped by how likely the prompt speaks of the scene world; None when neither is known."""
         from transmodal.nets.scenes import BoxLayoutGenerator
 
-        if not isinstance(self.generator, BoxLayoutGenerator):
-            return None
-        layout = self.generator.lay_out(self.generator.augment(embedding)[1])
-        return round(float(self.generator.confidence(layout)[0]), 3)
+        known = [] if in_world is None else [in_world]
+        if isinstance(self.generator, BoxLayoutGenerator):
+            layout = self.generator.lay_out(self.generator.augment(embedding)[1])
+            known.append(float(self.generator.confidence(layout)[0]))
+        return round(min(known), 3) if known else None
 
     @staticmethod
     def _image(pixels: np.ndarray, seed: int, settings: GenerationSettings, confidence: float | None) -> GeneratedImage:
@@ -279,11 +282,13 @@ class SceneSpeechToImage(SceneTextToImage):
             device,
         )
 
-    def embed(self, prompts: list) -> torch.Tensor:
+    def embed(self, prompts: list) -> tuple[torch.Tensor, list[float | None]]:
         from transmodal.audio import speech_features
         from transmodal.nets.scenes import pad_frames
 
         batch, lengths = pad_frames(
             [speech_features(samples, rate, self.speech_encoder.mels) for samples, rate in prompts]
         )
-        return self.speech_encoder(batch.to(self.device), lengths)
+        embeddings, in_world = self.speech_encoder.in_world(batch.to(self.device), lengths)
+        # (a speech encoder trained without the detector head cannot tell: only the layout's doubt then)
+        return embeddings, [None] * len(prompts) if in_world is None else [float(p) for p in in_world]

@@ -139,6 +139,15 @@ def speak(text: str, engine: str, voice: str, speed: float = 1.0, pitch: float =
             return decode_audio(file.read())
 
 
+def with_noise(samples: np.ndarray, snr: float, seed: int) -> np.ndarray:
+    """`samples` with white noise at `snr` dB below their power (unchanged at an infinite `snr`)."""
+    if math.isinf(snr):
+        return samples
+    power = float(np.mean(samples**2)) + 1e-9
+    noise = np.random.default_rng(seed).standard_normal(len(samples)).astype(np.float32)
+    return samples + noise * np.float32(np.sqrt(power / 10 ** (snr / 10)))
+
+
 @dataclasses.dataclass
 class SpeechPool:
     scene_indices: list[int]  # the scene each utterance describes
@@ -205,11 +214,7 @@ def speech_pool(
     def make(plan) -> tuple[np.ndarray, int]:
         _index, text, engine, voice, speed, pitch, snr, noise_seed = plan
         samples, rate = speak(text, engine, voice, speed, pitch)
-        if not math.isinf(snr):
-            power = float(np.mean(samples**2)) + 1e-9
-            noise = np.random.default_rng(noise_seed).standard_normal(len(samples)).astype(np.float32)
-            samples = samples + noise * np.float32(np.sqrt(power / 10 ** (snr / 10)))
-        return samples, rate
+        return with_noise(samples, snr, noise_seed), rate
 
     with ThreadPoolExecutor(2) as pool:
         audio = list(pool.map(make, plans))

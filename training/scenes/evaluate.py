@@ -22,7 +22,7 @@ from training.batches import chunks
 from training.scenes import world
 from training.scenes.data import Pictures, ScenePool, image_batch
 from transmodal.metrics import bleu4, edit_distance, token_error_rate
-from transmodal.nets.scenes import DualEncoder, SceneCaptioner
+from transmodal.nets.scenes import DualEncoder, SceneCaptioner, SpeechEncoder
 
 BATCH = 128  # scenes a network call during evaluation
 
@@ -436,6 +436,10 @@ def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpo
         word_error_rate(" ".join(" ".join(truth) for truth in truths[:spoken]), heard_captions), 4
     )
     results["retrieval"] = retrieval(encoder, held_out)
+    if getattr(speech_encoder, "world", None) is not None:  # its detector head: what the ImageGenerator flags
+        from training.scenes import detector
+
+        results["bad_input"] = detector.flagged(cast(SpeechEncoder, speech_encoder), generator, spoken)
     return results
 
 
@@ -470,6 +474,17 @@ def markdown(results: dict) -> str:
         f"{results['retrieval']['image_to_text_r1']:.1%}, caption -> image R@1 "
         f"{results['retrieval']['text_to_image_r1']:.1%} (among all {results['scenes']}).",
     ]
+    if "bad_input" in results:
+        lines += [
+            "",
+            "| speech -> image, what is flagged for a person to check (confidence below 0.5) | by the detector head "
+            "| by the detector or the layout's doubt (what the ImageGenerator flags) |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {name} | {shares['flagged_by_detector']:.1%} | {shares['flagged']:.1%} |"
+            for name, shares in results["bad_input"].items()
+        ]
     lines += [
         f"Whisper base WER on the spoken captions ({key[13:-1]}): {value:.1%}."
         for key, value in results.items()

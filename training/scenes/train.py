@@ -764,6 +764,8 @@ def main(model: str, argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", help="cpu, cuda, ... (default: the config's)")
     parser.add_argument("--scenes", type=int, help="training pool size (default: the config's)")
+    parser.add_argument("--utterances", type=int, help="speech-encoder: spoken captions (at most --scenes)")
+    parser.add_argument("--learning-rate", type=float, help="the starting learning rate (default: the config's)")
     parser.add_argument(
         "--teacher", help="scene-encoder checkpoint (text-to-image, speech-encoder; default: the shipped one)"
     )
@@ -802,7 +804,8 @@ def main(model: str, argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"where to write (default: {DEFAULT_OUT})")
     args = parser.parse_args(argv)
     config = configs(model, args.config, args.method)
-    overridable = ("minutes", "threads", "seed", "device", "scenes", "semantic", "foreground", "data")
+    overridable: tuple[str, ...] = ("minutes", "threads", "seed", "device", "scenes", "utterances", "learning_rate")
+    overridable += ("semantic", "foreground", "data")
     extra = ("attributes", "semantic_teacher", "speech_share", "speech_encoder", "reader", "reader_weight", "init")
     for field in overridable + extra:
         if getattr(args, field) is not None:

@@ -154,9 +154,13 @@ class SpeechEncoder(nn.Module):
     """Log-mel frames (batch, mels, frames) -> unit-length embedding: 1-D convolutions (x4 shorter), a
     bidirectional GRU and attention pooling over time, by `heads` attention distributions whose poolings are
     joined (one distribution must average what a caption says of up to three things into one vector; several
-    can each attend to a part of the utterance)."""
+    can each attend to a part of the utterance).
 
-    def __init__(self, mels: int = 40, dimension: int = 128, hidden: int = 128, heads: int = 1):
+    With `detector`, a linear head on the same pooled features says whether the utterance is a caption of the
+    scene world at all (`in_world`): the embedding alone cannot tell, since a student that only ever heard the
+    world maps any sound near some caption of it (training/scenes/README.md, "Bad input")."""
+
+    def __init__(self, mels: int = 40, dimension: int = 128, hidden: int = 128, heads: int = 1, detector: bool = False):
         super().__init__()
         self.mels = mels
         self.convs = nn.Sequential(
@@ -173,15 +177,26 @@ class SpeechEncoder(nn.Module):
         self.gru = nn.GRU(hidden, hidden, batch_first=True, bidirectional=True)
         self.attention = nn.Linear(hidden * 2, heads)
         self.project = nn.Linear(hidden * 2 * heads, dimension)
+        self.world = nn.Linear(hidden * 2 * heads, 1) if detector else None
 
     def forward(self, mels: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.project(self.pool(mels, lengths)), dim=-1)
+
+    def in_world(self, mels: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(the embedding, the probability that each utterance is a caption of the scene world, or None
+        without a detector head)."""
+        pooled = self.pool(mels, lengths)
+        embedding = F.normalize(self.project(pooled), dim=-1)
+        return embedding, (torch.sigmoid(self.world(pooled))[:, 0] if self.world is not None else None)
+
+    def pool(self, mels: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The heads' attention poolings of the recurrent features, joined: (batch, 2 * hidden * heads)."""
         features = self.convs(mels).transpose(1, 2)  # batch, time, hidden
         steps = torch.div(lengths + 3, 4, rounding_mode="floor").clamp(min=1, max=features.shape[1])
         outputs, _ = self.gru(features)
         valid = torch.arange(outputs.shape[1], device=outputs.device)[None, :] < steps.to(outputs.device)[:, None]
         scores = self.attention(outputs).masked_fill(~valid[:, :, None], float("-inf"))  # batch, time, heads
-        pooled = torch.einsum("bth,btc->bhc", scores.softmax(dim=1), outputs).flatten(1)
-        return F.normalize(self.project(pooled), dim=-1)
+        return torch.einsum("bth,btc->bhc", scores.softmax(dim=1), outputs).flatten(1)
 
 
 def pad_frames(features: list) -> tuple[torch.Tensor, torch.Tensor]:
