@@ -7,6 +7,7 @@ shipped checkpoints are held to bounds on held-out scenes (their full numbers: t
 
 import dataclasses
 import io
+import os
 import random
 from typing import cast
 
@@ -655,3 +656,40 @@ def test_shipped_speech_encoder_tells_the_worlds_captions_from_other_sentences_a
         in_world[name] = float((probability > 0.5).float().mean())
     assert in_world["world"] >= 0.75 and in_world["other"] <= 0.25 and in_world["noise"] <= 0.25, in_world
     assert in_world["near"] <= 0.5, in_world  # the world's words about other things: the hardest
+
+
+def test_the_captioners_detector_head_is_fitted_and_saved_without_changing_its_captions(tiny_checkpoints, tmp_path):
+    import json
+
+    from training.scenes import detector
+
+    before = checkpoint.load(tiny_checkpoints["captioner"], "scene-captioner")
+    pictures = torch.rand(4, 3, 64, 64)
+    assert before.in_world(pictures) is None  # no head: cannot tell
+    report = detector.train_image(tiny_checkpoints["captioner"], str(tmp_path), count=8)
+    after = checkpoint.load(str(tmp_path / "captioner.pt"), "scene-captioner")
+    assert after.generate(pictures) == before.generate(pictures)
+    in_world = after.in_world(pictures)
+    assert in_world is not None and in_world.shape == (4,) and bool(((in_world >= 0) & (in_world <= 1)).all())
+    assert set(report["flagged"]) == set(json.loads((tmp_path / "captioner.json").read_text())["detector"]["flagged"])
+
+
+def test_shipped_captioner_flags_pictures_not_of_its_world():
+    from docarray import DocList
+
+    from executors.image_captioner.executor import ImageCaptioner
+    from training.scenes import detector
+    from transmodal.docs import MediaDoc
+    from transmodal.media import encode_image
+
+    scene = world.render(world.scenes(data.VALIDATION_SEED, 1)[0], 128)
+    (photo,) = detector.photographs(("motorcycle_left.png",))  # a photograph the head was not fitted on
+    examples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+    sign = np.asarray(Image.open(os.path.join(examples, "street-sign.png")).convert("RGB"))
+    docs = DocList[MediaDoc]([MediaDoc(image=encode_image(pixels)) for pixels in (scene, photo, sign)])
+    described = ImageCaptioner(backend="scenes").caption(docs)
+    assert all(doc.error is None and doc.text for doc in described)  # described all the same, and flagged
+    assert not described[0].flags
+    for doc in described[1:]:
+        assert len(doc.flags) == 1 and "looks unlike what it can describe" in doc.flags[0]
+        assert "circles, squares" in doc.flags[0]

@@ -538,7 +538,8 @@ def main(argv: list[str] | None = None) -> int:
         "train",
         help="train a model on generated data (see: SEE text detector; segmenter, inpainter: the learned eraser; "
         "scene-encoder, image-to-text, text-to-image, speech-encoder: the scene world's speech <-> image models; "
-        "speech-detector: the speech encoder's head that tells speech about the scene world from other sounds; "
+        "speech-detector, image-detector: the speech encoder's and the captioner's heads that tell the scene "
+        "world's speech and pictures from others; "
         "pixel-translator: in-image translation from pixels to pixels)",
     )
     train_parser.add_argument(
@@ -552,6 +553,7 @@ def main(argv: list[str] | None = None) -> int:
             "text-to-image",
             "speech-encoder",
             "speech-detector",
+            "image-detector",
             "pixel-translator",
         ],
     )
@@ -576,6 +578,10 @@ def main(argv: list[str] | None = None) -> int:
         from training.scenes import detector
 
         return detector.main(args.options)
+    if args.command == "train" and args.model == "image-detector":
+        from training.scenes import detector
+
+        return detector.main_image(args.options)
     if args.command == "train" and args.model == "pixel-translator":
         from training.pixels import train as train_pixels
 

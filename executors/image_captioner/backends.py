@@ -1,4 +1,6 @@
-"""Captioning backends: `caption(images) -> one description per image`, in order.
+"""Captioning backends: `caption(images) -> one description per image`, in order, and
+`confidences(images) -> how sure the backend is that each image is one it can describe` (None: it cannot
+tell; below `LOW_CONFIDENCE` the executor flags the document, saying the backend's `knows`).
 
 `images` are RGB uint8 arrays. A backend's `language` (ISO 639-1) is the language it describes in. An
 empty description means the backend found nothing to say; the executor turns it into that document's error,
@@ -17,6 +19,7 @@ from transmodal.errors import ConfigurationError
 from transmodal.models import load_pretrained, model_reference, torch_device
 from transmodal.ocr.lines import has_words, reading_order, regions_from_lines
 from transmodal.ocr.readers import OCR_READERS
+from transmodal.scene_world import SCENE_WORLD
 
 CAPTIONERS: Registry = Registry("image captioning")
 
@@ -73,6 +76,9 @@ class TransformersCaptioner:
             captions += self.tokenizer.batch_decode(output, skip_special_tokens=True)  # type: ignore[arg-type]  # a LongTensor of token ids here
         return [" ".join(caption.split()) for caption in captions]
 
+    def confidences(self, images: list[np.ndarray]) -> list[float | None]:
+        return [None] * len(images)  # a captioner of any picture: nothing to doubt here
+
 
 @CAPTIONERS.register("ocr")
 class TextInImageCaptioner:
@@ -111,6 +117,9 @@ class TextInImageCaptioner:
             captions.append("\n".join(region.text for region in regions))
         return captions
 
+    def confidences(self, images: list[np.ndarray]) -> list[float | None]:
+        return [None] * len(images)  # (each text region's confidence is checked in `caption`)
+
 
 CHECKPOINTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints")
 
@@ -125,6 +134,7 @@ class SceneCaptioner:
 
     ENV_VAR = "TRANSMODAL_SCENE_CAPTIONER"
     nothing_found = "the scene captioner generated an empty caption"
+    knows = f"the scene captioner describes only its world: {SCENE_WORLD}"
     language = "en"
 
     def __init__(self, checkpoint: str | None = None, device: str = "cpu", batch_size: int = 64):
@@ -139,15 +149,22 @@ class SceneCaptioner:
         self.batch_size = batch_size
 
     def caption(self, images: list[np.ndarray]) -> list[str]:
-        import torch
-        from PIL import Image
+        from transmodal.nets.scenes import scene_pixels
 
         captions: list[str] = []
         for start in range(0, len(images), self.batch_size):
-            batch = [
-                np.asarray(Image.fromarray(image).resize((64, 64), Image.Resampling.BOX))
-                for image in images[start : start + self.batch_size]
-            ]
-            pixels = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).float().div(255).to(self.device)
+            pixels = scene_pixels(images[start : start + self.batch_size]).to(self.device)
             captions += self.model.generate(pixels)  # type: ignore[operator]  # a SceneCaptioner, loaded by name
         return captions
+
+    def confidences(self, images: list[np.ndarray]) -> list[float | None]:
+        """The detector head's probability that each picture is of the scene world (None for all with a
+        checkpoint trained without one)."""
+        from transmodal.nets.scenes import scene_pixels
+
+        sure: list[float | None] = []
+        for start in range(0, len(images), self.batch_size):
+            batch = images[start : start + self.batch_size]
+            in_world = self.model.in_world(scene_pixels(batch).to(self.device))  # type: ignore[operator]
+            sure += [None] * len(batch) if in_world is None else [float(value) for value in in_world]
+        return sure

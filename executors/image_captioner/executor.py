@@ -10,6 +10,7 @@ from transmodal.docs import MediaDoc
 from transmodal.errors import BadInputError
 from transmodal.media import DEFAULT_MAX_PIXELS, decode_image
 from transmodal.processing import fail_invalid_request, for_batch, for_each_doc, mark_failed, traced
+from transmodal.scene_world import LOW_CONFIDENCE
 
 
 class ImageCaptioner(Executor):
@@ -41,10 +42,16 @@ class ImageCaptioner(Executor):
         return traced(docs, self)
 
     def _caption_batch(self, docs: Sequence[MediaDoc], decoded: dict[ID | None, np.ndarray]) -> None:
-        captions = self.captioner.caption([decoded[doc.id] for doc in docs])
-        for doc, caption in zip(docs, captions):
+        images = [decoded[doc.id] for doc in docs]
+        captions = self.captioner.caption(images)
+        for doc, caption, sure in zip(docs, captions, self.captioner.confidences(images)):
             if not caption.strip():
                 mark_failed(doc, self.metas.name, BadInputError(f"no description: {self.captioner.nothing_found}"))
                 continue
             doc.text = caption
             doc.source_lang = self.captioner.language
+            if sure is not None and sure < LOW_CONFIDENCE:
+                doc.flags.append(
+                    f"{self.metas.name}: the picture looks unlike what it can describe (confidence {sure:.2f}): "
+                    f"{self.captioner.knows}; check that the description fits the picture"
+                )

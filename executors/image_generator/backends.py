@@ -18,6 +18,7 @@ from transmodal.docs import GeneratedImage
 from transmodal.errors import BadInputError, ConfigurationError
 from transmodal.media import encode_image
 from transmodal.models import load_pretrained, model_reference, torch_device
+from transmodal.scene_world import SCENE_WORLD
 
 if TYPE_CHECKING:
     import torch
@@ -151,13 +152,6 @@ def _scene_network(
     shipped = os.path.join(CHECKPOINTS, default)
     option = f"backend_options: {{{option}: PATH}}"
     return checkpoint.load_configured(path, env_var, shipped, network, torch_device(device), option, model)
-
-
-# what the scene-world generators can draw, said in their errors and flags
-SCENE_WORLD = (
-    "circles, squares, triangles, diamonds and stars, red, green, blue, yellow, purple, orange or white, big or "
-    "small, one to three of them, above, below, left or right of each other"
-)
 
 
 @GENERATORS.register("scenes")

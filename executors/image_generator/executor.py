@@ -7,15 +7,13 @@ from docarray import DocList
 from docarray.typing import ID
 from jina import Executor, requests
 
-from executors.image_generator.backends import GENERATORS, SCENE_WORLD, GenerationSettings
+from executors.image_generator.backends import GENERATORS, GenerationSettings
 from transmodal.audio import audio_of
 from transmodal.docs import GeneratedImage, MediaDoc
 from transmodal.errors import BadInputError, ConfigurationError, TransmodalError
 from transmodal.processing import fail_invalid_request, for_batch, for_each_doc, live_docs, mark_failed, traced
+from transmodal.scene_world import LOW_CONFIDENCE, SCENE_WORLD
 
-# below this confidence (GeneratedImage.confidence) a document is flagged for a person to check: measured on
-# held-out voices and on audio that is not about the scene world (training/scenes/README.md)
-LOW_CONFIDENCE = 0.5
 MAX_SEED = 2**32 - 1  # request parameters travel as JSON numbers (doubles): larger seeds would lose digits
 
 

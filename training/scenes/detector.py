@@ -1,4 +1,5 @@
-"""The speech encoder's detector head: is an utterance a caption of the scene world at all?
+"""Detector heads: is an utterance a caption of the scene world at all (the speech encoder's), is a picture
+of the scene world at all (the captioner's)?
 
 The student hears only captions of the world in training, so it maps any sound near some caption: its
 embedding of "what time does the train leave" is as close to the world's captions as a caption's own
@@ -18,6 +19,14 @@ the held-out voices, and other seeds of the non-speech sounds.
 
     transmodal train speech-detector                       # the shipped speech encoder, with a head
     transmodal train speech-detector --encoder S.pt --out DIR
+
+The captioner's head is alike (`train_image`): a logistic regression on the mean and maximum of its image
+features, fitted on renders of the training scenes against pictures that are not of the world — crops of
+real photographs (scikit-image's sample photos: `TRAIN_PHOTOS`) flipped and colour-jittered, whole photos,
+signs with text (`transmodal.synthetic`) and noise — and measured on held-out scenes, other photographs
+(`HELD_OUT_PHOTOS`), signs of another seed, and the project's example inputs (`examples/`).
+
+    transmodal train image-detector                        # the shipped captioner, with a head
 """
 
 from __future__ import annotations
@@ -287,7 +296,7 @@ def shipped(name: str) -> str:
 
 
 def encoder_record(encoder_path: str) -> dict:
-    """The `.json` written beside the encoder by its training (its config and numbers), or {}."""
+    """The `.json` written beside a checkpoint by its training (its config and numbers), or {}."""
     record_path = os.path.splitext(encoder_path)[0] + ".json"
     if not os.path.isfile(record_path):
         return {}
@@ -330,6 +339,164 @@ def train(encoder_path: str, out: str, count: int, sounds: int, seed: int = 0) -
     with open(os.path.join(out, "speech-encoder-cpu.json"), "w") as file:
         json.dump(record | {"detector": report}, file, indent=1)
     return report
+
+
+# scikit-image's sample pictures (real photographs and scans, shipped with the package): the image head is
+# fitted on crops of the first, measured on the second
+TRAIN_PHOTOS = (
+    "astronaut.png",
+    "coffee.png",
+    "chelsea.png",
+    "rocket.jpg",
+    "brick.png",
+    "grass.png",
+    "gravel.png",
+    "camera.png",
+    "coins.png",
+    "horse.png",
+    "moon.png",
+    "page.png",
+    "text.png",
+    "clock_motion.png",
+    "hubble_deep_field.jpg",
+    "chessboard_RGB.png",
+)
+HELD_OUT_PHOTOS = ("motorcycle_left.png", "retina.jpg", "logo.png", "microaneurysms.png", "cell.png", "ihc.png")
+SIDE = 128  # the world's renders' size
+
+
+def photographs(names: tuple[str, ...]) -> list[np.ndarray]:
+    import skimage
+    from PIL import Image
+
+    folder = os.path.join(os.path.dirname(skimage.__file__), "data")
+    return [np.asarray(Image.open(os.path.join(folder, name)).convert("RGB")) for name in names]
+
+
+def not_the_world(seed: int, count: int, photos: list[np.ndarray]) -> list[np.ndarray]:
+    """`count` SIDE x SIDE pictures that are not of the scene world, in turn: a crop of one of `photos`
+    (flipped, colour-jittered), a whole photo squashed to the square, a sign with text, noise."""
+    from PIL import Image
+
+    from transmodal import synthetic
+
+    rng = np.random.default_rng(seed)
+    pictures = []
+    for index in range(count):
+        kind = index % 4
+        if kind < 2:
+            photo = photos[rng.integers(len(photos))]
+            if kind == 0:
+                side = int(rng.integers(min(photo.shape[:2]) // 6, min(photo.shape[:2]) + 1))
+                top = int(rng.integers(0, photo.shape[0] - side + 1))
+                left = int(rng.integers(0, photo.shape[1] - side + 1))
+                photo = photo[top : top + side, left : left + side]
+            pixels = np.asarray(Image.fromarray(photo).resize((SIDE, SIDE), Image.Resampling.BOX), dtype=np.float32)
+            if rng.random() < 0.5:
+                pixels = pixels[:, ::-1]
+            pixels = pixels * rng.uniform(0.7, 1.3, 3).astype(np.float32) + rng.uniform(-30, 30)
+        elif kind == 2:
+            words = [" ".join(str(word) for word in rng.choice(_SIGN_WORDS, size=rng.integers(1, 3)))]
+            background = synthetic.BACKGROUNDS[rng.integers(len(synthetic.BACKGROUNDS))]
+            sign = synthetic.make_sign(words, size=(SIDE, SIDE), background=background, seed=int(rng.integers(1 << 30)))
+            pixels = sign.image.astype(np.float32)
+        else:
+            coarse = rng.uniform(0, 255, (int(rng.integers(2, 33)),) * 2 + (3,)).astype(np.uint8)
+            pixels = np.asarray(Image.fromarray(coarse).resize((SIDE, SIDE), Image.Resampling.BICUBIC), np.float32)
+        pictures.append(np.clip(pixels, 0, 255).astype(np.uint8))
+    return pictures
+
+
+_SIGN_WORDS = ("EXIT", "OPEN", "Café", "No smoking", "SALE", "Platform 2", "Bus stop", "PUSH", "Hotel", "Menu")
+
+
+@torch.no_grad()
+def image_pooled(captioner, pictures: list[np.ndarray]) -> torch.Tensor:
+    from transmodal.nets.scenes import scene_pixels
+
+    return torch.cat([captioner.pool(scene_pixels(pictures[part])) for part in chunks(len(pictures), 128)])
+
+
+def image_flagged(captioner, held_out: int = 200) -> dict:
+    """The share of each held-out set the captioner's head says is not of the scene world (probability below
+    one half): renders of held-out scenes, other photographs, signs and noise of another seed, the
+    project's example inputs."""
+    from PIL import Image
+
+    from transmodal.nets.scenes import scene_pixels
+
+    examples = os.path.join(os.path.dirname(os.path.dirname(HERE)), "examples")
+    sets = {
+        "held-out scenes": [world.render(scene, SIDE) for scene in world.scenes(data.VALIDATION_SEED, held_out)],
+        "other photographs (crops, whole)": [
+            picture
+            for index, picture in enumerate(not_the_world(98, held_out, photographs(HELD_OUT_PHOTOS)))
+            if index % 4 < 2
+        ],
+        "signs with text, noise (another seed)": [
+            picture
+            for index, picture in enumerate(not_the_world(99, held_out, photographs(TRAIN_PHOTOS)))
+            if index % 4 >= 2
+        ],
+        "the project's example inputs (examples/*.png)": [
+            np.asarray(Image.open(os.path.join(examples, name)).convert("RGB"))
+            for name in sorted(os.listdir(examples))
+            if name.endswith(".png")
+        ],
+    }
+    shares = {}
+    for name, pictures in sets.items():
+        in_world = torch.cat([captioner.in_world(scene_pixels(pictures[part])) for part in chunks(len(pictures), 128)])
+        shares[name] = {"pictures": len(pictures), "flagged": round(float((in_world < 0.5).float().mean()), 4)}
+    return shares
+
+
+def train_image(captioner_path: str, out: str, count: int, seed: int = 0) -> dict:
+    """The captioner at `captioner_path` with a detector head fitted on `count` renders of the training
+    scenes against `count` pictures not of the world; written to `out` (its precision kept) with the
+    captioner's record and a report of what the head flags."""
+    from transmodal.nets.scenes import SceneCaptioner
+
+    started = time.time()
+    captioner = cast(SceneCaptioner, checkpoint.load(captioner_path, "scene-captioner"))
+    scenes = [world.render(scene, SIDE) for scene in world.scenes(seed, count)]
+    outside = not_the_world(seed, count, photographs(TRAIN_PHOTOS))
+    head = fit_head(image_pooled(captioner, scenes), image_pooled(captioner, outside))
+    saved = torch.load(captioner_path, weights_only=True)
+    arguments = saved["arguments"] | {"detector": True}
+    joined = SceneCaptioner(**arguments)
+    state = {key: value for key, value in captioner.state_dict().items() if not key.startswith("world.")}
+    joined.load_state_dict(state | {"world.weight": head.weight.detach(), "world.bias": head.bias.detach()})
+    precision = "int8" if any(key.endswith(checkpoint.INT8_SCALE) for key in saved["state_dict"]) else "half"
+    os.makedirs(out, exist_ok=True)
+    name = os.path.splitext(os.path.basename(captioner_path))[0]
+    path = os.path.join(out, name + ".pt")
+    checkpoint.save(joined.eval(), "scene-captioner", arguments, path, precision=precision)
+    report = {
+        "captioner": captioner_path,
+        "scenes": count,
+        "not_the_world": count,
+        "minutes": round((time.time() - started) / 60, 1),
+        "flagged": image_flagged(checkpoint.load(path, "scene-captioner")),
+    }
+    with open(os.path.join(out, name + ".json"), "w") as file:
+        json.dump(encoder_record(captioner_path) | {"detector": report}, file, indent=1)
+    return report
+
+
+def main_image(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="transmodal train image-detector", description="the captioner's head")
+    parser.add_argument("--captioner", help="the captioner to give a head (default: the shipped one)")
+    parser.add_argument("--count", type=int, default=3000, help="world renders, and other pictures, to train on")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=DEFAULT_OUT, help=f"where to write (default: {DEFAULT_OUT})")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    from executors.image_captioner.backends import CHECKPOINTS
+
+    captioner = args.captioner or os.path.join(CHECKPOINTS, "image-to-text-gpu.pt")
+    print(json.dumps(train_image(captioner, args.out, args.count, args.seed)["flagged"], indent=1))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -528,9 +528,14 @@ class SceneDiscriminator(nn.Module):
 
 
 class SceneCaptioner(nn.Module):
-    """Image -> word ids: CNN features (8 x 8) attended by a GRU decoder (Bahdanau-style), greedy decoding."""
+    """Image -> word ids: CNN features (8 x 8) attended by a GRU decoder (Bahdanau-style), greedy decoding.
 
-    def __init__(self, words: list[str], width: int = 32, hidden: int = 256, max_words: int = 24):
+    With `detector`, a linear head on the feature map's mean and maximum says whether the picture is of the
+    scene world at all (`in_world`): the decoder says a sentence of its world on any picture."""
+
+    def __init__(
+        self, words: list[str], width: int = 32, hidden: int = 256, max_words: int = 24, detector: bool = False
+    ):
         super().__init__()
         self.vocabulary = Vocabulary(words)
         self.max_words = max_words
@@ -544,6 +549,17 @@ class SceneCaptioner(nn.Module):
         self.score = nn.Linear(hidden, 1)
         self.cell = nn.GRUCell(64 + channels, hidden)
         self.out = nn.Linear(hidden + channels, len(self.vocabulary))
+        self.world = nn.Linear(channels * 2, 1) if detector else None
+
+    def pool(self, images: torch.Tensor) -> torch.Tensor:
+        """The feature map's mean and maximum over positions, joined: (batch, 2 * channels)."""
+        features = self.features(images).flatten(2)
+        return torch.cat([features.mean(2), features.amax(2)], dim=1)
+
+    @torch.no_grad()
+    def in_world(self, images: torch.Tensor) -> torch.Tensor | None:
+        """The probability that each picture is of the scene world, or None without a detector head."""
+        return None if self.world is None else torch.sigmoid(self.world(self.pool(images)))[:, 0]
 
     def _encode(self, images: torch.Tensor) -> torch.Tensor:
         return self.features(images).flatten(2).transpose(1, 2) + self.position  # batch, 64, channels
@@ -580,3 +596,13 @@ class SceneCaptioner(nn.Module):
             chosen.append(word)
         ids = torch.stack(chosen, dim=1).tolist()
         return [self.vocabulary.decode(row) for row in ids]
+
+
+def scene_pixels(images: list, size: int = 64) -> torch.Tensor:
+    """RGB arrays (height, width, 3; uint8) of any size -> (batch, 3, size, size) in [0, 1], area-averaged as
+    the world's small renders are."""
+    import numpy as np
+    from PIL import Image
+
+    resized = [np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BOX)) for image in images]
+    return torch.from_numpy(np.stack(resized)).permute(0, 3, 1, 2).float().div(255)
