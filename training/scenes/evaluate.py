@@ -440,6 +440,10 @@ def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpo
         from training.scenes import detector
 
         results["bad_input"] = detector.flagged(cast(SpeechEncoder, speech_encoder), generator, spoken)
+    if captioner.world is not None:  # the captioner's head: what the ImageCaptioner flags
+        from training.scenes import detector
+
+        results["bad_input_images"] = detector.image_flagged(captioner, spoken)
     return results
 
 
@@ -484,6 +488,16 @@ def markdown(results: dict) -> str:
         lines += [
             f"| {name} | {shares['flagged_by_detector']:.1%} | {shares['flagged']:.1%} |"
             for name, shares in results["bad_input"].items()
+        ]
+    if "bad_input_images" in results:
+        lines += [
+            "",
+            "| image -> speech, pictures flagged as not of the scene world | pictures | flagged |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {name} | {shares['pictures']} | {shares['flagged']:.1%} |"
+            for name, shares in results["bad_input_images"].items()
         ]
     lines += [
         f"Whisper base WER on the spoken captions ({key[13:-1]}): {value:.1%}."
