@@ -693,3 +693,14 @@ def test_shipped_captioner_flags_pictures_not_of_its_world():
     for doc in described[1:]:
         assert len(doc.flags) == 1 and "looks unlike what it can describe" in doc.flags[0]
         assert "circles, squares" in doc.flags[0]
+
+
+def test_shifted_speech_is_faster_and_cached_apart(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "CACHE", str(tmp_path))
+    scenes = world.scenes(4, 1)
+    voices = (("flite", "awb"),)
+    plain = data.speech_pool(4, scenes, voices, vary=False)
+    shifted = data.speech_pool(4, scenes, voices, vary=False, shifted=1.0)
+    assert plain.captions == shifted.captions  # the same words, played 1.1-1.4 times faster
+    assert shifted.features[0].shape[1] < plain.features[0].shape[1] / 1.09
+    assert len(list(tmp_path.glob("speech-*-shifted1.npz"))) == 1 and len(list(tmp_path.glob("speech-*"))) == 2

@@ -182,9 +182,12 @@ def speech_pool(
     cache: bool = True,
     vary: bool = True,
     keep_audio: bool = False,
+    shifted: float = 0.0,
 ) -> SpeechPool:
     """Captions of the first `count` scenes spoken, each by a voice of `voices`; with `vary`, at a random
-    speed (0.8-1.25) and pitch (0.8-1.25), with noise at 15-40 dB SNR. Features cached like the scene pools."""
+    speed (0.8-1.25) and pitch (0.8-1.25), with noise at 15-40 dB SNR; a `shifted` share of them played
+    1.1-1.4 times faster, so that pitch and formants rise together (a man's voice towards a woman's or a
+    child's). Features cached like the scene pools."""
     import random
     from concurrent.futures import ThreadPoolExecutor
 
@@ -192,7 +195,8 @@ def speech_pool(
 
     count = min(len(scenes), count or len(scenes))
     names = "-".join(voice for _engine, voice in voices)
-    path = os.path.join(CACHE, f"speech-{seed}-{count}-{len(scenes)}-{names}{'' if vary else '-plain'}.npz")
+    suffix = ("" if vary else "-plain") + (f"-shifted{shifted:g}" if shifted else "")
+    path = os.path.join(CACHE, f"speech-{seed}-{count}-{len(scenes)}-{names}{suffix}.npz")
     cache = cache and not keep_audio  # (kept audio is never cached: only the evaluation asks for it)
     rng = random.Random(seed)
     plans = []
@@ -201,9 +205,10 @@ def speech_pool(
         speed, pitch, snr = rng.uniform(0.8, 1.25), rng.uniform(0.8, 1.25), rng.uniform(15, 40)
         if not vary:
             speed, pitch, snr = 1.0, 1.0, math.inf
-        plans.append(
-            (index, world.caption(scenes[index], rng), engine, voice, speed, pitch, snr, rng.randrange(1 << 30))
-        )
+        caption, noise_seed = world.caption(scenes[index], rng), rng.randrange(1 << 30)
+        # (drawn only when asked for: the pools made before `shifted` stay as they were)
+        shift = rng.uniform(1.1, 1.4) if shifted and rng.random() < shifted else 1.0
+        plans.append((index, caption, engine, voice, speed, pitch, snr, noise_seed, shift))
     if cache and os.path.isfile(path):
         stored = np.load(path)
         # read once: each `stored["features"]` reads the whole array again, and a slice keeps its copy alive
@@ -212,9 +217,9 @@ def speech_pool(
         return SpeechPool([plan[0] for plan in plans], [plan[1] for plan in plans], features)
 
     def make(plan) -> tuple[np.ndarray, int]:
-        _index, text, engine, voice, speed, pitch, snr, noise_seed = plan
+        _index, text, engine, voice, speed, pitch, snr, noise_seed, shift = plan
         samples, rate = speak(text, engine, voice, speed, pitch)
-        return with_noise(samples, snr, noise_seed), rate
+        return with_noise(samples, snr, noise_seed), round(rate * shift)  # at a higher rate: faster and higher
 
     with ThreadPoolExecutor(2) as pool:
         audio = list(pool.map(make, plans))

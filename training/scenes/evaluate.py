@@ -499,7 +499,7 @@ def markdown(results: dict) -> str:
             f"| {name} | {shares['pictures']} | {shares['flagged']:.1%} |"
             for name, shares in results["bad_input_images"].items()
         ]
-    lines += [
+    lines += [""] + [
         f"Whisper base WER on the spoken captions ({key[13:-1]}): {value:.1%}."
         for key, value in results.items()
         if key.startswith("whisper_wer")

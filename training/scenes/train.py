@@ -89,6 +89,7 @@ class TrainConfig:
     reconstruction: float = 10.0  # text-to-image: weight of the L1 term
     kl: float = 2.0  # text-to-image: weight of the conditioning augmentation's KL term
     utterances: int = 4000  # speech-encoder: spoken captions of the first scenes of the pool
+    shifted: float = 0.0  # speech-encoder: the share of them played faster, pitch and formants higher
     stage_one_share: float = 0.5  # text-to-image: the first half of the time trains the 64 x 64 stage alone
     # text-to-image: "vae" (conditional VAE), "gan" (StackGAN) or "layout" (regression to each scene's canonical
     # picture, world.canonical: the cpu and gpu configs' way; see README)
@@ -316,7 +317,9 @@ class Trainer:
         held_out = data.scene_pool(data.VALIDATION_SEED, config.validation)
         self.pool, self.held_out = pool, held_out
         if config.model == "speech-encoder":
-            self.speech = data.speech_pool(config.seed, pool.scenes, data.TRAIN_VOICES, config.utterances)
+            self.speech = data.speech_pool(
+                config.seed, pool.scenes, data.TRAIN_VOICES, config.utterances, shifted=config.shifted
+            )
             self.held_out_speech = data.speech_pool(data.VALIDATION_SEED, held_out.scenes, data.HELD_OUT_VOICES)
 
     def _use_layouts(self, config: TrainConfig, phrasings: int = 4) -> None:
@@ -766,6 +769,7 @@ def main(model: str, argv: list[str] | None = None) -> int:
     parser.add_argument("--scenes", type=int, help="training pool size (default: the config's)")
     parser.add_argument("--utterances", type=int, help="speech-encoder: spoken captions (at most --scenes)")
     parser.add_argument("--learning-rate", type=float, help="the starting learning rate (default: the config's)")
+    parser.add_argument("--shifted", type=float, help="speech-encoder: share of utterances shifted higher (0-1)")
     parser.add_argument(
         "--teacher", help="scene-encoder checkpoint (text-to-image, speech-encoder; default: the shipped one)"
     )
@@ -805,7 +809,7 @@ def main(model: str, argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = configs(model, args.config, args.method)
     overridable: tuple[str, ...] = ("minutes", "threads", "seed", "device", "scenes", "utterances", "learning_rate")
-    overridable += ("semantic", "foreground", "data")
+    overridable += ("shifted", "semantic", "foreground", "data")
     extra = ("attributes", "semantic_teacher", "speech_share", "speech_encoder", "reader", "reader_weight", "init")
     for field in overridable + extra:
         if getattr(args, field) is not None:
