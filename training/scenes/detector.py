@@ -235,11 +235,14 @@ def fit_head(inside: torch.Tensor, outside: torch.Tensor, steps: int = 1500) -> 
 
 def with_head(encoder: SpeechEncoder, head: torch.nn.Linear) -> SpeechEncoder:
     """A copy of `encoder` with `head` as its detector (every other weight the same)."""
-    arguments = encoder_arguments(encoder)
-    joined = SpeechEncoder(**arguments, detector=True)
-    state = {key: value for key, value in encoder.state_dict().items() if not key.startswith("world.")}
-    joined.load_state_dict(state | {"world.weight": head.weight.detach(), "world.bias": head.bias.detach()})
-    return joined.eval()
+    return _joined(SpeechEncoder(**encoder_arguments(encoder), detector=True), encoder, head)
+
+
+def _joined(network, trained, head: torch.nn.Linear):
+    """`network` (built with a detector head) given `trained`'s weights and `head` as its `world` layer."""
+    state = {key: value for key, value in trained.state_dict().items() if not key.startswith("world.")}
+    network.load_state_dict(state | {"world.weight": head.weight.detach(), "world.bias": head.bias.detach()})
+    return network.eval()
 
 
 def encoder_arguments(encoder: SpeechEncoder) -> dict:
@@ -464,14 +467,12 @@ def train_image(captioner_path: str, out: str, count: int, seed: int = 0) -> dic
     head = fit_head(image_pooled(captioner, scenes), image_pooled(captioner, outside))
     saved = torch.load(captioner_path, weights_only=True)
     arguments = saved["arguments"] | {"detector": True}
-    joined = SceneCaptioner(**arguments)
-    state = {key: value for key, value in captioner.state_dict().items() if not key.startswith("world.")}
-    joined.load_state_dict(state | {"world.weight": head.weight.detach(), "world.bias": head.bias.detach()})
+    joined = _joined(SceneCaptioner(**arguments), captioner, head)
     precision = "int8" if any(key.endswith(checkpoint.INT8_SCALE) for key in saved["state_dict"]) else "half"
     os.makedirs(out, exist_ok=True)
     name = os.path.splitext(os.path.basename(captioner_path))[0]
     path = os.path.join(out, name + ".pt")
-    checkpoint.save(joined.eval(), "scene-captioner", arguments, path, precision=precision)
+    checkpoint.save(joined, "scene-captioner", arguments, path, precision=precision)
     report = {
         "captioner": captioner_path,
         "scenes": count,
