@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -139,6 +139,33 @@ def speak(text: str, engine: str, voice: str, speed: float = 1.0, pitch: float =
             return decode_audio(file.read())
 
 
+class Utterance(NamedTuple):
+    """What to say and how: `speak`'s arguments, then white noise at `snr` dB (from `noise_seed`), and the
+    samples played `shift` times faster (pitch and formants raised together)."""
+
+    text: str
+    engine: str
+    voice: str
+    speed: float
+    pitch: float
+    snr: float
+    noise_seed: int
+    shift: float
+
+
+def say_all(plans: list[Utterance]) -> list[tuple[np.ndarray, int]]:
+    """Each utterance said (two at a time: the synthesisers are separate processes) -> (samples, rate)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def say(plan: Utterance) -> tuple[np.ndarray, int]:
+        samples, rate = speak(plan.text, plan.engine, plan.voice, plan.speed, plan.pitch)
+        # the same samples at a higher rate: faster and higher
+        return with_noise(samples, plan.snr, plan.noise_seed), round(rate * plan.shift)
+
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(say, plans))
+
+
 def with_noise(samples: np.ndarray, snr: float, seed: int) -> np.ndarray:
     """`samples` with white noise at `snr` dB below their power (unchanged at an infinite `snr`)."""
     if math.isinf(snr):
@@ -189,7 +216,6 @@ def speech_pool(
     1.1-1.4 times faster, so that pitch and formants rise together (a man's voice towards a woman's or a
     child's). Features cached like the scene pools."""
     import random
-    from concurrent.futures import ThreadPoolExecutor
 
     from transmodal.audio import speech_features
 
@@ -208,24 +234,19 @@ def speech_pool(
         caption, noise_seed = world.caption(scenes[index], rng), rng.randrange(1 << 30)
         # (drawn only when asked for: the pools made before `shifted` stay as they were)
         shift = rng.uniform(1.1, 1.4) if shifted and rng.random() < shifted else 1.0
-        plans.append((index, caption, engine, voice, speed, pitch, snr, noise_seed, shift))
+        plans.append(Utterance(caption, engine, voice, speed, pitch, snr, noise_seed, shift))
+    indices, captions = list(range(count)), [plan.text for plan in plans]
     if cache and os.path.isfile(path):
         stored = np.load(path)
         # read once: each `stored["features"]` reads the whole array again, and a slice keeps its copy alive
         everything, offsets = stored["features"], stored["offsets"]
         features = [everything[:, offsets[i] : offsets[i + 1]] for i in range(count)]
-        return SpeechPool([plan[0] for plan in plans], [plan[1] for plan in plans], features)
+        return SpeechPool(indices, captions, features)
 
-    def make(plan) -> tuple[np.ndarray, int]:
-        _index, text, engine, voice, speed, pitch, snr, noise_seed, shift = plan
-        samples, rate = speak(text, engine, voice, speed, pitch)
-        return with_noise(samples, snr, noise_seed), round(rate * shift)  # at a higher rate: faster and higher
-
-    with ThreadPoolExecutor(2) as pool:
-        audio = list(pool.map(make, plans))
+    audio = say_all(plans)
     features = [speech_features(samples, rate) for samples, rate in audio]
     if cache:
         os.makedirs(CACHE, exist_ok=True)
         offsets = np.cumsum([0] + [feature.shape[1] for feature in features])
         np.savez(path, features=np.concatenate(features, axis=1), offsets=offsets)
-    return SpeechPool([plan[0] for plan in plans], [plan[1] for plan in plans], features, audio if keep_audio else None)
+    return SpeechPool(indices, captions, features, audio if keep_audio else None)

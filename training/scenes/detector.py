@@ -149,8 +149,6 @@ def said(texts: list[str], voices, seed: int, vary: bool = True, shifted: float 
     """Each text said by a voice of `voices` in turn (with `vary`, at a random speed and pitch with noise,
     as the world's training utterances). A `shifted` share is played 1.1-1.4 times faster: pitch and
     formants rise together, as from a man's voice to a woman's or a child's."""
-    from concurrent.futures import ThreadPoolExecutor
-
     rng = random.Random(seed)
     plans = []
     for index, text in enumerate(texts):
@@ -159,17 +157,8 @@ def said(texts: list[str], voices, seed: int, vary: bool = True, shifted: float 
             (rng.uniform(0.8, 1.25), rng.uniform(0.8, 1.25), rng.uniform(15, 40)) if vary else (1, 1, math.inf)
         )
         shift = rng.uniform(1.1, 1.4) if rng.random() < shifted else 1.0
-        plans.append((text, engine, voice, speed, pitch, snr, shift, rng.randrange(1 << 30)))
-
-    def say(plan) -> tuple[np.ndarray, int]:
-        text, engine, voice, speed, pitch, snr, shift, noise_seed = plan
-        samples, rate = data.speak(text, engine, voice, speed, pitch)
-        return data.with_noise(samples, snr, noise_seed), round(
-            rate * shift
-        )  # the same samples at a higher rate: faster and higher
-
-    with ThreadPoolExecutor(2) as pool:
-        return list(pool.map(say, plans))
+        plans.append(data.Utterance(text, engine, voice, speed, pitch, snr, rng.randrange(1 << 30), shift))
+    return data.say_all(plans)
 
 
 def not_speech(seed: int, count: int) -> list[tuple[np.ndarray, int]]:
