@@ -234,6 +234,16 @@ def _joined(network, trained, head: torch.nn.Linear):
     return network.eval()
 
 
+def save_with_head(source: str, head: torch.nn.Linear, path: str) -> None:
+    """The network saved at `source` with `head` as its detector, saved to `path` in the source's precision
+    (its arguments and every other weight the same)."""
+    saved = torch.load(source, weights_only=True)
+    network, arguments = saved["network"], saved["arguments"] | {"detector": True}
+    joined = _joined(checkpoint.NETWORKS[network](**arguments), checkpoint.load(source, network), head)
+    precision = "int8" if any(key.endswith(checkpoint.INT8_SCALE) for key in saved["state_dict"]) else "half"
+    checkpoint.save(joined, network, arguments, path, precision=precision)
+
+
 def encoder_arguments(encoder: SpeechEncoder) -> dict:
     hidden = encoder.gru.hidden_size
     return {
@@ -317,7 +327,7 @@ def train(encoder_path: str, out: str, count: int, sounds: int, seed: int = 0) -
     head = fit_head(pooled(encoder, inside), pooled(encoder, outside))
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "speech-encoder-cpu.pt")
-    checkpoint.save(with_head(encoder, head), "speech-encoder", encoder_arguments(encoder) | {"detector": True}, path)
+    save_with_head(encoder_path, head, path)
     generator = checkpoint.load(shipped("text-to-image-cpu-boxes.pt"), checkpoint.SCENE_GENERATORS)
     report = {
         "encoder": encoder_path,
@@ -454,14 +464,10 @@ def train_image(captioner_path: str, out: str, count: int, seed: int = 0) -> dic
     scenes = [world.render(scene, SIDE) for scene in world.scenes(seed, count)]
     outside = not_the_world(seed, count, photographs(TRAIN_PHOTOS))
     head = fit_head(image_pooled(captioner, scenes), image_pooled(captioner, outside))
-    saved = torch.load(captioner_path, weights_only=True)
-    arguments = saved["arguments"] | {"detector": True}
-    joined = _joined(SceneCaptioner(**arguments), captioner, head)
-    precision = "int8" if any(key.endswith(checkpoint.INT8_SCALE) for key in saved["state_dict"]) else "half"
     os.makedirs(out, exist_ok=True)
     name = os.path.splitext(os.path.basename(captioner_path))[0]
     path = os.path.join(out, name + ".pt")
-    checkpoint.save(joined, "scene-captioner", arguments, path, precision=precision)
+    save_with_head(captioner_path, head, path)
     report = {
         "captioner": captioner_path,
         "scenes": count,
