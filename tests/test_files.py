@@ -43,6 +43,10 @@ def test_outputs_are_written_by_type_and_pass_through_inputs_are_not(tmp_path):
     (path,) = write_outputs(translated_text, str(tmp_path / "text"))
     assert open(path, encoding="utf-8").read() == "Sopa caliente"
 
+    described_in_phones = MediaDoc(image=image, phones="r 'E d", name="red.png")  # a captioner's phones, unsaid
+    (path,) = write_outputs(described_in_phones, str(tmp_path / "phones"), input_fingerprint=fingerprint(image))
+    assert path.endswith("red.phones.txt") and open(path, encoding="utf-8").read() == "r 'E d"
+
     generated = MediaDoc(
         audio=wav_bytes(),
         image=image,

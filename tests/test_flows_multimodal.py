@@ -239,6 +239,21 @@ def test_image_to_speech_describes_a_scene_aloud_offline(recognizer):
     assert "red" in transcribe(recognizer, bytes(doc.audio)).lower().split()
 
 
+def test_image_to_speech_in_phones_says_a_scene_with_no_words_in_between():
+    from training.scenes import world
+    from transmodal.phones import phonemes
+
+    scene = world.Scene((world.Thing("circle", "red", "big", 0.5, 0.3, 0.34, 0),), None, "grey", 5)
+    report, results = run_flow(
+        "image-to-speech-phones.yml", [MediaDoc(image=encode_image(world.render(scene, 128)), name="red.png")]
+    )
+    assert report.ok, report.failures
+    doc = results["red.png"]
+    assert doc.trace == ["ImageCaptioner/rep-0", "SpeechSynthesizer/rep-0"]
+    assert doc.text is None and doc.phones == phonemes(["a big red circle"])[0]
+    assert doc.sample_rate == 22_050 and 0.5 < duration(bytes(doc.audio)) < 3  # espeak-ng said the phones
+
+
 def test_image_to_speech_with_a_transformers_captioner(tmp_path, monkeypatch, recognizer):
     model_dir = str(tmp_path / "tiny-blip")
     build_tiny_blip(model_dir)  # trained to say "a red house" for red pictures

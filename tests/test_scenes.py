@@ -7,6 +7,7 @@ shipped checkpoints are held to bounds on held-out scenes (their full numbers: t
 
 import dataclasses
 import io
+import json
 import os
 import random
 from typing import cast
@@ -14,6 +15,7 @@ from typing import cast
 import numpy as np
 import pytest
 import torch
+from docarray import DocList
 from PIL import Image
 
 from executors.image_captioner.backends import SceneCaptioner as SceneCaptionerBackend
@@ -21,6 +23,7 @@ from executors.image_generator.backends import GenerationSettings, SceneSpeechTo
 from training.scenes import data, evaluate, world
 from transmodal import metrics
 from transmodal.audio import speech_features
+from transmodal.docs import MediaDoc
 from transmodal.errors import BadInputError, ModelNotFoundError
 from transmodal.nets import checkpoint
 from transmodal.nets.scenes import (
@@ -111,6 +114,26 @@ def test_vocabulary_round_trip():
     assert batch.shape == (2, 4) and lengths.tolist() == [4, 3] and batch[1, 3] == 0
 
 
+def test_phonemes_give_one_line_of_phone_tokens_per_text():
+    from transmodal.phones import espeak_phoneme_input, phonemes
+
+    said = phonemes(["a big red circle", "", "a red\ncircle", "a big red circle"])
+    assert len(said) == 4 and said[0] == said[3]
+    assert said[2].split()[-4:] == said[0].split()[-4:]  # a line break inside a text joins, not splits
+    assert f" {phonemes(['red'])[0]} " in f" {said[0]} "  # a word's phones, in the sentence's
+    assert all("_" not in token and " " not in token for token in said[0].split())
+    assert espeak_phoneme_input(said[0]) == "[[" + said[0].replace(" ", "") + "]]"
+
+
+def test_a_phone_vocabulary_keeps_its_tokens_as_they_are():
+    vocabulary = Vocabulary(["r", "'E", "d", "@L"], units="phones")
+    assert vocabulary.decode(vocabulary.encode("r 'E d x")) == "r 'E d <unk>"
+    words = Vocabulary(world.vocabulary())
+    assert words.decode(words.encode("RED,")) == "red"  # words: lower case, punctuation dropped
+    with pytest.raises(ValueError, match="units must be one of"):
+        Vocabulary([], units="letters")
+
+
 @pytest.fixture(scope="module")
 def tiny_checkpoints(tmp_path_factory):
     """Random tiny networks of every kind, saved the way training saves them."""
@@ -196,12 +219,17 @@ def test_speech_features_are_normalised_log_mels():
     assert np.abs(features - louder).mean() < 0.01
 
 
-def test_captioner_fits_one_batch():
+@pytest.mark.parametrize("units", ["words", "phones"])
+def test_captioner_fits_one_batch(units):
+    from training.scenes.evaluate import in_units
+
     torch.manual_seed(0)
     scenes = world.scenes(9, 8)
     images = torch.from_numpy(np.stack([world.render(scene, 64) for scene in scenes])).permute(0, 3, 1, 2).float() / 255
-    model = SceneCaptioner(world.vocabulary(), width=8, hidden=64)
-    targets, _ = model.vocabulary.batch([world.caption(scene) for scene in scenes], add_end=True)
+    said = in_units([world.caption(scene) for scene in scenes], units)
+    inventory = sorted({token for sentence in said for token in sentence.split()})
+    model = SceneCaptioner(inventory, width=8, hidden=64, units=units, max_words=80)
+    targets, _ = model.vocabulary.batch(said, add_end=True)
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
     # 300 steps: after 150, one of the eight captions still ended early on a 2026-11-30 machine (float
     # results differ between CPUs, and 150 steps were just enough on the one this test was written on)
@@ -214,7 +242,7 @@ def test_captioner_fits_one_batch():
         loss.backward()
         optimiser.step()
     model.eval()
-    assert model.generate(images) == [world.caption(scene) for scene in scenes]
+    assert model.generate(images) == said
 
 
 def test_training_writes_checkpoints_the_backends_load(tmp_path, monkeypatch):
@@ -246,6 +274,31 @@ def test_training_writes_checkpoints_the_backends_load(tmp_path, monkeypatch):
     )
     for name in ("scene-encoder", "image-to-text", "text-to-image"):
         assert (tmp_path / "runs" / f"{name}-cpu.json").exists()
+
+
+def test_a_captioner_trained_on_phones_says_phones_and_the_image_captioner_passes_them_on(tmp_path, monkeypatch):
+    from executors.image_captioner.executor import ImageCaptioner
+    from training.scenes import train
+    from transmodal.errors import ConfigurationError
+    from transmodal.media import encode_image
+
+    monkeypatch.setattr(data, "CACHE", str(tmp_path / "cache"))
+    common = ["--minutes", "0.02", "--scenes", "64", "--out", str(tmp_path), "--threads", "1", "--units", "phones"]
+    monkeypatch.setattr(train, "configs", _small_configs(train.configs))
+    assert train.main("image-to-text", common) == 0
+    path = str(tmp_path / "image-to-text-cpu-phones.pt")
+    report = json.loads((tmp_path / "image-to-text-cpu-phones.json").read_text())
+    assert report["validation"]["units"] == "phones" and 0 <= report["validation"]["token_error_rate"]
+    backend = SceneCaptionerBackend(checkpoint=path, units="phones")
+    inventory = set(cast(SceneCaptioner, backend.model).vocabulary.words)
+    assert backend.units == "phones" and {"'E", "s"} <= inventory  # phones, not words ("red" is r 'E d)
+    with pytest.raises(ConfigurationError, match="says phones, not the words asked for"):
+        SceneCaptionerBackend(checkpoint=path, units="words")
+    with pytest.raises(SystemExit, match="--units phones is for image-to-text"):
+        train.main("scene-encoder", common)
+    captioner = ImageCaptioner(backend="scenes", backend_options={"checkpoint": path})
+    (doc,) = captioner.caption(DocList[MediaDoc]([MediaDoc(image=encode_image(world.render(world.scenes(1, 1)[0])))]))
+    assert doc.text is None and doc.phones is not None and set(doc.phones.split()) <= inventory
 
 
 def test_the_slot_stage_gives_both_stages_their_shapes_and_fits_one_batch():
@@ -433,6 +486,60 @@ def test_training_reads_a_real_dataset_in_flickr8ks_layout(tmp_path, monkeypatch
         datasets.flickr8k(str(tmp_path), "train")
 
 
+def _cub_folder(root, pictures: int = 6) -> list[str]:
+    """A tiny dataset in CUB-200-2011's layout (training/scenes/datasets.py): pictures of the world in a
+    wider frame of grey, with the box of the world's picture, two captions each, and caption 1 said by flite
+    for one speaker."""
+    import soundfile
+
+    scenes = world.scenes(4, pictures)
+    names = [f"00{1 + index % 2}.Shape_{index % 2}/Shape_{index}_{100 + index}.jpg" for index in range(pictures)]
+    images, split, boxes = [], [], []
+    for index, (scene, name) in enumerate(zip(scenes, names)):
+        stem = os.path.splitext(name)[0]
+        frame = Image.new("RGB", (300, 200), (128, 128, 128))
+        frame.paste(Image.fromarray(world.render(scene, 128)), (150, 40))  # the "bird": x 150-278, y 40-168
+        (root / "CUB_200_2011" / "images" / name).parent.mkdir(parents=True, exist_ok=True)
+        frame.save(root / "CUB_200_2011" / "images" / name)
+        images.append(f"{index + 1} {name}")
+        split.append(f"{index + 1} {int(index < 4)}")
+        boxes.append(f"{index + 1} 150.0 40.0 128.0 128.0")
+        (root / "text_c10" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "text_c10" / f"{stem}.txt").write_text(f"{world.caption(scene)}\nthis bird is {world.caption(scene)}\n")
+        spoken = root / "CUB_200_2011_audio" / "audio" / "0" / f"{stem}_1.wav"
+        spoken.parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(spoken, *data.speak(f"this bird is {world.caption(scene)}", "flite", "awb"))
+    for table, lines in (("images", images), ("train_test_split", split), ("bounding_boxes", boxes)):
+        (root / "CUB_200_2011" / f"{table}.txt").write_text("\n".join(lines) + "\n")
+    return names
+
+
+def test_training_reads_cub_with_its_captions_boxes_and_spoken_captions(tmp_path, monkeypatch):
+    from training.scenes import datasets, train
+
+    monkeypatch.setattr(data, "CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "cub"
+    names = _cub_folder(folder)
+    pool = datasets.captioned(str(folder), "train")
+    assert pool.names == names[:4] and pool.captions[1][1].startswith("this bird is")
+    # cropped to the box (x 150-278, y 40-168) made 1.5 times larger: the picture fills the middle two thirds
+    expected = np.asarray(Image.fromarray(world.render(world.scenes(4, 1)[0], 128)).resize((85, 85)), float)
+    assert np.abs(pool.large[0, 21:106, 21:106].astype(float) - expected).mean() < 12
+    held_out = datasets.captioned(str(folder), "dev")
+    assert held_out.names == names[4:]
+    speech = datasets.spoken(str(folder), pool)
+    assert speech.scene_indices == [0, 1, 2, 3] and all(said.startswith("this bird") for said in speech.captions)
+
+    out = str(tmp_path / "runs")
+    common = ["--minutes", "0.02", "--out", out, "--threads", "1", "--data", str(folder)]
+    monkeypatch.setattr(train, "configs", _small_configs(train.configs))
+    assert train.main("scene-encoder", common) == 0
+    assert train.main("speech-encoder", common + ["--teacher", f"{out}/scene-encoder-cpu.pt"]) == 0
+    assert "bird" in checkpoint.load(f"{out}/scene-encoder-cpu.pt", "dual-encoder").text.vocabulary.words
+    with pytest.raises(SystemExit, match="no dataset in a known layout: Flickr8k or CUB"):
+        datasets.captioned(str(tmp_path / "runs"), "train")
+
+
 def _small_configs(configs):
     def small(model, name, method=None):
         config = configs(model, name, method)
@@ -453,6 +560,14 @@ def test_shipped_captioner_describes_held_out_scenes():
     captions = SceneCaptionerBackend().caption([world.render(scene, 128) for scene in scenes])
     references = [world.caption(scene).split() for scene in scenes]
     assert metrics.bleu4(references, [caption.split() for caption in captions]) > 0.6  # 0.73 on 500 (README)
+
+
+def test_shipped_phone_captioner_says_held_out_scenes_in_phones():
+    scenes = world.scenes(data.VALIDATION_SEED, 100)
+    backend = SceneCaptionerBackend(units="phones")
+    said = [phones.split() for phones in backend.caption([world.render(scene, 128) for scene in scenes])]
+    truths = evaluate.nearest_true_captions(scenes, said, "phones")
+    assert metrics.token_error_rate(truths, said) < 0.15  # 5.9 % on 500 (README)
 
 
 def test_shipped_scene_encoder_finds_the_caption_of_a_held_out_scene():
@@ -561,10 +676,7 @@ def test_the_judges_outputs_on_a_tiny_configuration():
 
 
 def test_a_drawing_the_generator_is_unsure_of_is_flagged_for_a_person_to_check(monkeypatch):
-    from docarray import DocList
-
     from executors.image_generator.executor import ImageGenerator
-    from transmodal.docs import MediaDoc
 
     executor = ImageGenerator(backend="scenes")
     (sure,) = executor.generate(DocList[MediaDoc]([MediaDoc(text="a big red square")]), {"seed": 1})
@@ -659,8 +771,6 @@ def test_shipped_speech_encoder_tells_the_worlds_captions_from_other_sentences_a
 
 
 def test_the_captioners_detector_head_is_fitted_and_saved_without_changing_its_captions(tiny_checkpoints, tmp_path):
-    import json
-
     from training.scenes import detector
 
     before = checkpoint.load(tiny_checkpoints["captioner"], "scene-captioner")
@@ -675,11 +785,8 @@ def test_the_captioners_detector_head_is_fitted_and_saved_without_changing_its_c
 
 
 def test_shipped_captioner_flags_pictures_not_of_its_world():
-    from docarray import DocList
-
     from executors.image_captioner.executor import ImageCaptioner
     from training.scenes import detector
-    from transmodal.docs import MediaDoc
     from transmodal.media import encode_image
 
     scene = world.render(world.scenes(data.VALIDATION_SEED, 1)[0], 128)

@@ -170,3 +170,35 @@ def test_speecht5_without_a_vocoder_fails_fast_naming_what_to_set(tiny_speecht5,
         SpeechSynthesizer(backend="transformers", backend_options={"model": tiny_speecht5[0]})
     with pytest.raises(ModelNotFoundError, match=r"with: backend_options: \{vocoder: .*TRANSMODAL_TTS_VOCODER"):
         SpeechSynthesizer(backend="transformers", backend_options={"model": tiny_speecht5[0], "vocoder": "/missing"})
+
+
+# --- phones: a description with no writing (transmodal.phones), said through espeak-ng's phoneme input ------
+
+
+def test_phones_are_said_by_espeak_ng_as_long_as_the_words_they_come_from(auto_synthesizer):
+    from transmodal.phones import phonemes
+
+    sentence = "the library is closed on sunday afternoon"
+    (phones,) = phonemes([sentence])
+    said, read = synthesize(
+        auto_synthesizer,
+        MediaDoc(phones=phones, source_lang="en", name="phones"),
+        MediaDoc(text=sentence, source_lang="es", name="words"),  # espeak-ng too (flite speaks only English)
+    )
+    assert said.error is None and said.sample_rate == 22_050  # espeak-ng, though the language is English
+    said_seconds, read_seconds = wav_info(said).duration, wav_info(read).duration
+    assert 0.6 < said_seconds / read_seconds < 1.6, (said_seconds, read_seconds)
+    samples, _ = soundfile.read(io.BytesIO(bytes(said.audio)))
+    assert np.abs(samples).max() > 0.1  # speech, not silence
+
+
+def test_phones_a_backend_cannot_say_and_empty_phones_fail_only_their_document():
+    flite = SpeechSynthesizer(backend="flite")
+    cannot, empty, hello = synthesize(
+        flite, MediaDoc(phones="h @ l 'oU"), MediaDoc(phones="  "), MediaDoc(text="Hello", phones="h @ l 'oU")
+    )
+    assert "the flite speech backend cannot say phones" in cannot.error and "espeak-ng or auto" in cannot.error
+    assert cannot.error_stage == "SpeechSynthesizer" and empty.error_stage == "SpeechSynthesizer"
+    assert hello.error is None and hello.audio is not None  # text, when there is some, is what is spoken
+    (bracket,) = synthesize(SpeechSynthesizer(backend="espeak-ng"), MediaDoc(phones="h @ ]] l 'oU"))
+    assert "may not contain brackets" in bracket.error

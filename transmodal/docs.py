@@ -8,9 +8,9 @@ fills the fields it adds, so executors can be swapped and chained in YAML withou
     TextEraser        image, regions             -> image (text removed), region styles
     TextRenderer      image, regions             -> image (translations drawn)
     SpeechRecognizer  audio                      -> text, source_lang, segments
-    SpeechSynthesizer translation or text        -> audio
+    SpeechSynthesizer translation, text or phones -> audio
     ImageGenerator    translation or text        -> image, images
-    ImageCaptioner    image                      -> text
+    ImageCaptioner    image                      -> text (or phones)
     PixelTranslator   image, regions             -> image (translations drawn from pixels), region drawn boxes
 
 A document that failed at any stage carries `error` (and `error_stage`); later executors pass it through
@@ -164,6 +164,9 @@ class MediaDoc(Doc):
     audio: Optional[AudioBytes] = None
     text: Optional[str] = None
     translation: Optional[str] = None  # `text` in target_lang
+    # What is said as phones (transmodal.phones: eSpeak NG's notation, space-separated) where there is no
+    # writing to say it in: an image-to-speech captioner trained on phone units fills it instead of `text`.
+    phones: Optional[str] = None
 
     # ISO 639-1 codes ("en", "es"); the client sets them, recognisers may fill source_lang.
     source_lang: Optional[str] = None

@@ -60,7 +60,8 @@ def fingerprint(data) -> str | None:
 def write_outputs(
     doc: MediaDoc, out_dir: str, input_fingerprint: str | None = None, save_regions: bool = False
 ) -> list[str]:
-    """Write what the Flow produced: image -> .png, audio -> .wav, else text -> .txt; regions -> .json.
+    """Write what the Flow produced: image -> .png, audio -> .wav, else text -> .txt (or phones ->
+    .phones.txt); regions -> .json.
 
     An image or audio identical to the input (`input_fingerprint`) is not written back: in read-aloud the
     image only passes through, the speech is the result.
@@ -87,6 +88,8 @@ def write_outputs(
         write(".wav", bytes(audio))
     if doc.final_text is not None and image is None and audio is None:
         write(".txt", doc.final_text.encode("utf-8"))
+    elif doc.phones is not None and image is None and audio is None:  # said in phones, with no writing
+        write(".phones.txt", doc.phones.encode("utf-8"))
     if save_regions and doc.regions:
         regions = [region.dict(exclude={"id"}) for region in doc.regions]
         write(

@@ -2,7 +2,9 @@
 `confidences(images) -> how sure the backend is that each image is one it can describe` (None: it cannot
 tell; below `LOW_CONFIDENCE` the executor flags the document, saying the backend's `knows`).
 
-`images` are RGB uint8 arrays. A backend's `language` (ISO 639-1) is the language it describes in. An
+`images` are RGB uint8 arrays. A backend's `language` (ISO 639-1) is the language it describes in, and its
+`units` what a description is made of: "words", or "phones" (transmodal.phones, for a language with no
+writing: a description said by a SpeechSynthesizer, not read). An
 empty description means the backend found nothing to say; the executor turns it into that document's error,
 with the backend's `nothing_found` as the reason.
 """
@@ -35,6 +37,7 @@ class TransformersCaptioner:
 
     ENV_VAR = "TRANSMODAL_CAPTION_MODEL"
     nothing_found = "the model generated an empty caption"
+    units = "words"
 
     def __init__(
         self,
@@ -90,6 +93,7 @@ class TextInImageCaptioner:
     """
 
     nothing_found = "no text found in the image (the ocr captioner describes images by their writing only)"
+    units = "words"
 
     def __init__(
         self,
@@ -129,23 +133,33 @@ class SceneCaptioner:
     """The captioner trained on the project's generated scene world (training/scenes; the image2speech
     design with words as units): "a big red circle above a small blue square". Offline and small, but it
     knows only its world (one to three simple shapes in seven colours, their sizes and places); on any other
-    picture it still says such a sentence. Checkpoint from `checkpoint` or TRANSMODAL_SCENE_CAPTIONER, the
-    shipped one by default."""
+    picture it still says such a sentence. Checkpoint from `checkpoint` or TRANSMODAL_SCENE_CAPTIONER, else
+    the shipped one of `units`: words, or phones (the image2speech paper's units for a language with no
+    writing: English phones in eSpeak NG's notation, said by the SpeechSynthesizer's espeak-ng)."""
 
     ENV_VAR = "TRANSMODAL_SCENE_CAPTIONER"
+    SHIPPED = {"words": "image-to-text-gpu.pt", "phones": "image-to-text-cpu-phones.pt"}
     nothing_found = "the scene captioner generated an empty caption"
     knows = f"the scene captioner describes only its world: {SCENE_WORLD}"
     language = "en"
 
-    def __init__(self, checkpoint: str | None = None, device: str = "cpu", batch_size: int = 64):
+    def __init__(
+        self, checkpoint: str | None = None, device: str = "cpu", batch_size: int = 64, units: str | None = None
+    ):
         from transmodal.nets import checkpoint as checkpoints
 
+        if units is not None and units not in self.SHIPPED:
+            raise ConfigurationError(f"units must be one of {', '.join(self.SHIPPED)}, not {units!r}")
         self.device = torch_device(device)
-        shipped = os.path.join(CHECKPOINTS, "image-to-text-gpu.pt")
+        shipped = os.path.join(CHECKPOINTS, self.SHIPPED[units or "words"])
         option = "backend_options: {checkpoint: PATH}"
+        train = "image-to-text" + (" --units phones" if units == "phones" else "")
         self.model = checkpoints.load_configured(
-            checkpoint, self.ENV_VAR, shipped, "scene-captioner", self.device, option, "image-to-text"
+            checkpoint, self.ENV_VAR, shipped, "scene-captioner", self.device, option, train
         )
+        self.units = str(self.model.vocabulary.units)  # type: ignore[union-attr]  # a SceneCaptioner, loaded by name
+        if units is not None and units != self.units:
+            raise ConfigurationError(f"the scene captioner's checkpoint says {self.units}, not the {units} asked for")
         self.batch_size = batch_size
 
     def caption(self, images: list[np.ndarray]) -> list[str]:

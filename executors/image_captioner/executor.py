@@ -15,7 +15,8 @@ from transmodal.scene_world import LOW_CONFIDENCE
 
 class ImageCaptioner(Executor):
     """Describes each document's `image` in words: `text` is the description, `source_lang` its language
-    (the backend's), so a TextTranslator or a SpeechSynthesizer can follow.
+    (the backend's), so a TextTranslator or a SpeechSynthesizer can follow. A backend whose units are phones
+    (the scenes captioner with a phone checkpoint) fills `phones` instead, for a SpeechSynthesizer to say.
 
     All images of a request are decoded first (a bad one fails only its document), then described by the
     backend in one batch.
@@ -48,7 +49,10 @@ class ImageCaptioner(Executor):
             if not caption.strip():
                 mark_failed(doc, self.metas.name, BadInputError(f"no description: {self.captioner.nothing_found}"))
                 continue
-            doc.text = caption
+            if self.captioner.units == "phones":  # a language with no writing: the description as phones
+                doc.phones = caption
+            else:
+                doc.text = caption
             doc.source_lang = self.captioner.language
             if sure is not None and sure < LOW_CONFIDENCE:
                 doc.flags.append(

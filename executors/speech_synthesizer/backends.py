@@ -1,5 +1,8 @@
 """Speech synthesis backends: `speak(text, language) -> (float32 mono samples, sample rate)`.
 
+Backends that can say phones (transmodal.phones: a language with no writing) also have
+`speak_phones(phones, language)`; `speaks_phones` tells which.
+
 Each backend lists the ISO 639-1 codes it can speak in `languages` and refuses others in `check_language`,
 which the executor calls before any synthesis. `speak` gets one sentence at a time (the executor splits
 long text and joins the audio).
@@ -21,6 +24,7 @@ from transmodal.backends import Registry
 from transmodal.binaries import require_binary
 from transmodal.errors import ConfigurationError, ModelNotFoundError
 from transmodal.models import load_pretrained, model_reference, torch_device
+from transmodal.phones import espeak_phoneme_input
 
 SYNTHESIZERS: Registry = Registry("speech synthesis")
 
@@ -46,6 +50,7 @@ class FliteSynthesizer:
     8 kHz. awb is the default: the most intelligible on short sign texts (benchmarks/speech.py)."""
 
     languages = ["en"]
+    speaks_phones = False
 
     def __init__(self, voice: str = "awb", binary: str = "flite", timeout: float = 120.0):
         self.binary = require_binary(binary, "apt-get install flite")
@@ -70,7 +75,10 @@ ESPEAK_VOICE_FOR = {"en": "en-us", "zh": "cmn", "no": "nb", "fr": "fr-fr"}
 @SYNTHESIZERS.register("espeak-ng")
 class EspeakSynthesizer:
     """eSpeak NG from Debian: offline formant synthesis, ~100 languages, 22.05 kHz; robotic but clear
-    enough for people (poorly recognised by pocketsphinx). `speed` is in words per minute."""
+    enough for people (poorly recognised by pocketsphinx). `speed` is in words per minute. It also says
+    phones, through its phoneme input."""
+
+    speaks_phones = True
 
     def __init__(self, binary: str = "espeak-ng", speed: int = 160, voices: dict | None = None, timeout: float = 120.0):
         self.binary = require_binary(binary, "apt-get install espeak-ng")
@@ -118,10 +126,17 @@ class EspeakSynthesizer:
         ]
         return _run_to_wav(command, text, self.timeout)
 
+    def speak_phones(self, phones: str, language: str) -> tuple[np.ndarray, int]:
+        """Phones in transmodal.phones' notation, said by `language`'s voice (whose phoneme set they use)."""
+        return self.speak(espeak_phoneme_input(phones), language)
+
 
 @SYNTHESIZERS.register("auto")
 class AutoSynthesizer:
-    """The offline default: flite for English (far clearer), espeak-ng for every other language."""
+    """The offline default: flite for English (far clearer), espeak-ng for every other language and for
+    phones."""
+
+    speaks_phones = True
 
     def __init__(self, flite: dict | None = None, espeak_ng: dict | None = None):
         self.english = FliteSynthesizer(**(flite or {}))
@@ -134,6 +149,9 @@ class AutoSynthesizer:
     def speak(self, text: str, language: str) -> tuple[np.ndarray, int]:
         backend = self.english if language in self.english.languages else self.others
         return backend.speak(text, language)
+
+    def speak_phones(self, phones: str, language: str) -> tuple[np.ndarray, int]:
+        return self.others.speak_phones(phones, language)
 
 
 @SYNTHESIZERS.register("transformers")
@@ -149,6 +167,7 @@ class TransformersSynthesizer:
 
     ENV_VAR = "TRANSMODAL_TTS_MODEL"
     VOCODER_ENV_VAR = "TRANSMODAL_TTS_VOCODER"
+    speaks_phones = False
 
     def __init__(
         self,

@@ -32,7 +32,8 @@ def split_sentences(text: str, max_characters: int = 400) -> list[str]:
 
 class SpeechSynthesizer(Executor):
     """Speaks each document's final text (its `translation` if any, else `text`) into `audio` (WAV bytes)
-    and `sample_rate`.
+    and `sample_rate`; a document with neither but with `phones` has its phones said (backends that can:
+    espeak-ng, auto).
 
     The language is `target_lang` when speaking a translation, else `source_lang`, else the request's
     `language` parameter, else `with: language`. Text is spoken sentence by sentence and joined with a
@@ -62,8 +63,11 @@ class SpeechSynthesizer(Executor):
 
         def speak(doc: MediaDoc) -> None:
             text = doc.final_text
+            if (text is None or not text.strip()) and doc.phones is not None:
+                speak_phones(doc.phones, doc)
+                return
             if text is None or not text.strip():
-                raise BadInputError("no text to speak: the document's translation and text are empty")
+                raise BadInputError("no text to speak: the document's translation, text and phones are empty")
             if len(text) > self.max_characters:
                 raise BadInputError(
                     f"text too long to speak: {len(text):,} characters exceeds the limit of "
@@ -82,6 +86,24 @@ class SpeechSynthesizer(Executor):
             audio = np.concatenate(pieces[:-1])
             assert rate is not None  # a sentence was spoken, or concatenate raised on no pieces
             doc.audio = encode_wav(audio, rate)  # type: ignore[assignment]  # docarray validates the bytes into AudioBytes
+            doc.sample_rate = rate
+
+        def speak_phones(phones: str, doc: MediaDoc) -> None:
+            """Phones (a language with no writing) said in one run: they mark no sentences to split at."""
+            if not self.synthesizer.speaks_phones:
+                raise BadInputError(
+                    f"the {self.backend} speech backend cannot say phones (the document has phones, no text): "
+                    "use backend espeak-ng or auto"
+                )
+            if len(phones) > self.max_characters:
+                raise BadInputError(
+                    f"phones too long to speak: {len(phones):,} characters exceeds the limit of "
+                    f"{self.max_characters:,} (max_characters in `with:`)"
+                )
+            language = languages.resolve(doc.source_lang, parameters, "source_lang", self.language)
+            self.synthesizer.check_language(language)
+            samples, rate = self.synthesizer.speak_phones(phones, language)
+            doc.audio = encode_wav(samples, rate)  # type: ignore[assignment]  # docarray validates the bytes into AudioBytes
             doc.sample_rate = rate
 
         for_each_doc(docs, self.metas.name, speak)

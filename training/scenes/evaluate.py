@@ -23,6 +23,7 @@ from training.scenes import world
 from training.scenes.data import Pictures, ScenePool, image_batch
 from transmodal.metrics import bleu4, edit_distance, token_error_rate
 from transmodal.nets.scenes import DualEncoder, SceneCaptioner, SpeechEncoder
+from transmodal.phones import phonemes
 
 BATCH = 128  # scenes a network call during evaluation
 
@@ -51,13 +52,29 @@ def caption_scores(references: list[list[str]], hypotheses: list[list[str]]) -> 
     }
 
 
-def nearest_true_captions(scenes: list[world.Scene], hypotheses: list[list[str]]) -> list[list[str]]:
-    """For each caption said of a scene, the scene's true caption (`world.true_captions`) fewest word
-    edits away: the reference it is scored against, as BLEU scores against the nearest of several."""
-    return [
-        min((truth.split() for truth in world.true_captions(scene)), key=lambda words: edit_distance(words, said))
-        for scene, said in zip(scenes, hypotheses)
-    ]
+def in_units(texts: list[str], units: str) -> list[str]:
+    """Texts as a captioner of `units` says them: themselves (words), or their phones (espeak-ng's)."""
+    return texts if units == "words" else phonemes(texts)
+
+
+def nearest_true(scenes: list[world.Scene], hypotheses: list[list[str]], units: str = "words") -> list[tuple]:
+    """For each caption said of a scene, the scene's true caption (`world.true_captions`) fewest edits away
+    in `units`: the reference it is scored against, as BLEU scores against the nearest of several. Each as
+    (the caption in words, its tokens in `units`)."""
+    truths = [world.true_captions(scene) for scene in scenes]
+    said_as = iter(in_units([truth for scene_truths in truths for truth in scene_truths], units))
+    nearest = []
+    for scene_truths, said in zip(truths, hypotheses):
+        candidates = [(truth, next(said_as).split()) for truth in scene_truths]
+        nearest.append(min(candidates, key=lambda candidate: edit_distance(candidate[1], said)))
+    return nearest
+
+
+def nearest_true_captions(
+    scenes: list[world.Scene], hypotheses: list[list[str]], units: str = "words"
+) -> list[list[str]]:
+    """The tokens of `nearest_true`."""
+    return [tokens for _caption, tokens in nearest_true(scenes, hypotheses, units)]
 
 
 @torch.no_grad()
@@ -71,12 +88,14 @@ def captions_of(model, pool: Pictures, device: str = "cpu") -> list[str]:
 
 def captioning(model, pool: Pictures, device: str = "cpu") -> dict:
     """The captioner's scores against each scene's plain caption, and, on the generated world, against its
-    nearest true caption ("against_true_captions")."""
-    references = [pool.caption(index).split() for index in range(len(pool))]
+    nearest true caption ("against_true_captions"), in the captioner's units (words or phones)."""
+    units = model.vocabulary.units
+    references = [said.split() for said in in_units([pool.caption(index) for index in range(len(pool))], units)]
     hypotheses = [caption.split() for caption in captions_of(model, pool, device)]
-    scores = caption_scores(references, hypotheses) | {"scenes": len(references)}
+    scores = caption_scores(references, hypotheses) | {"scenes": len(references), "units": units}
     if isinstance(pool, ScenePool):
-        scores["against_true_captions"] = caption_scores(nearest_true_captions(pool.scenes, hypotheses), hypotheses)
+        truths = nearest_true_captions(pool.scenes, hypotheses, units)
+        scores["against_true_captions"] = caption_scores(truths, hypotheses)
     return scores
 
 
@@ -339,22 +358,29 @@ def _row(name: str, judged: dict, precision: float) -> str:
 
 
 @torch.no_grad()
-def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpoints: dict | None = None) -> dict:
-    """Every measure of the issue on `count` held-out scenes and `spoken` held-out-voice utterances."""
+def shipped_paths(checkpoints: dict | None = None) -> dict:
+    """The shipped checkpoints `run` measures, by role; `checkpoints` replaces some."""
     from executors.image_captioner.backends import CHECKPOINTS as CAPTIONER_CHECKPOINTS
     from executors.image_generator.backends import CHECKPOINTS as GENERATOR_CHECKPOINTS
-    from training.scenes import data
-    from transmodal.metrics import word_error_rate
-    from transmodal.nets import checkpoint
 
-    paths = {
+    return {
         "encoder": os.path.join(GENERATOR_CHECKPOINTS, "scene-encoder-cpu.pt"),
         "generator": os.path.join(GENERATOR_CHECKPOINTS, "text-to-image-cpu-boxes.pt"),
         "stackgan": os.path.join(GENERATOR_CHECKPOINTS, "text-to-image-cpu-layout.pt"),
         "speech": os.path.join(GENERATOR_CHECKPOINTS, "speech-encoder-cpu.pt"),
         "captioner": os.path.join(CAPTIONER_CHECKPOINTS, "image-to-text-gpu.pt"),
+        "phones": os.path.join(CAPTIONER_CHECKPOINTS, "image-to-text-cpu-phones.pt"),
         "gan": os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs", "gan", "text-to-image-cpu-gan.pt"),
     } | (checkpoints or {})
+
+
+def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpoints: dict | None = None) -> dict:
+    """Every measure of the issue on `count` held-out scenes and `spoken` held-out-voice utterances."""
+    from training.scenes import data
+    from transmodal.metrics import word_error_rate
+    from transmodal.nets import checkpoint
+
+    paths = shipped_paths(checkpoints)
     encoder = cast(DualEncoder, checkpoint.load(paths["encoder"], "dual-encoder"))
     generator = checkpoint.load(paths["generator"], checkpoint.SCENE_GENERATORS)
     speech_encoder = checkpoint.load(paths["speech"], "speech-encoder")
@@ -421,20 +447,7 @@ def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpo
         name: {**judged, "r_precision": precision} for name, (judged, precision) in rows.items()
     }
 
-    captions = captions_of(captioner, held_out)
-    hypotheses = [caption.split() for caption in captions]
-    truths = nearest_true_captions(held_out.scenes, hypotheses)
-    results["image_to_speech"] = caption_scores([caption.split() for caption in plain], hypotheses)
-    results["image_to_speech_true"] = caption_scores(truths, hypotheses)
-    # the captions spoken by flite (the SpeechSynthesizer's English voice) and heard by Whisper
-    said = [data.speak(caption, "flite", "awb") for caption in captions[:spoken]]
-    heard_captions = " ".join(_transcribe(said))
-    results["image_to_speech"]["whisper_wer_of_spoken_caption"] = round(
-        word_error_rate(" ".join(plain[:spoken]), heard_captions), 4
-    )
-    results["image_to_speech_true"]["whisper_wer_of_spoken_caption"] = round(
-        word_error_rate(" ".join(" ".join(truth) for truth in truths[:spoken]), heard_captions), 4
-    )
+    results |= image_to_speech_both(paths, held_out, spoken)
     results["retrieval"] = retrieval(encoder, held_out)
     if getattr(speech_encoder, "world", None) is not None:  # its detector head: what the ImageGenerator flags
         from training.scenes import detector
@@ -447,6 +460,70 @@ def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpo
     return results
 
 
+def image_to_speech_both(paths: dict, held_out: ScenePool, spoken: int) -> dict:
+    """`image_to_speech` of the captioner of words and, where there is one, of the captioner of phones."""
+    from transmodal.nets import checkpoint
+
+    results: dict = {}
+    for key, path in (("image_to_speech", paths["captioner"]), ("image_to_phones", paths["phones"])):
+        if key == "image_to_phones" and not os.path.isfile(path):
+            continue
+        captioner = cast(SceneCaptioner, checkpoint.load(path, "scene-captioner"))
+        results[key], results[f"{key}_true"] = image_to_speech(captioner, held_out, spoken)
+    return results
+
+
+def image_to_speech(captioner: SceneCaptioner, held_out: ScenePool, spoken: int) -> tuple[dict, dict]:
+    """The captioner's units scored against each held-out scene's plain caption and against its nearest true
+    caption, and the round trip: its first `spoken` descriptions said as the SpeechSynthesizer says them
+    (words by flite awb, its English voice; phones by espeak-ng en-us, through its phoneme input) and heard by
+    Whisper base, the word error rate against the caption in words."""
+    from executors.speech_synthesizer.backends import EspeakSynthesizer, FliteSynthesizer
+    from transmodal.metrics import word_error_rate
+
+    units = captioner.vocabulary.units
+    plain = [world.caption(scene) for scene in held_out.scenes]
+    described = captions_of(captioner, held_out)
+    hypotheses = [caption.split() for caption in described]
+    truths = nearest_true(held_out.scenes, hypotheses, units)
+    against_plain = caption_scores([said.split() for said in in_units(plain, units)], hypotheses)
+    against_true = caption_scores([tokens for _caption, tokens in truths], hypotheses)
+    if units == "phones":
+        espeak = EspeakSynthesizer()
+        said = [espeak.speak_phones(phones, "en") for phones in described[:spoken]]
+    else:
+        flite = FliteSynthesizer(voice="awb")
+        said = [flite.speak(caption, "en") for caption in described[:spoken]]
+    heard = " ".join(_transcribe(said))
+    against_plain["whisper_wer_of_spoken_caption"] = round(word_error_rate(" ".join(plain[:spoken]), heard), 4)
+    true_words = " ".join(caption for caption, _tokens in truths[:spoken])
+    against_true["whisper_wer_of_spoken_caption"] = round(word_error_rate(true_words, heard), 4)
+    return against_plain | {"units": units}, against_true | {"units": units}
+
+
+def image_to_speech_table(results: dict) -> str:
+    """The captioners' table: their units against the references, and the round trip in words."""
+    lines = [
+        "| image -> speech (scene captioner + flite awb), against | BLEU-4 | token error rate | exact captions "
+        "| Whisper WER of the spoken description |",
+        "|---|---|---|---|---|",
+    ]
+    for key, against in (
+        ("image_to_speech", "the caption the scene was made from"),
+        ("image_to_speech_true", "the scene's nearest true caption"),
+        ("image_to_phones", "in phones (captioner of phones + espeak-ng): the caption the scene was made from"),
+        ("image_to_phones_true", "in phones (captioner of phones + espeak-ng): the scene's nearest true caption"),
+    ):
+        if key not in results:
+            continue
+        captioning = results[key]
+        lines.append(
+            f"| {against} | {captioning['bleu4']:.3f} | {captioning['token_error_rate']:.1%} | "
+            f"{captioning['exact']:.1%} | {captioning['whisper_wer_of_spoken_caption']:.1%} |"
+        )
+    return "\n".join(lines)
+
+
 def markdown(results: dict) -> str:
     lines = [
         f"Speech -> image on {results['scenes']} held-out scenes ({results['utterances']} spoken by the held-out "
@@ -457,21 +534,7 @@ def markdown(results: dict) -> str:
     ]
     for name, row in results["speech_to_image"].items():
         lines.append(_row(name, row, row["r_precision"]))
-    lines += [
-        "",
-        "| image -> speech (scene captioner + flite awb), against | BLEU-4 | token error rate | exact captions "
-        "| Whisper WER of the spoken caption |",
-        "|---|---|---|---|---|",
-    ]
-    for key, against in (
-        ("image_to_speech", "the caption the scene was made from"),
-        ("image_to_speech_true", "the scene's nearest true caption"),
-    ):
-        captioning = results[key]
-        lines.append(
-            f"| {against} | {captioning['bleu4']:.3f} | {captioning['token_error_rate']:.1%} | "
-            f"{captioning['exact']:.1%} | {captioning['whisper_wer_of_spoken_caption']:.1%} |"
-        )
+    lines += ["", image_to_speech_table(results)]
     lines += [
         "",
         "Dual encoder retrieval on the held-out scenes: image -> caption R@1 "
@@ -517,10 +580,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=500, help="held-out scenes (default: 500)")
     parser.add_argument("--spoken", type=int, default=200, help="held-out utterances per speech set (default: 200)")
     parser.add_argument("--judge-minutes", type=float, default=4.0)
+    parser.add_argument(
+        "--part", choices=["all", "image-to-speech"], default="all", help="image-to-speech: the captioners only"
+    )
     parser.add_argument("--json", help="also save the numbers")
     parser.add_argument("--markdown", help="also save the tables")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
+    if args.part == "image-to-speech":  # minutes, not the whole run's forty
+        from training.scenes import data
+
+        held_out = data.scene_pool(data.VALIDATION_SEED, args.count)
+        results = image_to_speech_both(shipped_paths(), held_out, args.spoken)
+        tables = image_to_speech_table(results)
+        print(tables)
+        return 0
     results = run(args.count, args.spoken, args.judge_minutes)
     if args.json:
         with open(args.json, "w") as file:

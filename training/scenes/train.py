@@ -2,6 +2,7 @@
 
     transmodal train scene-encoder --config cpu      # the text-image dual encoder (teacher and judge)
     transmodal train image-to-text --config cpu      # the captioner (image -> words -> flite)
+    transmodal train image-to-text --units phones    # the captioner of phones (image -> phones -> espeak-ng)
     transmodal train text-to-image --config cpu      # the two-stage conditional GAN, on the teacher's embeddings
     transmodal train speech-encoder --config cpu     # raw speech -> the teacher's caption embedding
 
@@ -11,7 +12,8 @@ Order: the scene encoder first; the generator and the speech encoder learn from 
   varied phrasings each time a scene is seen; `--attributes W` adds a linear head that must read each
   thing's colour, shape and size and the relation from both embeddings (what the generator and the
   speech encoder learn from must carry them).
-- image-to-text: cross-entropy of the plain caption's words, teacher forcing.
+- image-to-text: cross-entropy of the plain caption's words, teacher forcing; with `--units phones`, of its
+  phones as espeak-ng says them (transmodal.phones), the units of a language with no writing.
 - text-to-image: StackGAN, stage I (64 x 64) alone for the first half of the time, then both:
   matching-aware conditional loss (real image with a mismatched caption counts as fake) plus the
   unconditional loss, KL of the conditioning augmentation, and an L1 term to the scene the caption came
@@ -22,10 +24,11 @@ Order: the scene encoder first; the generator and the speech encoder learn from 
 - speech-encoder: cosine distance to the teacher's embedding of the spoken caption, plus InfoNCE against
   the scene images' embeddings; no transcripts.
 
-`--data DIR` trains on a real dataset in Flickr8k's layout instead of the generated world (datasets.py).
+`--data DIR` trains on a real dataset in Flickr8k's or CUB-200-2011's layout instead of the generated world
+(datasets.py).
 
 Everything random comes from the seed; validation scenes come from a seed the training stream never uses.
-Writes to --out: <model>-<config>.pt, .json (config, validation, time) and .png (loss curve).
+Writes to --out: <model>-<config>[-phones].pt, .json (config, validation, time) and .png (loss curve).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from training.scenes import data, datasets, world  # noqa: E402
 from training.scenes.data import image_batch  # noqa: E402
 from transmodal.nets import checkpoint  # noqa: E402
 from transmodal.nets.scenes import (  # noqa: E402
+    UNITS,
     BoxLayoutGenerator,
     DualEncoder,
     Layout,
@@ -59,6 +63,7 @@ from transmodal.nets.scenes import (  # noqa: E402
     SceneGenerator,
     SpeechEncoder,
 )
+from transmodal.phones import phonemes  # noqa: E402
 
 MODELS = ("scene-encoder", "image-to-text", "text-to-image", "speech-encoder")
 NETWORK_NAMES = {
@@ -98,7 +103,7 @@ class TrainConfig:
     # text-to-image, the layout way: extra weight of the L1 on the things' pixels (the grey around them is
     # most of a picture, and alone the regression draws grey first)
     foreground: float = 0.0
-    # a real dataset's folder (training/scenes/datasets.py: Flickr8k with its spoken captions) instead of
+    # a real dataset's folder (training/scenes/datasets.py: Flickr8k or CUB, with spoken captions) instead of
     # the generated world; `scenes` and `validation` then cap its train and dev splits
     data: str = ""
     # scene-encoder: weight of the auxiliary loss that makes both embeddings tell each thing's colour, shape
@@ -117,6 +122,8 @@ class TrainConfig:
     reader_weight: float = 1.0
     init: str = ""  # a checkpoint of the same network to start from (default: fresh weights)
 
+
+PHONES_PER_CAPTION = 80  # the phone captioner's longest output: a caption of three things is about 60 phones
 
 # the boxes way's network (BoxLayoutGenerator): the whole embedding is read, so the condition keeps its size
 BOXES_ARGUMENTS = {"dimension": 128, "condition": 128, "noise": 32, "slots": 3, "code": 16, "width": 32}
@@ -291,6 +298,9 @@ class Trainer:
             self._use_dataset(config, teacher_path)
         else:
             self._use_world(config)
+        self.phones: dict[str, str] = {}  # caption -> its phones, for a captioner whose units are phones
+        if config.arguments.get("units") == "phones":
+            self._use_phones(config)
         if config.model == "text-to-image" and config.method in ("layout", "boxes"):  # what it learns to draw
             self.targets = data.scene_pool(config.seed, config.scenes, processes=config.threads, canonical=True)
             self.held_out_targets = data.scene_pool(data.VALIDATION_SEED, config.validation, canonical=True)
@@ -322,6 +332,20 @@ class Trainer:
                 config.seed, pool.scenes, data.TRAIN_VOICES, config.utterances, shifted=config.shifted
             )
             self.held_out_speech = data.speech_pool(data.VALIDATION_SEED, held_out.scenes, data.HELD_OUT_VOICES)
+
+    def _use_phones(self, config: TrainConfig) -> None:
+        """The phones of every plain caption the captioner learns from, made once by espeak-ng (one call for
+        all), and their inventory as its vocabulary (a network argument: it travels in the checkpoint)."""
+        from collections import Counter
+
+        captions = sorted({self.pool.caption(index) for index in range(len(self.pool))})
+        self.phones = dict(zip(captions, phonemes(captions)))
+        counts = Counter(phone for said in self.phones.values() for phone in said.split())
+        config.arguments = dict(config.arguments, words=[phone for phone, _count in counts.most_common()])
+
+    def units_of(self, captions: list[str]) -> list[str]:
+        """The captions as the captioner's targets: themselves, or their phones."""
+        return [self.phones[caption] for caption in captions] if self.phones else captions
 
     def _use_layouts(self, config: TrainConfig, phrasings: int = 4) -> None:
         """The boxes way's inputs and labels, computed once (the layout reader is a small network, and encoding
@@ -366,8 +390,8 @@ class Trainer:
             raise SystemExit("--attributes needs the generated world's labels: a real dataset has none")
         if config.model in ("text-to-image", "speech-encoder") and teacher_path is None:
             raise SystemExit("with --data, give --teacher: the scene encoder trained on the same data")
-        self.pool = datasets.flickr8k(config.data, "train", config.scenes)
-        self.held_out = datasets.flickr8k(config.data, "dev", config.validation)
+        self.pool = datasets.captioned(config.data, "train", config.scenes)
+        self.held_out = datasets.captioned(config.data, "dev", config.validation)
         if "words" in config.arguments:  # a network argument: the vocabulary travels in the checkpoint
             config.arguments = dict(config.arguments, words=datasets.vocabulary(self.pool))
         if config.model == "speech-encoder":
@@ -452,7 +476,7 @@ class Trainer:
             return losses
         if model == "image-to-text":
             images = image_batch(self.pool.small[indices], self.device)
-            plain = [self.pool.caption(index) for index in indices]
+            plain = self.units_of([self.pool.caption(index) for index in indices])
             targets, _ = self.model.vocabulary.batch(plain, add_end=True)
             targets = targets.to(self.device)
             logits = self.model(images, targets)
@@ -753,11 +777,13 @@ class Trainer:
 
 
 def out_config_name(config: TrainConfig) -> str:
-    return "gpu" if config.device.startswith("cuda") else "cpu"
+    name = "gpu" if config.device.startswith("cuda") else "cpu"
+    return name + ("-phones" if config.arguments.get("units") == "phones" else "")
 
 
 def _short(arguments: dict) -> dict:
-    return {key: (f"{len(value)} words" if key == "words" else value) for key, value in arguments.items()}
+    units = arguments.get("units", "words")  # the list is of phones for a captioner of phones
+    return {key: (f"{len(value)} {units}" if key == "words" else value) for key, value in arguments.items()}
 
 
 def main(model: str, argv: list[str] | None = None) -> int:
@@ -806,6 +832,9 @@ def main(model: str, argv: list[str] | None = None) -> int:
     parser.add_argument("--reader-weight", type=float, help="speech-encoder: that loss's weight (default: 1)")
     parser.add_argument("--init", help="a checkpoint of the same network to start from (its parts of the same shapes)")
     parser.add_argument("--heads", type=int, help="speech-encoder: attention heads of its pooling (default: 1)")
+    parser.add_argument(
+        "--units", choices=UNITS, help="image-to-text: words, or phones (espeak-ng's, of the captions; default: words)"
+    )
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"where to write (default: {DEFAULT_OUT})")
     args = parser.parse_args(argv)
     config = configs(model, args.config, args.method)
@@ -819,6 +848,11 @@ def main(model: str, argv: list[str] | None = None) -> int:
         config.arguments = dict(config.arguments, stage_one=args.stage_one)
     if args.heads is not None:
         config.arguments = dict(config.arguments, heads=args.heads)
+    if args.units == "phones":
+        if model != "image-to-text":
+            raise SystemExit("--units phones is for image-to-text: the captioner's units")
+        # a caption of three things is about 60 phones
+        config.arguments = dict(config.arguments, units="phones", max_words=PHONES_PER_CAPTION)
     report = Trainer(config, args.teacher).run(args.out)
     print(json.dumps(report["validation"]))
     return 0

@@ -29,19 +29,29 @@ def words_of(text: str) -> list[str]:
     return "".join(char if char.isalnum() or char in "' " else " " for char in text.lower()).split()
 
 
-class Vocabulary:
-    """Word <-> id, the specials first (pad = 0)."""
+UNITS = ("words", "phones")  # what a token is: a word of `words_of`, or a phone of transmodal.phones
 
-    def __init__(self, words: list[str]):
+
+class Vocabulary:
+    """Token <-> id, the specials first (pad = 0). Tokens are words (`words_of`: lower case, punctuation
+    dropped) or phones (transmodal.phones: space-separated, taken as they are)."""
+
+    def __init__(self, words: list[str], units: str = "words"):
+        if units not in UNITS:
+            raise ValueError(f"units must be one of {', '.join(UNITS)}, not {units!r}")
+        self.units = units
         self.words = [PAD, UNKNOWN, START, END] + [word for word in words if word not in (PAD, UNKNOWN, START, END)]
         self.ids = {word: index for index, word in enumerate(self.words)}
+
+    def tokens(self, text: str) -> list[str]:
+        return words_of(text) if self.units == "words" else text.split()
 
     def __len__(self) -> int:
         return len(self.words)
 
     def encode(self, text: str) -> list[int]:
-        """`words_of(text)` as ids; unknown words become <unk>."""
-        return [self.ids.get(word, 1) for word in words_of(text)]
+        """The text's tokens as ids; unknown ones become <unk>."""
+        return [self.ids.get(word, 1) for word in self.tokens(text)]
 
     def decode(self, ids: list[int]) -> str:
         words = []
@@ -528,16 +538,24 @@ class SceneDiscriminator(nn.Module):
 
 
 class SceneCaptioner(nn.Module):
-    """Image -> word ids: CNN features (8 x 8) attended by a GRU decoder (Bahdanau-style), greedy decoding.
+    """Image -> unit ids: CNN features (8 x 8) attended by a GRU decoder (Bahdanau-style), greedy decoding.
+    The units are words, or phones (`units="phones"`, `words` then the phone inventory): the image2speech
+    paper's units for a language with no writing.
 
     With `detector`, a linear head on the feature map's mean and maximum says whether the picture is of the
     scene world at all (`in_world`): the decoder says a sentence of its world on any picture."""
 
     def __init__(
-        self, words: list[str], width: int = 32, hidden: int = 256, max_words: int = 24, detector: bool = False
+        self,
+        words: list[str],
+        width: int = 32,
+        hidden: int = 256,
+        max_words: int = 24,
+        detector: bool = False,
+        units: str = "words",
     ):
         super().__init__()
-        self.vocabulary = Vocabulary(words)
+        self.vocabulary = Vocabulary(words, units)
         self.max_words = max_words
         self.features = ImageFeatures(width)
         channels = self.features.channels

@@ -1,0 +1,48 @@
+"""Phones: speech units for a language with no writing (the image2speech paper's phone units).
+
+The notation is eSpeak NG's ASCII phoneme mnemonics (what `espeak-ng -x` prints), one token per phone,
+tokens separated by spaces; a stress mark belongs to the vowel it precedes ("'I" is a stressed I), so a
+token is a sound. Words are not marked: a language with no writing has no word boundaries to learn from,
+and a phone sequence is spoken as one run (`espeak_phoneme_input`).
+
+Text -> phones (`phonemes`) is for making training targets and references; phones -> speech goes through
+eSpeak NG's phoneme input (`[[...]]`), which reads exactly this notation.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+from transmodal.binaries import require_binary
+from transmodal.errors import BadInputError
+
+PHONE_SEPARATOR = "_"  # what espeak-ng puts between a word's phones with `--sep=_`
+STRESS_MARKS = "',"  # primary and secondary stress: prefixes of the vowel they stress
+
+
+def phonemes(texts: list[str], voice: str = "en-us", binary: str = "espeak-ng", timeout: float = 120.0) -> list[str]:
+    """Each text's phones (space-separated tokens), as `voice` says them. One espeak-ng call for all: each
+    text goes on a line of its own and comes back on one (texts of several clauses are joined first)."""
+    if not texts:
+        return []
+    lines = [" ".join(text.replace("\n", " ").split()) or "." for text in texts]
+    command = [require_binary(binary, "apt-get install espeak-ng"), "-q", "-x", f"--sep={PHONE_SEPARATOR}", "-v", voice]
+    # each input line ends the clause it is in, so it comes back as one line of its own
+    done = subprocess.run(command, input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"espeak-ng could not phonemise: {done.stderr.strip()}")
+    said = [line for line in done.stdout.splitlines()]
+    if len(said) != len(lines):
+        raise RuntimeError(f"espeak-ng returned {len(said)} lines of phones for {len(lines)} texts")
+    return [" ".join(token for word in line.split() for token in word.split(PHONE_SEPARATOR) if token) for line in said]
+
+
+def espeak_phoneme_input(phones: str) -> str:
+    """Space-separated phone tokens as eSpeak NG phoneme input: the tokens run together, in double brackets.
+    A stray stress mark or an unknown token makes no sound; an empty sequence is refused."""
+    tokens = phones.split()
+    if not tokens:
+        raise BadInputError("no phones to speak: the document's phones are empty")
+    if any("[" in token or "]" in token for token in tokens):
+        raise BadInputError("phones may not contain brackets: they end eSpeak NG's phoneme input")
+    return "[[" + "".join(tokens) + "]]"
