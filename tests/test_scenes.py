@@ -117,8 +117,9 @@ def test_vocabulary_round_trip():
 def test_phonemes_give_one_line_of_phone_tokens_per_text():
     from transmodal.phones import espeak_phoneme_input, phonemes
 
-    said = phonemes(["a big red circle", "", "a red\ncircle", "a big red circle"])
-    assert len(said) == 4 and said[0] == said[3]
+    said = phonemes(["a big red circle", "", "a red\ncircle", "a big, red circle. Yes!", "a big red circle"])
+    assert len(said) == 5 and said[0] == said[4] and said[1] == ""
+    assert said[3].startswith(said[0])  # punctuation (where espeak-ng starts a new line) dropped, not split at
     assert said[2].split()[-4:] == said[0].split()[-4:]  # a line break inside a text joins, not splits
     assert f" {phonemes(['red'])[0]} " in f" {said[0]} "  # a word's phones, in the sentence's
     assert all("_" not in token and " " not in token for token in said[0].split())

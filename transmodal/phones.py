@@ -17,21 +17,21 @@ from transmodal.binaries import require_binary
 from transmodal.errors import BadInputError
 
 PHONE_SEPARATOR = "_"  # what espeak-ng puts between a word's phones with `--sep=_`
-STRESS_MARKS = "',"  # primary and secondary stress: prefixes of the vowel they stress
 
 
 def phonemes(texts: list[str], voice: str = "en-us", binary: str = "espeak-ng", timeout: float = 120.0) -> list[str]:
     """Each text's phones (space-separated tokens), as `voice` says them. One espeak-ng call for all: each
-    text goes on a line of its own and comes back on one (texts of several clauses are joined first)."""
+    text goes on a line of its own and comes back on one, its punctuation dropped first (espeak-ng starts a
+    new line of phones at a clause's end, and phones mark no punctuation)."""
     if not texts:
         return []
-    lines = [" ".join(text.replace("\n", " ").split()) or "." for text in texts]
+    kept = ["".join(char if char.isalnum() or char in "'-" else " " for char in text) for text in texts]
+    lines = [" ".join(text.split()) or "." for text in kept]
     command = [require_binary(binary, "apt-get install espeak-ng"), "-q", "-x", f"--sep={PHONE_SEPARATOR}", "-v", voice]
-    # each input line ends the clause it is in, so it comes back as one line of its own
     done = subprocess.run(command, input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"espeak-ng could not phonemise: {done.stderr.strip()}")
-    said = [line for line in done.stdout.splitlines()]
+    said = done.stdout.splitlines()
     if len(said) != len(lines):
         raise RuntimeError(f"espeak-ng returned {len(said)} lines of phones for {len(lines)} texts")
     return [" ".join(token for word in line.split() for token in word.split(PHONE_SEPARATOR) if token) for line in said]

@@ -80,9 +80,19 @@ class EspeakSynthesizer:
 
     speaks_phones = True
 
-    def __init__(self, binary: str = "espeak-ng", speed: int = 160, voices: dict | None = None, timeout: float = 120.0):
+    def __init__(
+        self,
+        binary: str = "espeak-ng",
+        speed: int = 160,
+        voices: dict | None = None,
+        timeout: float = 120.0,
+        phones_speed: int = 130,
+    ):
         self.binary = require_binary(binary, "apt-get install espeak-ng")
         self.speed = speed
+        # Phones run on with no word breaks: said at 160 words a minute, Whisper base misheard 11 % of the
+        # words of 60 scene captions; at 130, 4.7 % (the words themselves at 130: 6.6 %).
+        self.phones_speed = phones_speed
         self.timeout = timeout
         installed = self._installed_voices()
         self.voices: dict[str, str] = {}  # ISO 639-1 -> espeak-ng voice
@@ -110,7 +120,7 @@ class EspeakSynthesizer:
     def check_language(self, language: str) -> None:
         languages.require_listed(language, self.languages, "espeak-ng")
 
-    def speak(self, text: str, language: str) -> tuple[np.ndarray, int]:
+    def speak(self, text: str, language: str, speed: int | None = None) -> tuple[np.ndarray, int]:
         command = [
             self.binary,
             "-b",
@@ -118,7 +128,7 @@ class EspeakSynthesizer:
             "-v",
             self.voices[language],
             "-s",
-            str(self.speed),
+            str(speed or self.speed),
             "-f",
             "{text}",
             "-w",
@@ -128,7 +138,7 @@ class EspeakSynthesizer:
 
     def speak_phones(self, phones: str, language: str) -> tuple[np.ndarray, int]:
         """Phones in transmodal.phones' notation, said by `language`'s voice (whose phoneme set they use)."""
-        return self.speak(espeak_phoneme_input(phones), language)
+        return self.speak(espeak_phoneme_input(phones), language, self.phones_speed)
 
 
 @SYNTHESIZERS.register("auto")
