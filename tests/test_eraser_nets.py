@@ -41,8 +41,9 @@ def test_a_window_with_nothing_known_stays_a_hole_and_the_mask_shrinks():
     assert torch.isclose(out[0, 0, 1, 1], torch.tensor(18 * 9 / 5 + 5.0))
 
 
-def test_unet_keeps_the_image_size_and_the_composite_keeps_known_pixels():
-    net = PartialUNet(levels=4, width=8).eval()
+@pytest.mark.parametrize("double", [False, True])
+def test_unet_keeps_the_image_size_and_the_composite_keeps_known_pixels(double):
+    net = PartialUNet(levels=4, width=8, double=double).eval()
     image = torch.rand(2, 3, 64, 48)
     mask = torch.ones(2, 1, 64, 48)
     mask[:, :, 20:40, 10:30] = 0
@@ -54,7 +55,8 @@ def test_unet_keeps_the_image_size_and_the_composite_keeps_known_pixels():
     assert not torch.equal(result[:, :, 20:40, 10:30], image[:, :, 20:40, 10:30])
 
 
-def test_a_small_unet_fits_one_batch():
+@pytest.mark.parametrize("double", [False, True])
+def test_a_small_unet_fits_one_batch(double):
     torch.manual_seed(0)
     # Smooth colour gradients (what lies behind lettering) with rectangular holes where text would be.
     ys, xs = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 32), indexing="ij")
@@ -62,7 +64,7 @@ def test_a_small_unet_fits_one_batch():
     mask = torch.ones(2, 1, 32, 32)
     mask[0, :, 8:16, 4:28] = 0
     mask[1, :, 18:26, 6:24] = 0
-    net = PartialUNet(levels=3, width=8)
+    net = PartialUNet(levels=3, width=8, double=double)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
 
     def hole_error() -> float:
@@ -78,6 +80,24 @@ def test_a_small_unet_fits_one_batch():
         optimizer.step()
     net.eval()
     assert hole_error() < 0.25 * before
+
+
+def test_a_double_level_adds_its_second_convolution_to_its_first_and_passes_the_second_mask():
+    from transmodal.nets.pconv import DoublePartialBlock, PartialBlock
+
+    torch.manual_seed(0)
+    block = DoublePartialBlock(PartialBlock(3, 4, 3, 2, False, torch.nn.ReLU()), 4, torch.nn.ReLU()).eval()
+    image, mask = torch.rand(1, 3, 16, 16), torch.ones(1, 1, 16, 16)
+    mask[:, :, 2:14, 2:14] = 0  # a hole the first (stride 2) convolution leaves partly open
+    with torch.no_grad():
+        first, first_mask = block.first(image, mask)
+        second, second_mask = block.second(first, first_mask)
+        out, out_mask = block(image, mask)
+    assert torch.equal(out, first + second) and torch.equal(out_mask, second_mask)
+    assert second_mask.sum() > first_mask.sum()  # the second convolution shrinks the hole further
+    plain, double = PartialUNet(levels=3, width=8), PartialUNet(levels=3, width=8, double=True)
+    assert {"encoder.0.first.conv.weight", "encoder.0.second.conv.weight"} <= set(double.state_dict())
+    assert "encoder.0.conv.weight" in plain.state_dict()  # the shipped (plain) checkpoints' names, as they were
 
 
 def test_a_residual_unet_starts_at_the_first_fill_and_needs_one():

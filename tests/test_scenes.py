@@ -117,13 +117,15 @@ def test_vocabulary_round_trip():
 def test_phonemes_give_one_line_of_phone_tokens_per_text():
     from transmodal.phones import espeak_phoneme_input, phonemes
 
-    said = phonemes(["a big red circle", "", "a red\ncircle", "a big, red circle. Yes!", "a big red circle"])
-    assert len(said) == 5 and said[0] == said[4] and said[1] == ""
+    long = " ".join(["the big red circle is above the small blue square"] * 20)  # espeak-ng breaks its line
+    said = phonemes(["a big red circle", "", "a red\ncircle", "a big, red circle. Yes!", "a big red circle", long])
+    assert len(said) == 6 and said[0] == said[4] and said[1] == ""
+    assert len(said[5].split()) == 20 * len(phonemes([long[: long.index("square") + 6]])[0].split())
     assert said[3].startswith(said[0])  # punctuation (where espeak-ng starts a new line) dropped, not split at
     assert said[2].split()[-4:] == said[0].split()[-4:]  # a line break inside a text joins, not splits
     assert f" {phonemes(['red'])[0]} " in f" {said[0]} "  # a word's phones, in the sentence's
     assert all("_" not in token and " " not in token for token in said[0].split())
-    assert espeak_phoneme_input(said[0]) == "[[" + said[0].replace(" ", "") + "]]"
+    assert espeak_phoneme_input(said[0]) == "[[" + said[0].replace(" ", "|") + "]]"
 
 
 def test_a_phone_vocabulary_keeps_its_tokens_as_they_are():
@@ -489,8 +491,8 @@ def test_training_reads_a_real_dataset_in_flickr8ks_layout(tmp_path, monkeypatch
 
 def _cub_folder(root, pictures: int = 6) -> list[str]:
     """A tiny dataset in CUB-200-2011's layout (training/scenes/datasets.py): pictures of the world in a
-    wider frame of grey, with the box of the world's picture, two captions each, and caption 1 said by flite
-    for one speaker."""
+    wider frame of grey (at x 150-278, y 80-208 of 400 x 300), with that box, two captions each, and caption 1
+    said by flite for one speaker."""
     import soundfile
 
     scenes = world.scenes(4, pictures)
@@ -498,13 +500,13 @@ def _cub_folder(root, pictures: int = 6) -> list[str]:
     images, split, boxes = [], [], []
     for index, (scene, name) in enumerate(zip(scenes, names)):
         stem = os.path.splitext(name)[0]
-        frame = Image.new("RGB", (300, 200), (128, 128, 128))
-        frame.paste(Image.fromarray(world.render(scene, 128)), (150, 40))  # the "bird": x 150-278, y 40-168
+        frame = Image.new("RGB", (400, 300), (128, 128, 128))
+        frame.paste(Image.fromarray(world.render(scene, 128)), (150, 80))
         (root / "CUB_200_2011" / "images" / name).parent.mkdir(parents=True, exist_ok=True)
         frame.save(root / "CUB_200_2011" / "images" / name)
         images.append(f"{index + 1} {name}")
         split.append(f"{index + 1} {int(index < 4)}")
-        boxes.append(f"{index + 1} 150.0 40.0 128.0 128.0")
+        boxes.append(f"{index + 1} 150.0 80.0 128.0 128.0")
         (root / "text_c10" / name).parent.mkdir(parents=True, exist_ok=True)
         (root / "text_c10" / f"{stem}.txt").write_text(f"{world.caption(scene)}\nthis bird is {world.caption(scene)}\n")
         spoken = root / "CUB_200_2011_audio" / "audio" / "0" / f"{stem}_1.wav"
@@ -522,14 +524,25 @@ def test_training_reads_cub_with_its_captions_boxes_and_spoken_captions(tmp_path
     folder = tmp_path / "cub"
     names = _cub_folder(folder)
     pool = datasets.captioned(str(folder), "train")
-    assert pool.names == names[:4] and pool.captions[1][1].startswith("this bird is")
-    # cropped to the box (x 150-278, y 40-168) made 1.5 times larger: the picture fills the middle two thirds
+    assert sorted(pool.names) == sorted(names[:4])  # (in a fixed shuffled order: every class within a limit)
+    first = names.index(pool.names[0])
+    assert pool.captions[0] == [world.caption(world.scenes(4, 6)[first]), f"this bird is {pool.captions[0][0]}"]
+    # cropped to the box made 1.5 times larger (192 pixels around its centre), so at 128 x 128 the picture
+    # lies at 21-107 both ways
+    expected = np.asarray(Image.fromarray(world.render(world.scenes(4, 6)[first], 128)).resize((86, 86)), float)
+    assert np.abs(pool.large[0, 21:107, 21:107].astype(float) - expected).mean() < 6
+    assert len(datasets.captioned(str(folder), "train", limit=2)) == 2
+    assert sorted(datasets.captioned(str(folder), "dev").names) == sorted(names[4:])
+    # at the picture's edge the crop is moved inside it, not cut
+    edge = tmp_path / "edge.png"
+    Image.fromarray(np.pad(world.render(world.scenes(4, 1)[0], 128), ((0, 72), (0, 172), (0, 0)))).save(edge)
+    moved = datasets._square(str(edge), (0.0, 0.0, 128.0, 128.0))  # the crop: 192 from the top left corner
     expected = np.asarray(Image.fromarray(world.render(world.scenes(4, 1)[0], 128)).resize((85, 85)), float)
-    assert np.abs(pool.large[0, 21:106, 21:106].astype(float) - expected).mean() < 12
-    held_out = datasets.captioned(str(folder), "dev")
-    assert held_out.names == names[4:]
+    assert np.abs(moved[:85, :85].astype(float) - expected).mean() < 6
     speech = datasets.spoken(str(folder), pool)
-    assert speech.scene_indices == [0, 1, 2, 3] and all(said.startswith("this bird") for said in speech.captions)
+    assert sorted(speech.scene_indices) == [0, 1, 2, 3] and all(
+        said.startswith("this bird") for said in speech.captions
+    )
 
     out = str(tmp_path / "runs")
     common = ["--minutes", "0.02", "--out", out, "--threads", "1", "--data", str(folder)]

@@ -194,11 +194,14 @@ def test_phones_are_said_by_espeak_ng_as_long_as_the_words_they_come_from(auto_s
 
 def test_phones_a_backend_cannot_say_and_empty_phones_fail_only_their_document():
     flite = SpeechSynthesizer(backend="flite")
-    cannot, empty, hello = synthesize(
-        flite, MediaDoc(phones="h @ l 'oU"), MediaDoc(phones="  "), MediaDoc(text="Hello", phones="h @ l 'oU")
-    )
+    cannot, hello = synthesize(flite, MediaDoc(phones="h @ l 'oU"), MediaDoc(text="Hello", phones="h @ l 'oU"))
     assert "the flite speech backend cannot say phones" in cannot.error and "espeak-ng or auto" in cannot.error
-    assert cannot.error_stage == "SpeechSynthesizer" and empty.error_stage == "SpeechSynthesizer"
+    assert cannot.error_stage == "SpeechSynthesizer"
     assert hello.error is None and hello.audio is not None  # text, when there is some, is what is spoken
-    (bracket,) = synthesize(SpeechSynthesizer(backend="espeak-ng"), MediaDoc(phones="h @ ]] l 'oU"))
+    espeak = SpeechSynthesizer(backend="espeak-ng", max_characters=30)
+    empty, bracket, too_long = synthesize(
+        espeak, MediaDoc(phones="  "), MediaDoc(phones="h @ ]] l 'oU"), MediaDoc(phones="h @ l 'oU " * 5)
+    )
+    assert "no phones to speak" in empty.error and empty.error_stage == "SpeechSynthesizer"
     assert "may not contain brackets" in bracket.error
+    assert "phones too long to speak: 50 characters" in too_long.error

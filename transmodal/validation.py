@@ -145,7 +145,7 @@ def document_problem(doc) -> str | None:
         problem = language_problem(getattr(doc, field, None))
         if problem:
             return f"{field} {problem}"
-    for field in ("text", "translation", "name"):
+    for field in ("text", "translation", "phones", "name"):
         value = getattr(doc, field, None)
         if value is None:
             continue

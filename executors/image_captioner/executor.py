@@ -50,7 +50,7 @@ class ImageCaptioner(Executor):
                 mark_failed(doc, self.metas.name, BadInputError(f"no description: {self.captioner.nothing_found}"))
                 continue
             if self.captioner.units == "phones":  # a language with no writing: the description as phones
-                doc.phones = caption
+                doc.phones, doc.text, doc.translation = caption, None, None  # (what is said next: the phones)
             else:
                 doc.text = caption
             doc.source_lang = self.captioner.language

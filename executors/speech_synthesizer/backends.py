@@ -128,7 +128,7 @@ class EspeakSynthesizer:
             "-v",
             self.voices[language],
             "-s",
-            str(speed or self.speed),
+            str(self.speed if speed is None else speed),
             "-f",
             "{text}",
             "-w",

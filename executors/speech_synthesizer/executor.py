@@ -63,48 +63,41 @@ class SpeechSynthesizer(Executor):
 
         def speak(doc: MediaDoc) -> None:
             text = doc.final_text
-            if (text is None or not text.strip()) and doc.phones is not None:
-                speak_phones(doc.phones, doc)
-                return
-            if text is None or not text.strip():
-                raise BadInputError("no text to speak: the document's translation, text and phones are empty")
-            if len(text) > self.max_characters:
+            said_in_phones = (text is None or not text.strip()) and doc.phones is not None
+            what, said = ("phones", doc.phones or "") if said_in_phones else ("text", text or "")
+            if not said.strip():
+                raise BadInputError(f"no {what} to speak: the document's translation, text and phones are empty")
+            if len(said) > self.max_characters:
                 raise BadInputError(
-                    f"text too long to speak: {len(text):,} characters exceeds the limit of "
+                    f"{what} too long to speak: {len(said):,} characters exceeds the limit of "
                     f"{self.max_characters:,} (max_characters in `with:`)"
                 )
-            # The translation is in the target language, a plain text in the source language.
-            if doc.translation is not None:
-                language = languages.resolve(doc.target_lang, parameters, "target_lang", self.language)
-            else:
-                language = languages.resolve(doc.source_lang, parameters, "source_lang", self.language)
-            self.synthesizer.check_language(language)
-            pieces, rate = [], None
-            for sentence in split_sentences(text):
-                samples, rate = self.synthesizer.speak(sentence, language)
-                pieces += [samples, np.zeros(int(self.pause_seconds * rate), dtype=np.float32)]
-            audio = np.concatenate(pieces[:-1])
-            assert rate is not None  # a sentence was spoken, or concatenate raised on no pieces
-            doc.audio = encode_wav(audio, rate)  # type: ignore[assignment]  # docarray validates the bytes into AudioBytes
-            doc.sample_rate = rate
-
-        def speak_phones(phones: str, doc: MediaDoc) -> None:
-            """Phones (a language with no writing) said in one run: they mark no sentences to split at."""
-            if not self.synthesizer.speaks_phones:
+            if said_in_phones and not self.synthesizer.speaks_phones:
                 raise BadInputError(
                     f"the {self.backend} speech backend cannot say phones (the document has phones, no text): "
                     "use backend espeak-ng or auto"
                 )
-            if len(phones) > self.max_characters:
-                raise BadInputError(
-                    f"phones too long to speak: {len(phones):,} characters exceeds the limit of "
-                    f"{self.max_characters:,} (max_characters in `with:`)"
-                )
-            language = languages.resolve(doc.source_lang, parameters, "source_lang", self.language)
+            # The translation is in the target language, a plain text (or phones) in the source language.
+            if doc.translation is not None and not said_in_phones:
+                language = languages.resolve(doc.target_lang, parameters, "target_lang", self.language)
+            else:
+                language = languages.resolve(doc.source_lang, parameters, "source_lang", self.language)
             self.synthesizer.check_language(language)
-            samples, rate = self.synthesizer.speak_phones(phones, language)
-            doc.audio = encode_wav(samples, rate)  # type: ignore[assignment]  # docarray validates the bytes into AudioBytes
+            if said_in_phones:  # phones mark no sentences: said in one run
+                audio, rate = self.synthesizer.speak_phones(said, language)
+            else:
+                audio, rate = self._speak_sentences(said, language)
+            doc.audio = encode_wav(audio, rate)  # type: ignore[assignment]  # docarray validates the bytes into AudioBytes
             doc.sample_rate = rate
 
         for_each_doc(docs, self.metas.name, speak)
         return traced(docs, self)
+
+    def _speak_sentences(self, text: str, language: str) -> tuple[np.ndarray, int]:
+        """The text said sentence by sentence, joined by `pause_seconds` of silence."""
+        pieces, rate = [], None
+        for sentence in split_sentences(text):
+            samples, rate = self.synthesizer.speak(sentence, language)
+            pieces += [samples, np.zeros(int(self.pause_seconds * rate), dtype=np.float32)]
+        assert rate is not None  # the caller checked there is something to say
+        return np.concatenate(pieces[:-1]), rate

@@ -8,7 +8,8 @@ Generated (held-out seeds, `count` images of 256x256 per background kind):
   TextEraser's, given the true text boxes and balloon outlines as regions) and the network's;
 - PSNR and SSIM inside the true mask against the text-free image, for each of INPAINTERS (OpenCV Telea and
   Navier-Stokes, Telea with the copied grain the TextEraser uses by default, the plain partial-convolution
-  U-Net and the one correcting Telea's fill), each given the true mask.
+  U-Net, the seed's deeper double one where there is a checkpoint, and the one correcting Telea's fill), each
+  given the true mask.
 Real (the image-translation evaluation's comic pages and photos, `make eval-data`): the TextDetector finds
 the regions as in the Flow, then each eraser configuration erases them all; measured are the source words
 Tesseract still reads in the annotated text areas (whole image and area by area, words of 4+ letters) and
@@ -45,6 +46,7 @@ INPAINTERS = (  # compared on generated images, each given the true mask
     "OpenCV Navier-Stokes",
     "Telea + grain (default)",
     "partial conv. (plain)",
+    "partial conv. (double, the seed's deeper variant)",  # where its checkpoint is given or shipped
     "partial conv. correcting Telea",
 )
 CHANGED_LEVELS = 8
@@ -187,7 +189,7 @@ def timings(segmenter) -> dict:
     return result
 
 
-def evaluate(count: int, with_real: bool, plain_inpainter: str) -> dict:
+def evaluate(count: int, with_real: bool, plain_inpainter: str, double_inpainter: str | None = None) -> dict:
     from evaluation import datasets
     from executors.text_eraser.backends import NavierStokesInpainter, TeleaInpainter
     from executors.text_eraser.learned import PartialConvInpainter, TextSegmenterMask
@@ -200,6 +202,8 @@ def evaluate(count: int, with_real: bool, plain_inpainter: str) -> dict:
         "partial conv. (plain)": PartialConvInpainter(checkpoint=plain_inpainter),
         "partial conv. correcting Telea": PartialConvInpainter(),
     }
+    if double_inpainter and os.path.isfile(double_inpainter):
+        inpainters[INPAINTERS[4]] = PartialConvInpainter(checkpoint=double_inpainter)
     report: dict = {"generated": generated(count, segmenter, inpainters), "time": timings(segmenter)}
     if with_real:
         available = [name for name in ("comics", "photos") if not datasets.missing(*_sources(name))]
@@ -216,18 +220,19 @@ def _sources(set_name: str) -> list[str]:
 
 def markdown(report: dict) -> str:
     lines = ["### Generated (held-out), per background", ""]
+    measured = [name for name in INPAINTERS if name in next(iter(report["generated"].values()))]
     lines.append(
         "| background | images | mask F1 heuristic | mask F1 network | "
-        + " | ".join(f"{name}: PSNR dB / SSIM" for name in INPAINTERS)
+        + " | ".join(f"{name}: PSNR dB / SSIM" for name in measured)
         + " |"
     )
-    lines.append("|---" * (4 + len(INPAINTERS)) + "|")
+    lines.append("|---" * (4 + len(measured)) + "|")
     for kind, row in report["generated"].items():
         cells = [kind, str(row["images"])]
         for name in ("heuristic mask", "network mask"):
             score = row[name]
             cells.append(f"{score['f1']:.3f} (P {score['precision']:.2f}, R {score['recall']:.2f})")
-        for name in INPAINTERS:
+        for name in measured:
             cells.append(f"{row[name]['psnr']:.1f} / {row[name]['ssim']:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
     if "real" in report:
@@ -256,11 +261,17 @@ def main(argv: list[str] | None = None) -> int:
         default=shipped_checkpoint("text_eraser", "inpainter-cpu-plain.pt"),
         help="the paper's plain partial-convolution U-Net to compare (`train inpainter --config cpu-plain`)",
     )
+    parser.add_argument(
+        "--double-inpainter",
+        default=shipped_checkpoint("text_eraser", "inpainter-cpu-double.pt"),
+        help="the seed's deeper (double) partial-convolution U-Net, where there is one "
+        "(`train inpainter --config cpu-double`)",
+    )
     parser.add_argument("--no-real", action="store_true", help="skip the real comic pages and photos")
     parser.add_argument("--json", help="also write the report to this file")
     parser.add_argument("--markdown", help="also write the tables to this file")
     args = parser.parse_args(argv)
-    report = evaluate(args.count, not args.no_real, args.plain_inpainter)
+    report = evaluate(args.count, not args.no_real, args.plain_inpainter, args.double_inpainter)
     text = markdown(report)
     print(text)
     if args.json:

@@ -91,6 +91,14 @@ CONFIGS = {
     ("inpainter", "cpu-plain"): TrainConfig(
         "inpainter", {"levels": 4, "width": 32}, batch_size=8, learning_rate=1e-3, backgrounds=INPAINTER_BACKGROUNDS
     ),
+    # the seed's deeper variant: two partial convolutions a level, their outputs added
+    ("inpainter", "cpu-double"): TrainConfig(
+        "inpainter",
+        {"levels": 4, "width": 32, "double": True},
+        batch_size=8,
+        learning_rate=1e-3,
+        backgrounds=INPAINTER_BACKGROUNDS,
+    ),
     ("inpainter", "gpu"): TrainConfig(
         "inpainter",
         {"levels": 5, "width": 48, "residual": True},

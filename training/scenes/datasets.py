@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import random
 from collections import Counter
 
 import numpy as np
@@ -42,6 +43,7 @@ SPLIT_FILES = {"train": "Flickr_8k.trainImages.txt", "dev": "Flickr_8k.devImages
 CUB = "CUB_200_2011"
 CUB_TEXT_FOLDERS = ("text_c10", "text")
 CUB_AUDIO = os.path.join("CUB_200_2011_audio", "audio")
+CROP_VERSION = 2  # raise when `_square` crops otherwise: cached pictures are then made anew
 LAYOUTS = "Flickr8k or CUB-200-2011 (the layouts: training/scenes/datasets.py)"
 
 
@@ -111,7 +113,7 @@ def _square(path: str, box: tuple[float, float, float, float] | None = None, siz
 
     with Image.open(path) as image:
         picture = image.convert("RGB")
-    if box is None:
+    if box is None or min(box[2:]) <= 0:  # no box, or an empty one: the centre
         side = min(picture.size)
         left, top = (picture.width - side) // 2, (picture.height - side) // 2
     else:
@@ -126,7 +128,8 @@ def _pictures(name: str, root: str, names: list[str], paths: list[str], boxes: l
     """The pictures at `paths` as (64 x 64, 128 x 128) squares, cached under the dataset's `name`."""
     import cv2
 
-    key = hashlib.sha1(f"{os.path.abspath(root)}|{'|'.join(names)}".encode()).hexdigest()[:12]
+    # the crop is part of the key: boxes given or not, and CROP_VERSION for how they are used
+    key = hashlib.sha1(f"{os.path.abspath(root)}|{'|'.join(names)}|{boxes}|{CROP_VERSION}".encode()).hexdigest()[:12]
     path = os.path.join(data.CACHE, f"{name}-{len(names)}-{key}.npz")
     if cache and os.path.isfile(path):
         large = np.load(path)["large"]
@@ -183,15 +186,21 @@ def cub(root: str, split: str, limit: int | None = None, cache: bool = True) -> 
     has_boxes = os.path.isfile(os.path.join(root, CUB, "bounding_boxes.txt"))
     boxes_of = _cub_table(root, "bounding_boxes.txt") if has_boxes else {}
     wanted = "1" if split == "train" else "0"
-    names, captions, boxes = [], [], []
-    for key, (name,) in images.items():
-        said = _cub_captions(root, name) if is_train.get(key) == [wanted] else []
+    keys = [key for key in images if is_train.get(key) == [wanted]]
+    # images.txt is sorted by class: in a fixed shuffled order, the first `limit` birds are of every class
+    random.Random(0).shuffle(keys)
+    names: list[str] = []
+    captions: list[list[str]] = []
+    boxes: list[tuple[float, ...] | None] = []
+    for key in keys:
+        if limit is not None and len(names) >= limit:
+            break
+        (name,) = images[key]
+        said = _cub_captions(root, name)
         if said:
             names.append(name)
             captions.append(said)
             boxes.append(tuple(float(value) for value in boxes_of[key]) if key in boxes_of else None)
-        if limit is not None and len(names) >= limit:
-            break
     if not names:
         raise SystemExit(f"no captioned pictures in {root}'s {split} split")
     paths = [os.path.join(root, CUB, "images", name) for name in names]

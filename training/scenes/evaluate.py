@@ -357,7 +357,6 @@ def _row(name: str, judged: dict, precision: float) -> str:
     return f"| {name} | {seen} | {judged['relation']:.1%} | {precision:.1%} |"
 
 
-@torch.no_grad()
 def shipped_paths(checkpoints: dict | None = None) -> dict:
     """The shipped checkpoints `run` measures, by role; `checkpoints` replaces some."""
     from executors.image_captioner.backends import CHECKPOINTS as CAPTIONER_CHECKPOINTS
@@ -374,6 +373,7 @@ def shipped_paths(checkpoints: dict | None = None) -> dict:
     } | (checkpoints or {})
 
 
+@torch.no_grad()
 def run(count: int = 500, spoken: int = 200, judge_minutes: float = 4.0, checkpoints: dict | None = None) -> dict:
     """Every measure of the issue on `count` held-out scenes and `spoken` held-out-voice utterances."""
     from training.scenes import data
@@ -593,13 +593,12 @@ def main(argv: list[str] | None = None) -> int:
         held_out = data.scene_pool(data.VALIDATION_SEED, args.count)
         results = image_to_speech_both(shipped_paths(), held_out, args.spoken)
         tables = image_to_speech_table(results)
-        print(tables)
-        return 0
-    results = run(args.count, args.spoken, args.judge_minutes)
+    else:
+        results = run(args.count, args.spoken, args.judge_minutes)
+        tables = markdown(results)
     if args.json:
         with open(args.json, "w") as file:
             json.dump(results, file, indent=1)
-    tables = markdown(results)
     if args.markdown:
         with open(args.markdown, "w") as file:
             file.write(tables + "\n")

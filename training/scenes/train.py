@@ -345,7 +345,11 @@ class Trainer:
 
     def units_of(self, captions: list[str]) -> list[str]:
         """The captions as the captioner's targets: themselves, or their phones."""
-        return [self.phones[caption] for caption in captions] if self.phones else captions
+        return (
+            [self.phones[caption] for caption in captions]
+            if self.config.arguments.get("units") == "phones"
+            else captions
+        )
 
     def _use_layouts(self, config: TrainConfig, phrasings: int = 4) -> None:
         """The boxes way's inputs and labels, computed once (the layout reader is a small network, and encoding

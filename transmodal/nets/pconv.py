@@ -62,6 +62,21 @@ class PartialBlock(nn.Module):
         return self.activation(self.norm(out)), mask
 
 
+class DoublePartialBlock(nn.Module):
+    """A level of the seed's deeper variant: a partial block, then a second (3x3, stride 1, same channels)
+    whose output is added to the first's — a residual add per level; the mask is the second's."""
+
+    def __init__(self, first: PartialBlock, channels: int, activation: nn.Module):
+        super().__init__()
+        self.first = first
+        self.second = PartialBlock(channels, channels, 3, 1, True, activation)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out, mask = self.first(x, mask)
+        more, mask = self.second(out, mask)
+        return out + more, mask
+
+
 class PartialUNet(nn.Module):
     """The paper's U-Net of partial convolutions, scaled down for CPU: `levels` encoder steps (stride 2,
     kernels 7, 5, 5, 3, ...; ReLU) with `width`, 2x, 4x, 8x ... channels (at most 8x), and as many decoder
@@ -72,32 +87,38 @@ class PartialUNet(nn.Module):
     `forward(image, mask)`: image (N, 3, H, W) in [0, 1], mask (N, 1, H, W) with 1 on known pixels; H and W
     divisible by 2**levels. Returns the network's image; `composite` keeps the known pixels as they were.
 
+    `double=True`: the seed's deeper variant, every level but the last a `DoublePartialBlock` (two partial
+    convolutions, their outputs added).
+
     `residual=True`: `forward(image, mask, base)` returns `base` (a first fill of the holes, e.g. OpenCV's
     Telea) plus the network's correction; the last layer starts at zero, so an untrained network returns the
     first fill exactly and training can only add what the fill misses (texture, grain, edges).
     """
 
-    def __init__(self, levels: int = 4, width: int = 32, residual: bool = False):
+    def __init__(self, levels: int = 4, width: int = 32, residual: bool = False, double: bool = False):
         super().__init__()
         kernels = [7, 5, 5] + [3] * max(0, levels - 3)
         channels = [3] + [width * min(2**level, 8) for level in range(levels)]
+
+        def level_block(block: PartialBlock, channels_out: int, activation: nn.Module) -> nn.Module:
+            return DoublePartialBlock(block, channels_out, activation) if double else block
+
         self.encoder = nn.ModuleList(
-            PartialBlock(channels[level], channels[level + 1], kernels[level], 2, level > 0, nn.ReLU())
+            level_block(
+                PartialBlock(channels[level], channels[level + 1], kernels[level], 2, level > 0, nn.ReLU()),
+                channels[level + 1],
+                nn.ReLU(),
+            )
             for level in range(levels)
         )
         self.decoder = nn.ModuleList()
         for level in reversed(range(levels)):
             last = level == 0
-            self.decoder.append(
-                PartialBlock(
-                    channels[level + 1] + channels[level],
-                    3 if last else channels[level],
-                    3,
-                    1,
-                    not last,
-                    nn.Identity() if last else nn.LeakyReLU(0.2),
-                )
-            )
+            if last:  # back to RGB: one partial convolution, no normalisation, no activation
+                self.decoder.append(PartialBlock(channels[1] + channels[0], 3, 3, 1, False, nn.Identity()))
+                continue
+            block = PartialBlock(channels[level + 1] + channels[level], channels[level], 3, 1, True, nn.LeakyReLU(0.2))
+            self.decoder.append(level_block(block, channels[level], nn.LeakyReLU(0.2)))
         self.levels = levels
         self.residual = residual
         if residual:

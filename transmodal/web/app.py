@@ -276,7 +276,8 @@ def create_app(
                 return Response(
                     bytes(output), media_type=media_type(bytes(output)), headers=attachment(doc.name, suffix)
                 )
-        return Response((result.final_text or "").encode(), media_type="text/plain; charset=utf-8")
+        said = result.final_text if result.final_text is not None else result.phones  # phones: no writing
+        return Response((said or "").encode(), media_type="text/plain; charset=utf-8")
 
     @app.post("/api/jobs", status_code=202, summary="Start a multi-page job", openapi_extra=_JOB_BODY)
     async def create_job(request: Request) -> JSONResponse:

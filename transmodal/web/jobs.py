@@ -55,6 +55,7 @@ def document_json(doc: MediaDoc) -> dict:
         "target_lang": doc.target_lang,
         "text": doc.text,
         "translation": doc.translation,
+        "phones": doc.phones,
         "flags": doc.flags,
         "regions": [region_json(region) for region in doc.regions],
         "segments": [{"start": s.start, "end": s.end, "text": s.text} for s in doc.segments],
