@@ -233,16 +233,17 @@ def test_a_lone_surrogate_fails_its_document_alone_and_nested_parameters_are_ref
     batch = docs("before", "after")
     batch.insert(1, MediaDoc(text="bad", name="bad.txt", source_lang="e\ud800"))
     batch.append(MediaDoc(text="bad name", name="caf\udce9.txt"))  # a file name decoded with surrogateescape
+    batch.append(MediaDoc(phones="r 'E \ud800 d", name="phones.txt"))  # phones travel as text does
     batch.append(
         MediaDoc(name="unreadable.txt", error="cannot read unreadable.txt: Permission denied", error_stage="client")
     )  # the CLI could not read the file: reported, not sent
     report = client.process(batch, request_size=2)
     assert report.succeeded == 2, report.failures  # the good documents, even the one sent just before
     failures = {failure.name: failure for failure in report.failures}
-    assert set(failures) == {"bad.txt", "caf\\udce9.txt", "unreadable.txt"}
+    assert set(failures) == {"bad.txt", "caf\\udce9.txt", "phones.txt", "unreadable.txt"}
     assert all(
         failures[name].stage == "client" and "lone surrogate" in failures[name].error
-        for name in ("bad.txt", "caf\\udce9.txt")
+        for name in ("bad.txt", "caf\\udce9.txt", "phones.txt")
     )
     assert failures["unreadable.txt"].error == "cannot read unreadable.txt: Permission denied"
     assert report.returned == 2 and report.lost == 0

@@ -396,3 +396,11 @@ def test_a_result_named_in_any_script_comes_back_with_its_name(web):
     assert status == 200 and answer.startswith(b"\x89PNG")
     disposition = headers["Content-Disposition"]
     assert "filename*=UTF-8''%E6%BC%AB%E7%94%BB" in disposition and disposition.isascii()
+
+
+def test_a_result_in_phones_reaches_the_json_answer():
+    from transmodal.docs import MediaDoc
+    from transmodal.web.jobs import document_json
+
+    said = document_json(MediaDoc(phones="r 'E d", name="red.png"))  # an image-to-speech-phones result
+    assert said["phones"] == "r 'E d" and said["text"] is None
