@@ -475,3 +475,31 @@ def test_an_interrupted_run_reports_finished_failed_and_not_sent_and_leaves_noth
         assert re.search(rf"NOT SENT \S*{name}", stderr), stderr[-2000:]
     assert "interrupted: 2 finished, 4 failed, 2 not sent" in stderr
     assert wait_for(lambda: not [pid for pid in started if alive(pid)], 5), "processes left behind"
+
+
+def test_garbage_is_collected_before_a_flow_forks_not_in_the_child():
+    # What a forked executor must not do: free, in garbage collection, a native object whose threads stayed
+    # behind in the parent (an onnxruntime session's destructor then waits for them forever).
+    import gc
+    import multiprocessing
+
+    import transmodal.flows  # noqa: F401  # registers the collection before each fork
+
+    freed_in = multiprocessing.get_context("fork").Queue()
+
+    class Native:
+        def __del__(self):
+            freed_in.put(os.getpid())
+
+    gc.disable()  # only the collection before the fork, or the child's own, can free the cycle
+    try:
+        cycle = [Native()]
+        cycle.append(cycle)
+        del cycle
+        child = multiprocessing.get_context("fork").Process(target=gc.collect)
+        child.start()
+        child.join(10)
+        assert child.exitcode == 0
+        assert freed_in.get(timeout=5) == os.getpid()  # freed here, before the fork, not in the child
+    finally:
+        gc.enable()

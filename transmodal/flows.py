@@ -13,6 +13,7 @@ seconds is killed. `executor_processes(flow)` maps each executor replica to its 
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import socket
 import threading
@@ -23,6 +24,13 @@ from typing import Any
 import yaml
 
 os.environ.setdefault("JINA_OPTOUT_TELEMETRY", "1")
+
+# Jina forks each executor and gateway from this process. A garbage cycle still holding a native object with
+# threads of its own (an onnxruntime session of RapidOCR's, freed by an earlier test) is then collected in
+# the child, where those threads did not survive the fork, and its destructor waits for them forever (seen:
+# a gateway hung in garbage collection for ten minutes). Collected here, before each fork, it is freed where
+# its threads still run.
+os.register_at_fork(before=gc.collect)
 
 
 def _skip_public_ip_lookup() -> None:
