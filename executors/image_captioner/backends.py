@@ -131,7 +131,7 @@ CHECKPOINTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoi
 @CAPTIONERS.register("scenes")
 class SceneCaptioner:
     """The captioner trained on the project's generated scene world (training/scenes; the image2speech
-    design with words as units): "a big red circle above a small blue square". Offline and small, but it
+    design): "a big red circle above a small blue square". Offline and small, but it
     knows only its world (one to three simple shapes in seven colours, their sizes and places); on any other
     picture it still says such a sentence. Checkpoint from `checkpoint` or TRANSMODAL_SCENE_CAPTIONER, else
     the shipped one of `units`: words, or phones (the image2speech paper's units for a language with no
