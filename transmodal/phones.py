@@ -5,7 +5,8 @@ tokens separated by spaces; a stress mark belongs to the vowel it precedes ("'I"
 token is a sound. Words are not marked: a language with no writing has no word boundaries to learn from,
 and a phone sequence is spoken as one run (`espeak_phoneme_input`).
 
-The phones are English's, as eSpeak NG's en-us voice says them (`VOICE`).
+The phones are English's, in the notation of eSpeak NG's en-us voice (`VOICE`); the SpeechSynthesizer says
+them with the voice of the document's language (en-us for English, unless `voices` sets another).
 
 Text -> phones (`phonemes`) is for making training targets and references; phones -> speech goes through
 eSpeak NG's phoneme input (`[[...]]`), which reads exactly this notation.
@@ -19,7 +20,7 @@ from transmodal.binaries import require_binary
 from transmodal.errors import BadInputError
 
 PHONE_SEPARATOR = "_"  # what espeak-ng puts between a word's phones with `--sep=_`
-VOICE = "en-us"  # the voice whose phones the captioner of phones learnt, and which says them
+VOICE = "en-us"  # the voice whose phones the captioner of phones learnt
 
 
 def _espeak_lines(lines: list[str], voice: str, binary: str, timeout: float) -> list[str]:

@@ -71,9 +71,14 @@ def _require(path: str, what: str, layout: str = "Flickr8k") -> str:
     return path
 
 
+def _is_cub(root: str) -> bool:
+    """Whether `root` is in CUB-200-2011's layout (else it is read as Flickr8k's)."""
+    return os.path.isdir(os.path.join(root, CUB))
+
+
 def captioned(root: str, split: str, limit: int | None = None, cache: bool = True) -> CaptionedPool:
     """The captioned pictures of `split` ("train" or "dev") of the dataset at `root`, in whichever layout."""
-    if os.path.isdir(os.path.join(root, CUB)):
+    if _is_cub(root):
         return cub(root, split, limit, cache)
     if os.path.isfile(os.path.join(root, "Flickr8k.token.txt")):
         return flickr8k(root, split, limit, cache)
@@ -83,7 +88,7 @@ def captioned(root: str, split: str, limit: int | None = None, cache: bool = Tru
 def spoken(root: str, pool: CaptionedPool, limit: int | None = None) -> data.SpeechPool:
     """The recordings of the pool's captions (its first `limit`) in the dataset at `root`, as the speech
     encoder's features."""
-    if os.path.isdir(os.path.join(root, CUB)):
+    if _is_cub(root):
         return _features(_cub_recordings(root, pool), pool, limit, root)
     return _features(_flickr_recordings(root, pool), pool, limit, root)
 
@@ -125,7 +130,8 @@ def _square(path: str, box: tuple[float, float, float, float] | None = None, siz
 
 
 def _pictures(name: str, root: str, names: list[str], paths: list[str], boxes: list | None, cache: bool):
-    """The pictures at `paths` as (64 x 64, 128 x 128) squares, cached under the dataset's `name`."""
+    """The pictures at `paths` as (64 x 64, 128 x 128) squares, cached under the dataset's `name`; each
+    cropped to its box in `boxes` where it has one (None: the centre)."""
     import cv2
 
     # the crop is part of the key: boxes given or not, and CROP_VERSION for how they are used
@@ -183,7 +189,7 @@ def cub(root: str, split: str, limit: int | None = None, cache: bool = True) -> 
     if not any(os.path.isdir(os.path.join(root, folder)) for folder in CUB_TEXT_FOLDERS):
         _require(os.path.join(root, CUB_TEXT_FOLDERS[0]), "caption folder", "CUB-200-2011")
     images, is_train = _cub_table(root, "images.txt"), _cub_table(root, "train_test_split.txt")
-    has_boxes = os.path.isfile(os.path.join(root, CUB, "bounding_boxes.txt"))
+    has_boxes = os.path.isfile(os.path.join(root, CUB, "bounding_boxes.txt"))  # (optional in the layout)
     boxes_of = _cub_table(root, "bounding_boxes.txt") if has_boxes else {}
     wanted = "1" if split == "train" else "0"
     keys = [key for key in images if is_train.get(key) == [wanted]]
@@ -204,7 +210,7 @@ def cub(root: str, split: str, limit: int | None = None, cache: bool = True) -> 
     if not names:
         raise SystemExit(f"no captioned pictures in {root}'s {split} split")
     paths = [os.path.join(root, CUB, "images", name) for name in names]
-    small, large = _pictures(f"cub-{split}", root, names, paths, boxes if has_boxes else None, cache)
+    small, large = _pictures(f"cub-{split}", root, names, paths, boxes, cache)  # (a bird without a box: the centre)
     return CaptionedPool(names, captions, small, large)
 
 

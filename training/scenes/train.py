@@ -855,7 +855,6 @@ def main(model: str, argv: list[str] | None = None) -> int:
     if args.units == "phones":
         if model != "image-to-text":
             raise SystemExit("--units phones is for image-to-text: the captioner's units")
-        # a caption of three things is about 60 phones
         config.arguments = dict(config.arguments, units="phones", max_words=PHONES_PER_CAPTION)
     report = Trainer(config, args.teacher).run(args.out)
     print(json.dumps(report["validation"]))
